@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// vigil: a rule-driven alerting sidecar. The toolchain only, no package dependencies
+// (see DESIGN.md, "Rules of the house").
+let package = Package(
+    name: "vigil",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vigil", targets: ["vigil"]),
+        .executable(name: "vigil-bench", targets: ["vigil-bench"]),
+    ],
+    targets: [
+        // The language: lexer, parser, AST, diagnostics, checker, units, seed JSON, formatter.
+        .target(name: "VigilRules"),
+        // Stream decoding, series, windows, evaluation, alert state (issue 3).
+        .target(name: "VigilEngine", dependencies: ["VigilRules"]),
+        // Routing, silences, escalation, payloads (issue 4).
+        .target(name: "VigilAlerting", dependencies: ["VigilRules", "VigilEngine"]),
+        // Sockets, HTTP, delivery, journal, the run loop (issue 5).
+        .target(name: "VigilSidecar", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting"]),
+        // Argument parsing and subcommands, as a library so tests drive it in-process.
+        .target(name: "VigilCLI", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
+        .executableTarget(name: "vigil", dependencies: ["VigilCLI"]),
+        .executableTarget(name: "vigil-bench", dependencies: ["VigilRules"]),
+        .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules"], exclude: ["Corpus"]),
+        .testTarget(name: "VigilCLITests", dependencies: ["VigilCLI", "VigilRules"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+import VigilRules
+
+/// The evaluation engine: stream decoding, series, windows, alert state (issue 3).
+public enum VigilEngine {}

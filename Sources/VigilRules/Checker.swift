@@ -1,0 +1,695 @@
+/// What a name in a condition refers to.
+public struct SeriesInfo: Sendable {
+    public enum Kind: Sendable { case number, string, event }
+    public let kind: Kind
+    public let unit: Unit?
+    /// The labels its series can carry; nil when anything may come from the stream.
+    public let labels: Set<String>?
+}
+
+/// Built-in series: produced by vigil or by the stream's health lines (SPEC §1.1, §4).
+public enum Builtins {
+    public static let series: [String: SeriesInfo] = [
+        "time_since_last_update": SeriesInfo(kind: .number, unit: .seconds, labels: []),
+        "up": SeriesInfo(kind: .number, unit: nil, labels: []),
+        "service_status": SeriesInfo(kind: .string, unit: nil, labels: ["service"]),
+        "health_check": SeriesInfo(kind: .number, unit: nil, labels: ["service", "check"]),
+    ]
+
+    /// Functions: arity and which argument carries the window (nil: instant function).
+    public struct Function: Sendable {
+        public let arity: Int
+        public let windowArgument: Int?
+        public let result: Result
+        public enum Result: Sendable { case sameUnit, unitless, derived, seconds, bool }
+    }
+
+    public static let functions: [String: Function] = {
+        var table: [String: Function] = [:]
+        for name in ["avg", "min", "max", "sum", "last", "delta", "increase", "stddev", "p50", "p90", "p95", "p99"] {
+            table[name] = Function(arity: 1, windowArgument: 0, result: .sameUnit)
+        }
+        table["count"] = Function(arity: 1, windowArgument: 0, result: .unitless)
+        table["changes"] = Function(arity: 1, windowArgument: 0, result: .unitless)
+        table["rate"] = Function(arity: 1, windowArgument: 0, result: .derived)
+        table["quantile"] = Function(arity: 2, windowArgument: 1, result: .sameUnit)
+        table["age"] = Function(arity: 1, windowArgument: nil, result: .seconds)
+        table["absent"] = Function(arity: 1, windowArgument: nil, result: .bool)
+        table["abs"] = Function(arity: 1, windowArgument: nil, result: .sameUnit)
+        table["clamp"] = Function(arity: 3, windowArgument: nil, result: .sameUnit)
+        return table
+    }()
+
+    /// Channels when no config file is given: console channels under the seed's names.
+    public static let defaultChannels = ["pager", "slack", "email"]
+}
+
+/// Everything `lint` found, and the parsed files for the commands that go on to use them.
+public struct LintResult: Sendable {
+    public var diagnostics: [Diagnostic]
+    public var files: [RuleFile]
+    public var config: RuleFile?
+
+    public var alerts: [AlertRule] {
+        files.flatMap { $0.statements.compactMap { if case .alert(let a) = $0 { a } else { nil } } }
+    }
+    public var errorCount: Int { diagnostics.filter { $0.severity == .error }.count }
+    public var warningCount: Int { diagnostics.filter { $0.severity == .warning }.count }
+}
+
+/// Parses and checks a set of rule files together (names are global across them) against a config.
+public enum Linter {
+    public static func lint(ruleFiles: [SourceFile], config: SourceFile? = nil) -> LintResult {
+        var diagnostics: [Diagnostic] = []
+        var parsed: [RuleFile] = []
+        for file in ruleFiles {
+            let (rf, d) = Parser.parse(file)
+            parsed.append(rf)
+            diagnostics += d
+        }
+        var parsedConfig: RuleFile?
+        if let config {
+            let (rf, d) = Parser.parse(config)
+            parsedConfig = rf
+            diagnostics += d
+        }
+        var checker = Checker(files: parsed, config: parsedConfig)
+        checker.run()
+        diagnostics += checker.diagnostics
+        let order = Dictionary((ruleFiles + (config.map { [$0] } ?? [])).enumerated().map { ($1.path, $0) },
+                               uniquingKeysWith: { a, _ in a })
+        diagnostics.sort {
+            let fa = order[$0.file.path] ?? 0, fb = order[$1.file.path] ?? 0
+            if fa != fb { return fa < fb }
+            if $0.range.start != $1.range.start { return $0.range.start < $1.range.start }
+            return $0.severity < $1.severity
+        }
+        return LintResult(diagnostics: diagnostics, files: parsed, config: parsedConfig)
+    }
+}
+
+/// The semantic checks of SPEC §1–2 over parsed files.
+struct Checker {
+    let files: [RuleFile]
+    let config: RuleFile?
+    private(set) var diagnostics: [Diagnostic] = []
+
+    private var consts: [String: (ConstDecl, SourceFile)] = [:]
+    private var metrics: [String: (MetricDecl, SourceFile)] = [:]
+    private var alerts: [String: (AlertRule, SourceFile)] = [:]
+    private var usedConsts: Set<String> = []
+    private var channels: [String: String] = [:]       // name → type
+    private var channelsDeclared = false
+    private var escalationTarget = "pager"
+    private var escalationTargetSource: SourceLocation?
+
+    init(files: [RuleFile], config: RuleFile?) {
+        self.files = files
+        self.config = config
+    }
+
+    mutating func run() {
+        checkConfig()
+        collectDeclarations()
+        for file in files {
+            for statement in file.statements {
+                switch statement {
+                case .alert(let a): checkAlert(a, in: file.source)
+                case .inhibit(let i): checkInhibit(i, in: file.source)
+                case .metric(let m): checkMetricDecl(m, in: file.source)
+                case .const, .channel, .setting: break
+                }
+            }
+        }
+        for (name, (decl, file)) in consts.sorted(by: { $0.key < $1.key }) where !usedConsts.contains(name) {
+            warn(file, "unused-const", "const `\(name)` is never used", decl.name.range)
+        }
+    }
+
+    private mutating func error(_ file: SourceFile, _ code: String, _ message: String, _ range: SourceRange,
+                                notes: [Diagnostic.Note] = [], fixIt: String? = nil) {
+        diagnostics.append(Diagnostic(.error, code, message, file: file, range: range, notes: notes, fixIt: fixIt))
+    }
+
+    private mutating func warn(_ file: SourceFile, _ code: String, _ message: String, _ range: SourceRange,
+                               notes: [Diagnostic.Note] = [], fixIt: String? = nil) {
+        diagnostics.append(Diagnostic(.warning, code, message, file: file, range: range, notes: notes, fixIt: fixIt))
+    }
+
+    // MARK: - Declarations
+
+    private mutating func collectDeclarations() {
+        for file in files {
+            for statement in file.statements {
+                switch statement {
+                case .const(let c):
+                    if let (first, ff) = consts[c.name.name] {
+                        error(file.source, "duplicate-const", "const `\(c.name.name)` is already defined", c.name.range,
+                              notes: [.init("first defined here", at: SourceLocation(ff, first.name.range))])
+                    } else {
+                        consts[c.name.name] = (c, file.source)
+                    }
+                case .metric(let m):
+                    if let (first, ff) = metrics[m.name.name] {
+                        error(file.source, "duplicate-metric", "`\(m.name.name)` is already declared", m.name.range,
+                              notes: [.init("first declared here", at: SourceLocation(ff, first.name.range))])
+                    } else {
+                        metrics[m.name.name] = (m, file.source)
+                    }
+                case .alert(let a):
+                    if let (first, ff) = alerts[a.name.name] {
+                        error(file.source, "duplicate-alert", "alert `\(a.name.name)` is already defined", a.name.range,
+                              notes: [.init("first defined here", at: SourceLocation(ff, first.name.range))])
+                    } else {
+                        alerts[a.name.name] = (a, file.source)
+                    }
+                case .inhibit, .channel, .setting: break
+                }
+            }
+        }
+    }
+
+    private mutating func checkMetricDecl(_ m: MetricDecl, in file: SourceFile) {
+        if let unit = m.unit, Unit.spellings[unit.name.lowercased()] == nil {
+            let names = ["ms", "s", "min", "h", "d", "percent", "ratio", "cents", "dollars", "bytes", "kb", "mb", "gb"]
+            error(file, "unknown-unit", "unknown unit `\(unit.name)`", unit.range,
+                  notes: [.init("units are: \(names.joined(separator: ", "))")],
+                  fixIt: closest(unit.name, in: Array(Unit.spellings.keys)))
+        }
+        if consts[m.name.name] != nil {
+            warn(file, "shadowed-name", "`\(m.name.name)` is both a metric and a const; conditions read the metric", m.name.range)
+        }
+    }
+
+    /// The series a name refers to, from its declaration, its suffix, or the built-ins.
+    private func seriesInfo(_ name: String) -> SeriesInfo? {
+        if let (decl, _) = metrics[name] {
+            let unit = decl.unit.flatMap { Unit.spellings[$0.name.lowercased()] } ?? Unit.implied(byMetricName: name)
+            var labels = decl.labels.map { Set($0.map(\.name)) }
+            if decl.kind == .event { labels?.insert("service") }
+            return SeriesInfo(kind: decl.kind == .event ? .event : .number, unit: unit, labels: labels)
+        }
+        if let b = Builtins.series[name] { return b }
+        // An event's field (`daily_turnover_check.used`) is a number carrying the event's labels.
+        if let dot = name.firstIndex(of: "."), let (event, _) = metrics[String(name[..<dot])], event.kind == .event {
+            var labels = event.labels.map { Set($0.map(\.name)) }
+            labels?.insert("service")
+            return SeriesInfo(kind: .number, unit: Unit.implied(byMetricName: name), labels: labels)
+        }
+        return nil
+    }
+
+    private var knownNames: [String] { Array(metrics.keys) + Array(consts.keys) + Array(Builtins.series.keys) }
+
+    // MARK: - Config
+
+    private static let settingKinds: [String: String] = [
+        "escalation_target": "channel", "fallback": "channel", "stale_after": "duration",
+        "max_line": "size", "max_series": "count",
+    ]
+    private static let channelTypes = ["slack", "pagerduty", "email", "webhook", "alertmanager", "console"]
+    private static let channelKeys: [String: [String]] = [
+        "slack": ["url", "timeout", "rate"],
+        "pagerduty": ["routing_key", "url", "timeout", "source"],
+        "email": ["url", "to", "from", "timeout"],
+        "webhook": ["url", "timeout"],
+        "alertmanager": ["url", "timeout"],
+        "console": [],
+    ]
+    private static let requiredChannelKeys: [String: [String]] = [
+        "slack": ["url"], "pagerduty": ["routing_key"], "email": ["url", "to"], "webhook": ["url"], "alertmanager": ["url"],
+    ]
+
+    private mutating func checkConfig() {
+        guard let config else {
+            for name in Builtins.defaultChannels { channels[name] = "console" }
+            return
+        }
+        channelsDeclared = true
+        let file = config.source
+        var seenChannels: [String: SourceRange] = [:]
+        var seenSettings: [String: SourceRange] = [:]
+        var targets: [(Setting, String)] = []
+        for statement in config.statements {
+            switch statement {
+            case .channel(let c):
+                if let first = seenChannels[c.name.name] {
+                    error(file, "duplicate-channel", "channel `\(c.name.name)` is already declared", c.name.range,
+                          notes: [.init("first declared here", at: SourceLocation(file, first))])
+                    continue
+                }
+                seenChannels[c.name.name] = c.name.range
+                channels[c.name.name] = checkChannel(c, in: file)
+            case .setting(let s):
+                let key = s.key.name
+                guard let kind = Checker.settingKinds[key] else {
+                    error(file, "unknown-key", "unknown setting `\(key)`", s.key.range,
+                          notes: [.init("settings are: \(Checker.settingKinds.keys.sorted().joined(separator: ", "))")],
+                          fixIt: closest(key, in: Array(Checker.settingKinds.keys)))
+                    continue
+                }
+                if let first = seenSettings[key] {
+                    error(file, "duplicate-setting", "`\(key)` is already set", s.key.range,
+                          notes: [.init("first set here", at: SourceLocation(file, first))])
+                    continue
+                }
+                seenSettings[key] = s.key.range
+                switch (kind, s.value) {
+                case ("channel", .word(let w)):
+                    targets.append((s, w.name))
+                case ("duration", .number(let n)) where n.quantity.nanoseconds != nil:
+                    break
+                case ("size", .number(let n)) where n.quantity.unit == nil || n.quantity.unit?.dimension == .bytes:
+                    break
+                case ("count", .number(let n)) where n.quantity.unit == nil && n.quantity.value >= 1:
+                    break
+                default:
+                    let expected = ["channel": "a channel name", "duration": "a duration like `5m`",
+                                    "size": "a size like `1mb`", "count": "a positive number"][kind] ?? kind
+                    error(file, "bad-value", "`\(key)` takes \(expected)", s.value.range)
+                }
+            case .const, .metric, .alert, .inhibit:
+                break // the parser already rejected these in a config file
+            }
+        }
+        for (s, name) in targets {
+            if channels[name] == nil {
+                unknownChannel(name, s.value.range, in: file)
+            } else if s.key.name == "escalation_target" {
+                escalationTarget = name
+                escalationTargetSource = SourceLocation(file, s.value.range)
+            }
+        }
+    }
+
+    /// Checks one channel block; returns its type.
+    private mutating func checkChannel(_ c: ChannelDecl, in file: SourceFile) -> String {
+        var type = "console"
+        var seen: [String: SourceRange] = [:]
+        if let t = c.settings.first(where: { $0.key.name == "type" }) {
+            if case .word(let w) = t.value, Checker.channelTypes.contains(w.name) {
+                type = w.name
+            } else {
+                let spelled: String
+                if case .word(let w) = t.value { spelled = w.name } else { spelled = file.text(t.value.range) }
+                error(file, "bad-value", "unknown channel type `\(spelled)`", t.value.range,
+                      notes: [.init("types are: \(Checker.channelTypes.joined(separator: ", "))")],
+                      fixIt: closest(spelled, in: Checker.channelTypes))
+                return "console"
+            }
+        } else {
+            error(file, "missing-clause", "channel `\(c.name.name)` has no `type`", c.name.range,
+                  notes: [.init("add one of: \(Checker.channelTypes.map { "type \($0)" }.joined(separator: ", "))")])
+            return "console"
+        }
+        let allowed = ["type"] + (Checker.channelKeys[type] ?? [])
+        for s in c.settings {
+            let key = s.key.name
+            if let first = seen[key] {
+                error(file, "duplicate-setting", "`\(key)` is already set for channel `\(c.name.name)`", s.key.range,
+                      notes: [.init("first set here", at: SourceLocation(file, first))])
+                continue
+            }
+            seen[key] = s.key.range
+            guard allowed.contains(key) else {
+                error(file, "unknown-key", "unknown key `\(key)` for a \(type) channel", s.key.range,
+                      notes: [.init(allowed.count > 1 ? "\(type) channels take: \(allowed.joined(separator: ", "))" : "console channels take only `type`")],
+                      fixIt: closest(key, in: allowed))
+                continue
+            }
+            checkChannelValue(key: key, s, channel: c.name.name, type: type, in: file)
+        }
+        for key in Checker.requiredChannelKeys[type] ?? [] where seen[key] == nil {
+            error(file, "missing-clause", "\(type) channel `\(c.name.name)` needs `\(key)`", c.name.range)
+        }
+        return type
+    }
+
+    private mutating func checkChannelValue(key: String, _ s: Setting, channel: String, type: String, in file: SourceFile) {
+        switch key {
+        case "url", "routing_key":
+            switch s.value {
+            case .secret(let ref):
+                checkSecretRef(ref, in: file)
+            case .string(let lit):
+                if let hint = Checker.literalSecret(key: key, value: lit.value) {
+                    let envName = "\(channel.uppercased())_\(key == "url" ? "WEBHOOK_URL" : "ROUTING_KEY")"
+                    warn(file, "literal-secret", "\(hint) is written into the config; secrets belong in the environment or a file",
+                         lit.range, notes: [.init("configs end up in repositories and logs; use `env:\(envName)` or `file:PATH`")],
+                         fixIt: "env:\(envName)")
+                } else if key == "url", !(lit.value.hasPrefix("http://") || lit.value.hasPrefix("https://")) {
+                    error(file, "bad-value", "`url` must start with http:// or https://", lit.range)
+                }
+            default:
+                error(file, "bad-value", "`\(key)` takes a quoted string, `env:NAME` or `file:PATH`", s.value.range)
+            }
+        case "to", "from", "source":
+            guard case .string = s.value else {
+                error(file, "bad-value", "`\(key)` takes a quoted string", s.value.range)
+                return
+            }
+        case "timeout":
+            guard case .number(let n) = s.value, let ns = n.quantity.nanoseconds, ns > 0 else {
+                error(file, "bad-value", "`timeout` takes a duration like `5s`", s.value.range)
+                return
+            }
+        case "rate":
+            guard case .number(let n) = s.value, n.quantity.unit == nil, n.quantity.value > 0 else {
+                error(file, "bad-value", "`rate` takes messages per second, a positive number like `1`", s.value.range)
+                return
+            }
+        default:
+            break
+        }
+    }
+
+    private mutating func checkSecretRef(_ ref: Identifier, in file: SourceFile) {
+        let text = ref.name
+        if text.hasPrefix("env:") {
+            let name = String(text.dropFirst(4))
+            if !Template.isIdentifier(name) {
+                error(file, "bad-value", "`env:` needs an environment variable name, like `env:SLACK_WEBHOOK_URL`", ref.range)
+            }
+        } else if text == "file:" {
+            error(file, "bad-value", "`file:` needs a path, like `file:/run/secrets/slack_url`", ref.range)
+        }
+    }
+
+    /// Names a literal value that looks like a secret, or nil.
+    static func literalSecret(key: String, value: String) -> String? {
+        if value.contains("hooks.slack.com/") { return "a Slack webhook URL" }
+        if key == "routing_key", value.utf8.count == 32,
+           value.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) {
+            return "a PagerDuty routing key"
+        }
+        if key == "routing_key", !value.isEmpty { return "a routing key" }
+        return nil
+    }
+
+    private mutating func unknownChannel(_ name: String, _ range: SourceRange, in file: SourceFile) {
+        let known = channels.keys.sorted()
+        let origin = channelsDeclared ? "declared in \(config?.source.path ?? "the config")" : "the defaults; pass --config to declare others"
+        error(file, "unknown-channel", "unknown channel `\(name)`", range,
+              notes: [.init("channels are: \(known.joined(separator: ", ")) (\(origin))")],
+              fixIt: closest(name, in: known))
+    }
+
+    // MARK: - Alerts
+
+    private mutating func checkAlert(_ a: AlertRule, in file: SourceFile) {
+        var seen: [String: SourceRange] = [:]
+        for clause in a.clauses where !clause.isRepeatable {
+            let key = clause.name
+            if let first = seen[key] {
+                error(file, "duplicate-clause", "alert `\(a.name.name)` already has a `\(key)` clause", clause.keyword.range,
+                      notes: [.init("the first one is here", at: SourceLocation(file, first))])
+            } else {
+                seen[key] = clause.keyword.range
+            }
+        }
+        let hasNotify = a.clauses.contains { if case .notify = $0.body { true } else { false } }
+        for (key, hint) in [("when", "when CONDITION"), ("severity", "severity critical|warning|info"), ("notify", "notify CHANNEL")]
+        where seen[key] == nil && !(key == "notify" && hasNotify) && !a.brokenClauses.contains(key) {
+            error(file, "missing-clause", "alert `\(a.name.name)` has no `\(key)` clause", a.name.range,
+                  notes: [.init("add `\(hint)`")])
+        }
+        for channel in a.channels where channels[channel.name] == nil {
+            unknownChannel(channel.name, channel.range, in: file)
+        }
+        var labels: Set<String>? = []
+        if let condition = a.condition {
+            labels = checkCondition(condition, in: file)
+        }
+        checkEscalation(a, in: file)
+        for (name, _) in a.labels { labels?.insert(name.name) }
+        for kind in AlertClause.TextKind.allCases where kind != .runbook {
+            if let text = a.template(kind) { checkTemplate(text, labels: labels, alert: a.name.name, in: file) }
+        }
+    }
+
+    private mutating func checkEscalation(_ a: AlertRule, in file: SourceFile) {
+        let steps = a.escalation
+        var previous: EscalationStep?
+        for step in steps {
+            if case .none = step.kind, steps.count > 1 {
+                error(file, "escalation-order", "`escalate none` cannot be combined with other escalation steps", step.range)
+                continue
+            }
+            if case .after(_, let to, _) = step.kind {
+                for channel in to where channels[channel.name] == nil { unknownChannel(channel.name, channel.range, in: file) }
+                if to.isEmpty, channels[escalationTarget] == nil {
+                    error(file, "unknown-channel", "this step escalates to `\(escalationTarget)` (the escalation_target), which is not declared",
+                          step.range, notes: [.init("declare a `\(escalationTarget)` channel, set `escalation_target` in the config, or add `to CHANNEL`")])
+                }
+            }
+            if let p = previous, let pd = p.delay, let d = step.delay, d <= pd {
+                error(file, "escalation-order",
+                      "escalation steps must be strictly increasing: `\(file.text(step.range))` does not come after `\(file.text(p.range))`",
+                      step.range, notes: [.init("the previous step is here", at: SourceLocation(file, p.range))])
+            }
+            previous = step
+        }
+    }
+
+    private mutating func checkInhibit(_ i: InhibitRule, in file: SourceFile) {
+        for name in [i.target, i.source] where alerts[name.name] == nil {
+            error(file, "unknown-alert", "`inhibit` names unknown alert `\(name.name)`", name.range,
+                  fixIt: closest(name.name, in: Array(alerts.keys)))
+        }
+        if i.target.name == i.source.name {
+            error(file, "unknown-alert", "alert `\(i.target.name)` cannot inhibit itself", i.range)
+        }
+    }
+
+    private mutating func checkTemplate(_ s: StringLiteral, labels: Set<String>?, alert: String, in file: SourceFile) {
+        // Scan the spelling, whose bytes sit at known offsets in the file (the value may differ by escapes).
+        switch Template.parse(s.spelling) {
+        case .failure(let e):
+            error(file, "bad-template", e.message, SourceRange(s.range.start + e.range.lowerBound, s.range.start + e.range.upperBound))
+        case .success(let (_, placeholders)):
+            guard let labels else { return }
+            for p in placeholders where !Template.builtins.contains(p.name) && !labels.contains(p.name) {
+                let have = labels.isEmpty ? "it has no labels" : "its labels are: \(labels.sorted().joined(separator: ", "))"
+                warn(file, "unknown-label", "placeholder `{{\(p.name)}}` names a label alert `\(alert)` cannot have",
+                     SourceRange(s.range.start + p.range.lowerBound, s.range.start + p.range.upperBound),
+                     notes: [.init("\(have); placeholders also take \(Template.builtins.sorted().joined(separator: ", "))")])
+            }
+        }
+    }
+
+    // MARK: - Conditions
+
+    /// What the checker knows about an expression.
+    struct Typed {
+        enum Kind { case number, string, bool, unknown }
+        enum UnitState: Equatable { case none, unit(Unit), derived }
+        var kind: Kind
+        var unit: UnitState = .none
+        /// A declared metric with no unit: the unit a literal gives it is assumed.
+        var unitless: Selector?
+        var readsSeries = false
+        /// True only at an event's instant, so it can never hold over a `for`.
+        var instant = false
+        var labels: Set<String>? = []
+        var isBareSelector = false
+
+        static let unknown = Typed(kind: .unknown, labels: nil)
+    }
+
+    /// Checks a condition; returns the labels its instances can carry (nil: unknown).
+    private mutating func checkCondition(_ c: Condition, in file: SourceFile) -> Set<String>? {
+        let t = typeOf(c.expr, in: file, windowed: c.over != nil)
+        if t.kind == .string {
+            error(file, "type-mismatch", "a string is not a condition; compare it, like `service_status == 'down'`", c.expr.range)
+        }
+        if !t.readsSeries, t.kind != .unknown {
+            warn(file, "constant-condition", "this condition reads no series, so it is always true or always false", c.expr.range,
+                 notes: [.init("compare a metric, like `daily_loss > max_daily_loss`")])
+        }
+        if let over = c.over, bareSelectors(c.expr).isEmpty {
+            warn(file, "useless-window", "`over \(over.spelling)` applies to bare metrics, and this condition has none", over.range)
+        }
+        if let hold = c.hold, t.instant {
+            warn(file, "for-on-event", "`for` on an event: an event holds only at the instant it arrives, so this can never hold for \(hold.duration.spelling)",
+                 hold.range, notes: [.init("remove the `for` clause, or alert on a metric the event updates")])
+        }
+        return t.labels
+    }
+
+    private func bareSelectors(_ e: Expr) -> [Selector] {
+        switch e {
+        case .selector(let s): consts[s.name.name] == nil || metrics[s.qualifiedName] != nil ? [s] : []
+        case .unary(_, let x, _): bareSelectors(x)
+        case .binary(_, let l, let r, _): bareSelectors(l) + bareSelectors(r)
+        case .number, .string, .bool, .call: []
+        }
+    }
+
+    private mutating func typeOf(_ e: Expr, in file: SourceFile, windowed: Bool) -> Typed {
+        switch e {
+        case .number(let n):
+            return Typed(kind: .number, unit: n.quantity.unit.map { .unit($0) } ?? .none)
+        case .string:
+            return Typed(kind: .string)
+        case .bool:
+            return Typed(kind: .bool)
+        case .selector(let s):
+            return typeOfSelector(s, in: file)
+        case .call(let c):
+            return typeOfCall(c, in: file)
+        case .unary(.not, let x, _):
+            var t = typeOf(x, in: file, windowed: windowed)
+            t.kind = .bool
+            t.unit = .none
+            t.instant = false
+            t.isBareSelector = false
+            return t
+        case .unary(.negate, let x, _):
+            var t = typeOf(x, in: file, windowed: windowed)
+            t.isBareSelector = false
+            return t
+        case .binary(let op, let l, let r, let range):
+            let lt = typeOf(l, in: file, windowed: windowed), rt = typeOf(r, in: file, windowed: windowed)
+            var result = Typed(kind: .bool)
+            result.readsSeries = lt.readsSeries || rt.readsSeries
+            result.labels = lt.labels.flatMap { a in rt.labels.map { a.union($0) } }
+            switch op {
+            case .and:
+                result.instant = lt.instant || rt.instant
+                return result
+            case .or:
+                result.instant = lt.instant && rt.instant
+                return result
+            case .greater, .greaterEqual, .less, .lessEqual, .equal, .notEqual:
+                result.instant = lt.instant || rt.instant
+                checkComparison(op, lt, rt, l, r, range, in: file)
+                return result
+            case .add, .subtract, .multiply, .divide:
+                result.kind = lt.kind == .unknown || rt.kind == .unknown ? .unknown : .number
+                for (t, x) in [(lt, l), (rt, r)] where t.kind == .string || t.kind == .bool {
+                    error(file, "type-mismatch", "`\(op.rawValue)` needs numbers, and this is a \(t.kind == .string ? "string" : "condition")", x.range)
+                }
+                result.unitless = lt.unitless ?? rt.unitless
+                switch (op, lt.unit, rt.unit) {
+                case (_, .derived, _), (_, _, .derived): result.unit = .derived
+                case (.add, .unit(let a), .unit(let b)), (.subtract, .unit(let a), .unit(let b)):
+                    if a.dimension != b.dimension {
+                        error(file, "unit-mismatch", "cannot \(op == .add ? "add" : "subtract") \(a) (\(a.dimension.rawValue)) and \(b) (\(b.dimension.rawValue))", range)
+                    }
+                    result.unit = .unit(a)
+                case (.multiply, .unit, .unit), (.divide, .unit, .unit): result.unit = .derived
+                case (_, .unit(let a), .none), (.add, .none, .unit(let a)), (.subtract, .none, .unit(let a)), (.multiply, .none, .unit(let a)):
+                    result.unit = .unit(a)
+                case (.divide, .none, .unit): result.unit = .derived
+                default: result.unit = .none
+                }
+                return result
+            }
+        }
+    }
+
+    private mutating func checkComparison(_ op: BinaryOperator, _ lt: Typed, _ rt: Typed, _ l: Expr, _ r: Expr,
+                                          _ range: SourceRange, in file: SourceFile) {
+        if lt.kind == .unknown || rt.kind == .unknown { return }
+        if (lt.kind == .string) != (rt.kind == .string) {
+            let (str, other) = lt.kind == .string ? (l, r) : (r, l)
+            error(file, "type-mismatch", "cannot compare a string with a \(lt.kind == .bool || rt.kind == .bool ? "condition" : "number")", range,
+                  notes: [.init("`\(file.text(str.range))` is a string; `\(file.text(other.range))` is not")])
+            return
+        }
+        if lt.kind == .string, op != .equal, op != .notEqual {
+            error(file, "type-mismatch", "strings compare only with `==` and `!=`", range)
+            return
+        }
+        guard lt.kind == .number, rt.kind == .number else { return }
+        switch (lt.unit, rt.unit) {
+        case (.unit(let a), .unit(let b)) where a.dimension != b.dimension:
+            error(file, "unit-mismatch", "cannot compare \(a) (\(a.dimension.rawValue)) with \(b) (\(b.dimension.rawValue))", range,
+                  notes: [.init("`\(file.text(l.range))` is in \(a), `\(file.text(r.range))` is in \(b)")])
+        case (.unit(let u), .none), (.none, .unit(let u)):
+            let unitless = lt.unit == .none ? lt.unitless : rt.unitless
+            if let s = unitless {
+                warn(file, "unit-assumed", "`\(s.qualifiedName)` has no declared unit; assuming \(u) from the comparison", s.range,
+                     notes: [.init("declare it: `metric \(s.qualifiedName) unit \(u)`")])
+            }
+        default:
+            break
+        }
+    }
+
+    private mutating func typeOfSelector(_ s: Selector, in file: SourceFile) -> Typed {
+        let name = s.qualifiedName
+        if metrics[name] == nil, Builtins.series[name] == nil, s.field == nil, let (c, _) = consts[name] {
+            usedConsts.insert(name)
+            if !s.matchers.isEmpty {
+                error(file, "type-mismatch", "`\(name)` is a const; it has no labels to match", s.range)
+            }
+            return Typed(kind: .number, unit: c.value.quantity.unit.map { .unit($0) } ?? .none)
+        }
+        guard let info = seriesInfo(name) else {
+            warn(file, "unknown-name", "unknown name `\(name)`: not a declared metric, a const or a built-in",
+                 s.name.range.union(s.field?.range ?? s.name.range),
+                 notes: [.init("it evaluates as absent until the stream sends it; declare it with `metric \(name)`")],
+                 fixIt: closest(name, in: knownNames))
+            var t = Typed.unknown
+            t.readsSeries = true
+            return t
+        }
+        var t = Typed(kind: info.kind == .string ? .string : info.kind == .event ? .bool : .number)
+        t.unit = info.unit.map { .unit($0) } ?? .none
+        if info.kind == .number, info.unit == nil, Builtins.series[name] == nil { t.unitless = s }
+        t.readsSeries = true
+        t.instant = info.kind == .event
+        t.labels = info.labels
+        t.isBareSelector = true
+        return t
+    }
+
+    private mutating func typeOfCall(_ c: Call, in file: SourceFile) -> Typed {
+        let name = c.function.name
+        guard let f = Builtins.functions[name] else {
+            error(file, "unknown-function", "unknown function `\(name)`", c.function.range,
+                  notes: [.init("functions are: \(Builtins.functions.keys.sorted().joined(separator: ", "))")],
+                  fixIt: closest(name, in: Array(Builtins.functions.keys)))
+            for a in c.arguments { _ = typeOf(a.expr, in: file, windowed: false) }
+            return .unknown
+        }
+        if c.arguments.count != f.arity {
+            error(file, "arity", "`\(name)` takes \(f.arity) argument\(f.arity == 1 ? "" : "s"), found \(c.arguments.count)", c.range)
+        }
+        var args: [Typed] = []
+        for (i, a) in c.arguments.enumerated() {
+            args.append(typeOf(a.expr, in: file, windowed: a.over != nil))
+            if i == f.windowArgument {
+                if a.over == nil {
+                    error(file, "missing-window", "`\(name)` needs a window: `\(name)(\(file.text(a.expr.range)) over 5m)`", a.expr.range)
+                }
+            } else if let over = a.over {
+                error(file, "unexpected-window", "`\(name)` does not take a window here", over.range)
+            }
+        }
+        if name == "quantile", let q = c.arguments.first {
+            if case .number(let n) = q.expr, n.quantity.unit == nil, (0...1).contains(n.quantity.value) {} else {
+                error(file, "bad-value", "`quantile` takes a number from 0 to 1 first, like `quantile(0.95, x over 5m)`", q.expr.range)
+            }
+        }
+        if f.windowArgument == nil, name == "age" || name == "absent", let a = c.arguments.first, case .selector = a.expr {} else if name == "age" || name == "absent" {
+            error(file, "type-mismatch", "`\(name)` takes a metric, like `\(name)(feed_latency_p95)`", c.range)
+        }
+        let subject = f.windowArgument.flatMap { $0 < args.count ? args[$0] : nil } ?? args.first ?? Typed(kind: .number)
+        var t = Typed(kind: .number)
+        t.readsSeries = args.contains { $0.readsSeries }
+        t.labels = subject.labels
+        switch f.result {
+        case .sameUnit:
+            t.unit = subject.unit
+            t.unitless = subject.unitless
+            if subject.kind == .unknown { t.kind = .unknown }
+        case .unitless: t.unit = .none
+        case .derived: t.unit = .derived
+        case .seconds: t.unit = .unit(.seconds)
+        case .bool: t.kind = .bool
+        }
+        return t
+    }
+}

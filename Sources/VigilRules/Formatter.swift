@@ -1,0 +1,275 @@
+/// Prints a parsed file in canonical form: alert clauses in a fixed order and aligned, one space
+/// around operators, minimal parentheses, blank lines kept (collapsed to one) and around alert
+/// blocks, comments kept beside what they annotate. Literals keep their spelling (`50_000`,
+/// `'down'`, `1h30m`). `format(parse(format(x))) == format(x)`, and the tree is unchanged.
+public enum Formatter {
+    public static func format(_ file: RuleFile) -> String {
+        var p = Printer(source: file.source, comments: file.comments)
+        p.file(file.statements)
+        return p.out
+    }
+
+    /// A condition alone, as `fmt` prints it.
+    public static func format(_ condition: Condition) -> String { Printer.condition(condition) }
+
+    /// An expression alone, with minimal parentheses.
+    public static func format(_ expr: Expr) -> String { Printer.expr(expr) }
+}
+
+private struct Printer {
+    let source: SourceFile
+    let comments: [Comment]
+    var out = ""
+
+    init(source: SourceFile, comments: [Comment]) {
+        self.source = source
+        self.comments = comments.sorted { $0.range.start < $1.range.start }
+    }
+
+    /// Comments around a list of items in a region: leading ones before each item, a trailing one on
+    /// an item's last line, one on the region's opening line, and the rest at the end.
+    struct Attached {
+        var leading: [[Comment]]
+        var trailing: [Comment?]
+        var header: Comment?
+        var tail: [Comment]
+    }
+
+    func line(_ offset: Int) -> Int { source.position(of: offset).line }
+
+    func attach(items: [SourceRange], region: Range<Int>, openLine: Int?) -> Attached {
+        var a = Attached(leading: Array(repeating: [], count: items.count), trailing: Array(repeating: nil, count: items.count), header: nil, tail: [])
+        var k = 0
+        for c in comments where region.contains(c.range.start) {
+            // Skip comments inside an item: they belong to that item's own block.
+            if items.contains(where: { $0.start < c.range.start && c.range.start < $0.end }) { continue }
+            while k < items.count, items[k].end <= c.range.start,
+                  !(line(items[k].end) == line(c.range.start) && (k + 1 == items.count || c.range.start < items[k + 1].start)) {
+                k += 1
+            }
+            if k < items.count, items[k].end <= c.range.start, a.trailing[k] == nil {
+                a.trailing[k] = c
+                k += 1
+            } else if k < items.count, items[k].end <= c.range.start {
+                a.leading[min(k + 1, items.count - 1)].append(c)
+            } else if let openLine, k == 0, line(c.range.start) == openLine, a.header == nil {
+                a.header = c
+            } else if k < items.count {
+                a.leading[k].append(c)
+            } else {
+                a.tail.append(c)
+            }
+        }
+        return a
+    }
+
+    mutating func emitComments(_ list: [Comment], indent: String, first: inout Bool, forceBlank: inout Bool) {
+        for c in list {
+            if !first, forceBlank || source.hasBlankLine(before: c.range.start) { out += "\n" }
+            out += indent + c.text + "\n"
+            first = false
+            forceBlank = false
+        }
+    }
+
+    // MARK: Top level
+
+    mutating func file(_ statements: [Statement]) {
+        let a = attach(items: statements.map(\.range), region: 0..<(source.bytes.count + 1), openLine: nil)
+        var first = true
+        var previousWasBlock = false
+        let channelWidths = channelRuns(statements, leading: a.leading)
+        for (i, s) in statements.enumerated() {
+            let isBlock: Bool = if case .alert = s { true } else { false }
+            var forceBlank = isBlock || previousWasBlock
+            emitComments(a.leading[i], indent: "", first: &first, forceBlank: &forceBlank)
+            if !first, forceBlank || source.hasBlankLine(before: s.range.start) { out += "\n" }
+            first = false
+            let trailing = a.trailing[i].map { "  " + $0.text } ?? ""
+            switch s {
+            case .alert(let rule): alert(rule, trailing: trailing)
+            case .channel(let c): channel(c, widths: channelWidths[i], trailing: trailing)
+            default: out += Printer.simple(s) + trailing + "\n"
+            }
+            previousWasBlock = isBlock
+        }
+        var forceBlank = false
+        emitComments(a.tail, indent: "", first: &first, forceBlank: &forceBlank)
+    }
+
+    /// Column widths shared by consecutive one-line channel statements (as in SPEC §2's example).
+    func channelRuns(_ statements: [Statement], leading: [[Comment]]) -> [Int: (Int, Int)] {
+        var result: [Int: (Int, Int)] = [:]
+        var run: [Int] = []
+        func flush() {
+            guard !run.isEmpty else { return }
+            var nameWidth = 0, typeWidth = 0
+            for i in run {
+                guard case .channel(let c) = statements[i] else { continue }
+                nameWidth = max(nameWidth, c.name.name.count)
+                if let t = c.settings.first { typeWidth = max(typeWidth, Printer.setting(t).count) }
+            }
+            for i in run { result[i] = (nameWidth, typeWidth) }
+            run = []
+        }
+        for (i, s) in statements.enumerated() {
+            guard case .channel(let c) = s, !hasInnerComments(c.range, c.bodyEnd) else { flush(); continue }
+            if !run.isEmpty, !leading[i].isEmpty || source.hasBlankLine(before: s.range.start) { flush() }
+            run.append(i)
+        }
+        flush()
+        return result
+    }
+
+    func hasInnerComments(_ range: SourceRange, _ bodyEnd: Int) -> Bool {
+        comments.contains { range.start < $0.range.start && $0.range.start < bodyEnd }
+    }
+
+    static func simple(_ s: Statement) -> String {
+        switch s {
+        case .const(let c):
+            return "const \(c.name.name) = \(c.value.spelling)"
+        case .metric(let m):
+            var t = "\(m.kind.rawValue) \(m.name.name)"
+            if let u = m.unit { t += " unit \(u.name)" }
+            if let l = m.labels { t += " labels " + l.map(\.name).joined(separator: ", ") }
+            return t
+        case .inhibit(let i):
+            var t = "inhibit \(i.target.name) when \(i.source.name)"
+            if !i.on.isEmpty { t += " on " + i.on.map(\.name).joined(separator: ", ") }
+            return t
+        case .setting(let s):
+            return setting(s)
+        case .alert, .channel:
+            return ""
+        }
+    }
+
+    static func setting(_ s: Setting) -> String { "\(s.key.name) \(value(s.value))" }
+
+    static func value(_ v: SettingValue) -> String {
+        switch v {
+        case .string(let s): s.spelling
+        case .secret(let i), .word(let i): i.name
+        case .number(let n): n.spelling
+        }
+    }
+
+    mutating func channel(_ c: ChannelDecl, widths: (Int, Int)?, trailing: String) {
+        if let (nameWidth, typeWidth) = widths {
+            var t = "channel " + c.name.name.padding(nameWidth) + " {"
+            for (i, s) in c.settings.enumerated() {
+                let text = Printer.setting(s)
+                t += " " + (i == 0 && c.settings.count > 1 ? text.padding(typeWidth) : text)
+            }
+            out += t + " }" + trailing + "\n"
+            return
+        }
+        let a = attach(items: c.settings.map(\.range), region: c.range.start..<c.bodyEnd, openLine: line(c.range.start))
+        out += "channel \(c.name.name) {" + (a.header.map { "  " + $0.text } ?? "") + "\n"
+        let width = (c.settings.map { $0.key.name.count }.max() ?? 0) + 1
+        var first = true
+        for (i, s) in c.settings.enumerated() {
+            var forceBlank = false
+            emitComments(a.leading[i], indent: "  ", first: &first, forceBlank: &forceBlank)
+            first = false
+            out += "  " + s.key.name.padding(width) + Printer.value(s.value) + (a.trailing[i].map { "  " + $0.text } ?? "") + "\n"
+        }
+        var forceBlank = false
+        emitComments(a.tail, indent: "  ", first: &first, forceBlank: &forceBlank)
+        out += "}" + trailing + "\n"
+    }
+
+    // MARK: Alerts
+
+    mutating func alert(_ rule: AlertRule, trailing: String) {
+        let a = attach(items: rule.clauses.map(\.range), region: rule.range.start..<rule.bodyEnd, openLine: line(rule.range.start))
+        out += "alert \(rule.name.name) {" + (a.header.map { "  " + $0.text } ?? "") + "\n"
+        let order = rule.clauses.indices.sorted { (rule.clauses[$0].order, $0) < (rule.clauses[$1].order, $1) }
+        var first = true
+        for i in order {
+            let clause = rule.clauses[i]
+            var forceBlank = false
+            emitComments(a.leading[i], indent: "  ", first: &first, forceBlank: &forceBlank)
+            first = false
+            out += "  " + clause.keyword.name.padding(10) + Printer.clauseBody(clause.body)
+                + (a.trailing[i].map { "  " + $0.text } ?? "") + "\n"
+        }
+        var forceBlank = false
+        emitComments(a.tail, indent: "  ", first: &first, forceBlank: &forceBlank)
+        out += "}" + trailing + "\n"
+    }
+
+    static func clauseBody(_ body: AlertClause.Body) -> String {
+        switch body {
+        case .when(let c): condition(c)
+        case .severity(let s, _): s.rawValue
+        case .notify(let list): list.map(\.name).joined(separator: ", ")
+        case .escalate(let step): escalation(step)
+        case .repeatEvery(let d): d.map { "every \($0.spelling)" } ?? "never"
+        case .resolveAfter(let d): "after \(d.spelling)"
+        case .group(let g):
+            ([g.by.isEmpty ? nil : "by " + g.by.map(\.name).joined(separator: ", "),
+              g.wait.map { "wait \($0.spelling)" }].compactMap { $0 }).joined(separator: " ")
+        case .label(let k, let v): "\(k.name) = \(v.spelling)"
+        case .text(_, let s): s.spelling
+        }
+    }
+
+    static func escalation(_ step: EscalationStep) -> String {
+        switch step.kind {
+        case .immediate: return "immediate"
+        case .none: return "none"
+        case .after(let d, let to, let bare):
+            return (bare ? "" : "after ") + d.spelling + (to.isEmpty ? "" : " to " + to.map(\.name).joined(separator: ", "))
+        }
+    }
+
+    // MARK: Conditions
+
+    static func condition(_ c: Condition) -> String {
+        var t = expr(c.expr)
+        if let over = c.over { t += " over \(over.spelling)" }
+        if let hold = c.hold {
+            t += " for " + (hold.comparison == .none ? "" : hold.comparison.rawValue + " ") + hold.duration.spelling
+        }
+        return t
+    }
+
+    static func expr(_ e: Expr) -> String {
+        switch e {
+        case .number(let n): return n.spelling
+        case .string(let s): return s.spelling
+        case .bool(let b, _): return b ? "true" : "false"
+        case .selector(let s):
+            var t = s.qualifiedName
+            if !s.matchers.isEmpty {
+                t += "{" + s.matchers.map { "\($0.label.name)\($0.op.rawValue)\($0.value.spelling)" }.joined(separator: ", ") + "}"
+            }
+            return t
+        case .call(let c):
+            return c.function.name + "(" + c.arguments.map { a in
+                expr(a.expr) + (a.over.map { " over \($0.spelling)" } ?? "")
+            }.joined(separator: ", ") + ")"
+        case .unary(let op, let x, _):
+            let inner = wrap(x, if: x.precedence < e.precedence)
+            return op == .not ? "not " + inner : "-" + inner
+        case .binary(let op, let l, let r, _):
+            // Comparisons do not chain, so an operand at their own level needs parentheses on both sides;
+            // other operators are left-associative, so only the right operand does.
+            let p = op.precedence
+            let left = wrap(l, if: l.precedence < p || (op.isComparison && l.precedence == p))
+            let right = wrap(r, if: r.precedence <= p)
+            return "\(left) \(op.rawValue) \(right)"
+        }
+    }
+
+    private static func wrap(_ e: Expr, if needed: Bool) -> String { needed ? "(" + expr(e) + ")" : expr(e) }
+}
+
+private extension String {
+    /// Left-justified to `width` characters, with at least one space after.
+    func padding(_ width: Int) -> String {
+        self + String(repeating: " ", count: Swift.max(1, width - count))
+    }
+}
