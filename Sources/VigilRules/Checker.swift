@@ -410,8 +410,13 @@ struct Checker {
         let hasNotify = a.clauses.contains { if case .notify = $0.body { true } else { false } }
         for (key, hint) in [("when", "when CONDITION"), ("severity", "severity critical|warning|info"), ("notify", "notify CHANNEL")]
         where seen[key] == nil && !(key == "notify" && hasNotify) && !a.brokenClauses.contains(key) {
-            error(file, "missing-clause", "alert `\(a.name.name)` has no `\(key)` clause", a.name.range,
-                  notes: [.init("add `\(hint)`")])
+            if file.kind == .seedJSON {
+                let jsonKey = ["when": "condition", "notify": "notification"][key] ?? key
+                error(file, "missing-clause", "alert `\(a.name.name)` has no `\(jsonKey)`", a.name.range)
+            } else {
+                error(file, "missing-clause", "alert `\(a.name.name)` has no `\(key)` clause", a.name.range,
+                      notes: [.init("add `\(hint)`")])
+            }
         }
         for channel in a.channels where channels[channel.name] == nil {
             unknownChannel(channel.name, channel.range, in: file)
@@ -631,8 +636,15 @@ struct Checker {
                  s.name.range.union(s.field?.range ?? s.name.range),
                  notes: [.init("it evaluates as absent until the stream sends it; declare it with `metric \(name)`")],
                  fixIt: closest(name, in: knownNames))
-            var t = Typed.unknown
+            // SPEC §1.2: an undeclared metric still takes its unit from its name's suffix.
+            guard let unit = Unit.implied(byMetricName: name) else {
+                var t = Typed.unknown
+                t.readsSeries = true
+                return t
+            }
+            var t = Typed(kind: .number, unit: .unit(unit), labels: nil)
             t.readsSeries = true
+            t.isBareSelector = true
             return t
         }
         var t = Typed(kind: info.kind == .string ? .string : info.kind == .event ? .bool : .number)
@@ -652,7 +664,9 @@ struct Checker {
                   notes: [.init("functions are: \(Builtins.functions.keys.sorted().joined(separator: ", "))")],
                   fixIt: closest(name, in: Array(Builtins.functions.keys)))
             for a in c.arguments { _ = typeOf(a.expr, in: file, windowed: false) }
-            return .unknown
+            var t = Typed.unknown
+            t.readsSeries = true // unknown, so not provably constant
+            return t
         }
         if c.arguments.count != f.arity {
             error(file, "arity", "`\(name)` takes \(f.arity) argument\(f.arity == 1 ? "" : "s"), found \(c.arguments.count)", c.range)

@@ -6,7 +6,30 @@ public enum Formatter {
     public static func format(_ file: RuleFile) -> String {
         var p = Printer(source: file.source, comments: file.comments)
         p.file(file.statements)
-        return p.out
+        return alignTrailingComments(p.out)
+    }
+
+    /// Trailing comments are printed after a marker; consecutive lines that carry one, at the same
+    /// indentation, get their comments aligned one column past the longest code (as gofmt does).
+    static func alignTrailingComments(_ text: String) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var i = 0
+        while i < lines.count {
+            guard lines[i].contains(Printer.marker) else { i += 1; continue }
+            let indent = lines[i].prefix { $0 == " " }.count
+            var j = i
+            while j < lines.count, lines[j].contains(Printer.marker), lines[j].prefix(while: { $0 == " " }).count == indent { j += 1 }
+            let parts = lines[i..<j].map { line -> (String, String) in
+                let pieces = line.split(separator: Printer.marker, maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(pieces[0]), pieces.count > 1 ? String(pieces[1]) : "")
+            }
+            let column = (parts.map(\.0.count).max() ?? 0) + 2
+            for (k, (code, comment)) in parts.enumerated() {
+                lines[i + k] = code + String(repeating: " ", count: column - code.count) + comment
+            }
+            i = j
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// A condition alone, as `fmt` prints it.
@@ -17,6 +40,9 @@ public enum Formatter {
 }
 
 private struct Printer {
+    /// Precedes a trailing comment until `alignTrailingComments` places it.
+    static let marker: Character = "\u{1}"
+
     let source: SourceFile
     let comments: [Comment]
     var out = ""
@@ -85,7 +111,7 @@ private struct Printer {
             emitComments(a.leading[i], indent: "", first: &first, forceBlank: &forceBlank)
             if !first, forceBlank || source.hasBlankLine(before: s.range.start) { out += "\n" }
             first = false
-            let trailing = a.trailing[i].map { "  " + $0.text } ?? ""
+            let trailing = a.trailing[i].map { String(Printer.marker) + $0.text } ?? ""
             switch s {
             case .alert(let rule): alert(rule, trailing: trailing)
             case .channel(let c): channel(c, widths: channelWidths[i], trailing: trailing)
@@ -157,23 +183,25 @@ private struct Printer {
 
     mutating func channel(_ c: ChannelDecl, widths: (Int, Int)?, trailing: String) {
         if let (nameWidth, typeWidth) = widths {
-            var t = "channel " + c.name.name.padding(nameWidth) + " {"
+            // `channel NAME { type T  key value … }` with NAME and `type T` padded to the run's widths.
+            var t = "channel " + c.name.name + String(repeating: " ", count: nameWidth - c.name.name.count) + " {"
             for (i, s) in c.settings.enumerated() {
                 let text = Printer.setting(s)
-                t += " " + (i == 0 && c.settings.count > 1 ? text.padding(typeWidth) : text)
+                let pad = i == 0 && c.settings.count > 1 ? typeWidth - text.count : 0
+                t += " " + text + String(repeating: " ", count: pad)
             }
             out += t + " }" + trailing + "\n"
             return
         }
         let a = attach(items: c.settings.map(\.range), region: c.range.start..<c.bodyEnd, openLine: line(c.range.start))
-        out += "channel \(c.name.name) {" + (a.header.map { "  " + $0.text } ?? "") + "\n"
+        out += "channel \(c.name.name) {" + (a.header.map { String(Printer.marker) + $0.text } ?? "") + "\n"
         let width = (c.settings.map { $0.key.name.count }.max() ?? 0) + 1
         var first = true
         for (i, s) in c.settings.enumerated() {
             var forceBlank = false
             emitComments(a.leading[i], indent: "  ", first: &first, forceBlank: &forceBlank)
             first = false
-            out += "  " + s.key.name.padding(width) + Printer.value(s.value) + (a.trailing[i].map { "  " + $0.text } ?? "") + "\n"
+            out += "  " + s.key.name.padding(width) + Printer.value(s.value) + (a.trailing[i].map { String(Printer.marker) + $0.text } ?? "") + "\n"
         }
         var forceBlank = false
         emitComments(a.tail, indent: "  ", first: &first, forceBlank: &forceBlank)
@@ -184,7 +212,7 @@ private struct Printer {
 
     mutating func alert(_ rule: AlertRule, trailing: String) {
         let a = attach(items: rule.clauses.map(\.range), region: rule.range.start..<rule.bodyEnd, openLine: line(rule.range.start))
-        out += "alert \(rule.name.name) {" + (a.header.map { "  " + $0.text } ?? "") + "\n"
+        out += "alert \(rule.name.name) {" + (a.header.map { String(Printer.marker) + $0.text } ?? "") + "\n"
         let order = rule.clauses.indices.sorted { (rule.clauses[$0].order, $0) < (rule.clauses[$1].order, $1) }
         var first = true
         for i in order {
@@ -193,7 +221,7 @@ private struct Printer {
             emitComments(a.leading[i], indent: "  ", first: &first, forceBlank: &forceBlank)
             first = false
             out += "  " + clause.keyword.name.padding(10) + Printer.clauseBody(clause.body)
-                + (a.trailing[i].map { "  " + $0.text } ?? "") + "\n"
+                + (a.trailing[i].map { String(Printer.marker) + $0.text } ?? "") + "\n"
         }
         var forceBlank = false
         emitComments(a.tail, indent: "  ", first: &first, forceBlank: &forceBlank)

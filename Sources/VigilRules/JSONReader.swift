@@ -104,6 +104,9 @@ struct JSONReader {
         }
         while true {
             skipSpace()
+            if i < b.count, b[i] == UInt8(ascii: "}"), !members.isEmpty {
+                throw fail("expected a quoted key (JSON allows no comma before `}`)")
+            }
             guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a quoted key") }
             guard case .string(let key, _, let keyRange) = try string() else { throw fail("expected a quoted key") }
             skipSpace()

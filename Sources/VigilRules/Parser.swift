@@ -5,6 +5,8 @@ struct ParseError: Error {
     var notes: [Diagnostic.Note] = []
     var fixIt: String? = nil
     var code = "syntax"
+    /// Set when the lexer already reported the offending token, so one mistake is one diagnostic.
+    var silent = false
 }
 
 /// Recursive-descent parser for rule and config files.
@@ -90,7 +92,9 @@ public struct Parser {
     }
 
     func expected(_ what: String, fixIt: String? = nil) -> ParseError {
-        ParseError(message: "expected \(what), found \(describe(current))", range: current.range, fixIt: fixIt)
+        var e = ParseError(message: "expected \(what), found \(describe(current))", range: current.range, fixIt: fixIt)
+        e.silent = current.kind == .invalid
+        return e
     }
 
     private mutating func expect(_ k: TokenKind, _ what: String) throws(ParseError) -> Token {
@@ -138,7 +142,12 @@ public struct Parser {
         guard at(.number) else { throw expected("a number") }
         let t = advance()
         switch Quantity.parse(t.text) {
-        case .success(let q): return NumberLiteral(quantity: q, spelling: t.text, range: t.range)
+        case .success(let q):
+            if q.unit == nil, at(.identifier), Unit.spellings[current.text.lowercased()] != nil, current.range.start > t.range.end {
+                throw ParseError(message: "a unit goes right after its number, without a space",
+                                 range: t.range.union(current.range), fixIt: t.text + current.text)
+            }
+            return NumberLiteral(quantity: q, spelling: t.text, range: t.range)
         case .failure(let e):
             var err = ParseError(message: e.message, range: t.range)
             if let s = e.suggestion { err.notes = [.init("did you mean `\(s)`?")] }
@@ -164,7 +173,20 @@ public struct Parser {
     }
 
     mutating func report(_ e: ParseError) {
+        if e.silent { return }
         sink.append(Diagnostic(.error, e.code, e.message, file: sink.file, range: e.range, notes: e.notes, fixIt: e.fixIt))
+    }
+
+    /// Skips the rest of a broken clause: to the end of its line or `;`, or to the `}` that closes
+    /// the block (a `}` with more of the line after it, like a matcher's, is part of the clause).
+    private mutating func recoverClause() {
+        while !(at(.newline) || at(.semicolon) || at(.eof)) {
+            if at(.rbrace) {
+                let next = peekKind(1)
+                if next == .newline || next == .eof || next == .semicolon || next == .rbrace { return }
+            }
+            advance()
+        }
     }
 
     private mutating func skipSeparators() {
@@ -187,7 +209,7 @@ public struct Parser {
             let before = pos
             do throws(ParseError) {
                 if let s = try statement() { statements.append(s) }
-                if !(at(.newline) || at(.semicolon) || at(.eof)) {
+                if !(at(.newline) || at(.semicolon) || at(.eof) || atStatementStart()) {
                     throw expected("end of line after the statement")
                 }
             } catch {
@@ -308,7 +330,7 @@ public struct Parser {
                 settings.append(try setting())
             } catch {
                 report(error)
-                while !(atLineEnd()) { advance() }
+                recoverClause()
             }
             if pos == before { advance() }
         }
@@ -362,7 +384,8 @@ public struct Parser {
             } catch {
                 report(error)
                 broken.insert(keyword)
-                while !atLineEnd() { advance() }
+                if let meant = closest(keyword, in: Parser.clauseKeywords) { broken.insert(meant) }
+                recoverClause()
             }
             if pos == before { advance() }
         }
