@@ -35,7 +35,7 @@ public enum ASTDump {
         switch b {
         case .when(let c):
             return "(when \(expr(c.expr))" + (c.over.map { " over=\($0.nanoseconds)" } ?? "")
-                + (c.hold.map { " for\($0.comparison.rawValue)=\($0.duration.nanoseconds)" } ?? "") + ")"
+                + (c.hold.map { " for=\($0.comparison.rawValue)\($0.duration.nanoseconds)" } ?? "") + ")"
         case .severity(let s, _): return "(severity \(s.rawValue))"
         case .notify(let l): return "(notify \(l.map(\.name).joined(separator: ",")))"
         case .escalate(let s):

@@ -1,0 +1,110 @@
+import Testing
+@testable import VigilRules
+
+struct CheckerTests {
+    func alert(_ when: String, extra: String = "", severity: String = "warning", notify: String = "slack") -> String {
+        "alert a {\n  when \(when)\n  severity \(severity)\n  notify \(notify)\n\(extra)}\n"
+    }
+
+    @Test func shippedRulesLintCleanAgainstTheDefaultsAndTheExampleConfig() throws {
+        let rules = try Fixtures.shippedRules()
+        let plain = Linter.lint(ruleFiles: rules)
+        #expect(plain.diagnostics.isEmpty, "\(plain.diagnostics.map(DiagnosticRenderer.text))")
+        #expect(plain.alerts.count == 11)
+        let configured = Linter.lint(ruleFiles: rules, config: try Fixtures.shippedConfig())
+        #expect(configured.diagnostics.isEmpty, "\(configured.diagnostics.map(DiagnosticRenderer.text))")
+    }
+
+    @Test func unitsConvertAcrossCompatibleUnitsAndClashAcrossDimensions() {
+        #expect(codes(lint("metric lat unit ms\n" + alert("lat > 2min"))) == [])
+        #expect(codes(lint("metric lat unit ms\n" + alert("lat > 2min + 500ms"))) == [])
+        #expect(codes(lint("metric u unit ratio\n" + alert("u > 85%"))) == [])
+        #expect(codes(lint("metric lat unit ms\n" + alert("lat > 5cents"))) == ["E:unit-mismatch@3:8"])
+        #expect(codes(lint("metric lat unit ms\n" + alert("lat + 5cents > 1"))) == ["E:unit-mismatch@3:8"])
+        // A unitless metric against a unit literal: assumed, with the fix.
+        let r = lint("metric lat\n" + alert("lat > 2000ms"))
+        #expect(codes(r) == ["W:unit-assumed@3:8"])
+        #expect(r.diagnostics[0].notes.map(\.message) == ["declare it: `metric lat unit ms`"])
+        // Suffix units need no declaration; consts carry theirs.
+        #expect(codes(lint("metric order_response_ms\nconst slow = 2s\n" + alert("order_response_ms > slow"))) == [])
+        #expect(codes(lint("metric order_response_ms\nconst cheap = 5cents\n" + alert("order_response_ms > cheap"))) == ["E:unit-mismatch@4:8"])
+    }
+
+    @Test func stringsCompareOnlyForEquality() {
+        #expect(codes(lint(alert("service_status == 'down'"))) == [])
+        #expect(codes(lint(alert("service_status{service=\"redis\"} != \"healthy\""))) == [])
+        #expect(codes(lint(alert("service_status > 'down'"))) == ["E:type-mismatch@2:8"])
+        #expect(codes(lint(alert("service_status"))) == ["E:type-mismatch@2:8"])
+    }
+
+    @Test func namesResolveToMetricsConstsAndBuiltins() {
+        #expect(codes(lint(alert("time_since_last_update > 30s or up == 0 or health_check{check=\"recent_data\"} == 0"))) == [])
+        #expect(codes(lint(alert("mystery > 1"))) == ["W:unknown-name@2:8"])
+        #expect(codes(lint("const k = 3\n" + alert("k{a=\"b\"} > 1 and up == 0"))) == ["E:type-mismatch@3:8"])
+        #expect(codes(lint("event turnover labels venue\n" + alert("turnover.used > turnover.limit * 0.9"))) == [])
+    }
+
+    @Test func functionsCheckArityAndWindows() {
+        let decl = "metric lat unit ms\n"
+        #expect(codes(lint(decl + alert("avg(lat over 5m) > 2s and p99(lat over 1h) > 3s and rate(lat over 1m) > 0"))) == [])
+        #expect(codes(lint(decl + alert("clamp(lat, 0, 5s) > 2s and abs(lat) > 1s and age(lat) > 1min and not absent(lat)"))) == [])
+        #expect(codes(lint(decl + alert("avg(lat) > 2s"))) == ["E:missing-window@3:12"])
+        #expect(codes(lint(decl + alert("abs(lat over 5m) > 2s"))) == ["E:unexpected-window@3:21"])
+        #expect(codes(lint(decl + alert("age(5) > 2s"))) == ["E:type-mismatch@3:8", "W:constant-condition@3:8"])
+        #expect(codes(lint(decl + alert("quantile(1.5, lat over 5m) > 2s"))) == ["E:bad-value@3:17"])
+        #expect(codes(lint(decl + alert("count(lat over 5m) > 10"))) == [])
+    }
+
+    @Test func forOnAnEventWarnsButForOnAMetricDoesNot() {
+        #expect(codes(lint("event changed\n" + alert("changed for 1m"))) == ["W:for-on-event@3:16"])
+        #expect(codes(lint("event changed\nmetric x\n" + alert("changed and x > 1 for 1m"))) == ["W:for-on-event@4:26"])
+        #expect(codes(lint("event changed\nmetric x\n" + alert("changed or x > 1 for 1m"))) == [])
+    }
+
+    @Test func constantConditionsAndUselessWindowsWarn() {
+        #expect(codes(lint(alert("1 > 0"))) == ["W:constant-condition@2:8"])
+        #expect(codes(lint(alert("true"))) == ["W:constant-condition@2:8"])
+        #expect(codes(lint(alert("time_since_last_update > 30s over 5m"))) == [])
+        #expect(codes(lint("metric x\n" + alert("avg(x over 5m) > 1 over 1h"))) == ["W:useless-window@3:32"])
+    }
+
+    @Test func escalationStepsAndTheirChannels() {
+        #expect(codes(lint(alert("up == 0", extra: "  escalate immediate\n  escalate after 5m\n  escalate after 10m to email\n"))) == [])
+        #expect(codes(lint(alert("up == 0", extra: "  escalate after 5m\n  escalate after 5m\n"))) == ["E:escalation-order@6:12"])
+        #expect(codes(lint(alert("up == 0", extra: "  escalate after 5m to pagr\n"))) == ["E:unknown-channel@5:24"])
+        let config = "channel slack { type slack url env:S }\nchannel ops { type webhook url \"http://127.0.0.1:1/x\" }\nescalation_target ops\n"
+        #expect(codes(lint(alert("up == 0", extra: "  escalate after 5m\n"), config: config)) == [])
+    }
+
+    @Test func templatePlaceholdersAreCheckedAgainstKnownLabels() {
+        let decl = "metric lat unit ms labels venue\n"
+        #expect(codes(lint(decl + alert("lat > 2s", extra: "  summary \"{{venue}} {{value}} {{alert}} {{severity}} {{since}} {{threshold}}\"\n"))) == [])
+        #expect(codes(lint(decl + alert("lat > 2s", extra: "  summary \"{{market}}\"\n"))) == ["W:unknown-label@6:12"])
+        // The rule's own labels count; undeclared label sets are not guessed at.
+        #expect(codes(lint(decl + alert("lat > 2s", extra: "  label team = \"t\"\n  summary \"{{team}}\"\n"))) == [])
+        #expect(codes(lint("metric free\n" + alert("free > 1", extra: "  summary \"{{anything}}\"\n"))) == [])
+        #expect(codes(lint(alert("up == 0", extra: "  summary \"{{ value }\"\n"))) == ["E:bad-template@5:12"])
+    }
+
+    @Test func unusedConstsAndInhibitions() {
+        #expect(codes(lint("const used = 1\nconst spare = 2\n" + alert("time_since_last_update > used"))) == ["W:unused-const@2:7"])
+        let two = alert("up == 0") + alert("time_since_last_update > 30s").replacingOccurrences(of: "alert a", with: "alert b")
+        #expect(codes(lint(two + "inhibit b when a on venue\n")) == [])
+        #expect(codes(lint(two + "inhibit b when c\n")) == ["E:unknown-alert@11:16"])
+        #expect(codes(lint(two + "inhibit b when b\n")) == ["E:unknown-alert@11:1"])
+    }
+
+    @Test func configChannelsAndSecrets() {
+        #expect(codes(lint("", config: "channel pager { type pagerduty routing_key file:/run/secrets/pd timeout 10s }\nmax_line 1mb\nmax_series 10_000\n")) == [])
+        #expect(codes(lint("", config: "channel s { type slack url \"https://hooks.slack.com/services/A/B/C\" }")) == ["W:literal-secret@1:28"])
+        #expect(codes(lint("", config: "channel s { type slack url \"ftp://x\" rate 0 }")) == ["E:bad-value@1:28", "E:bad-value@1:43"])
+        #expect(codes(lint("", config: "channel s { type console }\nchannel s { type console }")) == ["E:duplicate-channel@2:9"])
+        #expect(codes(lint("", config: "fallback nowhere\n")) == ["E:unknown-channel@1:10"])
+    }
+
+    @Test func duplicateDeclarationsPointAtTheFirst() {
+        let r = lint("const a = 1\nconst a = 2\nmetric m\nmetric m\n" + alert("m > a"))
+        #expect(codes(r) == ["E:duplicate-const@2:7", "E:duplicate-metric@4:8"])
+        #expect(r.diagnostics[0].notes.first?.location.map { $0.file.position(of: $0.range.start) } == SourcePosition(line: 1, column: 7))
+    }
+}
