@@ -32,8 +32,10 @@ struct ParsedArguments {
 }
 
 /// Scans `args` against `options` by hand (no packages): `--opt value`, `--opt=value`, `-x`, `--`.
-/// Unknown options, missing values and bad choices are usage errors with a hint.
-func scanArguments(_ args: [String], options: [OptionSpec], command: String) throws(UsageError) -> ParsedArguments {
+/// Unknown options, missing values, bad choices and more than `maxPositionals` arguments are
+/// usage errors with a hint.
+func scanArguments(_ args: [String], options: [OptionSpec], command: String,
+                   maxPositionals: Int = .max) throws(UsageError) -> ParsedArguments {
     var parsed = ParsedArguments()
     var i = 0
     var optionsEnded = false
@@ -41,6 +43,9 @@ func scanArguments(_ args: [String], options: [OptionSpec], command: String) thr
         let arg = args[i]
         i += 1
         if optionsEnded || !arg.hasPrefix("-") || arg == "-" {
+            guard parsed.positionals.count < maxPositionals else {
+                throw UsageError(message: "unexpected argument '\(arg)'", command: command)
+            }
             parsed.positionals.append(arg)
             continue
         }

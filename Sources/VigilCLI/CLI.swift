@@ -17,7 +17,7 @@ public enum CLI {
         Command(name: "fmt", summary: "print rule and config files in canonical form", usage: FmtCommand.usage, run: FmtCommand.run),
         Command(name: "demo", summary: "show vigil at work on its shipped rules", usage: DemoCommand.usage, run: DemoCommand.run),
         Command(name: "version", summary: "print the version", usage: "Usage: vigil version\n", run: { args, t throws(UsageError) in
-            _ = try scanArguments(args, options: [], command: "version")
+            _ = try scanArguments(args, options: [], command: "version", maxPositionals: 0)
             t.out("vigil \(CLI.version)\n")
             return .success
         }),
@@ -74,13 +74,10 @@ public enum CLI {
     }
 
     private static func help(_ args: [String], _ terminal: Terminal) throws(UsageError) -> ExitCode {
-        let parsed = try scanArguments(args, options: [], command: "help")
+        let parsed = try scanArguments(args, options: [], command: "help", maxPositionals: 1)
         guard let name = parsed.positionals.first else {
             terminal.out(overview)
             return .success
-        }
-        if parsed.positionals.count > 1 {
-            throw UsageError(message: "unexpected argument '\(parsed.positionals[1])'", command: "help")
         }
         guard let command = commands.first(where: { $0.name == name }) else {
             throw UsageError(message: "no help for unknown command '\(name)'", command: nil)

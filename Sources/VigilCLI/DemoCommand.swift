@@ -13,7 +13,7 @@ enum DemoCommand {
     """
 
     static func run(_ args: [String], _ terminal: Terminal) throws(UsageError) -> ExitCode {
-        _ = try scanArguments(args, options: [], command: "demo")
+        _ = try scanArguments(args, options: [], command: "demo", maxPositionals: 0)
         guard FileManager.default.fileExists(atPath: "rules") else {
             terminal.err("error: no rules/ directory here; run the demo from the vigil checkout\n")
             return .failure

@@ -1,1 +1,182 @@
+import Foundation
 import Testing
+@testable import VigilCLI
+
+/// Runs `vigil ARGS` in-process; returns status, stdout, stderr.
+func vigil(_ args: String...) -> (status: Int32, out: String, err: String) {
+    let t = CapturedTerminal()
+    let status = CLI.run(args, terminal: t)
+    return (status, t.stdout, t.stderr)
+}
+
+let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+func path(_ rel: String) -> String { repo.appendingPathComponent(rel).path }
+
+/// A scratch directory removed when the test ends.
+final class Scratch {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-test-\(UUID().uuidString)")
+    init() { try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+    deinit { try? FileManager.default.removeItem(at: url) }
+    func write(_ name: String, _ text: String) -> String {
+        let p = url.appendingPathComponent(name).path
+        FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        return p
+    }
+}
+
+struct LintCLITests {
+    @Test func shippedRulesLintStrictClean() {
+        let r = vigil("lint", path("rules"), "--strict")
+        #expect(r.status == 0)
+        #expect(r.out == "11 rules in 3 files: 0 errors, 0 warnings\n")
+        #expect(vigil("lint", path("rules"), "--config", path("examples/vigil.conf"), "--strict").status == 0)
+    }
+
+    @Test func seedTablesLintWithoutErrors() {
+        let r = vigil("lint", path("examples/seed-tables.json"))
+        #expect(r.status == 0)
+        #expect(r.out.hasSuffix("11 rules in 1 file: 0 errors, 13 warnings\n"))
+        #expect(vigil("lint", path("examples/seed-tables.json"), "--strict").status == 1)
+    }
+
+    @Test func errorsExitOneAndWarningsOnlyUnderStrict() {
+        let s = Scratch()
+        let broken = s.write("b.rules", "alert a {\n  when up == 0\n  severity loud\n  notify slack\n}\n")
+        let warned = s.write("w.rules", "alert a {\n  when mystery > 1\n  severity info\n  notify slack\n}\n")
+        let r = vigil("lint", broken)
+        #expect(r.status == 1)
+        #expect(r.out == """
+            \(broken):3:12: error: expected `critical`, `warning` or `info`, found `loud`
+              severity loud
+                       ^~~~
+            1 rule in 1 file: 1 error, 0 warnings
+
+            """)
+        #expect(vigil("lint", warned).status == 0)
+        #expect(vigil("lint", warned, "--strict").status == 1)
+    }
+
+    @Test func jsonAndGithubFormats() throws {
+        let s = Scratch()
+        let file = s.write("b.rules", "alert a {\n  when up == 0\n  severity info\n  notify pagr\n}\n")
+        let json = vigil("lint", file, "--format", "json")
+        #expect(json.status == 1)
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        #expect(array.count == 1)
+        #expect(array[0]["code"] as? String == "unknown-channel")
+        #expect(array[0]["line"] as? Int == 4 && array[0]["column"] as? Int == 10 && array[0]["endColumn"] as? Int == 14)
+        let gh = vigil("lint", file, "--format=github")
+        #expect(gh.out.hasPrefix("::error file=\(file),line=4,col=10,endLine=4,endColumn=14,title=unknown-channel::unknown channel `pagr`"))
+    }
+
+    @Test func configChannelsReplaceTheDefaults() {
+        let s = Scratch()
+        let conf = s.write("vigil.conf", "channel ops { type console }\n")
+        let r = vigil("lint", path("rules"), "--config", conf)
+        #expect(r.status == 1)
+        #expect(r.out.contains("error: unknown channel `pager`"))
+        #expect(r.out.contains("channels are: ops (declared in \(conf))"))
+    }
+
+    @Test(arguments: [
+        (["lint"], "error: lint needs at least one rule file or directory (see 'vigil help lint')\n"),
+        (["lint", "rules", "--frmat", "json"], "error: unknown option '--frmat' for 'vigil lint'; did you mean '--format'? (see 'vigil help lint')\n"),
+        (["lint", "rules", "--format"], "error: option '--format' needs a value (FORMAT) (see 'vigil help lint')\n"),
+        (["lint", "rules", "--format", "xml"], "error: invalid value 'xml' for '--format': expected text, json, github (see 'vigil help lint')\n"),
+        (["lint", "rules", "--strict=yes"], "error: option '--strict' takes no value (see 'vigil help lint')\n"),
+        (["lint", "/nonexistent/x.rules"], "error: cannot read '/nonexistent/x.rules': no such file or directory\n"),
+        (["lnt"], "error: unknown command 'lnt'; did you mean 'lint'? (see 'vigil --help')\n"),
+        (["replay"], "error: 'replay' is not built yet (see the README's roadmap) (see 'vigil --help')\n"),
+        (["version", "extra"], "error: unexpected argument 'extra' (see 'vigil help version')\n"),
+        (["demo", "now"], "error: unexpected argument 'now' (see 'vigil help demo')\n"),
+        (["help", "lint", "fmt"], "error: unexpected argument 'fmt' (see 'vigil help help')\n"),
+    ])
+    func usageErrorsExitTwoWithOneLine(_ args: [String], _ message: String) {
+        let t = CapturedTerminal()
+        let status = CLI.run(args, terminal: t)
+        #expect(status == 2)
+        #expect(t.stderr == message)
+        #expect(t.stdout == "")
+    }
+
+    @Test func helpAndVersion() {
+        let top = vigil("--help")
+        #expect(top.status == 0)
+        for command in ["lint", "fmt", "demo", "version", "help"] { #expect(top.out.contains("\n  \(command) ")) }
+        #expect(vigil("help", "lint").out == LintCommand.usage)
+        #expect(vigil("lint", "--help").out == LintCommand.usage)
+        #expect(vigil("version").out == "vigil \(CLI.version)\n")
+        let none = vigil()
+        #expect(none.status == 2 && none.err.contains("Usage: vigil COMMAND"))
+    }
+}
+
+struct FmtCLITests {
+    @Test func checkPassesOnTheShippedFiles() {
+        #expect(vigil("fmt", "--check", path("rules")) == (0, "", ""))
+        #expect(vigil("fmt", "--check", path("examples/vigil.conf")) == (0, "", ""))
+    }
+
+    @Test func checkFlagsAndWriteFixesAMessyFile() throws {
+        let s = Scratch()
+        let file = s.write("m.rules", "alert a{notify slack;severity info;when up==0}\n")
+        #expect(vigil("fmt", "--check", file) == (1, "\(file): not formatted\n", ""))
+        #expect(vigil("fmt", file).out == "alert a {\n  when      up == 0\n  severity  info\n  notify    slack\n}\n")
+        #expect(vigil("fmt", "-w", file) == (0, "formatted \(file)\n", ""))
+        #expect(vigil("fmt", "--check", file).status == 0)
+    }
+
+    @Test func refusesBrokenFilesAndJSON() {
+        let s = Scratch()
+        let broken = s.write("b.rules", "alert a {\n")
+        let r = vigil("fmt", broken)
+        #expect(r.status == 1 && r.out.isEmpty && r.err.hasSuffix("\(broken): not formatted: fix the errors above first\n"))
+        let json = s.write("s.json", "{}")
+        #expect(vigil("fmt", json).status == 2)
+        #expect(vigil("fmt", "--check", "--write", broken).status == 2)
+    }
+}
+
+/// The built binary, driven as an operator would; skipped (with the reason) when it is not built.
+struct BinaryTests {
+    static var binary: URL? {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("vigil")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        let fallback = repo.appendingPathComponent(".build/debug/vigil")
+        return FileManager.default.isExecutableFile(atPath: fallback.path) ? fallback : nil
+    }
+
+    func run(_ args: [String], cwd: URL = repo) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = try #require(Self.binary, "the vigil binary is not built; run `swift build` first")
+        p.arguments = args
+        p.currentDirectoryURL = cwd
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test(.enabled(if: binary != nil, "the vigil binary is not built; run `swift build` first"))
+    func lintExitCodesFromTheBinary() throws {
+        let clean = try run(["lint", "rules/", "--strict"])
+        #expect(clean.0 == 0)
+        #expect(clean.1 == "11 rules in 3 files: 0 errors, 0 warnings\n")
+        #expect(try run(["lint"]).0 == 2)
+        #expect(try run(["lint", "Tests/VigilRulesTests/Corpus/broken/04-bad-severity.rules"]).0 == 1)
+    }
+
+    @Test(.enabled(if: binary != nil, "the vigil binary is not built; run `swift build` first"))
+    func demoRunsOnTheShippedRules() throws {
+        let (status, out) = try run(["demo"])
+        #expect(status == 0)
+        #expect(out.contains("critical  service_down             service_status == 'down' for > 30s"))
+        #expect(out.hasSuffix("11 rules in 3 files: 0 errors, 0 warnings\n"))
+    }
+}
