@@ -138,17 +138,6 @@ public struct AlertRule: Sendable {
     }
     public var escalation: [EscalationStep] { clauses.compactMap { if case .escalate(let s) = $0.body { s } else { nil } } }
     public var labels: [(Identifier, StringLiteral)] { clauses.compactMap { if case .label(let k, let v) = $0.body { (k, v) } else { nil } } }
-    public var group: GroupClause? { clauses.lazy.compactMap { if case .group(let g) = $0.body { g } else { nil } }.first }
-    public var summary: StringLiteral? { template(.summary) }
-    public var runbook: StringLiteral? { template(.runbook) }
-
-    /// `repeat every D` (nil: the severity's default) or `repeat never` (`.some(nil)`).
-    public var repeatInterval: DurationLiteral?? {
-        clauses.lazy.compactMap { if case .repeatEvery(let d) = $0.body { .some(d) } else { nil } }.first
-    }
-    public var resolveAfter: DurationLiteral? {
-        clauses.lazy.compactMap { if case .resolveAfter(let d) = $0.body { d } else { nil } }.first
-    }
 
     public func template(_ kind: AlertClause.TextKind) -> StringLiteral? {
         clauses.lazy.compactMap { if case .text(kind, let s) = $0.body { s } else { nil } }.first

@@ -94,9 +94,9 @@ struct Checker {
     let config: RuleFile?
     private(set) var diagnostics: [Diagnostic] = []
 
-    private var consts: [String: (ConstDecl, SourceFile)] = [:]
-    private var metrics: [String: (MetricDecl, SourceFile)] = [:]
-    private var alerts: [String: (AlertRule, SourceFile)] = [:]
+    private var consts: [String: (ConstDecl, SourceFile, SourceRange)] = [:]
+    private var metrics: [String: (MetricDecl, SourceFile, SourceRange)] = [:]
+    private var alerts: [String: (AlertRule, SourceFile, SourceRange)] = [:]
     private var usedConsts: Set<String> = []
     private var channels: [String: String] = [:]       // name → type
     private var channelsDeclared = false
@@ -121,7 +121,7 @@ struct Checker {
                 }
             }
         }
-        for (name, (decl, file)) in consts.sorted(by: { $0.key < $1.key }) where !usedConsts.contains(name) {
+        for (name, (decl, file, _)) in consts.sorted(by: { $0.key < $1.key }) where !usedConsts.contains(name) {
             warn(file, "unused-const", "const `\(name)` is never used", decl.name.range)
         }
     }
@@ -141,32 +141,31 @@ struct Checker {
     private mutating func collectDeclarations() {
         for file in files {
             for statement in file.statements {
+                let duplicate: Diagnostic?
                 switch statement {
                 case .const(let c):
-                    if let (first, ff) = consts[c.name.name] {
-                        error(file.source, "duplicate-const", "const `\(c.name.name)` is already defined", c.name.range,
-                              notes: [.init("first defined here", at: SourceLocation(ff, first.name.range))])
-                    } else {
-                        consts[c.name.name] = (c, file.source)
-                    }
+                    duplicate = Self.declare(c, named: c.name, in: &consts, file: file.source, code: "duplicate-const", "const `\(c.name.name)` is already defined")
                 case .metric(let m):
-                    if let (first, ff) = metrics[m.name.name] {
-                        error(file.source, "duplicate-metric", "`\(m.name.name)` is already declared", m.name.range,
-                              notes: [.init("first declared here", at: SourceLocation(ff, first.name.range))])
-                    } else {
-                        metrics[m.name.name] = (m, file.source)
-                    }
+                    duplicate = Self.declare(m, named: m.name, in: &metrics, file: file.source, code: "duplicate-metric", "`\(m.name.name)` is already declared")
                 case .alert(let a):
-                    if let (first, ff) = alerts[a.name.name] {
-                        error(file.source, "duplicate-alert", "alert `\(a.name.name)` is already defined", a.name.range,
-                              notes: [.init("first defined here", at: SourceLocation(ff, first.name.range))])
-                    } else {
-                        alerts[a.name.name] = (a, file.source)
-                    }
-                case .inhibit, .channel, .setting: break
+                    duplicate = Self.declare(a, named: a.name, in: &alerts, file: file.source, code: "duplicate-alert", "alert `\(a.name.name)` is already defined")
+                case .inhibit, .channel, .setting:
+                    duplicate = nil
                 }
+                if let duplicate { diagnostics.append(duplicate) }
             }
         }
+    }
+
+    /// Records the first declaration of a name; a later one is an error pointing back at it.
+    private static func declare<T>(_ value: T, named name: Identifier, in table: inout [String: (T, SourceFile, SourceRange)],
+                                   file: SourceFile, code: String, _ message: String) -> Diagnostic? {
+        if let (_, firstFile, firstRange) = table[name.name] {
+            return Diagnostic(.error, code, message, file: file, range: name.range,
+                              notes: [.init("first defined here", at: SourceLocation(firstFile, firstRange))])
+        }
+        table[name.name] = (value, file, name.range)
+        return nil
     }
 
     private mutating func checkMetricDecl(_ m: MetricDecl, in file: SourceFile) {
@@ -183,7 +182,7 @@ struct Checker {
 
     /// The series a name refers to, from its declaration, its suffix, or the built-ins.
     private func seriesInfo(_ name: String) -> SeriesInfo? {
-        if let (decl, _) = metrics[name] {
+        if let (decl, _, _) = metrics[name] {
             let unit = decl.unit.flatMap { Unit.spellings[$0.name.lowercased()] } ?? Unit.implied(byMetricName: name)
             var labels = decl.labels.map { Set($0.map(\.name)) }
             if decl.kind == .event { labels?.insert("service") }
@@ -191,7 +190,7 @@ struct Checker {
         }
         if let b = Builtins.series[name] { return b }
         // An event's field (`daily_turnover_check.used`) is a number carrying the event's labels.
-        if let dot = name.firstIndex(of: "."), let (event, _) = metrics[String(name[..<dot])], event.kind == .event {
+        if let dot = name.firstIndex(of: "."), let (event, _, _) = metrics[String(name[..<dot])], event.kind == .event {
             var labels = event.labels.map { Set($0.map(\.name)) }
             labels?.insert("service")
             return SeriesInfo(kind: .number, unit: Unit.implied(byMetricName: name), labels: labels)
@@ -496,14 +495,13 @@ struct Checker {
         /// True only at an event's instant, so it can never hold over a `for`.
         var instant = false
         var labels: Set<String>? = []
-        var isBareSelector = false
 
         static let unknown = Typed(kind: .unknown, labels: nil)
     }
 
     /// Checks a condition; returns the labels its instances can carry (nil: unknown).
     private mutating func checkCondition(_ c: Condition, in file: SourceFile) -> Set<String>? {
-        let t = typeOf(c.expr, in: file, windowed: c.over != nil)
+        let t = typeOf(c.expr, in: file)
         if t.kind == .string {
             error(file, "type-mismatch", "a string is not a condition; compare it, like `service_status == 'down'`", c.expr.range)
         }
@@ -530,7 +528,7 @@ struct Checker {
         }
     }
 
-    private mutating func typeOf(_ e: Expr, in file: SourceFile, windowed: Bool) -> Typed {
+    private mutating func typeOf(_ e: Expr, in file: SourceFile) -> Typed {
         switch e {
         case .number(let n):
             return Typed(kind: .number, unit: n.quantity.unit.map { .unit($0) } ?? .none)
@@ -543,18 +541,15 @@ struct Checker {
         case .call(let c):
             return typeOfCall(c, in: file)
         case .unary(.not, let x, _):
-            var t = typeOf(x, in: file, windowed: windowed)
+            var t = typeOf(x, in: file)
             t.kind = .bool
             t.unit = .none
             t.instant = false
-            t.isBareSelector = false
             return t
         case .unary(.negate, let x, _):
-            var t = typeOf(x, in: file, windowed: windowed)
-            t.isBareSelector = false
-            return t
+            return typeOf(x, in: file)
         case .binary(let op, let l, let r, let range):
-            let lt = typeOf(l, in: file, windowed: windowed), rt = typeOf(r, in: file, windowed: windowed)
+            let lt = typeOf(l, in: file), rt = typeOf(r, in: file)
             var result = Typed(kind: .bool)
             result.readsSeries = lt.readsSeries || rt.readsSeries
             result.labels = lt.labels.flatMap { a in rt.labels.map { a.union($0) } }
@@ -624,7 +619,7 @@ struct Checker {
 
     private mutating func typeOfSelector(_ s: Selector, in file: SourceFile) -> Typed {
         let name = s.qualifiedName
-        if metrics[name] == nil, Builtins.series[name] == nil, s.field == nil, let (c, _) = consts[name] {
+        if metrics[name] == nil, Builtins.series[name] == nil, s.field == nil, let (c, _, _) = consts[name] {
             usedConsts.insert(name)
             if !s.matchers.isEmpty {
                 error(file, "type-mismatch", "`\(name)` is a const; it has no labels to match", s.range)
@@ -644,7 +639,6 @@ struct Checker {
             }
             var t = Typed(kind: .number, unit: .unit(unit), labels: nil)
             t.readsSeries = true
-            t.isBareSelector = true
             return t
         }
         var t = Typed(kind: info.kind == .string ? .string : info.kind == .event ? .bool : .number)
@@ -653,7 +647,6 @@ struct Checker {
         t.readsSeries = true
         t.instant = info.kind == .event
         t.labels = info.labels
-        t.isBareSelector = true
         return t
     }
 
@@ -663,7 +656,7 @@ struct Checker {
             error(file, "unknown-function", "unknown function `\(name)`", c.function.range,
                   notes: [.init("functions are: \(Builtins.functions.keys.sorted().joined(separator: ", "))")],
                   fixIt: closest(name, in: Array(Builtins.functions.keys)))
-            for a in c.arguments { _ = typeOf(a.expr, in: file, windowed: false) }
+            for a in c.arguments { _ = typeOf(a.expr, in: file) }
             var t = Typed.unknown
             t.readsSeries = true // unknown, so not provably constant
             return t
@@ -673,7 +666,7 @@ struct Checker {
         }
         var args: [Typed] = []
         for (i, a) in c.arguments.enumerated() {
-            args.append(typeOf(a.expr, in: file, windowed: a.over != nil))
+            args.append(typeOf(a.expr, in: file))
             if i == f.windowArgument {
                 if a.over == nil {
                     error(file, "missing-window", "`\(name)` needs a window: `\(name)(\(file.text(a.expr.range)) over 5m)`", a.expr.range)

@@ -2,10 +2,9 @@ import Foundation
 
 /// How bad a diagnostic is.
 public enum DiagnosticSeverity: String, Sendable, Comparable {
-    case error, warning, note
+    case error, warning
 
-    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
-    private var rank: Int { self == .error ? 0 : self == .warning ? 1 : 2 }
+    public static func < (a: Self, b: Self) -> Bool { a == .error && b == .warning }
 }
 
 /// A place in a file, for notes that point somewhere else (the first definition of a duplicate).
@@ -114,7 +113,7 @@ public enum DiagnosticRenderer {
     /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::message`).
     public static func github(_ d: Diagnostic) -> String {
         let s = d.start, e = d.end
-        let kind = d.severity == .error ? "error" : d.severity == .warning ? "warning" : "notice"
+        let kind = d.severity.rawValue
         var message = d.message
         for note in d.notes { message += "\n" + note.message }
         return "::\(kind) file=\(ghProperty(d.file.path)),line=\(s.line),col=\(s.column),"

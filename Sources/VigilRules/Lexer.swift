@@ -22,8 +22,6 @@ public struct Token: Sendable {
     public let text: String
     /// A string token's decoded value.
     public let value: String
-
-    var quote: UInt8 { text.utf8.first ?? UInt8(ascii: "\"") }
 }
 
 /// A `#` comment, kept so `fmt` can put it back.

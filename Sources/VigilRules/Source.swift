@@ -68,8 +68,6 @@ public final class SourceFile: Sendable {
         return .rules
     }
 
-    public var lineCount: Int { lineStarts.count }
-
     /// The line and column of a byte offset (clamped into the file).
     public func position(of offset: Int) -> SourcePosition {
         let offset = min(max(0, offset), bytes.count)
