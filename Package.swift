@@ -24,6 +24,7 @@ let package = Package(
         .executableTarget(name: "vigil", dependencies: ["VigilCLI"]),
         .executableTarget(name: "vigil-bench", dependencies: ["VigilRules"]),
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules"], exclude: ["Corpus"]),
+        .testTarget(name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilRules"]),
         .testTarget(name: "VigilCLITests", dependencies: ["VigilCLI", "VigilRules"]),
     ],
     swiftLanguageModes: [.v6]

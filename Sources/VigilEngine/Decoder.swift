@@ -1,0 +1,515 @@
+import Foundation
+
+/// Why a stream line was dropped (`vigil_stream_rejected_total{reason=…}`).
+public enum RejectReason: String, CaseIterable, Sendable {
+    case notJSON = "not_json"
+    case unknownShape = "unknown_shape"
+    case badValue = "bad_value"
+    case tooLong = "too_long"
+    case badTimestamp = "bad_timestamp"
+    case seriesCap = "series_cap"
+}
+
+/// One decoded observation: a series, its value (a string series holds a string id), and when.
+public struct Sample: Sendable, Equatable {
+    public var series: SeriesID
+    public var value: Double
+    public var time: Instant
+}
+
+/// Decodes one NDJSON line of SPEC §4 straight from bytes into samples.
+///
+/// Everything it needs per line lives in scratch buffers it reuses, and names, label sets and
+/// series are interned in `Symbols`, so a line whose names were seen before allocates nothing.
+/// Numbers are parsed by hand (locale-independent; exact for up to 15 significant digits, then
+/// Swift's own C-locale parser).
+public struct LineDecoder {
+    public var maxLine: Int
+
+    private var scratch: [UInt8] = []
+    private var fields: [Field] = []
+    private var pairs: [(name: Int32, value: Int32)] = []
+    private var p = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var i = 0
+
+    /// A key/value seen in the line, with strings as ranges into `scratch`.
+    private struct Field {
+        enum Group: UInt8 { case top, labels, metrics, details }
+        enum Kind: UInt8 { case number, string, bool, skipped }
+        var group: Group
+        var kind: Kind
+        var key: Range<Int>
+        var string: Range<Int> = 0..<0
+        var number: Double = 0
+        var integer: Int64? = nil
+    }
+
+    private struct Failure: Error { let reason: RejectReason }
+
+    public init(maxLine: Int = 1 << 20) {
+        self.maxLine = maxLine
+        scratch.reserveCapacity(4096)
+        fields.reserveCapacity(64)
+        pairs.reserveCapacity(16)
+    }
+
+    /// Decodes `line` (without its newline). Samples are appended to `out`; series over the cap are
+    /// counted in `capped`. Returns the reason when the whole line is rejected.
+    public mutating func decode(_ line: UnsafeRawBufferPointer, arrival: Instant, symbols: Symbols,
+                                into out: inout [Sample], capped: inout Int) -> RejectReason? {
+        guard line.count <= maxLine else { return .tooLong }
+        scratch.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
+        p = line
+        i = 0
+        do {
+            skipSpace()
+            guard i < p.count, p[i] == UInt8(ascii: "{") else { return .notJSON }
+            try object(group: .top, prefix: nil, depth: 0)
+            skipSpace()
+            guard i == p.count else { return .notJSON }
+            return try build(arrival: arrival, symbols: symbols, into: &out, capped: &capped)
+        } catch let f as Failure {
+            return f.reason
+        } catch {
+            return .notJSON
+        }
+    }
+
+    /// Convenience for tests and tools: decodes a String line.
+    public mutating func decode(_ line: String, arrival: Instant, symbols: Symbols, into out: inout [Sample], capped: inout Int) -> RejectReason? {
+        var line = line
+        return line.withUTF8 { decode(UnsafeRawBufferPointer($0), arrival: arrival, symbols: symbols, into: &out, capped: &capped) }
+    }
+
+    // MARK: - JSON
+
+    private mutating func skipSpace() {
+        while i < p.count, p[i] == 0x20 || p[i] == 0x09 || p[i] == 0x0A || p[i] == 0x0D { i += 1 }
+    }
+
+    private static let maxDepth = 8
+
+    /// Parses an object; members land in `fields` (nested objects flattened with dotted keys,
+    /// except the known ones, which get their own group).
+    private mutating func object(group: Field.Group, prefix: Range<Int>?, depth: Int) throws {
+        guard depth < LineDecoder.maxDepth else { throw Failure(reason: .notJSON) }
+        i += 1 // {
+        skipSpace()
+        if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; return }
+        while true {
+            skipSpace()
+            guard i < p.count, p[i] == UInt8(ascii: "\"") else { throw Failure(reason: .notJSON) }
+            var key = try string()
+            if let prefix {
+                // Flattened key: prefix.key
+                let start = scratch.count
+                scratch.append(contentsOf: scratch[prefix])
+                scratch.append(UInt8(ascii: "."))
+                scratch.append(contentsOf: scratch[key])
+                key = start..<scratch.count
+            }
+            skipSpace()
+            guard i < p.count, p[i] == UInt8(ascii: ":") else { throw Failure(reason: .notJSON) }
+            i += 1
+            skipSpace()
+            guard i < p.count else { throw Failure(reason: .notJSON) }
+            try value(key: key, group: group, depth: depth)
+            skipSpace()
+            guard i < p.count else { throw Failure(reason: .notJSON) }
+            if p[i] == UInt8(ascii: ",") { i += 1; continue }
+            if p[i] == UInt8(ascii: "}") { i += 1; return }
+            throw Failure(reason: .notJSON)
+        }
+    }
+
+    private mutating func value(key: Range<Int>, group: Field.Group, depth: Int) throws {
+        switch p[i] {
+        case UInt8(ascii: "\""):
+            let s = try string()
+            fields.append(Field(group: group, kind: .string, key: key, string: s))
+        case UInt8(ascii: "{"):
+            if group == .top, depth == 0, let sub = LineDecoder.subgroup(scratch, key) {
+                try object(group: sub, prefix: nil, depth: depth + 1)
+            } else if group == .top, depth == 0, equals(key, LineDecoder.kData) {
+                try object(group: .top, prefix: nil, depth: depth + 1) // `data` is flattened into the line
+            } else {
+                try object(group: group, prefix: key, depth: depth + 1)
+            }
+        case UInt8(ascii: "["):
+            try skipArray(depth: depth + 1)
+            fields.append(Field(group: group, kind: .skipped, key: key))
+        case UInt8(ascii: "t"):
+            try literal("true")
+            fields.append(Field(group: group, kind: .bool, key: key, number: 1))
+        case UInt8(ascii: "f"):
+            try literal("false")
+            fields.append(Field(group: group, kind: .bool, key: key, number: 0))
+        case UInt8(ascii: "n"):
+            try literal("null")
+            fields.append(Field(group: group, kind: .skipped, key: key))
+        default:
+            let (number, integer) = try self.number()
+            fields.append(Field(group: group, kind: .number, key: key, number: number, integer: integer))
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= p.count, memcmp(p.baseAddress! + i, word.utf8Start, n) == 0 else { throw Failure(reason: .notJSON) }
+        i += n
+    }
+
+    private mutating func skipArray(depth: Int) throws {
+        guard depth < LineDecoder.maxDepth else { throw Failure(reason: .notJSON) }
+        i += 1
+        skipSpace()
+        if i < p.count, p[i] == UInt8(ascii: "]") { i += 1; return }
+        let mark = fields.count
+        let scratchMark = scratch.count
+        while true {
+            skipSpace()
+            guard i < p.count else { throw Failure(reason: .notJSON) }
+            switch p[i] {
+            case UInt8(ascii: "["): try skipArray(depth: depth + 1)
+            case UInt8(ascii: "{"): try object(group: .top, prefix: 0..<0, depth: depth + 1)
+            default: try value(key: 0..<0, group: .top, depth: depth)
+            }
+            skipSpace()
+            guard i < p.count else { throw Failure(reason: .notJSON) }
+            if p[i] == UInt8(ascii: ",") { i += 1; continue }
+            if p[i] == UInt8(ascii: "]") { i += 1; break }
+            throw Failure(reason: .notJSON)
+        }
+        // Array contents are validated, not used.
+        fields.removeSubrange(mark...)
+        scratch.removeSubrange(scratchMark...)
+    }
+
+    /// Decodes a string into `scratch`; returns its range. Rejects control characters and invalid UTF-8.
+    private mutating func string() throws -> Range<Int> {
+        i += 1
+        let start = scratch.count
+        while true {
+            guard i < p.count else { throw Failure(reason: .notJSON) }
+            let c = p[i]
+            if c == UInt8(ascii: "\"") { i += 1; break }
+            if c < 0x20 { throw Failure(reason: .notJSON) }
+            if c == UInt8(ascii: "\\") {
+                guard i + 1 < p.count else { throw Failure(reason: .notJSON) }
+                let e = p[i + 1]
+                i += 2
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scratch.append(e)
+                case UInt8(ascii: "b"): scratch.append(0x08)
+                case UInt8(ascii: "f"): scratch.append(0x0C)
+                case UInt8(ascii: "n"): scratch.append(0x0A)
+                case UInt8(ascii: "r"): scratch.append(0x0D)
+                case UInt8(ascii: "t"): scratch.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard i + 1 < p.count, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else { throw Failure(reason: .notJSON) }
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw Failure(reason: .notJSON) }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00..<0xE000).contains(scalar) {
+                        throw Failure(reason: .notJSON)
+                    }
+                    appendUTF8(scalar)
+                default:
+                    throw Failure(reason: .notJSON)
+                }
+                continue
+            }
+            if c < 0x80 {
+                scratch.append(c)
+                i += 1
+            } else {
+                let n = try utf8Length(at: i)
+                for k in 0..<n { scratch.append(p[i + k]) }
+                i += n
+            }
+        }
+        return start..<scratch.count
+    }
+
+    /// Validates one UTF-8 sequence starting at `at` (RFC 3629: no overlongs, no surrogates).
+    private func utf8Length(at: Int) throws -> Int {
+        let c = p[at]
+        let n: Int
+        var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+        switch c {
+        case 0xC2...0xDF: n = 2
+        case 0xE0: n = 3; lo = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: n = 3
+        case 0xED: n = 3; hi = 0x9F
+        case 0xF0: n = 4; lo = 0x90
+        case 0xF1...0xF3: n = 4
+        case 0xF4: n = 4; hi = 0x8F
+        default: throw Failure(reason: .notJSON)
+        }
+        guard at + n <= p.count else { throw Failure(reason: .notJSON) }
+        guard p[at + 1] >= lo, p[at + 1] <= hi else { throw Failure(reason: .notJSON) }
+        for k in 2..<max(2, n) where p[at + k] & 0xC0 != 0x80 { throw Failure(reason: .notJSON) }
+        return n
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard i + 4 <= p.count else { throw Failure(reason: .notJSON) }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            let c = p[i + k]
+            let d: UInt8
+            switch c {
+            case 48...57: d = c - 48
+            case 65...70: d = c - 55
+            case 97...102: d = c - 87
+            default: throw Failure(reason: .notJSON)
+            }
+            v = v << 4 | UInt32(d)
+        }
+        i += 4
+        return v
+    }
+
+    private mutating func appendUTF8(_ s: UInt32) {
+        switch s {
+        case 0..<0x80: scratch.append(UInt8(s))
+        case 0x80..<0x800:
+            scratch.append(UInt8(0xC0 | s >> 6)); scratch.append(UInt8(0x80 | s & 0x3F))
+        case 0x800..<0x10000:
+            scratch.append(UInt8(0xE0 | s >> 12)); scratch.append(UInt8(0x80 | s >> 6 & 0x3F)); scratch.append(UInt8(0x80 | s & 0x3F))
+        default:
+            scratch.append(UInt8(0xF0 | s >> 18)); scratch.append(UInt8(0x80 | s >> 12 & 0x3F))
+            scratch.append(UInt8(0x80 | s >> 6 & 0x3F)); scratch.append(UInt8(0x80 | s & 0x3F))
+        }
+    }
+
+    private static let pow10: [Double] = (0...22).map { Double("1e\($0)") ?? 1 }
+
+    /// A JSON number: exact fast path for up to 15 significant digits and |exponent| ≤ 22, else
+    /// Swift's C-locale parser. Also returns the exact integer when the number is one.
+    private mutating func number() throws -> (Double, Int64?) {
+        let start = i
+        var negative = false
+        if p[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+        guard i < p.count, p[i] &- 48 <= 9 else { throw Failure(reason: .notJSON) }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var exponent = 0
+        if p[i] == 48 {
+            i += 1
+        } else {
+            while i < p.count, p[i] &- 48 <= 9 {
+                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(p[i] - 48); digits += 1 } else { exponent += 1 }
+                i += 1
+            }
+        }
+        var integral = true
+        if i < p.count, p[i] == UInt8(ascii: ".") {
+            integral = false
+            i += 1
+            guard i < p.count, p[i] &- 48 <= 9 else { throw Failure(reason: .notJSON) }
+            while i < p.count, p[i] &- 48 <= 9 {
+                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(p[i] - 48); digits += 1; exponent -= 1 }
+                i += 1
+            }
+        }
+        if i < p.count, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
+            integral = false
+            i += 1
+            var expNegative = false
+            if i < p.count, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { expNegative = p[i] == UInt8(ascii: "-"); i += 1 }
+            guard i < p.count, p[i] &- 48 <= 9 else { throw Failure(reason: .notJSON) }
+            var e = 0
+            while i < p.count, p[i] &- 48 <= 9 {
+                if e < 100_000 { e = e * 10 + Int(p[i] - 48) }
+                i += 1
+            }
+            exponent += expNegative ? -e : e
+        }
+        let integer: Int64? = integral && exponent == 0 && mantissa <= UInt64(Int64.max) ? (negative ? -Int64(mantissa) : Int64(mantissa)) : nil
+        if digits <= 15, abs(exponent) <= 22 {
+            var v = Double(mantissa)
+            v = exponent < 0 ? v / LineDecoder.pow10[-exponent] : v * LineDecoder.pow10[exponent]
+            return (negative ? -v : v, integer)
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: p[start..<i]), as: UTF8.self)
+        guard let v = Double(text) else { throw Failure(reason: .notJSON) }
+        return (v, integer)
+    }
+
+    // MARK: - Shapes
+
+    private static let kTs = Array("ts".utf8), kTimestamp = Array("timestamp".utf8), kTimestampNs = Array("timestamp_ns".utf8)
+    private static let kMetric = Array("metric".utf8), kMetrics = Array("metrics".utf8), kValue = Array("value".utf8)
+    private static let kLabels = Array("labels".utf8), kService = Array("service".utf8), kStatus = Array("status".utf8)
+    private static let kDetails = Array("details".utf8), kEvent = Array("event".utf8), kData = Array("data".utf8)
+    private static let kMessage = Array("message".utf8), kTraceID = Array("trace_id".utf8), kLevel = Array("level".utf8)
+    private static let kServiceStatus = Array("service_status".utf8), kHealthCheck = Array("health_check".utf8)
+    private static let kCheck = Array("check".utf8), kLog = Array("log".utf8)
+    private static let statuses = ["healthy", "degraded", "down"].map { Array($0.utf8) }
+
+    private static func subgroup(_ scratch: [UInt8], _ key: Range<Int>) -> Field.Group? {
+        let k = scratch[key]
+        if k.elementsEqual(kLabels) { return .labels }
+        if k.elementsEqual(kMetrics) { return .metrics }
+        if k.elementsEqual(kDetails) { return .details }
+        return nil
+    }
+
+    private func equals(_ r: Range<Int>, _ word: [UInt8]) -> Bool { scratch[r].elementsEqual(word) }
+
+    private func top(_ word: [UInt8]) -> Int? {
+        fields.firstIndex { $0.group == .top && equals($0.key, word) }
+    }
+
+    private func withScratch<R>(_ r: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        scratch.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[r])) }
+    }
+
+    private mutating func build(arrival: Instant, symbols: Symbols, into out: inout [Sample], capped: inout Int) throws -> RejectReason? {
+        // Duplicate top-level keys make a line ambiguous: reject it.
+        let tops = fields.indices.filter { fields[$0].group == .top }
+        for a in tops.indices { for b in tops.indices where b > a && scratch[fields[tops[a]].key].elementsEqual(scratch[fields[tops[b]].key]) {
+            return .badValue
+        } }
+        let time = try timestamp(arrival)
+        let start = out.count
+        if let m = top(LineDecoder.kMetric) {
+            guard fields[m].kind == .string, let v = top(LineDecoder.kValue) else { return .unknownShape }
+            guard fields[v].kind == .number || fields[v].kind == .bool, fields[v].number.isFinite else { return .badValue }
+            let labels = try labelSet(symbols, extra: nil)
+            try emit(fields[m].string, kind: .number, labels: labels, value: fields[v].number, time: time, symbols, &out, &capped)
+        } else if fields.contains(where: { $0.group == .metrics }) {
+            let labels = try labelSet(symbols, extra: nil)
+            for f in fields where f.group == .metrics {
+                guard f.kind == .number, f.number.isFinite else { out.removeSubrange(start...); return .badValue }
+                try emit(f.key, kind: .number, labels: labels, value: f.number, time: time, symbols, &out, &capped)
+            }
+        } else if let e = top(LineDecoder.kEvent) {
+            guard fields[e].kind == .string, !fields[e].string.isEmpty else { return .badValue }
+            try event(name: fields[e].string, time: time, symbols, &out, &capped)
+        } else if let s = top(LineDecoder.kService), let st = top(LineDecoder.kStatus) {
+            guard fields[s].kind == .string, fields[st].kind == .string,
+                  LineDecoder.statuses.contains(where: { scratch[fields[st].string].elementsEqual($0) }) else { return .badValue }
+            try health(service: fields[s].string, status: fields[st].string, time: time, symbols, &out, &capped)
+        } else if top(LineDecoder.kService) != nil, top(LineDecoder.kMessage) != nil {
+            // A structured log line of the seed's format: the event `log{service, level}`.
+            let name = scratch.count
+            scratch.append(contentsOf: LineDecoder.kLog)
+            try event(name: name..<scratch.count, time: time, symbols, &out, &capped)
+        } else {
+            return .unknownShape
+        }
+        return nil
+    }
+
+    private func timestamp(_ arrival: Instant) throws -> Instant {
+        if let t = top(LineDecoder.kTs) ?? top(LineDecoder.kTimestamp) {
+            guard fields[t].kind == .string, let v = withScratch(fields[t].string, { Instant.parseRFC3339($0) }) else {
+                throw Failure(reason: .badTimestamp)
+            }
+            return v
+        }
+        if let t = top(LineDecoder.kTimestampNs) {
+            guard fields[t].kind == .number, let ns = fields[t].integer else { throw Failure(reason: .badTimestamp) }
+            return Instant(nanoseconds: ns)
+        }
+        return arrival
+    }
+
+    /// The label set of the `labels` object plus an optional extra pair.
+    private mutating func labelSet(_ symbols: Symbols, extra: (Int32, Int32)?) throws -> Int32 {
+        pairs.removeAll(keepingCapacity: true)
+        for f in fields where f.group == .labels {
+            guard f.kind == .string, isName(f.key) else { throw Failure(reason: .badValue) }
+            pairs.append((withScratch(f.key) { symbols.strings.intern($0) }, withScratch(f.string) { symbols.strings.intern($0) }))
+        }
+        if let extra { pairs.append(extra) }
+        return try internPairs(symbols)
+    }
+
+    private mutating func internPairs(_ symbols: Symbols) throws -> Int32 {
+        // Insertion sort: label sets are small.
+        if pairs.count > 1 {
+            for a in 1..<pairs.count {
+                var b = a
+                while b > 0, pairs[b - 1].name > pairs[b].name { pairs.swapAt(b - 1, b); b -= 1 }
+            }
+            for a in 1..<pairs.count where pairs[a].name == pairs[a - 1].name { throw Failure(reason: .badValue) }
+        }
+        return pairs.withUnsafeBufferPointer { symbols.internLabelSet($0) }
+    }
+
+    /// Metric and label names: `[A-Za-z_][A-Za-z0-9_.:]*` (dots come from flattened event fields).
+    private func isName(_ r: Range<Int>) -> Bool {
+        guard let first = r.first, !(scratch[first] >= 48 && scratch[first] <= 57) else { return false }
+        for k in r {
+            let c = scratch[k]
+            guard (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 95 || c == 46 || c == 58 else { return false }
+        }
+        return true
+    }
+
+    private func emit(_ name: Range<Int>, kind: SeriesKind, labels: Int32, value: Double, time: Instant,
+                      _ symbols: Symbols, _ out: inout [Sample], _ capped: inout Int) throws {
+        guard isName(name), let metric = withScratch(name, { symbols.metric($0, kind: kind) }) else { throw Failure(reason: .badValue) }
+        guard let series = symbols.series(metric: metric, labelSet: labels) else { capped += 1; return }
+        out.append(Sample(series: series, value: value, time: time))
+    }
+
+    private mutating func health(service: Range<Int>, status: Range<Int>, time: Instant, _ symbols: Symbols,
+                                 _ out: inout [Sample], _ capped: inout Int) throws {
+        let serviceName = symbols.strings.intern("service")
+        let serviceValue = withScratch(service) { symbols.strings.intern($0) }
+        pairs.removeAll(keepingCapacity: true)
+        pairs.append((serviceName, serviceValue))
+        let labels = try internPairs(symbols)
+        let statusID = withScratch(status) { symbols.strings.intern($0) }
+        let nameRange = appendScratch(LineDecoder.kServiceStatus)
+        try emit(nameRange, kind: .string, labels: labels, value: Double(statusID), time: time, symbols, &out, &capped)
+        let checkName = symbols.strings.intern("check")
+        let healthRange = appendScratch(LineDecoder.kHealthCheck)
+        for f in fields where f.group == .details && f.kind == .bool {
+            pairs.removeAll(keepingCapacity: true)
+            pairs.append((serviceName, serviceValue))
+            pairs.append((checkName, withScratch(f.key) { symbols.strings.intern($0) }))
+            let l = try internPairs(symbols)
+            try emit(healthRange, kind: .number, labels: l, value: f.number, time: time, symbols, &out, &capped)
+        }
+    }
+
+    private static let notLabels = [kMessage, kTraceID, kLevel, kTs, kTimestamp, kEvent, kTimestampNs]
+
+    private mutating func event(name: Range<Int>, time: Instant, _ symbols: Symbols, _ out: inout [Sample], _ capped: inout Int) throws {
+        pairs.removeAll(keepingCapacity: true)
+        let isLog = equals(name, LineDecoder.kLog) && top(LineDecoder.kEvent) == nil
+        for f in fields where f.group == .top && f.kind == .string {
+            let key = scratch[f.key]
+            let excluded = LineDecoder.notLabels.contains { key.elementsEqual($0) } && !(isLog && key.elementsEqual(LineDecoder.kLevel))
+            if excluded { continue }
+            guard isName(f.key) else { throw Failure(reason: .badValue) }
+            pairs.append((withScratch(f.key) { symbols.strings.intern($0) }, withScratch(f.string) { symbols.strings.intern($0) }))
+        }
+        let labels = try internPairs(symbols)
+        try emit(name, kind: .event, labels: labels, value: 1, time: time, symbols, &out, &capped)
+        for f in fields where f.group == .top && (f.kind == .number || f.kind == .bool) {
+            if scratch[f.key].elementsEqual(LineDecoder.kTimestampNs) { continue }
+            guard f.number.isFinite else { throw Failure(reason: .badValue) }
+            let start = scratch.count
+            scratch.append(contentsOf: scratch[name])
+            scratch.append(UInt8(ascii: "."))
+            scratch.append(contentsOf: scratch[f.key])
+            try emit(start..<scratch.count, kind: .number, labels: labels, value: f.number, time: time, symbols, &out, &capped)
+        }
+    }
+
+    private mutating func appendScratch(_ bytes: [UInt8]) -> Range<Int> {
+        let start = scratch.count
+        scratch.append(contentsOf: bytes)
+        return start..<scratch.count
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// A dense id for one series (metric name + label set).
+public typealias SeriesID = Int32
+
+/// One label, as the stream sent it.
+public struct Label: Hashable, Sendable, Comparable {
+    public let name: String
+    public let value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    public static func < (a: Label, b: Label) -> Bool { (a.name, a.value) < (b.name, b.value) }
+}
+
+/// What a metric's series hold.
+public enum SeriesKind: UInt8, Sendable {
+    case number, string, event
+}
+
+/// Interned names, label sets and series. Owned by the single writer (the engine's thread).
+public final class Symbols {
+    /// Metric names (`feed_latency_p95`, `daily_turnover_check.used`).
+    var names = ByteInterner(capacity: 256)
+    /// Label names, label values and string series values.
+    var strings = ByteInterner(capacity: 1024)
+    /// Label sets, keyed by their sorted (name id, value id) pairs as bytes.
+    var labelSets = ByteInterner(capacity: 1024)
+    /// Each label set's pairs, sorted by name id.
+    private(set) var labelPairs: [[(name: Int32, value: Int32)]] = []
+    /// Series key (metric << 32 | label set) → series id.
+    private var seriesByKey: [Int64: SeriesID] = [:]
+    private(set) var seriesMetric: [Int32] = []
+    private(set) var seriesLabels: [Int32] = []
+    /// Per metric: its kind (fixed by first use) and its series.
+    private(set) var metricKind: [SeriesKind] = []
+    private(set) var metricSeries: [[SeriesID]] = []
+    /// New series per metric beyond this are dropped (SPEC §4).
+    public var seriesCap: Int
+
+    public init(seriesCap: Int = 10_000) {
+        self.seriesCap = seriesCap
+        _ = internLabelSet([]) // label set 0 is the empty one
+    }
+
+    public var seriesCount: Int { seriesMetric.count }
+    public var metricCount: Int { metricKind.count }
+
+    /// The id of a metric name, interning it with `kind` if new; nil if it exists with another kind.
+    func metric(_ p: UnsafeRawBufferPointer, kind: SeriesKind) -> Int32? {
+        let id = names.intern(p)
+        return register(id, kind: kind)
+    }
+
+    public func metric(named name: String, kind: SeriesKind) -> Int32? {
+        register(names.intern(name), kind: kind)
+    }
+
+    private func register(_ id: Int32, kind: SeriesKind) -> Int32? {
+        if Int(id) == metricKind.count {
+            metricKind.append(kind)
+            metricSeries.append([])
+            return id
+        }
+        return metricKind[Int(id)] == kind ? id : nil
+    }
+
+    /// The id of a metric name if it has been seen.
+    public func metricID(_ name: String) -> Int32? { names.lookup(name) }
+    public func metricName(_ id: Int32) -> String { names.string(id) }
+
+    /// Interns a label set given as pairs sorted by name id without duplicate names.
+    func internLabelSet(_ pairs: UnsafeBufferPointer<(name: Int32, value: Int32)>) -> Int32 {
+        let id = labelSets.intern(UnsafeRawBufferPointer(pairs))
+        if Int(id) == labelPairs.count { labelPairs.append(Array(pairs)) }
+        return id
+    }
+
+    func internLabelSet(_ pairs: [(name: Int32, value: Int32)]) -> Int32 {
+        pairs.withUnsafeBufferPointer { internLabelSet($0) }
+    }
+
+    /// Interns a label set given as strings (any order).
+    public func labelSet(_ labels: [Label]) -> Int32 {
+        var pairs = labels.map { (name: strings.intern($0.name), value: strings.intern($0.value)) }
+        pairs.sort { $0.name < $1.name }
+        return internLabelSet(pairs)
+    }
+
+    /// The labels of a label set, sorted by name.
+    public func labels(_ labelSet: Int32) -> [Label] {
+        labelPairs[Int(labelSet)].map { Label(strings.string($0.name), strings.string($0.value)) }.sorted()
+    }
+
+    /// A label's value id in a label set, if present.
+    func value(of name: Int32, in labelSet: Int32) -> Int32? {
+        for p in labelPairs[Int(labelSet)] where p.name == name { return p.value }
+        return nil
+    }
+
+    /// The series of (metric, label set), created if new and under the cap; nil when capped.
+    func series(metric: Int32, labelSet: Int32) -> SeriesID? {
+        let key = Int64(metric) << 32 | Int64(labelSet)
+        if let id = seriesByKey[key] { return id }
+        guard metricSeries[Int(metric)].count < seriesCap else { return nil }
+        let id = SeriesID(seriesMetric.count)
+        seriesByKey[key] = id
+        seriesMetric.append(metric)
+        seriesLabels.append(labelSet)
+        metricSeries[Int(metric)].append(id)
+        newSeries.append(id)
+        return id
+    }
+
+    /// Series created since the engine last looked (it sizes its per-series state from this).
+    var newSeries: [SeriesID] = []
+
+    public func string(_ id: Int32) -> String { strings.string(id) }
+    public func stringID(_ s: String) -> Int32 { strings.intern(s) }
+
+    /// Approximate bytes held, for the memory report.
+    public var memoryBytes: Int {
+        names.memoryBytes + strings.memoryBytes + labelSets.memoryBytes + seriesMetric.capacity * 8
+            + labelPairs.reduce(0) { $0 + $1.capacity * 8 + 16 } + seriesByKey.capacity * 16
+            + metricSeries.reduce(0) { $0 + $1.capacity * 4 + 16 }
+    }
+}

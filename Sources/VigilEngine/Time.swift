@@ -1,0 +1,146 @@
+/// A point in time: nanoseconds since the Unix epoch. The engine takes time as a value and never
+/// reads a clock; `run` passes the wall clock, `replay` and `test` the stream's timestamps.
+public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+    public init(seconds: Double) { nanoseconds = Int64((seconds * 1e9).rounded()) }
+
+    public static func < (a: Instant, b: Instant) -> Bool { a.nanoseconds < b.nanoseconds }
+    public static func + (a: Instant, ns: Int64) -> Instant { Instant(nanoseconds: a.nanoseconds &+ ns) }
+    public static func - (a: Instant, b: Instant) -> Int64 { a.nanoseconds &- b.nanoseconds }
+
+    public var seconds: Double { Double(nanoseconds) / 1e9 }
+    public var description: String { rfc3339 }
+
+    /// RFC 3339 in UTC with the fraction's trailing zeros trimmed (`2025-01-15T14:23:45.123456Z`).
+    public var rfc3339: String {
+        var secs = nanoseconds / 1_000_000_000
+        var frac = nanoseconds % 1_000_000_000
+        if frac < 0 { frac += 1_000_000_000; secs -= 1 }
+        var days = secs / 86_400
+        var rem = secs % 86_400
+        if rem < 0 { rem += 86_400; days -= 1 }
+        let (y, m, d) = civil(fromDays: days)
+        func pad(_ v: Int64, _ w: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem % 3600 / 60, 2)):\(pad(rem % 60, 2))"
+        if frac != 0 {
+            var f = pad(frac, 9)
+            while f.hasSuffix("0") { f.removeLast() }
+            out += "." + f
+        }
+        return out + "Z"
+    }
+
+    /// Parses RFC 3339 (`2025-01-15T14:23:45.123456789Z`, `…+02:00`, a space for `T`, up to 9
+    /// fractional digits) from bytes without allocating; nil when malformed.
+    public static func parseRFC3339(_ p: UnsafeRawBufferPointer) -> Instant? {
+        let n = p.count
+        guard n >= 20 else { return nil }
+        func digits(_ at: Int, _ count: Int) -> Int64? {
+            var v: Int64 = 0
+            for i in at..<(at + count) {
+                let c = p[i] &- 48
+                guard c <= 9 else { return nil }
+                v = v * 10 + Int64(c)
+            }
+            return v
+        }
+        guard let year = digits(0, 4), p[4] == 45, let month = digits(5, 2), p[7] == 45, let day = digits(8, 2),
+              p[10] == 84 || p[10] == 116 || p[10] == 32,
+              let hour = digits(11, 2), p[13] == 58, let minute = digits(14, 2), p[16] == 58, let second = digits(17, 2),
+              (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60, second <= 60
+        else { return nil }
+        var i = 19
+        var frac: Int64 = 0
+        if i < n, p[i] == 46 {
+            i += 1
+            var count = 0
+            while i < n, p[i] &- 48 <= 9 {
+                if count < 9 { frac = frac * 10 + Int64(p[i] - 48) }
+                count += 1
+                i += 1
+            }
+            guard count >= 1, count <= 9 else { return nil }
+            for _ in count..<9 { frac *= 10 }
+        }
+        guard i < n else { return nil }
+        var offset: Int64 = 0
+        switch p[i] {
+        case 90, 122: // Z z
+            i += 1
+        case 43, 45: // + -
+            guard i + 6 == n, let oh = digits(i + 1, 2), p[i + 3] == 58, let om = digits(i + 4, 2), oh < 24, om < 60 else { return nil }
+            offset = (oh * 3600 + om * 60) * (p[i] == 43 ? 1 : -1)
+            i += 6
+        default:
+            return nil
+        }
+        guard i == n else { return nil }
+        let days = daysFromCivil(year, month, day)
+        let secs = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offset
+        // Int64 nanoseconds span 1677-09-21 to 2262-04-11; anything outside is not a stream time.
+        let (ns, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow, ns <= Int64.max - frac else { return nil }
+        return Instant(nanoseconds: ns + frac)
+    }
+
+    public static func parseRFC3339(_ s: String) -> Instant? {
+        var s = s
+        return s.withUTF8 { parseRFC3339(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+private func isLeap(_ y: Int64) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+
+private func daysIn(month: Int64, year: Int64) -> Int64 {
+    switch month {
+    case 2: isLeap(year) ? 29 : 28
+    case 4, 6, 9, 11: 30
+    default: 31
+    }
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+private func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+    let y = m <= 2 ? y0 - 1 : y0
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    return era * 146_097 + doe - 719_468
+}
+
+private func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+    let z = z0 + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+}
+
+/// Formats a duration in nanoseconds as an operator reads it: `2m30s`, `1h`, `250ms`.
+public func formatDuration(_ ns: Int64) -> String {
+    if ns == 0 { return "0s" }
+    if ns < 0 { return "-" + formatDuration(-ns) }
+    if ns < 1_000_000_000 {
+        return ns % 1_000_000 == 0 ? "\(ns / 1_000_000)ms" : "\(Double(ns) / 1e6)ms"
+    }
+    var s = ns / 1_000_000_000
+    let frac = ns % 1_000_000_000
+    var out = ""
+    if s >= 86_400 { out += "\(s / 86_400)d"; s %= 86_400 }
+    if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
+    if s >= 60 { out += "\(s / 60)m"; s %= 60 }
+    if s > 0 || frac > 0 {
+        out += frac == 0 ? "\(s)s" : "\(Double(s) + Double(frac) / 1e9)s"
+    }
+    return out
+}

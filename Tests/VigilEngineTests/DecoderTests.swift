@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+@testable import VigilEngine
+
+/// Decodes lines and renders what came out as `name{labels}=value@time`, or the reject reason.
+struct Harness {
+    let symbols = Symbols(seriesCap: 100)
+    var decoder = LineDecoder(maxLine: 1 << 20)
+    let arrival = Instant(nanoseconds: 1_000)
+
+    mutating func decode(_ line: String) -> [String] {
+        var out: [Sample] = []
+        var capped = 0
+        if let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &out, capped: &capped) {
+            return ["reject:\(reason.rawValue)"]
+        }
+        return out.map { s in
+            let metric = symbols.seriesMetric[Int(s.series)]
+            let labels = symbols.labels(symbols.seriesLabels[Int(s.series)]).map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+            let value = symbols.metricKind[Int(metric)] == .string ? symbols.string(Int32(s.value)) : "\(s.value)"
+            return "\(symbols.metricName(metric)){\(labels)}=\(value)@\(s.time.nanoseconds)"
+        } + (capped > 0 ? ["capped:\(capped)"] : [])
+    }
+}
+
+struct DecoderTests {
+    @Test func metricLine() {
+        var h = Harness()
+        #expect(h.decode(#"{"ts":"2025-01-15T14:23:45.123456Z","metric":"feed_latency_p95","labels":{"venue":"kalshi"},"value":1234}"#)
+                == ["feed_latency_p95{venue=kalshi}=1234.0@1736951025123456000"])
+        // Keys in any order, `timestamp` and `timestamp_ns`, no timestamp (arrival time).
+        #expect(h.decode(#"{"value":-1.5e2,"labels":{"venue":"poly"},"metric":"feed_latency_p95","timestamp":"2025-01-15T14:23:45Z"}"#)
+                == ["feed_latency_p95{venue=poly}=-150.0@1736951025000000000"])
+        #expect(h.decode(#"{"timestamp_ns":1736951025123456789,"metric":"x","value":0.7}"#) == ["x{}=0.7@1736951025123456789"])
+        #expect(h.decode(#"{"metric":"x","value":1}"#) == ["x{}=1.0@1000"])
+    }
+
+    @Test func metricsBatch() {
+        var h = Harness()
+        #expect(h.decode(#"{"ts":"2025-01-15T14:23:45Z","metrics":{"daily_pnl":1600,"position_utilization":0.85},"labels":{}}"#)
+                == ["daily_pnl{}=1600.0@1736951025000000000", "position_utilization{}=0.85@1736951025000000000"])
+    }
+
+    @Test func healthWithDetails() {
+        var h = Harness()
+        #expect(h.decode(#"{"ts":"2025-01-15T14:23:45Z","service":"kalshi_adapter","status":"down","details":{"websocket_connected":false,"recent_data":true,"note":"x"},"dependencies":["redis"]}"#)
+                == ["service_status{service=kalshi_adapter}=down@1736951025000000000",
+                    "health_check{check=websocket_connected,service=kalshi_adapter}=0.0@1736951025000000000",
+                    "health_check{check=recent_data,service=kalshi_adapter}=1.0@1736951025000000000"])
+        #expect(h.decode(#"{"service":"x","status":"sleepy"}"#) == ["reject:bad_value"])
+    }
+
+    @Test func eventsTurnFieldsIntoSeriesAndLabels() {
+        var h = Harness()
+        #expect(h.decode(#"{"ts":"2025-01-15T14:23:45Z","service":"risk_manager","event":"daily_turnover_check","used":18500,"limit":25000}"#)
+                == ["daily_turnover_check{service=risk_manager}=1.0@1736951025000000000",
+                    "daily_turnover_check.used{service=risk_manager}=18500.0@1736951025000000000",
+                    "daily_turnover_check.limit{service=risk_manager}=25000.0@1736951025000000000"])
+        #expect(h.decode(#"{"service":"order_router","event":"order_filled","venue":"kalshi","fill_qty":200,"message":"m","trace_id":"t","success":true,"data":{"edge_cents":320,"pair":{"id":"p1"}}}"#)
+                == ["order_filled{pair.id=p1,service=order_router,venue=kalshi}=1.0@1000",
+                    "order_filled.fill_qty{pair.id=p1,service=order_router,venue=kalshi}=200.0@1000",
+                    "order_filled.success{pair.id=p1,service=order_router,venue=kalshi}=1.0@1000",
+                    "order_filled.edge_cents{pair.id=p1,service=order_router,venue=kalshi}=320.0@1000"])
+    }
+
+    @Test func seedStructuredLogLineIsTheLogEvent() {
+        var h = Harness()
+        let line = #"{"timestamp":"2025-01-15T14:23:45.123456Z","level":"INFO","service":"order_router","trace_id":"abc123def456","message":"Paired order executed successfully","data":{"pair_id":"fed_rate_mar_25","edge_cents":320,"quantity":500},"tags":["arbitrage","execution"]}"#
+        #expect(h.decode(line) == ["log{level=INFO,pair_id=fed_rate_mar_25,service=order_router}=1.0@1736951025123456000",
+                                   "log.edge_cents{level=INFO,pair_id=fed_rate_mar_25,service=order_router}=320.0@1736951025123456000",
+                                   "log.quantity{level=INFO,pair_id=fed_rate_mar_25,service=order_router}=500.0@1736951025123456000"])
+    }
+
+    @Test func escapedStringsDecode() {
+        var h = Harness()
+        #expect(h.decode(#"{"metric":"x","labels":{"venue":"kal\"shi\u00e9\ud83d\ude00\n"},"value":1}"#) == ["x{venue=kal\"shié😀\n}=1.0@1000"])
+    }
+
+    @Test(arguments: [
+        ("not json", "not_json"), ("", "not_json"), ("{", "not_json"), (#"{"metric":"x","value":1"#, "not_json"),
+        (#"{"metric":"x","value":NaN}"#, "not_json"), (#"{"metric":"x","value":1e999}"#, "bad_value"),
+        (#"{"metric":"x","value":"12"}"#, "bad_value"), (#"{"metric":5,"value":1}"#, "unknown_shape"),
+        (#"{"metric":"x"}"#, "unknown_shape"), (#"{"hello":"world"}"#, "unknown_shape"), ("[1,2]", "not_json"),
+        (#"{"metric":"x","value":1,"value":2}"#, "bad_value"), (#"{"metric":"x","labels":{"a":1},"value":1}"#, "bad_value"),
+        (#"{"metric":"x","labels":{"a":"1","a":"2"},"value":1}"#, "bad_value"),
+        (#"{"ts":"yesterday","metric":"x","value":1}"#, "bad_timestamp"), (#"{"ts":"2025-02-30T00:00:00Z","metric":"x","value":1}"#, "bad_timestamp"),
+        (#"{"timestamp_ns":1.5,"metric":"x","value":1}"#, "bad_timestamp"), (#"{"metric":"x","value":01}"#, "not_json"),
+        (#"{"metric":"x","value":1} trailing"#, "not_json"), (#"{"metric":"x\u0001","value":1}"#, "bad_value"), (#"{"metric":"1x","value":1}"#, "bad_value"),
+        (#"{"metric":"x","labels":{"a b":"1"},"value":1}"#, "bad_value"),
+        (#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}},"metric":"x","value":1}"#, "not_json"),
+        (#"{"metrics":{"a":1,"b":"x"}}"#, "bad_value"), (#"{"metric":"","value":1}"#, "bad_value"),
+        (#"{"metric":"x","value":1,"s":"\ud800"}"#, "not_json"),
+    ])
+    func hostileLinesAreRejectedWithTheirReason(_ line: String, _ reason: String) {
+        var h = Harness()
+        #expect(h.decode(line) == ["reject:\(reason)"])
+    }
+
+    @Test func invalidUTF8AndHugeLinesAreRejectedAndGoodLinesAroundThemApply() {
+        var h = Harness()
+        var bad: [UInt8] = Array(#"{"metric":"x","labels":{"v":""#.utf8) + [0xC3, 0x28] + Array(#""},"value":1}"#.utf8)
+        var out: [Sample] = []
+        var capped = 0
+        let r1 = bad.withUnsafeMutableBytes { h.decoder.decode(UnsafeRawBufferPointer($0), arrival: h.arrival, symbols: h.symbols, into: &out, capped: &capped) }
+        #expect(r1 == .notJSON)
+        let huge = #"{"metric":"x","labels":{"v":""# + String(repeating: "a", count: 10_000_000) + #""},"value":1}"#
+        #expect(h.decode(huge) == ["reject:too_long"])
+        #expect(h.decode(#"{"metric":"x","value":2}"#) == ["x{}=2.0@1000"])
+        bad = []
+    }
+
+    @Test func kindsAreFixedByFirstUse() {
+        var h = Harness()
+        #expect(h.decode(#"{"event":"spec_changed","service":"s"}"#) == ["spec_changed{service=s}=1.0@1000"])
+        #expect(h.decode(#"{"metric":"spec_changed","value":3}"#) == ["reject:bad_value"])
+    }
+
+    @Test func seriesOverTheCapAreDroppedAndCounted() {
+        var h = Harness()
+        for i in 0..<100 { _ = h.decode(#"{"metric":"x","labels":{"i":"\#(i)"},"value":1}"#) }
+        #expect(h.decode(#"{"metric":"x","labels":{"i":"new"},"value":1}"#) == ["capped:1"])
+        #expect(h.decode(#"{"metric":"x","labels":{"i":"7"},"value":5}"#) == ["x{i=7}=5.0@1000"])
+    }
+
+    /// Random byte corruption of valid lines never crashes, and every line is either decoded or rejected.
+    @Test func fuzzedLinesNeverCrash() {
+        var h = Harness()
+        var rng = SystemRandomNumberGeneratorSeeded(seed: 7)
+        let seeds = [#"{"ts":"2025-01-15T14:23:45.123Z","metric":"m","labels":{"venue":"k"},"value":12.5}"#,
+                     #"{"service":"a","event":"e","x":1,"data":{"y":"z"}}"#,
+                     #"{"service":"a","status":"down","details":{"c":true}}"#]
+        for n in 0..<20_000 {
+            var bytes = Array(seeds[n % seeds.count].utf8)
+            for _ in 0...(rng.next() % 3) {
+                let at = Int(rng.next() % UInt64(bytes.count))
+                switch rng.next() % 3 {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes.remove(at: at)
+                default:
+                    let alphabet = Array("{}[]\",:\\0e-".utf8)
+                    bytes.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: at)
+                }
+                if bytes.isEmpty { bytes = [0x7B] }
+            }
+            var out: [Sample] = []
+            var capped = 0
+            _ = bytes.withUnsafeBytes { h.decoder.decode($0, arrival: h.arrival, symbols: h.symbols, into: &out, capped: &capped) }
+        }
+    }
+}
+
+/// SplitMix64 under another name, local to the tests.
+struct SystemRandomNumberGeneratorSeeded {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+struct TimeTests {
+    @Test func rfc3339RoundTripsAndRejects() {
+        #expect(Instant.parseRFC3339("1970-01-01T00:00:00Z")?.nanoseconds == 0)
+        #expect(Instant.parseRFC3339("2025-01-15T14:23:45.123456789Z")?.nanoseconds == 1_736_951_025_123_456_789)
+        #expect(Instant.parseRFC3339("2025-01-15T16:23:45+02:00")?.nanoseconds == 1_736_951_025_000_000_000)
+        #expect(Instant.parseRFC3339("2024-02-29T00:00:00Z") != nil)
+        #expect(Instant.parseRFC3339("2023-02-29T00:00:00Z") == nil)
+        #expect(Instant.parseRFC3339("2025-01-15T14:23:45.1234567891Z") == nil)
+        #expect(Instant.parseRFC3339("2025-01-15T14:23:45") == nil)
+        #expect(Instant.parseRFC3339("9025-01-15T14:23:45Z") == nil) // beyond Int64 nanoseconds: rejected, not a trap
+        #expect(Instant(nanoseconds: 1_736_951_025_123_456_000).rfc3339 == "2025-01-15T14:23:45.123456Z")
+        #expect(Instant(nanoseconds: -1).rfc3339 == "1969-12-31T23:59:59.999999999Z")
+        #expect(formatDuration(150_000_000_000) == "2m30s")
+        #expect(formatDuration(250_000_000) == "250ms")
+    }
+}
