@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+@testable import VigilEngine
+@testable import VigilRules
+
+/// Reference implementations over raw samples, straight from the definitions in the README.
+enum Reference {
+    static func evaluate(_ f: WindowFunction, _ s: [(Int64, Double)]) -> Double? {
+        guard !s.isEmpty else { return nil }
+        let v = s.map(\.1)
+        switch f {
+        case .avg: return v.reduce(0, +) / Double(v.count)
+        case .sum: return v.reduce(0, +)
+        case .count: return Double(v.count)
+        case .min: return v.min()
+        case .max: return v.max()
+        case .last: return v.last
+        case .delta: return v.last! - v.first!
+        case .increase, .rate:
+            var inc = 0.0
+            for k in v.indices.dropFirst() { inc += v[k] >= v[k - 1] ? v[k] - v[k - 1] : v[k] }
+            return inc
+        case .changes: return Double(zip(v, v.dropFirst()).filter { $0 != $1 }.count)
+        case .stddev:
+            let m = v.reduce(0, +) / Double(v.count)
+            return (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(v.count)).squareRoot()
+        case .quantile(let q): return v.sorted()[Int((q * Double(v.count - 1)).rounded(.down))]
+        }
+    }
+}
+
+func close(_ a: Double?, _ b: Double?, relative: Double) -> Bool {
+    guard let a, let b else { return a == nil && b == nil }
+    return abs(a - b) <= relative * max(abs(a), abs(b), 1e-9)
+}
+
+struct WindowTests {
+    /// avg, rate, increase and p95 (and the rest) agree with brute force over 1,000 random series
+    /// while every window fits the exact ring.
+    @Test func exactModeAgreesWithBruteForce() {
+        var rng = SplitMix64(seed: 1234)
+        var scratch = WindowScratch()
+        let functions: [WindowFunction] = [.avg, .rate, .increase, .quantile(0.95), .min, .max, .sum, .count, .last, .delta, .changes, .stddev]
+        for series in 0..<1000 {
+            let width = Int64(1 + rng.next() % 600) * 1_000_000_000
+            var w = Window(width: width, quantiles: true)
+            var samples: [(Int64, Double)] = []
+            var t: Int64 = Int64(rng.next() % 1_000_000_000)
+            let counter = series % 3 == 0
+            var level = 0.0
+            for _ in 0..<200 {
+                t += Int64(1 + rng.next() % 5_000) * 1_000_000 // 1 ms to 5 s apart: under 512 per window
+                let value: Double
+                if counter {
+                    level = rng.next() % 50 == 0 ? 0 : level + Double(rng.next() % 100) // with resets
+                    value = level
+                } else {
+                    value = Double(Int64(rng.next() % 200_000) - 50_000) / 7
+                }
+                w.add(time: t, value: value)
+                samples.append((t, value))
+                let at = t + Int64(rng.next() % 2_000_000_000)
+                let inWindow = samples.filter { $0.0 > at - width && $0.0 <= at }
+                let f = functions[Int(rng.next() % UInt64(functions.count))]
+                var expected = Reference.evaluate(f, inWindow)
+                if f == .rate, let e = expected { expected = e / (Double(width) / 1e9) }
+                let actual = w.evaluate(f, at: at, scratch: &scratch)
+                #expect(close(actual, expected, relative: 1e-9), "series \(series) \(f): \(String(describing: actual)) vs \(String(describing: expected))")
+            }
+            #expect(!w.isBucketed)
+        }
+    }
+
+    /// Past 512 samples in a window it switches to buckets; results then match brute force over
+    /// the buckets it covers (at most W/120 before the window), and quantiles are within 1%.
+    @Test func bucketModeStaysWithinItsErrorBound() {
+        var rng = SplitMix64(seed: 99)
+        var scratch = WindowScratch()
+        for series in 0..<100 {
+            let width: Int64 = 3_600_000_000_000 // 1 hour
+            var w = Window(width: width, quantiles: true)
+            var samples: [(Int64, Double)] = []
+            var t: Int64 = 0
+            for _ in 0..<5_000 {
+                t += Int64(1 + rng.next() % 2_000) * 1_000_000
+                let value = exp(Double(rng.next() % 10_000) / 1_000) // spread over four decades
+                w.add(time: t, value: value)
+                samples.append((t, value))
+            }
+            #expect(w.isBucketed)
+            let bucketWidth = width / 120
+            let covered = floorDiv(t - width, bucketWidth) * bucketWidth
+            #expect(t - width - covered < bucketWidth)
+            let reference = samples.filter { $0.0 >= covered && $0.0 <= t }
+            for f in [WindowFunction.avg, .count, .sum, .min, .max, .last] {
+                #expect(close(w.evaluate(f, at: t, scratch: &scratch), Reference.evaluate(f, reference), relative: 1e-9), "series \(series) \(f)")
+            }
+            for q in [0.5, 0.9, 0.95, 0.99] {
+                let actual = w.evaluate(.quantile(q), at: t, scratch: &scratch)
+                #expect(close(actual, Reference.evaluate(.quantile(q), reference), relative: 0.01), "series \(series) p\(q)")
+            }
+        }
+    }
+
+    @Test func samplesLeaveTheWindow() {
+        var w = Window(width: 10_000_000_000, quantiles: false)
+        var scratch = WindowScratch()
+        w.add(time: 0, value: 5)
+        w.add(time: 5_000_000_000, value: 7)
+        #expect(w.evaluate(.avg, at: 9_999_999_999, scratch: &scratch) == 6)
+        #expect(w.evaluate(.avg, at: 10_000_000_000, scratch: &scratch) == 7) // (t − W, t]: 0 is out
+        #expect(w.evaluate(.avg, at: 15_000_000_000, scratch: &scratch) == nil)
+    }
+
+    @Test func sketchIsWithinHalfAPercent() {
+        for x in [1e-6, 0.001, 0.7, 1, 2000, 123_456.789, 1e12, -5, -0.01] {
+            let back = QuantileSketch.value(QuantileSketch.key(x))
+            #expect(abs(back - x) <= QuantileSketch.relativeAccuracy * abs(x) * 1.0000001, "\(x) -> \(back)")
+        }
+        #expect(QuantileSketch.value(QuantileSketch.key(0)) == 0)
+    }
+}
