@@ -19,6 +19,8 @@ public struct Label: Hashable, Sendable, Comparable {
 /// What a metric's series hold.
 public enum SeriesKind: UInt8, Sendable {
     case number, string, event
+    /// Named by a rule but not declared: the stream's first sample decides.
+    case unknown
 }
 
 /// Interned names, label sets and series. Owned by the single writer (the engine's thread).
@@ -65,7 +67,13 @@ public final class Symbols {
             metricSeries.append([])
             return id
         }
-        return metricKind[Int(id)] == kind ? id : nil
+        let existing = metricKind[Int(id)]
+        if existing == kind || kind == .unknown { return id }
+        if existing == .unknown {
+            metricKind[Int(id)] = kind
+            return id
+        }
+        return nil
     }
 
     /// The id of a metric name if it has been seen.
@@ -99,6 +107,36 @@ public final class Symbols {
     func value(of name: Int32, in labelSet: Int32) -> Int32? {
         for p in labelPairs[Int(labelSet)] where p.name == name { return p.value }
         return nil
+    }
+
+    /// Whether two label sets agree on every label name they share.
+    func consistent(_ a: Int32, _ b: Int32) -> Bool {
+        if a == b || a == 0 || b == 0 { return true }
+        let x = labelPairs[Int(a)], y = labelPairs[Int(b)]
+        var i = 0, j = 0
+        while i < x.count, j < y.count {
+            if x[i].name == y[j].name {
+                if x[i].value != y[j].value { return false }
+                i += 1; j += 1
+            } else if x[i].name < y[j].name { i += 1 } else { j += 1 }
+        }
+        return true
+    }
+
+    private var unions: [Int64: Int32] = [:]
+
+    /// The union of two consistent label sets (cached).
+    func union(_ a: Int32, _ b: Int32) -> Int32 {
+        if a == b || b == 0 { return a }
+        if a == 0 { return b }
+        let key = Int64(min(a, b)) << 32 | Int64(max(a, b))
+        if let u = unions[key] { return u }
+        var merged = labelPairs[Int(a)]
+        for p in labelPairs[Int(b)] where !merged.contains(where: { $0.name == p.name }) { merged.append(p) }
+        merged.sort { $0.name < $1.name }
+        let u = internLabelSet(merged)
+        unions[key] = u
+        return u
     }
 
     /// The series of (metric, label set), created if new and under the cap; nil when capped.

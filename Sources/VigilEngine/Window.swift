@@ -214,6 +214,22 @@ struct Window {
         }
     }
 
+    /// The first time after `t` at which the window's contents change without a new sample
+    /// (its oldest sample, or oldest bucket, leaves it); nil when it is empty.
+    func nextExpiry(after t: Int64) -> Int64? {
+        if isBucketed {
+            let oldest = floorDiv(t - width, bucketWidth)
+            var first: Int64?
+            for b in buckets where b.count > 0 && b.index >= oldest && b.index <= floorDiv(t, bucketWidth) {
+                first = Swift.min(first ?? b.index, b.index)
+            }
+            return first.map { ($0 + 1) * bucketWidth + width }
+        }
+        var k = head
+        while k < times.count, times[k] <= t - width { k += 1 }
+        return k < times.count ? times[k] + width : nil
+    }
+
     /// Bytes held, for the memory report.
     var memoryBytes: Int {
         times.capacity * 8 + values.capacity * 8 + buckets.capacity * MemoryLayout<Bucket>.stride

@@ -290,10 +290,21 @@ public struct Call: Sendable {
     public struct Argument: Sendable {
         public let expr: Expr
         public let over: DurationLiteral?
+
+        public init(expr: Expr, over: DurationLiteral?) {
+            self.expr = expr
+            self.over = over
+        }
     }
     public let function: Identifier
     public let arguments: [Argument]
     public let range: SourceRange
+
+    public init(function: Identifier, arguments: [Argument], range: SourceRange) {
+        self.function = function
+        self.arguments = arguments
+        self.range = range
+    }
 }
 
 /// A condition expression.

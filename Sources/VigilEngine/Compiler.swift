@@ -1,0 +1,241 @@
+import Foundation
+import VigilRules
+
+/// A label matcher with its ids resolved; regex results are cached per value id.
+final class MatcherNode {
+    let label: Int32
+    let op: MatchOperator
+    let value: Int32
+    let regex: NSRegularExpression?
+    private var cache: [Int32: Bool] = [:]
+
+    init(label: Int32, op: MatchOperator, value: Int32, pattern: String) {
+        self.label = label
+        self.op = op
+        self.value = value
+        // Anchored, as in Prometheus; an invalid pattern matches nothing.
+        regex = op == .regexMatch || op == .regexNoMatch ? try? NSRegularExpression(pattern: "^(?:\(pattern))$") : nil
+    }
+
+    func matches(_ labelSet: Int32, _ symbols: Symbols) -> Bool {
+        let v = symbols.value(of: label, in: labelSet)
+        switch op {
+        case .equal: return v == value || (v == nil && symbols.string(value).isEmpty)
+        case .notEqual: return !(v == value || (v == nil && symbols.string(value).isEmpty))
+        case .regexMatch, .regexNoMatch:
+            let id = v ?? -1
+            let hit: Bool
+            if let cached = cache[id] {
+                hit = cached
+            } else {
+                let s = v.map { symbols.string($0) } ?? ""
+                hit = regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+                cache[id] = hit
+            }
+            return op == .regexMatch ? hit : !hit
+        }
+    }
+}
+
+/// A compiled selector: which metric, which series of it, and the scale into the unit the
+/// expression around it works in.
+struct SeriesSelector {
+    let metric: Int32
+    let matchers: [MatcherNode]
+}
+
+/// A condition compiled to ids: evaluating it looks up no names.
+indirect enum Node {
+    case number(Double)
+    case string(Int32)
+    case bool(Bool)
+    case instant(SeriesSelector)
+    case window(SeriesSelector, spec: Int, WindowFunction)
+    case age(SeriesSelector)
+    case absent(SeriesSelector)
+    case timeSinceLastUpdate
+    case up
+    case negate(Node)
+    case not(Node)
+    case abs(Node)
+    case clamp(Node, Node, Node)
+    case scale(Node, Double)
+    case binary(BinaryOperator, Node, Node)
+}
+
+/// One alert rule, ready to evaluate.
+struct CompiledRule {
+    let name: String
+    let severity: Severity
+    let condition: Node
+    let holdFor: Int64
+    let resolveAfter: Int64
+    let labels: [Label]
+    let metrics: Set<Int32>
+    let readsTimeSinceLastUpdate: Bool
+    let readsUp: Bool
+    let isEvent: Bool
+}
+
+/// A window a metric's series must keep: width and whether quantiles are asked of it.
+struct WindowSpec: Hashable {
+    let width: Int64
+    let quantiles: Bool
+}
+
+/// Compiles checked rule files into `CompiledRule`s against `Symbols`.
+struct Compiler {
+    let symbols: Symbols
+    private var consts: [String: Quantity] = [:]
+    private var declared: [String: MetricDecl] = [:]
+    /// Per metric id: the windows its series keep.
+    private(set) var windowSpecs: [Int32: [WindowSpec]] = [:]
+
+    init(symbols: Symbols, files: [RuleFile]) {
+        self.symbols = symbols
+        for file in files {
+            for s in file.statements {
+                if case .const(let c) = s { consts[c.name.name] = c.value.quantity }
+                if case .metric(let m) = s { declared[m.name.name] = m }
+            }
+        }
+    }
+
+    /// A unit for a metric: its declaration, else its suffix.
+    private func unit(ofMetric name: String) -> VigilRules.Unit? {
+        if let d = declared[name], let u = d.unit { return VigilRules.Unit.spellings[u.name.lowercased()] }
+        if name == "time_since_last_update" { return .seconds }
+        return VigilRules.Unit.implied(byMetricName: name)
+    }
+
+    private func kind(ofMetric name: String) -> SeriesKind {
+        if let d = declared[name] { return d.kind == .event ? .event : .number }
+        if name == "service_status" { return .string }
+        if name == "health_check" { return .number }
+        return .unknown
+    }
+
+    mutating func compile(_ alert: AlertRule, labelsFromClauses: [Label]) -> CompiledRule? {
+        guard let condition = alert.condition, let severity = alert.severity else { return nil }
+        var expr = condition.expr
+        if let over = condition.over { expr = Compiler.wrapBareSelectors(expr, over: over, isStreamMetric: { [consts] name in
+            consts[name] == nil && Builtins.series[name] == nil }) }
+        var metrics: Set<Int32> = []
+        var tslu = false, up = false, event = false
+        let (node, _) = compile(expr, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+        var resolveAfter: Int64 = 0
+        for clause in alert.clauses { if case .resolveAfter(let d) = clause.body { resolveAfter = d.nanoseconds } }
+        return CompiledRule(name: alert.name.name, severity: severity, condition: node,
+                            holdFor: condition.hold?.duration.nanoseconds ?? 0, resolveAfter: resolveAfter,
+                            labels: labelsFromClauses, metrics: metrics, readsTimeSinceLastUpdate: tslu, readsUp: up, isEvent: event)
+    }
+
+    /// `fill_rate < 0.7 over 1hour` → `avg(fill_rate over 1hour) < 0.7` (SPEC §1.1).
+    static func wrapBareSelectors(_ e: Expr, over: DurationLiteral, isStreamMetric: (String) -> Bool) -> Expr {
+        switch e {
+        case .selector(let s) where isStreamMetric(s.qualifiedName):
+            return .call(Call(function: Identifier("avg", s.range), arguments: [Call.Argument(expr: e, over: over)], range: s.range))
+        case .unary(let op, let x, let r): return .unary(op, wrapBareSelectors(x, over: over, isStreamMetric: isStreamMetric), r)
+        case .binary(let op, let l, let r, let range):
+            return .binary(op, wrapBareSelectors(l, over: over, isStreamMetric: isStreamMetric),
+                           wrapBareSelectors(r, over: over, isStreamMetric: isStreamMetric), range)
+        default: return e
+        }
+    }
+
+    /// Compiles an expression; returns the node and the unit its numbers are in.
+    private mutating func compile(_ e: Expr, metrics: inout Set<Int32>, tslu: inout Bool, up: inout Bool, event: inout Bool) -> (Node, VigilRules.Unit?) {
+        switch e {
+        case .number(let n): return (.number(n.quantity.value), n.quantity.unit)
+        case .string(let s): return (.string(symbols.stringID(s.value)), nil)
+        case .bool(let b, _): return (.bool(b), nil)
+        case .selector(let s):
+            let name = s.qualifiedName
+            if declared[name] == nil, Builtins.series[name] == nil, let c = consts[name] { return (.number(c.value), c.unit) }
+            if name == "time_since_last_update" { tslu = true; return (.timeSinceLastUpdate, .seconds) }
+            if name == "up" { up = true; return (.up, nil) }
+            let sel = selector(s, metrics: &metrics)
+            if kind(ofMetric: name) == .event { event = true }
+            return (.instant(sel), unit(ofMetric: name))
+        case .call(let c):
+            return compileCall(c, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+        case .unary(.not, let x, _):
+            return (.not(compile(x, metrics: &metrics, tslu: &tslu, up: &up, event: &event).0), nil)
+        case .unary(.negate, let x, _):
+            let (n, u) = compile(x, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+            return (.negate(n), u)
+        case .binary(let op, let l, let r, _):
+            let (ln, lu) = compile(l, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+            var (rn, ru) = compile(r, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+            var unit = lu ?? ru
+            switch op {
+            case .add, .subtract, .greater, .greaterEqual, .less, .lessEqual, .equal, .notEqual:
+                // The right side is converted into the left side's unit (values keep the stream's unit).
+                if let lu, let r0 = ru, lu.dimension == r0.dimension, lu != r0 {
+                    rn = .scale(rn, r0.factor / lu.factor)
+                    ru = lu
+                }
+                unit = lu ?? ru
+            case .multiply, .divide:
+                unit = lu == nil ? (op == .multiply ? ru : nil) : (ru == nil ? lu : nil)
+            case .and, .or:
+                unit = nil
+            }
+            return (.binary(op, ln, rn), unit)
+        }
+    }
+
+    private mutating func selector(_ s: Selector, metrics: inout Set<Int32>) -> SeriesSelector {
+        let name = s.qualifiedName
+        let metric = symbols.metric(named: name, kind: kind(ofMetric: name)) ?? symbols.metric(named: name, kind: .unknown) ?? 0
+        metrics.insert(metric)
+        let matchers = s.matchers.map {
+            MatcherNode(label: symbols.stringID($0.label.name), op: $0.op, value: symbols.stringID($0.value.value), pattern: $0.value.value)
+        }
+        return SeriesSelector(metric: metric, matchers: matchers)
+    }
+
+    private mutating func compileCall(_ c: Call, metrics: inout Set<Int32>, tslu: inout Bool, up: inout Bool, event: inout Bool) -> (Node, VigilRules.Unit?) {
+        let name = c.function.name
+        let args = c.arguments
+        func windowed(_ a: Call.Argument, _ f: WindowFunction) -> (Node, VigilRules.Unit?) {
+            guard case .selector(let s) = a.expr, let over = a.over else { return (.bool(false), nil) }
+            let sel = selector(s, metrics: &metrics)
+            let spec = WindowSpec(width: over.nanoseconds, quantiles: { if case .quantile = f { true } else { false } }())
+            var specs = windowSpecs[sel.metric] ?? []
+            if !specs.contains(spec) { specs.append(spec) }
+            windowSpecs[sel.metric] = specs
+            let index = specs.firstIndex(of: spec) ?? 0
+            let u = unit(ofMetric: s.qualifiedName)
+            switch f {
+            case .count, .changes: return (.window(sel, spec: index, f), nil)
+            case .rate: return (.window(sel, spec: index, f), nil)
+            default: return (.window(sel, spec: index, f), u)
+            }
+        }
+        if let f = WindowFunction(name: name), let a = args.first { return windowed(a, f) }
+        switch name {
+        case "quantile":
+            guard args.count == 2, case .number(let q) = args[0].expr else { return (.bool(false), nil) }
+            return windowed(args[1], .quantile(q.quantity.value))
+        case "age", "absent":
+            guard case .selector(let s)? = args.first?.expr else { return (.bool(false), nil) }
+            let sel = selector(s, metrics: &metrics)
+            return name == "age" ? (.age(sel), .seconds) : (.absent(sel), nil)
+        case "abs":
+            guard let a = args.first else { return (.bool(false), nil) }
+            let (n, u) = compile(a.expr, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+            return (.abs(n), u)
+        case "clamp":
+            guard args.count == 3 else { return (.bool(false), nil) }
+            let (x, u) = compile(args[0].expr, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+            var (lo, lu) = compile(args[1].expr, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+            var (hi, hu) = compile(args[2].expr, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
+            if let u, let l0 = lu, l0.dimension == u.dimension, l0 != u { lo = .scale(lo, l0.factor / u.factor); lu = u }
+            if let u, let h0 = hu, h0.dimension == u.dimension, h0 != u { hi = .scale(hi, h0.factor / u.factor); hu = u }
+            return (.clamp(x, lo, hi), u)
+        default:
+            return (.bool(false), nil) // lint reports unknown functions; a rule set with errors is not run
+        }
+    }
+}

@@ -1,0 +1,561 @@
+import Foundation
+import VigilRules
+
+/// Runtime settings of the engine (SPEC §4, config `stale_after`, `max_series`).
+public struct EngineConfig: Sendable {
+    public var staleAfter: Int64 = 300_000_000_000
+    public var seriesCap = 10_000
+    public var maxLine = 1 << 20
+
+    public init() {}
+}
+
+/// The deterministic core: applies samples, evaluates the compiled rules, drives every alert
+/// instance through pending → firing → resolved, and reports its next deadline. It never reads
+/// a clock: time comes in with the samples and through `advance`.
+public final class Engine {
+    public let symbols: Symbols
+    public let config: EngineConfig
+    public private(set) var now: Instant
+    /// Transitions since the driver last took them, in time order.
+    public var transitions: [Transition] = []
+    /// Rejected lines (and dropped series samples) by reason.
+    public private(set) var rejected: [RejectReason: Int] = [:]
+    public private(set) var samplesApplied = 0
+    public private(set) var evaluations = 0
+
+    private var rules: [CompiledRule] = []
+    private var rulesByMetric: [[Int]] = []
+    private var tsluRules: [Int] = []
+    private var upRules: [Int] = []
+    private var windowSpecs: [Int32: [WindowSpec]] = [:]
+
+    // Per series.
+    private var lastValue: [Double] = []
+    private var lastTime: [Int64] = []
+    private var windows: [[Window]] = []
+
+    private var lastMessage: Int64
+    private var connected = true
+    private var decoder: LineDecoder
+    private var decoded: [Sample] = []
+
+    // Per rule: instances by label set, and recent state changes for flapping.
+    private var instances: [[Int32: Instance]] = []
+    private var changes: [[Int32: [Int64]]] = []
+
+    // Deadlines: "evaluate rule R for label set L at T", deduplicated to the earliest per (R, L).
+    private var heap = DeadlineHeap()
+    private var scheduled: [Int64: Int64] = [:]
+
+    // Reused buffers.
+    private var arena: [Element] = []
+    private var windowScratch = WindowScratch()
+    private var pendingEvaluations: [(rule: Int, focus: Int32, series: SeriesID)] = []
+
+    /// Builds an engine for rules that lint without errors (`LintResult`), starting at `start`.
+    public init(rules lint: LintResult, config: EngineConfig = EngineConfig(), start: Instant) {
+        self.config = config
+        symbols = Symbols(seriesCap: config.seriesCap)
+        now = start
+        lastMessage = start.nanoseconds
+        decoder = LineDecoder(maxLine: config.maxLine)
+        var compiler = Compiler(symbols: symbols, files: lint.files)
+        for alert in lint.alerts {
+            let labels = alert.labels.map { Label($0.0.name, $0.1.value) }
+            if let rule = compiler.compile(alert, labelsFromClauses: labels) { self.rules.append(rule) }
+        }
+        windowSpecs = compiler.windowSpecs
+        rulesByMetric = Array(repeating: [], count: symbols.metricCount)
+        for (i, rule) in self.rules.enumerated() {
+            for m in rule.metrics { rulesByMetric[Int(m)].append(i) }
+            if rule.readsTimeSinceLastUpdate { tsluRules.append(i) }
+            if rule.readsUp { upRules.append(i) }
+        }
+        instances = Array(repeating: [:], count: self.rules.count)
+        changes = Array(repeating: [:], count: self.rules.count)
+        // Rules that hold from the start (`time_since_last_update > 30s` before any message).
+        for i in self.rules.indices where self.rules[i].metrics.isEmpty { evaluate(rule: i, focus: 0, series: -1) }
+    }
+
+    public var ruleCount: Int { rules.count }
+
+    /// The earliest time the engine must be advanced to, if any.
+    public var nextDeadline: Instant? { heap.peek.map { Instant(nanoseconds: $0.at) } }
+
+    // MARK: - Input
+
+    /// Decodes one stream line and applies it. Returns the reason when the line is rejected.
+    @discardableResult
+    public func ingest(_ line: UnsafeRawBufferPointer, arrival: Instant) -> RejectReason? {
+        decoded.removeAll(keepingCapacity: true)
+        var capped = 0
+        let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped)
+        if capped > 0 { rejected[.seriesCap, default: 0] += capped }
+        if let reason {
+            rejected[reason, default: 0] += 1
+            return reason
+        }
+        apply(decoded)
+        return nil
+    }
+
+    @discardableResult
+    public func ingest(_ line: String, arrival: Instant) -> RejectReason? {
+        var line = line
+        return line.withUTF8 { ingest(UnsafeRawBufferPointer($0), arrival: arrival) }
+    }
+
+    /// Applies decoded samples: deadlines before each timestamp first, then the samples of that
+    /// timestamp together, then the rules they affect.
+    public func apply(_ samples: [Sample]) {
+        var i = 0
+        while i < samples.count {
+            let t = max(samples[i].time.nanoseconds, now.nanoseconds)
+            advance(before: Instant(nanoseconds: t))
+            now = Instant(nanoseconds: t)
+            pendingEvaluations.removeAll(keepingCapacity: true)
+            var j = i
+            while j < samples.count, max(samples[j].time.nanoseconds, now.nanoseconds) == t {
+                store(samples[j])
+                j += 1
+            }
+            lastMessage = max(lastMessage, t)
+            evaluatePending()
+            for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) }
+            i = j
+        }
+    }
+
+    /// Connection state for `up` (the stream drivers set it).
+    public func setConnected(_ isUp: Bool, at t: Instant) {
+        advance(before: t)
+        now = max(now, t)
+        connected = isUp
+        for r in upRules { evaluate(rule: r, focus: 0, series: -1) }
+    }
+
+    private func store(_ s: Sample) {
+        growSeries()
+        let id = Int(s.series)
+        let t = s.time.nanoseconds
+        if t >= lastTime[id] {
+            lastTime[id] = t
+            lastValue[id] = s.value
+        }
+        for k in windows[id].indices { windows[id][k].add(time: t, value: s.value) }
+        samplesApplied += 1
+        let metric = symbols.seriesMetric[id]
+        if Int(metric) < rulesByMetric.count {
+            let labels = symbols.seriesLabels[id]
+            for r in rulesByMetric[Int(metric)] { pendingEvaluations.append((r, labels, s.series)) }
+        }
+    }
+
+    private func growSeries() {
+        guard !symbols.newSeries.isEmpty else { return }
+        for id in symbols.newSeries {
+            lastValue.append(0)
+            lastTime.append(.min)
+            let specs = windowSpecs[symbols.seriesMetric[Int(id)]] ?? []
+            windows.append(specs.map { Window(width: $0.width, quantiles: $0.quantiles) })
+        }
+        symbols.newSeries.removeAll(keepingCapacity: true)
+        if rulesByMetric.count < symbols.metricCount {
+            rulesByMetric += Array(repeating: [], count: symbols.metricCount - rulesByMetric.count)
+        }
+    }
+
+    private func evaluatePending() {
+        if pendingEvaluations.count > 1 {
+            pendingEvaluations.sort { ($0.rule, $0.focus) < ($1.rule, $1.focus) }
+        }
+        var previous: (Int, Int32)?
+        for e in pendingEvaluations {
+            if let p = previous, p == (e.rule, e.focus) { continue }
+            previous = (e.rule, e.focus)
+            evaluate(rule: e.rule, focus: e.focus, series: e.series)
+        }
+    }
+
+    // MARK: - Time
+
+    /// Runs every deadline strictly before `t`.
+    public func advance(before t: Instant) {
+        while let top = heap.peek, top.at < t.nanoseconds { runDeadline() }
+    }
+
+    /// Runs every deadline up to and including `t`, and sets the clock to `t`.
+    public func advance(through t: Instant) {
+        while let top = heap.peek, top.at <= t.nanoseconds { runDeadline() }
+        now = max(now, t)
+    }
+
+    private func runDeadline() {
+        guard let d = heap.pop() else { return }
+        let key = Int64(d.rule) << 32 | Int64(UInt32(bitPattern: d.labels))
+        guard scheduled[key] == d.at else { return }
+        scheduled[key] = nil
+        now = max(now, Instant(nanoseconds: d.at))
+        evaluate(rule: Int(d.rule), focus: d.labels, series: -1)
+    }
+
+    private func schedule(rule: Int, labels: Int32, at: Int64) {
+        guard at > now.nanoseconds, at != .max else { return }
+        let key = Int64(rule) << 32 | Int64(UInt32(bitPattern: labels))
+        if let existing = scheduled[key], existing <= at { return }
+        scheduled[key] = at
+        heap.push(DeadlineHeap.Entry(at: at, rule: Int32(rule), labels: labels))
+    }
+
+    // MARK: - Evaluation
+
+    /// One vector element: a label set with a value, whether it holds, and when it may change.
+    struct Element {
+        var labels: Int32
+        var value: Double
+        var truth: Bool
+        var isString = false
+        /// For values that grow with time (`age`, `time_since_last_update`): value = (now − since) × rate.
+        var since: Int64 = 0
+        var rate = 0.0
+        /// The earliest time this element's result can change with no new sample.
+        var hint: Int64 = .max
+    }
+
+    /// A scalar, or a range of `arena`.
+    struct Vector {
+        var scalar: Element?
+        var range: Range<Int> = 0..<0
+    }
+
+    /// Evaluates `rule` at `now` for the instances consistent with `focus` (0: all) and steps
+    /// their state machines. `series` is the sample's series when a message triggered it.
+    private func evaluate(rule r: Int, focus: Int32, series: SeriesID) {
+        evaluations += 1
+        arena.removeAll(keepingCapacity: true)
+        let rule = rules[r]
+        let v = eval(rule.condition, focus: focus, series: series)
+        if let s = v.scalar {
+            step(rule: r, labels: 0, holds: s.truth, value: s.value, hint: s.hint)
+        } else {
+            for k in v.range {
+                let e = arena[k]
+                // A label set may come out of a join twice: the first that holds wins.
+                if k > v.range.lowerBound, arena[v.range.lowerBound..<k].contains(where: { $0.labels == e.labels }) { continue }
+                step(rule: r, labels: e.labels, holds: e.truth, value: e.value, hint: e.hint)
+            }
+        }
+        // Instances this evaluation covered but did not produce are false now.
+        guard !instances[r].isEmpty else { return }
+        let produced: (Int32) -> Bool = { labels in
+            if v.scalar != nil { return labels == 0 }
+            return self.arena[v.range].contains { $0.labels == labels }
+        }
+        if series >= 0, rule.metrics.count == 1 {
+            if instances[r][focus] != nil, !produced(focus) { step(rule: r, labels: focus, holds: false, value: instances[r][focus]?.value ?? 0, hint: .max) }
+            return
+        }
+        for (labels, inst) in instances[r] where symbols.consistent(labels, focus) && !produced(labels) {
+            step(rule: r, labels: labels, holds: false, value: inst.value, hint: .max)
+        }
+    }
+
+    private func step(rule r: Int, labels: Int32, holds: Bool, value: Double, hint: Int64) {
+        let rule = rules[r]
+        let t = now.nanoseconds
+        let (next, report, timer) = StateMachine.step(instances[r][labels], holds: holds, value: value, now: t,
+                                                      holdFor: rule.holdFor, resolveAfter: rule.resolveAfter)
+        instances[r][labels] = next
+        if let report { emit(rule: r, labels: labels, state: report, value: value) }
+        if let timer { schedule(rule: r, labels: labels, at: timer) }
+        if hint != .max { schedule(rule: r, labels: labels, at: hint) }
+    }
+
+    private func emit(rule r: Int, labels: Int32, state: AlertStateKind, value: Double) {
+        let rule = rules[r]
+        let t = now.nanoseconds
+        var history = changes[r][labels] ?? []
+        history.append(t)
+        history.removeAll { $0 <= t - 600_000_000_000 }
+        changes[r][labels] = history
+        var all = symbols.labels(labels)
+        for l in rule.labels where !all.contains(where: { $0.name == l.name }) { all.append(l) }
+        all.sort()
+        transitions.append(Transition(at: now, alert: rule.name, severity: rule.severity, labels: all, state: state,
+                                      value: value, flapping: history.count > 6, isEvent: rule.isEvent))
+    }
+
+    private func isStale(_ id: Int) -> Bool { lastTime[id] == .min || now.nanoseconds - lastTime[id] >= config.staleAfter }
+
+    /// The series of a selector that the focus admits.
+    private func candidates(_ sel: SeriesSelector, focus: Int32, series: SeriesID, _ body: (Int) -> Void) {
+        growSeries()
+        if series >= 0, symbols.seriesMetric[Int(series)] == sel.metric {
+            if sel.matchers.allSatisfy({ $0.matches(focus, symbols) }) { body(Int(series)) }
+            return
+        }
+        guard Int(sel.metric) < symbols.metricSeries.count else { return }
+        for id in symbols.metricSeries[Int(sel.metric)] {
+            let labels = symbols.seriesLabels[Int(id)]
+            guard symbols.consistent(labels, focus), sel.matchers.allSatisfy({ $0.matches(labels, symbols) }) else { continue }
+            body(Int(id))
+        }
+    }
+
+    private func eval(_ node: Node, focus: Int32, series: SeriesID) -> Vector {
+        let t = now.nanoseconds
+        switch node {
+        case .number(let x): return Vector(scalar: Element(labels: 0, value: x, truth: x != 0))
+        case .string(let s): return Vector(scalar: Element(labels: 0, value: Double(s), truth: true, isString: true))
+        case .bool(let b): return Vector(scalar: Element(labels: 0, value: b ? 1 : 0, truth: b))
+        case .timeSinceLastUpdate:
+            return Vector(scalar: Element(labels: 0, value: Double(t - lastMessage) / 1e9, truth: t != lastMessage, since: lastMessage, rate: 1))
+        case .up:
+            return Vector(scalar: Element(labels: 0, value: connected ? 1 : 0, truth: connected))
+        case .instant(let sel):
+            let start = arena.count
+            let kind = Int(sel.metric) < symbols.metricKind.count ? symbols.metricKind[Int(sel.metric)] : .unknown
+            candidates(sel, focus: focus, series: series) { id in
+                guard !isStale(id) else { return }
+                let labels = symbols.seriesLabels[id]
+                let staleAt = lastTime[id] + config.staleAfter
+                switch kind {
+                case .event:
+                    let fresh = lastTime[id] == t
+                    arena.append(Element(labels: labels, value: 1, truth: fresh, hint: fresh ? t + 1 : .max))
+                case .string:
+                    arena.append(Element(labels: labels, value: lastValue[id], truth: true, isString: true, hint: staleAt))
+                case .number, .unknown:
+                    arena.append(Element(labels: labels, value: lastValue[id], truth: lastValue[id] != 0 && !lastValue[id].isNaN, hint: staleAt))
+                }
+            }
+            return Vector(range: start..<arena.count)
+        case .window(let sel, let spec, let f):
+            let start = arena.count
+            candidates(sel, focus: focus, series: series) { id in
+                guard spec < windows[id].count, let value = windows[id][spec].evaluate(f, at: t, scratch: &windowScratch) else { return }
+                // Re-evaluate when the oldest sample leaves, at most once a second.
+                let hint = windows[id][spec].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
+                arena.append(Element(labels: symbols.seriesLabels[id], value: value, truth: value != 0, hint: hint))
+            }
+            return Vector(range: start..<arena.count)
+        case .age(let sel):
+            let start = arena.count
+            candidates(sel, focus: focus, series: series) { id in
+                guard lastTime[id] != .min else { return }
+                arena.append(Element(labels: symbols.seriesLabels[id], value: Double(t - lastTime[id]) / 1e9, truth: t != lastTime[id],
+                                     since: lastTime[id], rate: 1))
+            }
+            return Vector(range: start..<arena.count)
+        case .absent(let sel):
+            var newest = Int64.min
+            candidates(sel, focus: 0, series: -1) { id in newest = max(newest, lastTime[id]) }
+            let absent = newest == .min || t - newest >= config.staleAfter
+            return Vector(scalar: Element(labels: 0, value: absent ? 1 : 0, truth: absent, hint: absent ? .max : newest + config.staleAfter))
+        case .negate(let x):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value = -e.value
+                e.rate = -e.rate
+                e.truth = e.value != 0
+            }
+        case .not(let x):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.truth.toggle()
+                e.rate = 0
+            }
+        case .abs(let x):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value = Swift.abs(e.value)
+                e.rate = 0
+            }
+        case .scale(let x, let factor):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value *= factor
+                e.rate *= factor
+            }
+        case .clamp(let x, let lo, let hi):
+            let lv = eval(lo, focus: focus, series: series).scalar?.value ?? -.infinity
+            let hv = eval(hi, focus: focus, series: series).scalar?.value ?? .infinity
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value = Swift.min(Swift.max(e.value, lv), hv)
+                e.rate = 0
+                e.truth = e.value != 0
+            }
+        case .binary(let op, let l, let r):
+            let lv = eval(l, focus: focus, series: series)
+            let rv = eval(r, focus: focus, series: series)
+            return combine(op, lv, rv)
+        }
+    }
+
+    private func map(_ v: Vector, _ f: (inout Element) -> Void) -> Vector {
+        if var s = v.scalar {
+            f(&s)
+            return Vector(scalar: s)
+        }
+        for k in v.range { f(&arena[k]) }
+        return v
+    }
+
+    private func combine(_ op: BinaryOperator, _ lv: Vector, _ rv: Vector) -> Vector {
+        if let l = lv.scalar, let r = rv.scalar { return Vector(scalar: apply(op, l, r)) }
+        let start = arena.count
+        switch (lv.scalar, rv.scalar) {
+        case (let l?, nil):
+            for k in rv.range { arena.append(apply(op, l, arena[k])) }
+        case (nil, let r?):
+            for k in lv.range { arena.append(apply(op, arena[k], r)) }
+        default:
+            // Vector matching on shared labels; `or` keeps the unmatched elements of both sides.
+            for i in lv.range {
+                var matched = false
+                for j in rv.range where symbols.consistent(arena[i].labels, arena[j].labels) {
+                    var e = apply(op, arena[i], arena[j])
+                    e.labels = symbols.union(arena[i].labels, arena[j].labels)
+                    arena.append(e)
+                    matched = true
+                }
+                if !matched, op == .or { arena.append(arena[i]) }
+            }
+            if op == .or {
+                for j in rv.range where !lv.range.contains(where: { symbols.consistent(arena[$0].labels, arena[j].labels) }) {
+                    arena.append(arena[j])
+                }
+            }
+        }
+        return Vector(range: start..<arena.count)
+    }
+
+    /// One element-wise operation. Comparisons hold or not and keep the left value; when one side
+    /// grows with time, the element carries the instant the comparison will flip.
+    private func apply(_ op: BinaryOperator, _ l: Element, _ r: Element) -> Element {
+        var e = Element(labels: l.labels == 0 ? r.labels : l.labels, value: l.value, truth: false, hint: min(l.hint, r.hint))
+        switch op {
+        case .add, .subtract:
+            e.value = op == .add ? l.value + r.value : l.value - r.value
+            e.rate = op == .add ? l.rate + r.rate : l.rate - r.rate
+            e.since = l.since != 0 ? l.since : r.since
+            e.truth = e.value != 0
+        case .multiply:
+            e.value = l.value * r.value
+            e.rate = l.rate * r.value + r.rate * l.value
+            e.since = l.since != 0 ? l.since : r.since
+            e.truth = e.value != 0
+        case .divide:
+            e.value = r.value == 0 ? .nan : l.value / r.value
+            e.truth = e.value != 0 && !e.value.isNaN
+        case .and:
+            e.truth = l.truth && r.truth
+        case .or:
+            e.truth = l.truth || r.truth
+            e.value = l.truth ? l.value : r.value
+        case .greater, .greaterEqual, .less, .lessEqual, .equal, .notEqual:
+            if l.isString || r.isString {
+                let same = l.isString && r.isString && l.value == r.value
+                e.truth = op == .equal ? same : op == .notEqual ? !same : false
+            } else {
+                switch op {
+                case .greater: e.truth = l.value > r.value
+                case .greaterEqual: e.truth = l.value >= r.value
+                case .less: e.truth = l.value < r.value
+                case .lessEqual: e.truth = l.value <= r.value
+                case .equal: e.truth = l.value == r.value
+                default: e.truth = l.value != r.value
+                }
+                if let flip = crossing(op, l, r) { e.hint = min(e.hint, flip) }
+            }
+        }
+        return e
+    }
+
+    /// When `l OP r` flips, if one side grows with time at a known rate and the other is fixed.
+    private func crossing(_ op: BinaryOperator, _ l: Element, _ r: Element) -> Int64? {
+        let (moving, fixed, flipped): (Element, Element, Bool)
+        if l.rate != 0, r.rate == 0 { (moving, fixed, flipped) = (l, r, false) }
+        else if r.rate != 0, l.rate == 0 { (moving, fixed, flipped) = (r, l, true) }
+        else { return nil }
+        // moving = (t − since) × rate reaches `fixed` at since + fixed / rate seconds.
+        let seconds = fixed.value / moving.rate
+        guard seconds.isFinite, seconds > -9e9, seconds < 9e9 else { return nil }
+        let at = moving.since + Int64((seconds * 1e9).rounded())
+        // A strict comparison flips just after equality, a non-strict one at it (for a growing side).
+        var strictAfter: Bool
+        switch op {
+        case .greater, .lessEqual: strictAfter = !flipped
+        case .greaterEqual, .less: strictAfter = flipped
+        default: return nil
+        }
+        if moving.rate < 0 { strictAfter.toggle() }
+        let flip = strictAfter ? at + 1 : at
+        return flip > now.nanoseconds ? flip : nil
+    }
+
+    // MARK: - Queries
+
+    /// Pending and firing instances of an alert (all alerts when nil), sorted by labels.
+    public func instances(of alert: String? = nil) -> [InstanceSnapshot] {
+        var out: [InstanceSnapshot] = []
+        for (r, rule) in rules.enumerated() where alert == nil || rule.name == alert {
+            for (labels, inst) in instances[r] {
+                var all = symbols.labels(labels)
+                for l in rule.labels where !all.contains(where: { $0.name == l.name }) { all.append(l) }
+                all.sort()
+                out.append(InstanceSnapshot(alert: rule.name, labels: all, state: inst.state,
+                                            activeAt: Instant(nanoseconds: inst.activeAt), value: inst.value))
+            }
+        }
+        func key(_ i: InstanceSnapshot) -> String { i.alert + "{" + i.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",") }
+        return out.sorted { key($0) < key($1) }
+    }
+
+    /// Approximate bytes held by series state, windows and symbols.
+    public var memoryBytes: Int {
+        symbols.memoryBytes + lastValue.capacity * 16 + windows.reduce(0) { $0 + $1.reduce(0) { $0 + $1.memoryBytes } + 16 }
+    }
+}
+
+/// A binary min-heap of deadlines.
+struct DeadlineHeap {
+    struct Entry {
+        let at: Int64
+        let rule: Int32
+        let labels: Int32
+    }
+
+    private var items: [Entry] = []
+
+    var peek: Entry? { items.first }
+    var count: Int { items.count }
+
+    mutating func push(_ e: Entry) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].at < items[parent].at else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !items.isEmpty else { return nil }
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count, items[l].at < items[m].at { m = l }
+                if r < items.count, items[r].at < items[m].at { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
+    }
+}
