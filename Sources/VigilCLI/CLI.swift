@@ -15,6 +15,8 @@ public enum CLI {
     static let commands: [Command] = [
         Command(name: "lint", summary: "check rule files (and a config) for errors and warnings", usage: LintCommand.usage, run: LintCommand.run),
         Command(name: "fmt", summary: "print rule and config files in canonical form", usage: FmtCommand.usage, run: FmtCommand.run),
+        Command(name: "test", summary: "run rule unit tests (*.test)", usage: TestCommand.usage, run: TestCommand.run),
+        Command(name: "replay", summary: "backtest rules on recorded streams", usage: ReplayCommand.usage, run: ReplayCommand.run),
         Command(name: "demo", summary: "show vigil at work on its shipped rules", usage: DemoCommand.usage, run: DemoCommand.run),
         Command(name: "version", summary: "print the version", usage: "Usage: vigil version\n", run: { args, t throws(UsageError) in
             _ = try scanArguments(args, options: [], command: "version", maxPositionals: 0)
@@ -39,7 +41,7 @@ public enum CLI {
             return ExitCode.success.rawValue
         }
         guard let command = commands.first(where: { $0.name == first }) else {
-            let planned = ["run", "test", "replay", "alerts", "ack", "silence"]
+            let planned = ["run", "alerts", "ack", "silence"]
             let why = planned.contains(first) ? "'\(first)' is not built yet (see the README's roadmap)"
                 : "unknown command '\(first)'" + (closest(first, in: commands.map(\.name)).map { "; did you mean '\($0)'?" } ?? "")
             terminal.err("error: \(why) (see 'vigil --help')\n")

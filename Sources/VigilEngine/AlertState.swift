@@ -14,6 +14,8 @@ public struct Transition: Sendable, Equatable {
     public let state: AlertStateKind
     /// The left side's value of the condition (SPEC §1.2), in the metric's own unit.
     public let value: Double
+    /// The value when it is a string (`service_status == 'down'` reports "down").
+    public let stringValue: String?
     /// More than 6 changes in 10 minutes (SPEC §3); routing holds its notifications.
     public let flapping: Bool
     /// An event alert: it fires once and sends no resolved notification.
@@ -36,6 +38,7 @@ struct Instance {
     var activeAt: Int64
     var value: Double
     var falseSince: Int64?
+    var isString = false
 }
 
 /// The state machine's step for one instance at one evaluation.

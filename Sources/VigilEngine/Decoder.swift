@@ -76,6 +76,26 @@ public struct LineDecoder {
         }
     }
 
+    /// The timestamp a line carries (`ts`, `timestamp`, `timestamp_ns`), without applying it; nil
+    /// when it has none or does not parse. `replay` merges recordings by it.
+    public mutating func peekTimestamp(_ line: UnsafeRawBufferPointer) -> Instant? {
+        guard line.count <= maxLine else { return nil }
+        scratch.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
+        p = line
+        i = 0
+        skipSpace()
+        guard i < p.count, p[i] == UInt8(ascii: "{") else { return nil }
+        do {
+            try object(group: .top, prefix: nil, depth: 0)
+            let none = Instant(nanoseconds: .min)
+            let t = try timestamp(none)
+            return t == none ? nil : t
+        } catch {
+            return nil
+        }
+    }
+
     /// Convenience for tests and tools: decodes a String line.
     public mutating func decode(_ line: String, arrival: Instant, symbols: Symbols, into out: inout [Sample], capped: inout Int) -> RejectReason? {
         var line = line

@@ -127,6 +127,33 @@ public final class Engine {
         }
     }
 
+    /// What a test or tool sample holds.
+    public enum SampleValue: Sendable {
+        case number(Double)
+        case string(String)
+        case event
+    }
+
+    /// A sample built by name (for `vigil test`); nil when the metric's kind disagrees or the
+    /// series is over the cap.
+    public func sample(metric: String, labels: [Label], value: SampleValue, at t: Instant) -> Sample? {
+        let kind: SeriesKind
+        let v: Double
+        switch value {
+        case .number(let x): kind = .number; v = x
+        case .string(let s): kind = .string; v = Double(symbols.stringID(s))
+        case .event: kind = .event; v = 1
+        }
+        guard let m = symbols.metric(named: metric, kind: kind),
+              let series = symbols.series(metric: m, labelSet: symbols.labelSet(labels)) else { return nil }
+        return Sample(series: series, value: v, time: t)
+    }
+
+    /// The kind the rules or the stream gave a metric, if known.
+    public func kind(ofMetric name: String) -> SeriesKind? {
+        symbols.metricID(name).map { symbols.metricKind[Int($0)] }
+    }
+
     /// Connection state for `up` (the stream drivers set it).
     public func setConnected(_ isUp: Bool, at t: Instant) {
         advance(before: t)
@@ -237,13 +264,13 @@ public final class Engine {
         let rule = rules[r]
         let v = eval(rule.condition, focus: focus, series: series)
         if let s = v.scalar {
-            step(rule: r, labels: 0, holds: s.truth, value: s.value, hint: s.hint)
+            step(rule: r, labels: 0, holds: s.truth, value: s.value, isString: s.isString, hint: s.hint)
         } else {
             for k in v.range {
                 let e = arena[k]
                 // A label set may come out of a join twice: the first that holds wins.
                 if k > v.range.lowerBound, arena[v.range.lowerBound..<k].contains(where: { $0.labels == e.labels }) { continue }
-                step(rule: r, labels: e.labels, holds: e.truth, value: e.value, hint: e.hint)
+                step(rule: r, labels: e.labels, holds: e.truth, value: e.value, isString: e.isString, hint: e.hint)
             }
         }
         // Instances this evaluation covered but did not produce are false now.
@@ -253,26 +280,29 @@ public final class Engine {
             return self.arena[v.range].contains { $0.labels == labels }
         }
         if series >= 0, rule.metrics.count == 1 {
-            if instances[r][focus] != nil, !produced(focus) { step(rule: r, labels: focus, holds: false, value: instances[r][focus]?.value ?? 0, hint: .max) }
+            if let inst = instances[r][focus], !produced(focus) {
+                step(rule: r, labels: focus, holds: false, value: inst.value, isString: inst.isString, hint: .max)
+            }
             return
         }
         for (labels, inst) in instances[r] where symbols.consistent(labels, focus) && !produced(labels) {
-            step(rule: r, labels: labels, holds: false, value: inst.value, hint: .max)
+            step(rule: r, labels: labels, holds: false, value: inst.value, isString: inst.isString, hint: .max)
         }
     }
 
-    private func step(rule r: Int, labels: Int32, holds: Bool, value: Double, hint: Int64) {
+    private func step(rule r: Int, labels: Int32, holds: Bool, value: Double, isString: Bool, hint: Int64) {
         let rule = rules[r]
         let t = now.nanoseconds
-        let (next, report, timer) = StateMachine.step(instances[r][labels], holds: holds, value: value, now: t,
+        var (next, report, timer) = StateMachine.step(instances[r][labels], holds: holds, value: value, now: t,
                                                       holdFor: rule.holdFor, resolveAfter: rule.resolveAfter)
+        next?.isString = isString
         instances[r][labels] = next
-        if let report { emit(rule: r, labels: labels, state: report, value: value) }
+        if let report { emit(rule: r, labels: labels, state: report, value: value, isString: isString) }
         if let timer { schedule(rule: r, labels: labels, at: timer) }
         if hint != .max { schedule(rule: r, labels: labels, at: hint) }
     }
 
-    private func emit(rule r: Int, labels: Int32, state: AlertStateKind, value: Double) {
+    private func emit(rule r: Int, labels: Int32, state: AlertStateKind, value: Double, isString: Bool) {
         let rule = rules[r]
         let t = now.nanoseconds
         var history = changes[r][labels] ?? []
@@ -283,7 +313,8 @@ public final class Engine {
         for l in rule.labels where !all.contains(where: { $0.name == l.name }) { all.append(l) }
         all.sort()
         transitions.append(Transition(at: now, alert: rule.name, severity: rule.severity, labels: all, state: state,
-                                      value: value, flapping: history.count > 6, isEvent: rule.isEvent))
+                                      value: value, stringValue: isString ? symbols.string(Int32(value)) : nil,
+                                      flapping: history.count > 6, isEvent: rule.isEvent))
     }
 
     private func isStale(_ id: Int) -> Bool { lastTime[id] == .min || now.nanoseconds - lastTime[id] >= config.staleAfter }
@@ -451,6 +482,7 @@ public final class Engine {
             e.truth = l.truth || r.truth
             e.value = l.truth ? l.value : r.value
         case .greater, .greaterEqual, .less, .lessEqual, .equal, .notEqual:
+            e.isString = l.isString // the instance's value is the left side's (SPEC §1.2)
             if l.isString || r.isString {
                 let same = l.isString && r.isString && l.value == r.value
                 e.truth = op == .equal ? same : op == .notEqual ? !same : false

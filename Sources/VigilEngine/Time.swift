@@ -130,9 +130,9 @@ private func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
 public func formatDuration(_ ns: Int64) -> String {
     if ns == 0 { return "0s" }
     if ns < 0 { return "-" + formatDuration(-ns) }
-    if ns < 1_000_000_000 {
-        return ns % 1_000_000 == 0 ? "\(ns / 1_000_000)ms" : "\(Double(ns) / 1e6)ms"
-    }
+    if ns < 1_000 { return "\(ns)ns" }
+    if ns < 1_000_000 { return ns % 1_000 == 0 ? "\(ns / 1_000)µs" : "\(Double(ns) / 1e3)µs" }
+    if ns < 1_000_000_000 { return ns % 1_000_000 == 0 ? "\(ns / 1_000_000)ms" : "\(Double(ns) / 1e6)ms" }
     var s = ns / 1_000_000_000
     let frac = ns % 1_000_000_000
     var out = ""

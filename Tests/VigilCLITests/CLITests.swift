@@ -86,7 +86,11 @@ struct LintCLITests {
         (["lint", "rules", "--strict=yes"], "error: option '--strict' takes no value (see 'vigil help lint')\n"),
         (["lint", "/nonexistent/x.rules"], "error: cannot read '/nonexistent/x.rules': no such file or directory\n"),
         (["lnt"], "error: unknown command 'lnt'; did you mean 'lint'? (see 'vigil --help')\n"),
-        (["replay"], "error: 'replay' is not built yet (see the README's roadmap) (see 'vigil --help')\n"),
+        (["run"], "error: 'run' is not built yet (see the README's roadmap) (see 'vigil --help')\n"),
+        (["replay", "x.ndjson"], "error: replay needs --rules PATH (see 'vigil help replay')\n"),
+        (["replay", "--rules", "rules"], "error: replay needs at least one recording (see 'vigil help replay')\n"),
+        (["replay", "--rules", "rules", "x", "--until", "soon"], "error: invalid value 'soon' for '--until': expected a duration like 5m (see 'vigil help replay')\n"),
+        (["test"], "error: test needs at least one .test file or directory (see 'vigil help test')\n"),
         (["version", "extra"], "error: unexpected argument 'extra' (see 'vigil help version')\n"),
         (["demo", "now"], "error: unexpected argument 'now' (see 'vigil help demo')\n"),
         (["help", "lint", "fmt"], "error: unexpected argument 'fmt' (see 'vigil help help')\n"),
@@ -102,7 +106,7 @@ struct LintCLITests {
     @Test func helpAndVersion() {
         let top = vigil("--help")
         #expect(top.status == 0)
-        for command in ["lint", "fmt", "demo", "version", "help"] { #expect(top.out.contains("\n  \(command) ")) }
+        for command in ["lint", "fmt", "test", "replay", "demo", "version", "help"] { #expect(top.out.contains("\n  \(command) ")) }
         #expect(vigil("help", "lint").out == LintCommand.usage)
         #expect(vigil("lint", "--help").out == LintCommand.usage)
         #expect(vigil("version").out == "vigil \(CLI.version)\n")

@@ -176,5 +176,7 @@ struct TimeTests {
         #expect(Instant(nanoseconds: -1).rfc3339 == "1969-12-31T23:59:59.999999999Z")
         #expect(formatDuration(150_000_000_000) == "2m30s")
         #expect(formatDuration(250_000_000) == "250ms")
+        #expect(formatDuration(1) == "1ns")
+        #expect(formatDuration(1_500) == "1.5µs")
     }
 }
