@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+@testable import VigilCLI
+
+/// Recordings written on the fly: `line(at: seconds, json)` stamps a line from 2025-01-15T14:00:00Z.
+func stamped(_ seconds: Double, _ body: String) -> String {
+    let base: Int64 = 1_736_949_600_000_000_000
+    return "{\"timestamp_ns\":\(base + Int64((seconds * 1e9).rounded())),\(body)}"
+}
+
+struct ReplayTests {
+    func replay(_ rules: String, _ recordings: [[String]], _ extra: [String] = []) -> (Int32, [String]) {
+        let s = Scratch()
+        let rulesPath = s.write(rules.hasPrefix("{") ? "r.json" : "r.rules", rules)
+        let files = recordings.enumerated().map { s.write("rec\($0.offset).ndjson", $0.element.joined(separator: "\n") + "\n") }
+        let r = vigil(["replay", "--rules", rulesPath] + files + ["--format", "json"] + extra)
+        return (r.status, r.out.split(separator: "\n").map(String.init))
+    }
+
+    func vigil(_ args: [String]) -> (status: Int32, out: String, err: String) {
+        let t = CapturedTerminal()
+        let status = CLI.run(args, terminal: t)
+        return (status, t.stdout, t.stderr)
+    }
+
+    @Test func forTwoMinutesFiresExactlyAtTZeroPlus120s() {
+        let lines = (0...30).map { stamped(Double($0) * 10 + 5, #""metric":"lat","labels":{"venue":"kalshi"},"value":2500"#) }
+        let (status, out) = replay("metric lat unit ms labels venue\nalert high { when lat > 2000ms for 2min; severity warning; notify slack }", [lines])
+        #expect(status == 0)
+        #expect(out == [
+            #"{"at":"2025-01-15T14:00:05Z","alert":"high","labels":{"venue":"kalshi"},"state":"pending","value":2500}"#,
+            #"{"at":"2025-01-15T14:02:05Z","alert":"high","labels":{"venue":"kalshi"},"state":"firing","value":2500}"#,
+        ])
+    }
+
+    @Test func resolveAfterHolds() {
+        let lines = [stamped(0, #""metric":"x","value":5"#), stamped(10, #""metric":"x","value":0"#), stamped(100, #""metric":"x","value":0"#)]
+        let (_, out) = replay("metric x\nalert a { when x > 1; severity info; notify slack; resolve after 1min }", [lines])
+        #expect(out == [
+            #"{"at":"2025-01-15T14:00:00Z","alert":"a","labels":{},"state":"firing","value":5}"#,
+            #"{"at":"2025-01-15T14:01:10Z","alert":"a","labels":{},"state":"resolved","value":0}"#,
+        ])
+    }
+
+    @Test func aStaleSeriesResolvesAfterStaleAfterWhenUntilRunsTheClock() {
+        let lines = [stamped(0, #""metric":"x","labels":{"v":"1"},"value":5"#)]
+        let rules = "metric x labels v\nalert a { when x > 1; severity info; notify slack }"
+        #expect(replay(rules, [lines]).1.count == 1)
+        let (_, out) = replay(rules, [lines], ["--until", "10m"])
+        #expect(out.last == #"{"at":"2025-01-15T14:05:00Z","alert":"a","labels":{"v":"1"},"state":"resolved","value":5}"#)
+    }
+
+    @Test func timeSinceLastUpdateFires30sAfterTheLastMessage() {
+        let lines = [stamped(0, #""metric":"x","value":1"#), stamped(20, #""metric":"x","value":1"#)]
+        let (_, out) = replay("metric x\nalert stale { when time_since_last_update > 30s; severity warning; notify slack }", [lines], ["--until", "1m"])
+        #expect(out == [#"{"at":"2025-01-15T14:00:50.000000001Z","alert":"stale","labels":{},"state":"firing","value":30.000000001}"#])
+    }
+
+    @Test func recordingsMergeByTimestamp() {
+        let a = [stamped(0, #""metric":"x","labels":{"f":"a"},"value":5"#), stamped(20, #""metric":"x","labels":{"f":"a"},"value":0"#)]
+        let b = [stamped(10, #""metric":"x","labels":{"f":"b"},"value":5"#), stamped(30, #""metric":"x","labels":{"f":"b"},"value":0"#)]
+        let (_, out) = replay("metric x labels f\nalert a { when x > 1; severity info; notify slack }", [a, b])
+        let events = out.map { line -> String in
+            let at = line.components(separatedBy: "T14:00:")[1].prefix(3)
+            let state = line.components(separatedBy: "\"state\":\"")[1].prefix { $0 != "\"" }
+            let file = line.components(separatedBy: "\"f\":\"")[1].prefix(1)
+            return "\(at) \(file) \(state)"
+        }
+        #expect(events == ["00Z a firing", "10Z b firing", "20Z a resolved", "30Z b resolved"])
+    }
+
+    @Test func seedShapeJSONRulesAreAccepted() {
+        let lines = [stamped(0, #""metric":"fill_rate","value":0.5"#)]
+        let (status, out) = replay(#"{"low_fill_rate": {"condition": "fill_rate < 0.7 over 1hour", "notification": ["slack"], "escalation": "1hour"}}"#, [lines])
+        #expect(status == 0)
+        #expect(out == [#"{"at":"2025-01-15T14:00:00Z","alert":"low_fill_rate","labels":{},"state":"firing","value":0.5}"#])
+    }
+
+    @Test func textFormatSummarisesPerRuleAndCountsRejects() {
+        let s = Scratch()
+        let rec = s.write("r.ndjson", [stamped(0, #""metric":"x","value":5"#), "garbage", stamped(60, #""metric":"x","value":0"#)].joined(separator: "\n"))
+        let rules = s.write("r.rules", "metric x\nalert a { when x > 1; severity info; notify slack }\n")
+        let r = vigil(["replay", "--rules", rules, rec])
+        #expect(r.out == """
+            2025-01-15T14:00:00Z  firing   a{}  value=5
+            2025-01-15T14:01:00Z  resolved a{}  value=0
+
+            summary: 3 lines replayed, rejected: not_json=1
+              a: fired 1 time, firing for 1m
+
+            """)
+    }
+
+    @Test func rulesWithErrorsAreRefused() {
+        let s = Scratch()
+        let rules = s.write("r.rules", "alert a { when x >; severity info; notify slack }\n")
+        let rec = s.write("r.ndjson", "")
+        let r = vigil(["replay", "--rules", rules, rec])
+        #expect(r.status == 1)
+        #expect(r.err.hasSuffix("error: the rules have 1 error; fix them first (vigil lint)\n"))
+    }
+
+    @Test func theShippedRuleTestsPass() {
+        let r = vigil(["test", path("rules/tests")])
+        #expect(r.status == 0)
+        #expect(r.out.hasSuffix("33 cases: 33 passed, 0 failed\n"))
+    }
+
+    @Test func theExampleIncidentReplays() {
+        let r = vigil(["replay", "--rules", path("rules"), path("examples/recordings/incident.ndjson"), "--until", "2min", "--format", "json"])
+        #expect(r.status == 0)
+        let firing = r.out.split(separator: "\n").filter { $0.contains("\"state\":\"firing\"") }.map { line -> String in
+            let alert = line.components(separatedBy: "\"alert\":\"")[1].prefix { $0 != "\"" }
+            return String(alert)
+        }
+        #expect(firing == ["service_down", "high_latency", "approaching_limits", "market_changes", "stale_data"])
+    }
+}
