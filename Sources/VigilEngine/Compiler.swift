@@ -201,11 +201,18 @@ struct Compiler {
         func windowed(_ a: Call.Argument, _ f: WindowFunction) -> (Node, VigilRules.Unit?) {
             guard case .selector(let s) = a.expr, let over = a.over else { return (.bool(false), nil) }
             let sel = selector(s, metrics: &metrics)
-            let spec = WindowSpec(width: over.nanoseconds, quantiles: { if case .quantile = f { true } else { false } }())
+            // One window per (metric, width), keeping quantile sketches if any rule asks.
+            let wantsQuantiles: Bool = if case .quantile = f { true } else { false }
             var specs = windowSpecs[sel.metric] ?? []
-            if !specs.contains(spec) { specs.append(spec) }
+            let index: Int
+            if let i = specs.firstIndex(where: { $0.width == over.nanoseconds }) {
+                index = i
+                if wantsQuantiles, !specs[i].quantiles { specs[i] = WindowSpec(width: over.nanoseconds, quantiles: true) }
+            } else {
+                index = specs.count
+                specs.append(WindowSpec(width: over.nanoseconds, quantiles: wantsQuantiles))
+            }
             windowSpecs[sel.metric] = specs
-            let index = specs.firstIndex(of: spec) ?? 0
             let u = unit(ofMetric: s.qualifiedName)
             switch f {
             case .count, .changes: return (.window(sel, spec: index, f), nil)

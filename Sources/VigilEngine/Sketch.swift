@@ -27,34 +27,52 @@ struct QuantileSketch {
         return key > 0 ? v : -v
     }
 
-    mutating func add(_ x: Double) {
-        let k = QuantileSketch.key(x)
-        count += 1
+    mutating func add(_ x: Double) { add(key: QuantileSketch.key(x), count: 1) }
+
+    /// Adds every bin of `other` (merging).
+    mutating func add(_ other: QuantileSketch) {
+        for b in other.bins { add(key: b.key, count: b.count) }
+    }
+
+    /// Removes every bin of `other`, which must have been added before (a bucket leaving a window).
+    mutating func subtract(_ other: QuantileSketch) {
+        for b in other.bins {
+            guard let i = index(of: b.key) else { continue }
+            let left = bins[i].count - min(bins[i].count, b.count)
+            if left == 0 { bins.remove(at: i) } else { bins[i].count = left }
+        }
+        count = max(0, count - other.count)
+    }
+
+    private func index(of key: Int32) -> Int? {
+        var lo = 0, hi = bins.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if bins[mid].key < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < bins.count && bins[lo].key == key ? lo : nil
+    }
+
+    private mutating func add(key k: Int32, count n: UInt32) {
+        count += Int(n)
         var lo = 0, hi = bins.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if bins[mid].key < k { lo = mid + 1 } else { hi = mid }
         }
-        if lo < bins.count, bins[lo].key == k { bins[lo].count += 1 } else { bins.insert((k, 1), at: lo) }
+        if lo < bins.count, bins[lo].key == k { bins[lo].count += n } else { bins.insert((k, n), at: lo) }
     }
 
-    /// The value at rank ⌊q·(n−1)⌋ (0-based) of all samples in `sketches`, merged.
-    static func quantile(_ q: Double, of sketches: [QuantileSketch], scratch: inout [(key: Int32, count: UInt32)]) -> Double? {
-        scratch.removeAll(keepingCapacity: true)
-        var n = 0
-        for s in sketches {
-            scratch.append(contentsOf: s.bins)
-            n += s.count
-        }
-        guard n > 0 else { return nil }
-        scratch.sort { $0.key < $1.key }
-        let rank = Int((q * Double(n - 1)).rounded(.down))
+    /// The value at rank ⌊q·(n−1)⌋ (0-based); nil when empty.
+    func quantile(_ q: Double) -> Double? {
+        guard count > 0 else { return nil }
+        let rank = Int((q * Double(count - 1)).rounded(.down))
         var seen = 0
-        for b in scratch {
+        for b in bins {
             seen += Int(b.count)
-            if seen > rank { return value(b.key) }
+            if seen > rank { return QuantileSketch.value(b.key) }
         }
-        return scratch.last.map { value($0.key) }
+        return bins.last.map { QuantileSketch.value($0.key) }
     }
 
     var memoryBytes: Int { bins.capacity * 8 }

@@ -29,14 +29,15 @@ public enum WindowFunction: Hashable, Sendable {
 /// The samples of one series over a sliding window (t − W, t], in bounded memory.
 ///
 /// It starts exact: a ring of up to `rawCapacity` raw samples. If more samples than that fall
-/// inside one window, it switches for good to `bucketCount` time buckets of W/120 each, holding
-/// count, sum, sum of squares, min, max, first, last, in-bucket increase and changes (and a
-/// quantile sketch when the rules need one). Bucket mode's error bound: the oldest bucket may
-/// hold samples up to W/120 older than the window (so it covers at most (t − W − W/120, t]);
-/// quantiles are within 0.5% of the sample at their rank.
+/// inside one window, it switches for good to time buckets of W/60 each, holding count, sum, sum
+/// of squares, min, max, first, last, in-bucket increase and changes, and (when the rules ask
+/// for quantiles) a sketch per bucket plus a running total sketch that buckets are subtracted
+/// from as they leave. Bucket mode's error bound: the oldest bucket may hold samples up to W/60
+/// older than the window (so it covers at most (t − W − W/60, t]); quantiles are within 0.5% of
+/// the sample at their rank.
 struct Window {
     static let rawCapacity = 512
-    static let bucketCount = 120
+    static let bucketCount = 60
 
     let width: Int64
     let quantiles: Bool
@@ -44,17 +45,18 @@ struct Window {
     private var values: [Double] = []
     private var head = 0          // index of the oldest raw sample
     private var buckets: [Bucket] = []
+    private var sketches: [QuantileSketch] = []   // per bucket slot, when quantiles are asked
+    private var total = QuantileSketch()          // the sum of the live bucket sketches
 
     struct Bucket {
         var index: Int64 = .min   // floor(time / bucketWidth); .min when empty
-        var count = 0
+        var count: Int32 = 0
+        var changes: Int32 = 0
         var sum = 0.0, sumSquares = 0.0
         var min = Double.infinity, max = -Double.infinity
         var first = 0.0, last = 0.0
-        var firstTime: Int64 = 0, lastTime: Int64 = 0
+        var lastTime: Int64 = 0
         var increase = 0.0
-        var changes = 0
-        var sketch: QuantileSketch?
     }
 
     init(width: Int64, quantiles: Bool) {
@@ -88,8 +90,9 @@ struct Window {
     }
 
     private mutating func convertToBuckets() {
-        // A window touches 121 bucket indices (the oldest one partly), so the ring holds 121.
+        // A window touches 61 bucket indices (the oldest one partly), so the ring holds 61.
         buckets = Array(repeating: Bucket(), count: Window.bucketCount + 1)
+        if quantiles { sketches = Array(repeating: QuantileSketch(), count: buckets.count) }
         for k in head..<times.count { addToBucket(time: times[k], value: values[k]) }
         times = []
         values = []
@@ -101,8 +104,8 @@ struct Window {
         let slot = Int(floorMod(index, Int64(buckets.count)))
         if buckets[slot].index != index {
             guard index > buckets[slot].index else { return } // older than the ring holds
-            buckets[slot] = Bucket(index: index, first: value, last: value, firstTime: time, lastTime: time)
-            if quantiles { buckets[slot].sketch = QuantileSketch() }
+            clear(slot)
+            buckets[slot] = Bucket(index: index, first: value, last: value, lastTime: time)
         } else {
             let previous = buckets[slot].last
             buckets[slot].increase += value >= previous ? value - previous : value
@@ -117,12 +120,36 @@ struct Window {
             buckets[slot].last = value
             buckets[slot].lastTime = time
         }
-        buckets[slot].sketch?.add(value)
+        if quantiles {
+            sketches[slot].add(value)
+            total.add(value)
+        }
     }
 
-    /// `f` over (t − W, t]; nil when the window holds no sample.
-    func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
-        isBucketed ? evaluateBuckets(f, at: t, scratch: &scratch) : evaluateRaw(f, at: t, scratch: &scratch)
+    /// Empties a bucket slot, taking its samples out of the running total.
+    private mutating func clear(_ slot: Int) {
+        buckets[slot] = Bucket()
+        if quantiles, sketches[slot].count > 0 {
+            total.subtract(sketches[slot])
+            sketches[slot] = QuantileSketch()
+        }
+    }
+
+    /// Empties the buckets wholly before the window at `t` (they would otherwise linger in the
+    /// running total until their slot is reused).
+    private mutating func expireBuckets(at t: Int64) {
+        let oldest = floorDiv(t - width, bucketWidth)
+        for slot in buckets.indices where buckets[slot].index != .min && buckets[slot].index < oldest { clear(slot) }
+    }
+
+    /// `f` over (t − W, t]; nil when the window holds no sample. Evaluation times only move
+    /// forward, so it may drop what left the window.
+    mutating func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
+        if isBucketed {
+            expireBuckets(at: t)
+            return evaluateBuckets(f, at: t, scratch: &scratch)
+        }
+        return evaluateRaw(f, at: t, scratch: &scratch)
     }
 
     private func evaluateRaw(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
@@ -180,13 +207,13 @@ struct Window {
         var previous: Double?
         for slot in scratch.order {
             let b = buckets[slot]
-            n += b.count
+            n += Int(b.count)
             sum += b.sum
             squares += b.sumSquares
             lo = Swift.min(lo, b.min)
             hi = Swift.max(hi, b.max)
             inc += b.increase
-            changes += b.changes
+            changes += Int(b.changes)
             if let p = previous {
                 inc += b.first >= p ? b.first - p : b.first
                 if b.first != p { changes += 1 }
@@ -208,9 +235,8 @@ struct Window {
         case .rate: return inc / (Double(width) / 1e9)
         case .changes: return Double(changes)
         case .quantile(let q):
-            scratch.sketches.removeAll(keepingCapacity: true)
-            for slot in scratch.order { if let s = buckets[slot].sketch { scratch.sketches.append(s) } }
-            return QuantileSketch.quantile(q, of: scratch.sketches, scratch: &scratch.bins)
+            // Samples newer than t (replayed out of order) are in the total too; they are rare.
+            return total.quantile(q)
         }
     }
 
@@ -233,7 +259,7 @@ struct Window {
     /// Bytes held, for the memory report.
     var memoryBytes: Int {
         times.capacity * 8 + values.capacity * 8 + buckets.capacity * MemoryLayout<Bucket>.stride
-            + buckets.reduce(0) { $0 + ($1.sketch?.memoryBytes ?? 0) }
+            + sketches.reduce(0) { $0 + $1.memoryBytes + 16 } + total.memoryBytes
     }
 }
 
@@ -241,8 +267,6 @@ struct Window {
 struct WindowScratch {
     var values: [Double] = []
     var order: [Int] = []
-    var sketches: [QuantileSketch] = []
-    var bins: [(key: Int32, count: UInt32)] = []
 }
 
 func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {

@@ -72,7 +72,7 @@ struct WindowTests {
     }
 
     /// Past 512 samples in a window it switches to buckets; results then match brute force over
-    /// the buckets it covers (at most W/120 before the window), and quantiles are within 1%.
+    /// the buckets it covers (at most W/60 before the window), and quantiles are within 1%.
     @Test func bucketModeStaysWithinItsErrorBound() {
         var rng = SplitMix64(seed: 99)
         var scratch = WindowScratch()
@@ -88,7 +88,7 @@ struct WindowTests {
                 samples.append((t, value))
             }
             #expect(w.isBucketed)
-            let bucketWidth = width / 120
+            let bucketWidth = width / Int64(Window.bucketCount)
             let covered = floorDiv(t - width, bucketWidth) * bucketWidth
             #expect(t - width - covered < bucketWidth)
             let reference = samples.filter { $0.0 >= covered && $0.0 <= t }
@@ -100,6 +100,24 @@ struct WindowTests {
                 #expect(close(actual, Reference.evaluate(.quantile(q), reference), relative: 0.01), "series \(series) p\(q)")
             }
         }
+    }
+
+    @Test func bucketsLeavingTheWindowLeaveTheQuantiles() {
+        let hour: Int64 = 3_600_000_000_000
+        var w = Window(width: hour, quantiles: true)
+        var scratch = WindowScratch()
+        var t: Int64 = 0
+        while t < hour { w.add(time: t, value: 1000); t += 1_000_000_000 }      // a high first hour
+        #expect(w.isBucketed)
+        while t < 2 * hour { w.add(time: t, value: 10); t += 1_000_000_000 }    // then a low one
+        // At 2h − 1s the oldest bucket (3540–3600 s, all high) is still partly inside: the bound.
+        #expect(close(w.evaluate(.quantile(0.99), at: t - 1, scratch: &scratch), 1000, relative: 0.01))
+        #expect(close(w.evaluate(.quantile(0.95), at: t - 1, scratch: &scratch), 10, relative: 0.01))
+        // A minute later it has left wholly, and the running total with it.
+        let p99 = w.evaluate(.quantile(0.99), at: t + 59_000_000_000, scratch: &scratch)
+        #expect(close(p99, 10, relative: 0.01), "\(String(describing: p99))")
+        // With no samples for two more hours, everything has left.
+        #expect(w.evaluate(.quantile(0.5), at: 4 * hour, scratch: &scratch) == nil)
     }
 
     @Test func samplesLeaveTheWindow() {
