@@ -39,12 +39,40 @@ public struct LineDecoder {
         var group: Group
         var kind: Kind
         var key: Range<Int>
+        var known: Known = .other
         var string: Range<Int> = 0..<0
         var number: Double = 0
         var integer: Int64? = nil
     }
 
     private struct Failure: Error { let reason: RejectReason }
+
+    /// The top-level keys SPEC §4 gives a meaning, recognised once while parsing.
+    enum Known: UInt8 {
+        case other, ts, timestamp, timestampNs, metric, metrics, value, labels, service, status, details, event, data
+        case message, traceID, level
+    }
+
+    private static let knownKeys: [(String, Known)] = [
+        ("ts", .ts), ("timestamp", .timestamp), ("timestamp_ns", .timestampNs), ("metric", .metric), ("metrics", .metrics),
+        ("value", .value), ("labels", .labels), ("service", .service), ("status", .status), ("details", .details),
+        ("event", .event), ("data", .data), ("message", .message), ("trace_id", .traceID), ("level", .level),
+    ]
+
+    private static func classify(_ key: UnsafeRawBufferPointer) -> Known {
+        for (word, known) in knownKeys where word.utf8.count == key.count {
+            if word.utf8.elementsEqual(key) { return known }
+        }
+        return .other
+    }
+
+    /// Raw spans of the current line, for the series cache: the metric name and the labels object.
+    private var metricRaw: Range<Int>?
+    private var labelsRaw: Range<Int>?
+    /// (metric name bytes, 0, labels object bytes) as spelled → series: a known series costs one hash.
+    private var seriesCache = ByteInterner(capacity: 1024)
+    private var seriesCacheIDs: [SeriesID] = []
+    private var cacheKey: [UInt8] = []
 
     public init(maxLine: Int = 1 << 20) {
         self.maxLine = maxLine
@@ -60,6 +88,8 @@ public struct LineDecoder {
         guard line.count <= maxLine else { return .tooLong }
         scratch.removeAll(keepingCapacity: true)
         fields.removeAll(keepingCapacity: true)
+        metricRaw = nil
+        labelsRaw = nil
         p = line
         i = 0
         do {
@@ -134,7 +164,14 @@ public struct LineDecoder {
             i += 1
             skipSpace()
             guard i < p.count else { throw Failure(reason: .notJSON) }
-            try value(key: key, group: group, depth: depth)
+            let known: Known = group == .top && depth == 0 && prefix == nil
+                ? scratch.withUnsafeBytes { LineDecoder.classify(UnsafeRawBufferPointer(rebasing: $0[key])) } : .other
+            let valueStart = i
+            let before = fields.count
+            try value(key: key, group: group, depth: depth, known: known)
+            if known != .other, fields.count > before { fields[before].known = known }
+            if known == .metric, p[valueStart] == UInt8(ascii: "\""), i - 1 > valueStart { metricRaw = (valueStart + 1)..<(i - 1) }
+            if known == .labels { labelsRaw = valueStart..<i }
             skipSpace()
             guard i < p.count else { throw Failure(reason: .notJSON) }
             if p[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -143,15 +180,21 @@ public struct LineDecoder {
         }
     }
 
-    private mutating func value(key: Range<Int>, group: Field.Group, depth: Int) throws {
+    private mutating func value(key: Range<Int>, group: Field.Group, depth: Int, known: Known = .other) throws {
         switch p[i] {
         case UInt8(ascii: "\""):
             let s = try string()
             fields.append(Field(group: group, kind: .string, key: key, string: s))
         case UInt8(ascii: "{"):
-            if group == .top, depth == 0, let sub = LineDecoder.subgroup(scratch, key) {
+            let sub: Field.Group? = switch known {
+            case .labels: .labels
+            case .metrics: .metrics
+            case .details: .details
+            default: nil
+            }
+            if let sub {
                 try object(group: sub, prefix: nil, depth: depth + 1)
-            } else if group == .top, depth == 0, equals(key, LineDecoder.kData) {
+            } else if known == .data {
                 try object(group: .top, prefix: nil, depth: depth + 1) // `data` is flattened into the line
             } else {
                 try object(group: group, prefix: key, depth: depth + 1)
@@ -210,6 +253,18 @@ public struct LineDecoder {
     private mutating func string() throws -> Range<Int> {
         i += 1
         let start = scratch.count
+        // Fast path: plain ASCII up to the closing quote, copied at once.
+        var j = i
+        while j < p.count {
+            let c = p[j]
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
+            j += 1
+        }
+        if j < p.count, p[j] == UInt8(ascii: "\"") {
+            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[i..<j]))
+            i = j + 1
+            return start..<scratch.count
+        }
         while true {
             guard i < p.count else { throw Failure(reason: .notJSON) }
             let c = p[i]
@@ -363,27 +418,44 @@ public struct LineDecoder {
 
     // MARK: - Shapes
 
-    private static let kTs = Array("ts".utf8), kTimestamp = Array("timestamp".utf8), kTimestampNs = Array("timestamp_ns".utf8)
-    private static let kMetric = Array("metric".utf8), kMetrics = Array("metrics".utf8), kValue = Array("value".utf8)
-    private static let kLabels = Array("labels".utf8), kService = Array("service".utf8), kStatus = Array("status".utf8)
-    private static let kDetails = Array("details".utf8), kEvent = Array("event".utf8), kData = Array("data".utf8)
-    private static let kMessage = Array("message".utf8), kTraceID = Array("trace_id".utf8), kLevel = Array("level".utf8)
     private static let kServiceStatus = Array("service_status".utf8), kHealthCheck = Array("health_check".utf8)
     private static let kCheck = Array("check".utf8), kLog = Array("log".utf8)
     private static let statuses = ["healthy", "degraded", "down"].map { Array($0.utf8) }
 
-    private static func subgroup(_ scratch: [UInt8], _ key: Range<Int>) -> Field.Group? {
-        let k = scratch[key]
-        if k.elementsEqual(kLabels) { return .labels }
-        if k.elementsEqual(kMetrics) { return .metrics }
-        if k.elementsEqual(kDetails) { return .details }
+    private func equals(_ r: Range<Int>, _ word: [UInt8]) -> Bool {
+        scratch.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[r]).elementsEqual(word) }
+    }
+
+    private func equalKeys(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        a.count == b.count && scratch.withUnsafeBytes { memcmp($0.baseAddress! + a.lowerBound, $0.baseAddress! + b.lowerBound, a.count) == 0 }
+    }
+
+    private func top(_ known: Known) -> Int? {
+        for k in fields.indices where fields[k].known == known { return k }
         return nil
     }
 
-    private func equals(_ r: Range<Int>, _ word: [UInt8]) -> Bool { scratch[r].elementsEqual(word) }
+    /// The series of this metric line if its exact spelling was seen before.
+    private mutating func cachedSeries() -> SeriesID? {
+        guard let m = metricRaw else { return nil }
+        buildCacheKey(m)
+        let id = cacheKey.withUnsafeBytes { seriesCache.lookup($0) }
+        return id.map { seriesCacheIDs[Int($0)] }
+    }
 
-    private func top(_ word: [UInt8]) -> Int? {
-        fields.firstIndex { $0.group == .top && equals($0.key, word) }
+    private mutating func buildCacheKey(_ m: Range<Int>) {
+        cacheKey.removeAll(keepingCapacity: true)
+        cacheKey.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[m]))
+        cacheKey.append(0)
+        if let l = labelsRaw { cacheKey.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[l])) }
+    }
+
+    private mutating func cacheSeries(_ series: SeriesID, symbols: Symbols) {
+        // Bounded: spellings beyond four per allowed series are not cached (they still decode).
+        guard let m = metricRaw, seriesCacheIDs.count < 4 * symbols.seriesCount + 1024 else { return }
+        buildCacheKey(m)
+        let id = cacheKey.withUnsafeBytes { seriesCache.intern($0) }
+        if Int(id) == seriesCacheIDs.count { seriesCacheIDs.append(series) }
     }
 
     private func withScratch<R>(_ r: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
@@ -392,31 +464,48 @@ public struct LineDecoder {
 
     private mutating func build(arrival: Instant, symbols: Symbols, into out: inout [Sample], capped: inout Int) throws -> RejectReason? {
         // Duplicate top-level keys make a line ambiguous: reject it.
-        let tops = fields.indices.filter { fields[$0].group == .top }
-        for a in tops.indices { for b in tops.indices where b > a && scratch[fields[tops[a]].key].elementsEqual(scratch[fields[tops[b]].key]) {
-            return .badValue
-        } }
+        var seen: UInt32 = 0
+        var others = 0
+        for f in fields where f.group == .top {
+            if f.known == .other { others += 1; continue }
+            let bit: UInt32 = 1 << f.known.rawValue
+            if seen & bit != 0 { return .badValue }
+            seen |= bit
+        }
+        if others > 1 {
+            for a in fields.indices where fields[a].group == .top && fields[a].known == .other {
+                for b in fields.indices where b > a && fields[b].group == .top && fields[b].known == .other && equalKeys(fields[a].key, fields[b].key) {
+                    return .badValue
+                }
+            }
+        }
         let time = try timestamp(arrival)
         let start = out.count
-        if let m = top(LineDecoder.kMetric) {
-            guard fields[m].kind == .string, let v = top(LineDecoder.kValue) else { return .unknownShape }
+        if let m = top(.metric) {
+            guard fields[m].kind == .string, let v = top(.value) else { return .unknownShape }
             guard fields[v].kind == .number || fields[v].kind == .bool, fields[v].number.isFinite else { return .badValue }
+            if let series = cachedSeries() {
+                out.append(Sample(series: series, value: fields[v].number, time: time))
+                return nil
+            }
             let labels = try labelSet(symbols, extra: nil)
+            let before = out.count
             try emit(fields[m].string, kind: .number, labels: labels, value: fields[v].number, time: time, symbols, &out, &capped)
+            if out.count > before { cacheSeries(out[before].series, symbols: symbols) }
         } else if fields.contains(where: { $0.group == .metrics }) {
             let labels = try labelSet(symbols, extra: nil)
             for f in fields where f.group == .metrics {
                 guard f.kind == .number, f.number.isFinite else { out.removeSubrange(start...); return .badValue }
                 try emit(f.key, kind: .number, labels: labels, value: f.number, time: time, symbols, &out, &capped)
             }
-        } else if let e = top(LineDecoder.kEvent) {
+        } else if let e = top(.event) {
             guard fields[e].kind == .string, !fields[e].string.isEmpty else { return .badValue }
             try event(name: fields[e].string, time: time, symbols, &out, &capped)
-        } else if let s = top(LineDecoder.kService), let st = top(LineDecoder.kStatus) {
+        } else if let s = top(.service), let st = top(.status) {
             guard fields[s].kind == .string, fields[st].kind == .string,
                   LineDecoder.statuses.contains(where: { scratch[fields[st].string].elementsEqual($0) }) else { return .badValue }
             try health(service: fields[s].string, status: fields[st].string, time: time, symbols, &out, &capped)
-        } else if top(LineDecoder.kService) != nil, top(LineDecoder.kMessage) != nil {
+        } else if top(.service) != nil, top(.message) != nil {
             // A structured log line of the seed's format: the event `log{service, level}`.
             let name = scratch.count
             scratch.append(contentsOf: LineDecoder.kLog)
@@ -428,13 +517,13 @@ public struct LineDecoder {
     }
 
     private func timestamp(_ arrival: Instant) throws -> Instant {
-        if let t = top(LineDecoder.kTs) ?? top(LineDecoder.kTimestamp) {
+        if let t = top(.ts) ?? top(.timestamp) {
             guard fields[t].kind == .string, let v = withScratch(fields[t].string, { Instant.parseRFC3339($0) }) else {
                 throw Failure(reason: .badTimestamp)
             }
             return v
         }
-        if let t = top(LineDecoder.kTimestampNs) {
+        if let t = top(.timestampNs) {
             guard fields[t].kind == .number, let ns = fields[t].integer else { throw Failure(reason: .badTimestamp) }
             return Instant(nanoseconds: ns)
         }
@@ -502,22 +591,23 @@ public struct LineDecoder {
         }
     }
 
-    private static let notLabels = [kMessage, kTraceID, kLevel, kTs, kTimestamp, kEvent, kTimestampNs]
 
     private mutating func event(name: Range<Int>, time: Instant, _ symbols: Symbols, _ out: inout [Sample], _ capped: inout Int) throws {
         pairs.removeAll(keepingCapacity: true)
-        let isLog = equals(name, LineDecoder.kLog) && top(LineDecoder.kEvent) == nil
+        let isLog = top(.event) == nil
         for f in fields where f.group == .top && f.kind == .string {
-            let key = scratch[f.key]
-            let excluded = LineDecoder.notLabels.contains { key.elementsEqual($0) } && !(isLog && key.elementsEqual(LineDecoder.kLevel))
-            if excluded { continue }
+            switch f.known {
+            case .message, .traceID, .ts, .timestamp, .event, .timestampNs: continue
+            case .level where !isLog: continue
+            default: break
+            }
             guard isName(f.key) else { throw Failure(reason: .badValue) }
             pairs.append((withScratch(f.key) { symbols.strings.intern($0) }, withScratch(f.string) { symbols.strings.intern($0) }))
         }
         let labels = try internPairs(symbols)
         try emit(name, kind: .event, labels: labels, value: 1, time: time, symbols, &out, &capped)
         for f in fields where f.group == .top && (f.kind == .number || f.kind == .bool) {
-            if scratch[f.key].elementsEqual(LineDecoder.kTimestampNs) { continue }
+            if f.known == .timestampNs { continue }
             guard f.number.isFinite else { throw Failure(reason: .badValue) }
             let start = scratch.count
             scratch.append(contentsOf: scratch[name])
