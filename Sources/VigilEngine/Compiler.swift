@@ -63,8 +63,8 @@ indirect enum Node {
     case binary(BinaryOperator, Node, Node)
 }
 
-/// One alert rule, ready to evaluate.
-struct CompiledRule {
+/// One alert rule, ready to evaluate (a class, so reading one on the hot path copies nothing).
+final class CompiledRule {
     let name: String
     let severity: Severity
     let condition: Node
@@ -75,6 +75,20 @@ struct CompiledRule {
     let readsTimeSinceLastUpdate: Bool
     let readsUp: Bool
     let isEvent: Bool
+
+    init(name: String, severity: Severity, condition: Node, holdFor: Int64, resolveAfter: Int64, labels: [Label],
+         metrics: Set<Int32>, readsTimeSinceLastUpdate: Bool, readsUp: Bool, isEvent: Bool) {
+        self.name = name
+        self.severity = severity
+        self.condition = condition
+        self.holdFor = holdFor
+        self.resolveAfter = resolveAfter
+        self.labels = labels
+        self.metrics = metrics
+        self.readsTimeSinceLastUpdate = readsTimeSinceLastUpdate
+        self.readsUp = readsUp
+        self.isEvent = isEvent
+    }
 }
 
 /// A window a metric's series must keep: width and whether quantiles are asked of it.

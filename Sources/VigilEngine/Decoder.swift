@@ -59,9 +59,12 @@ public struct LineDecoder {
         ("event", .event), ("data", .data), ("message", .message), ("trace_id", .traceID), ("level", .level),
     ]
 
+    private static let knownBytes: [([UInt8], Known)] = knownKeys.map { (Array($0.0.utf8), $0.1) }
+
     private static func classify(_ key: UnsafeRawBufferPointer) -> Known {
-        for (word, known) in knownKeys where word.utf8.count == key.count {
-            if word.utf8.elementsEqual(key) { return known }
+        guard key.count >= 2, key.count <= 12, let base = key.baseAddress else { return .other }
+        for (word, known) in knownBytes where word.count == key.count && word[0] == key[0] {
+            if memcmp(word, base, word.count) == 0 { return known }
         }
         return .other
     }

@@ -4,7 +4,7 @@ import Foundation
 /// quantile it returns is within `relativeAccuracy` of the true sample value at that rank.
 /// Bins are a sorted sparse array, so memory grows with the spread of values, not their count.
 struct QuantileSketch {
-    static let relativeAccuracy = 0.005
+    static let relativeAccuracy = 0.008
     static let gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy)
     static let logGamma = log(gamma)
     private static let offset: Int32 = 1 << 20

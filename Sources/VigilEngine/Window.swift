@@ -33,10 +33,10 @@ public enum WindowFunction: Hashable, Sendable {
 /// of squares, min, max, first, last, in-bucket increase and changes, and (when the rules ask
 /// for quantiles) a sketch per bucket plus a running total sketch that buckets are subtracted
 /// from as they leave. Bucket mode's error bound: the oldest bucket may hold samples up to W/60
-/// older than the window (so it covers at most (t − W − W/60, t]); quantiles are within 0.5% of
-/// the sample at their rank.
+/// older than the window (so it covers at most (t − W − W/60, t]); quantiles are within 0.8% of
+/// the sample at their rank (the sketch's relative accuracy).
 struct Window {
-    static let rawCapacity = 512
+    static let rawCapacity = 256
     static let bucketCount = 60
 
     let width: Int64

@@ -130,7 +130,7 @@ struct WindowTests {
         #expect(w.evaluate(.avg, at: 15_000_000_000, scratch: &scratch) == nil)
     }
 
-    @Test func sketchIsWithinHalfAPercent() {
+    @Test func sketchIsWithinItsRelativeAccuracy() {
         for x in [1e-6, 0.001, 0.7, 1, 2000, 123_456.789, 1e12, -5, -0.01] {
             let back = QuantileSketch.value(QuantileSketch.key(x))
             #expect(abs(back - x) <= QuantileSketch.relativeAccuracy * abs(x) * 1.0000001, "\(x) -> \(back)")
