@@ -75,7 +75,6 @@ public struct LineDecoder {
     /// (metric name bytes, 0, labels object bytes) as spelled → series: a known series costs one hash.
     private var seriesCache = ByteInterner(capacity: 1024)
     private var seriesCacheIDs: [SeriesID] = []
-    private var cacheKey: [UInt8] = []
 
     public init(maxLine: Int = 1 << 20) {
         self.maxLine = maxLine
@@ -174,7 +173,10 @@ public struct LineDecoder {
             try value(key: key, group: group, depth: depth, known: known)
             if known != .other, fields.count > before { fields[before].known = known }
             if known == .metric, p[valueStart] == UInt8(ascii: "\""), i - 1 > valueStart { metricRaw = (valueStart + 1)..<(i - 1) }
-            if known == .labels { labelsRaw = valueStart..<i }
+            if known == .labels {
+                guard p[valueStart] == UInt8(ascii: "{") else { throw Failure(reason: .badValue) }
+                labelsRaw = valueStart..<i
+            }
             skipSpace()
             guard i < p.count else { throw Failure(reason: .notJSON) }
             if p[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -189,8 +191,12 @@ public struct LineDecoder {
             let s = try string()
             fields.append(Field(group: group, kind: .string, key: key, string: s))
         case UInt8(ascii: "{"):
+            if known == .labels {
+                // Skimmed now, parsed only if the series cache misses (see `parseLabels`).
+                try skipObject()
+                return
+            }
             let sub: Field.Group? = switch known {
-            case .labels: .labels
             case .metrics: .metrics
             case .details: .details
             default: nil
@@ -218,6 +224,41 @@ public struct LineDecoder {
             let (number, integer) = try self.number()
             fields.append(Field(group: group, kind: .number, key: key, number: number, integer: integer))
         }
+    }
+
+    /// Skips an object, strings and all, checking only its brackets and quotes; its contents are
+    /// validated when parsed (`parseLabels`), or were validated when their spelling was cached.
+    private mutating func skipObject() throws {
+        var depth = 0
+        while i < p.count {
+            let c = p[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                while i < p.count, p[i] != UInt8(ascii: "\"") {
+                    if p[i] == UInt8(ascii: "\\") { i += 1 }
+                    i += 1
+                }
+                guard i < p.count else { throw Failure(reason: .notJSON) }
+            } else if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                depth += 1
+                guard depth < LineDecoder.maxDepth else { throw Failure(reason: .notJSON) }
+            } else if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
+                depth -= 1
+                if depth == 0 { i += 1; return }
+            }
+            i += 1
+        }
+        throw Failure(reason: .notJSON)
+    }
+
+    /// Parses the skimmed `labels` object into fields.
+    private mutating func parseLabels() throws {
+        guard let raw = labelsRaw else { return }
+        let saved = i
+        i = raw.lowerBound
+        try object(group: .labels, prefix: nil, depth: 1)
+        guard i == raw.upperBound else { throw Failure(reason: .notJSON) }
+        i = saved
     }
 
     private mutating func literal(_ word: StaticString) throws {
@@ -441,23 +482,16 @@ public struct LineDecoder {
     /// The series of this metric line if its exact spelling was seen before.
     private mutating func cachedSeries() -> SeriesID? {
         guard let m = metricRaw else { return nil }
-        buildCacheKey(m)
-        let id = cacheKey.withUnsafeBytes { seriesCache.lookup($0) }
+        let labels = labelsRaw.map { UnsafeRawBufferPointer(rebasing: p[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let id = seriesCache.lookup(UnsafeRawBufferPointer(rebasing: p[m]), labels)
         return id.map { seriesCacheIDs[Int($0)] }
-    }
-
-    private mutating func buildCacheKey(_ m: Range<Int>) {
-        cacheKey.removeAll(keepingCapacity: true)
-        cacheKey.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[m]))
-        cacheKey.append(0)
-        if let l = labelsRaw { cacheKey.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[l])) }
     }
 
     private mutating func cacheSeries(_ series: SeriesID, symbols: Symbols) {
         // Bounded: spellings beyond four per allowed series are not cached (they still decode).
         guard let m = metricRaw, seriesCacheIDs.count < 4 * symbols.seriesCount + 1024 else { return }
-        buildCacheKey(m)
-        let id = cacheKey.withUnsafeBytes { seriesCache.intern($0) }
+        let labels = labelsRaw.map { UnsafeRawBufferPointer(rebasing: p[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let id = seriesCache.intern(UnsafeRawBufferPointer(rebasing: p[m]), labels)
         if Int(id) == seriesCacheIDs.count { seriesCacheIDs.append(series) }
     }
 
@@ -535,6 +569,7 @@ public struct LineDecoder {
 
     /// The label set of the `labels` object plus an optional extra pair.
     private mutating func labelSet(_ symbols: Symbols, extra: (Int32, Int32)?) throws -> Int32 {
+        try parseLabels()
         pairs.removeAll(keepingCapacity: true)
         for f in fields where f.group == .labels {
             guard f.kind == .string, isName(f.key) else { throw Failure(reason: .badValue) }

@@ -18,10 +18,25 @@ struct ByteInterner {
 
     var count: Int { hashes.count }
 
+    /// A fast non-cryptographic hash, eight bytes at a time (names are short; this is the hot path).
     static func hash(_ p: UnsafeRawBufferPointer) -> UInt32 {
-        var h: UInt32 = 2_166_136_261
-        for b in p { h = (h ^ UInt32(b)) &* 16_777_619 }
-        return h
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
+        var i = 0
+        while i + 8 <= p.count {
+            h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 31
+            i += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < p.count {
+            tail |= UInt64(p[i]) << shift
+            shift += 8
+            i += 1
+        }
+        h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
+        h ^= h >> 29
+        return UInt32(truncatingIfNeeded: h ^ (h >> 32))
     }
 
     /// The id of these bytes, if interned.
@@ -46,6 +61,67 @@ struct ByteInterner {
         return arena.withUnsafeBytes { a in
             p.count == 0 || memcmp(a.baseAddress! + s, p.baseAddress!, p.count) == 0
         }
+    }
+
+    /// The hash of the pair key `a + [0] + b`. An interner used with pair keys uses only these
+    /// (`lookup(_:_:)`, `intern(_:_:)`), so its stored hashes agree.
+    static func pairHash(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> UInt32 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(a.count + 1 + b.count)
+        func mix(_ p: UnsafeRawBufferPointer) {
+            var i = 0
+            while i + 8 <= p.count {
+                h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+                h ^= h >> 31
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < p.count { tail |= UInt64(p[i]) << shift; shift += 8; i += 1 }
+            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
+            h ^= h >> 29
+        }
+        mix(a)
+        mix(b)
+        return UInt32(truncatingIfNeeded: h ^ (h >> 32))
+    }
+
+    /// The id of the pair key `a + [0] + b`, if interned, without building it.
+    func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32? {
+        lookup(a, b, hash: ByteInterner.pairHash(a, b))
+    }
+
+    private func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, hash: UInt32) -> Int32? {
+        var i = Int(hash) & mask
+        while true {
+            let slot = slots[i]
+            if slot == 0 { return nil }
+            let id = Int(slot - 1)
+            if hashes[id] == hash {
+                let s = Int(starts[id]), e = Int(starts[id + 1])
+                if e - s == a.count + 1 + b.count {
+                    let same = arena.withUnsafeBytes { arena in
+                        (a.count == 0 || memcmp(arena.baseAddress! + s, a.baseAddress!, a.count) == 0) && arena[s + a.count] == 0
+                            && (b.count == 0 || memcmp(arena.baseAddress! + s + a.count + 1, b.baseAddress!, b.count) == 0)
+                    }
+                    if same { return Int32(id) }
+                }
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// The id of the pair key `a + [0] + b`, interning it if new.
+    mutating func intern(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32 {
+        let h = ByteInterner.pairHash(a, b)
+        if let id = lookup(a, b, hash: h) { return id }
+        let id = hashes.count
+        arena.append(contentsOf: a)
+        arena.append(0)
+        arena.append(contentsOf: b)
+        starts.append(Int32(arena.count))
+        hashes.append(h)
+        if hashes.count * 2 > slots.count { grow() } else { insert(id, hash: h) }
+        return Int32(id)
     }
 
     /// The id of these bytes, interning them if new.
