@@ -63,6 +63,47 @@ indirect enum Node {
     case binary(BinaryOperator, Node, Node)
 }
 
+/// `series CMP constant` or `f(series over W) CMP constant`: evaluated on the series directly,
+/// with no vectors (most rules have this shape).
+struct SimpleCondition {
+    let selector: SeriesSelector
+    /// The window spec index and function, for `f(x over W)`.
+    let window: (spec: Int, function: WindowFunction)?
+    let op: BinaryOperator
+    let threshold: Double
+
+    init?(_ node: Node) {
+        guard case .binary(let op, let l, let r) = node, op.isComparison, let c = SimpleCondition.constant(r) else { return nil }
+        switch l {
+        case .instant(let sel): selector = sel; window = nil
+        case .window(let sel, let spec, let f): selector = sel; window = (spec, f)
+        default: return nil
+        }
+        self.op = op
+        threshold = c
+    }
+
+    private static func constant(_ n: Node) -> Double? {
+        switch n {
+        case .number(let x): x
+        case .scale(let inner, let f): constant(inner).map { $0 * f }
+        case .negate(let inner): constant(inner).map { -$0 }
+        default: nil
+        }
+    }
+
+    func holds(_ v: Double) -> Bool {
+        switch op {
+        case .greater: v > threshold
+        case .greaterEqual: v >= threshold
+        case .less: v < threshold
+        case .lessEqual: v <= threshold
+        case .equal: v == threshold
+        default: v != threshold
+        }
+    }
+}
+
 /// One alert rule, ready to evaluate (a class, so reading one on the hot path copies nothing).
 final class CompiledRule {
     let name: String
@@ -75,6 +116,8 @@ final class CompiledRule {
     let readsTimeSinceLastUpdate: Bool
     let readsUp: Bool
     let isEvent: Bool
+    /// Set when the condition has the simple shape (and reads a number series).
+    var simple: SimpleCondition?
 
     init(name: String, severity: Severity, condition: Node, holdFor: Int64, resolveAfter: Int64, labels: [Label],
          metrics: Set<Int32>, readsTimeSinceLastUpdate: Bool, readsUp: Bool, isEvent: Bool) {

@@ -69,6 +69,13 @@ public final class Engine {
             if let rule = compiler.compile(alert, labelsFromClauses: labels) { self.rules.append(rule) }
         }
         windowSpecs = compiler.windowSpecs
+        for rule in self.rules {
+            // The fast path reads numbers: string and event series keep the general evaluator.
+            if let simple = SimpleCondition(rule.condition), Int(simple.selector.metric) < symbols.metricKind.count,
+               [.number, .unknown].contains(symbols.metricKind[Int(simple.selector.metric)]) {
+                rule.simple = simple
+            }
+        }
         rulesByMetric = Array(repeating: [], count: symbols.metricCount)
         for (i, rule) in self.rules.enumerated() {
             for m in rule.metrics { rulesByMetric[Int(m)].append(i) }
@@ -124,7 +131,7 @@ public final class Engine {
                 j += 1
             }
             lastMessage = max(lastMessage, t)
-            evaluatePending()
+            evaluatePending(samples: j - i)
             for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) }
             i = j
         }
@@ -196,13 +203,15 @@ public final class Engine {
         }
     }
 
-    private func evaluatePending() {
-        if pendingEvaluations.count > 1 {
+    /// Evaluates what the samples just stored affect, once per (rule, focus). One sample's rules
+    /// are distinct already; only a group of samples needs sorting to deduplicate.
+    private func evaluatePending(samples: Int) {
+        if samples > 1, pendingEvaluations.count > 1 {
             pendingEvaluations.sort { ($0.rule, $0.focus) < ($1.rule, $1.focus) }
         }
         var previous: (Int, Int32)?
         for e in pendingEvaluations {
-            if let p = previous, p == (e.rule, e.focus) { continue }
+            if samples > 1, let p = previous, p == (e.rule, e.focus) { continue }
             previous = (e.rule, e.focus)
             evaluate(rule: e.rule, focus: e.focus, series: e.series)
         }
@@ -265,8 +274,14 @@ public final class Engine {
     /// their state machines. `series` is the sample's series when a message triggered it.
     private func evaluate(rule r: Int, focus: Int32, series: SeriesID) {
         evaluations += 1
-        arena.removeAll(keepingCapacity: true)
         let rule = rules[r]
+        // The fast path reads numbers; a metric the stream turned into events or strings does not qualify.
+        if let simple = rule.simple, symbols.metricKind[Int(simple.selector.metric)] != .event,
+           symbols.metricKind[Int(simple.selector.metric)] != .string {
+            evaluateSimple(rule: r, simple, focus: focus, series: series)
+            return
+        }
+        arena.removeAll(keepingCapacity: true)
         let v = eval(rule.condition, focus: focus, series: series)
         if let s = v.scalar {
             step(rule: r, labels: 0, holds: s.truth, value: s.value, isString: s.isString, hint: s.hint, staleAt: s.staleAt)
@@ -292,6 +307,39 @@ public final class Engine {
         }
         for (labels, inst) in instances[r] where symbols.consistent(labels, focus) && !produced(labels) {
             step(rule: r, labels: labels, holds: false, value: inst.value, isString: inst.isString, hint: .max, staleAt: .max)
+        }
+    }
+
+    /// The fast path: one series, one comparison with a constant. The instance is the series'.
+    private func evaluateSimple(rule r: Int, _ c: SimpleCondition, focus: Int32, series: SeriesID) {
+        growSeries()
+        let t = now.nanoseconds
+        let id: Int
+        if series >= 0, symbols.seriesMetric[Int(series)] == c.selector.metric {
+            id = Int(series)
+        } else if let s = symbols.existingSeries(metric: c.selector.metric, labelSet: focus) {
+            id = Int(s)
+        } else {
+            return // no such series: no instance can exist for it either
+        }
+        let labels = symbols.seriesLabels[id]
+        var value: Double?
+        var hint = Int64.max, staleAt = Int64.max
+        if c.selector.matchers.allSatisfy({ $0.matches(labels, symbols) }) {
+            if let (spec, f) = c.window {
+                if spec < windows[id].count, let v = windows[id][spec].evaluate(f, at: t, scratch: &windowScratch) {
+                    value = v
+                    hint = windows[id][spec].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
+                }
+            } else if !isStale(id) {
+                value = lastValue[id]
+                staleAt = lastTime[id] + config.staleAfter
+            }
+        }
+        if let v = value {
+            step(rule: r, labels: labels, holds: c.holds(v), value: v, isString: false, hint: hint, staleAt: staleAt)
+        } else if let inst = instances[r][labels] {
+            step(rule: r, labels: labels, holds: false, value: inst.value, isString: false, hint: .max, staleAt: .max)
         }
     }
 
@@ -361,8 +409,9 @@ public final class Engine {
                 let staleAt = lastTime[id] + config.staleAfter
                 switch kind {
                 case .event:
+                    // True (1) only at the instant it arrives, then 0 (SPEC §1.2).
                     let fresh = lastTime[id] == t
-                    arena.append(Element(labels: labels, value: 1, truth: fresh, hint: fresh ? t + 1 : .max))
+                    arena.append(Element(labels: labels, value: fresh ? 1 : 0, truth: fresh, hint: fresh ? t + 1 : .max))
                 case .string:
                     arena.append(Element(labels: labels, value: lastValue[id], truth: true, isString: true, staleAt: staleAt))
                 case .number, .unknown:

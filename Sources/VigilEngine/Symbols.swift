@@ -153,6 +153,11 @@ public final class Symbols {
         return id
     }
 
+    /// The series of (metric, label set) if it exists.
+    func existingSeries(metric: Int32, labelSet: Int32) -> SeriesID? {
+        seriesByKey[Int64(metric) << 32 | Int64(labelSet)]
+    }
+
     /// Series created since the engine last looked (it sizes its per-series state from this).
     var newSeries: [SeriesID] = []
 

@@ -122,7 +122,7 @@ struct EngineTests {
         rig.send(5, #"{"service":"normalizer","event":"spec_validation_changed","market":"FED"}"#)
         rig.run(to: 10)
         #expect(rig.log == ["5s changed{market=FED,service=normalizer} firing 1.0",
-                            "5000000001ns changed{market=FED,service=normalizer} resolved 1.0"])
+                            "5000000001ns changed{market=FED,service=normalizer} resolved 0.0"])
         #expect(rig.engine.transitions.allSatisfy { $0.isEvent })
     }
 
@@ -177,6 +177,15 @@ struct EngineTests {
         let rig = Rig("metric x\nalert a { when x > 1 for 90s; severity info; notify slack }")
         rig.metric(10, "x", 5)
         #expect(rig.engine.nextDeadline == Instant(nanoseconds: 100 * second))
+    }
+
+    @Test func anUndeclaredMetricThatArrivesAsAnEventKeepsEventSemantics() {
+        // `spec_changed` is undeclared, so the rule compiles before the stream says what it is.
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.json", text: #"{"a": {"condition": "spec_changed > 0", "notification": ["slack"], "escalation": "none"}}"#)])
+        let engine = Engine(rules: lint, start: Instant(nanoseconds: 0))
+        engine.ingest(#"{"timestamp_ns":5000000000,"service":"n","event":"spec_changed"}"#, arrival: Instant(nanoseconds: 0))
+        engine.advance(through: Instant(nanoseconds: 10_000_000_000))
+        #expect(engine.transitions.map { "\($0.state.rawValue)@\($0.at.nanoseconds)" } == ["firing@5000000000", "resolved@5000000001"])
     }
 
     @Test func onlyRulesReadingAMetricAreEvaluated() {
