@@ -65,22 +65,38 @@ indirect enum Node {
 
 /// `series CMP constant` or `f(series over W) CMP constant`: evaluated on the series directly,
 /// with no vectors (most rules have this shape).
+/// It holds no references, so reading it on the hot path costs no retain; the selector's
+/// matchers stay on the rule (`matchers`), read only when there are some.
 struct SimpleCondition {
-    let selector: SeriesSelector
-    /// The window spec index and function, for `f(x over W)`.
-    let window: (spec: Int, function: WindowFunction)?
+    let metric: Int32
+    let hasMatchers: Bool
+    /// The window spec index (-1: the series' last value) and function, for `f(x over W)`.
+    let spec: Int
+    let function: WindowFunction
     let op: BinaryOperator
     let threshold: Double
 
     init?(_ node: Node) {
         guard case .binary(let op, let l, let r) = node, op.isComparison, let c = SimpleCondition.constant(r) else { return nil }
+        let sel: SeriesSelector
         switch l {
-        case .instant(let sel): selector = sel; window = nil
-        case .window(let sel, let spec, let f): selector = sel; window = (spec, f)
+        case .instant(let s): sel = s; spec = -1; function = .last
+        case .window(let s, let i, let f): sel = s; spec = i; function = f
         default: return nil
         }
+        metric = sel.metric
+        hasMatchers = !sel.matchers.isEmpty
         self.op = op
         threshold = c
+    }
+
+    /// The selector's matchers, from the rule's condition.
+    static func matchers(of node: Node) -> [MatcherNode] {
+        guard case .binary(_, let l, _) = node else { return [] }
+        switch l {
+        case .instant(let s), .window(let s, _, _): return s.matchers
+        default: return []
+        }
     }
 
     private static func constant(_ n: Node) -> Double? {
@@ -116,8 +132,6 @@ final class CompiledRule {
     let readsTimeSinceLastUpdate: Bool
     let readsUp: Bool
     let isEvent: Bool
-    /// Set when the condition has the simple shape (and reads a number series).
-    var simple: SimpleCondition?
 
     init(name: String, severity: Severity, condition: Node, holdFor: Int64, resolveAfter: Int64, labels: [Label],
          metrics: Set<Int32>, readsTimeSinceLastUpdate: Bool, readsUp: Bool, isEvent: Bool) {

@@ -156,9 +156,9 @@ public struct LineDecoder {
             if let prefix {
                 // Flattened key: prefix.key
                 let start = scratch.count
-                scratch.append(contentsOf: scratch[prefix])
+                appendBytes(prefix)
                 scratch.append(UInt8(ascii: "."))
-                scratch.append(contentsOf: scratch[key])
+                appendBytes(key)
                 key = start..<scratch.count
             }
             skipSpace()
@@ -166,8 +166,7 @@ public struct LineDecoder {
             i += 1
             skipSpace()
             guard i < p.count else { throw Failure(reason: .notJSON) }
-            let known: Known = group == .top && depth == 0 && prefix == nil
-                ? scratch.withUnsafeBytes { LineDecoder.classify(UnsafeRawBufferPointer(rebasing: $0[key])) } : .other
+            let known: Known = group == .top && depth == 0 && prefix == nil ? bytes(key) { LineDecoder.classify($0) } : .other
             let valueStart = i
             let before = fields.count
             try value(key: key, group: group, depth: depth, known: known)
@@ -293,7 +292,26 @@ public struct LineDecoder {
         scratch.removeSubrange(scratchMark...)
     }
 
-    /// Decodes a string into `scratch`; returns its range. Rejects control characters and invalid UTF-8.
+    /// Ranges from `inLine` up point into the line itself (strings without escapes are not copied);
+    /// lower ones into `scratch`. Read them through `bytes`, copy them with `appendBytes`.
+    private static let inLine = 1 << 40
+
+    private func bytes<R>(_ r: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if r.lowerBound >= LineDecoder.inLine {
+            return body(UnsafeRawBufferPointer(rebasing: p[(r.lowerBound - LineDecoder.inLine)..<(r.upperBound - LineDecoder.inLine)]))
+        }
+        return scratch.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[r])) }
+    }
+
+    private mutating func appendBytes(_ r: Range<Int>) {
+        if r.lowerBound >= LineDecoder.inLine {
+            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[(r.lowerBound - LineDecoder.inLine)..<(r.upperBound - LineDecoder.inLine)]))
+        } else {
+            scratch.append(contentsOf: scratch[r])
+        }
+    }
+
+    /// Decodes a string; returns its range (see `inLine`). Rejects control characters and invalid UTF-8.
     private mutating func string() throws -> Range<Int> {
         i += 1
         let start = scratch.count
@@ -305,9 +323,9 @@ public struct LineDecoder {
             j += 1
         }
         if j < p.count, p[j] == UInt8(ascii: "\"") {
-            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[i..<j]))
+            let raw = (LineDecoder.inLine + i)..<(LineDecoder.inLine + j) // read in place, no copy
             i = j + 1
-            return start..<scratch.count
+            return raw
         }
         while true {
             guard i < p.count else { throw Failure(reason: .notJSON) }
@@ -466,12 +484,8 @@ public struct LineDecoder {
     private static let kCheck = Array("check".utf8), kLog = Array("log".utf8)
     private static let statuses = ["healthy", "degraded", "down"].map { Array($0.utf8) }
 
-    private func equals(_ r: Range<Int>, _ word: [UInt8]) -> Bool {
-        scratch.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[r]).elementsEqual(word) }
-    }
-
     private func equalKeys(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
-        a.count == b.count && scratch.withUnsafeBytes { memcmp($0.baseAddress! + a.lowerBound, $0.baseAddress! + b.lowerBound, a.count) == 0 }
+        a.count == b.count && bytes(a) { x in bytes(b) { y in x.elementsEqual(y) } }
     }
 
     private func top(_ known: Known) -> Int? {
@@ -495,9 +509,7 @@ public struct LineDecoder {
         if Int(id) == seriesCacheIDs.count { seriesCacheIDs.append(series) }
     }
 
-    private func withScratch<R>(_ r: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        scratch.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[r])) }
-    }
+    private func withScratch<R>(_ r: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R { bytes(r, body) }
 
     private mutating func build(arrival: Instant, symbols: Symbols, into out: inout [Sample], capped: inout Int) throws -> RejectReason? {
         // Duplicate top-level keys make a line ambiguous: reject it.
@@ -540,7 +552,7 @@ public struct LineDecoder {
             try event(name: fields[e].string, time: time, symbols, &out, &capped)
         } else if let s = top(.service), let st = top(.status) {
             guard fields[s].kind == .string, fields[st].kind == .string,
-                  LineDecoder.statuses.contains(where: { scratch[fields[st].string].elementsEqual($0) }) else { return .badValue }
+                  bytes(fields[st].string, { status in LineDecoder.statuses.contains { status.elementsEqual($0) } }) else { return .badValue }
             try health(service: fields[s].string, status: fields[st].string, time: time, symbols, &out, &capped)
         } else if top(.service) != nil, top(.message) != nil {
             // A structured log line of the seed's format: the event `log{service, level}`.
@@ -593,12 +605,13 @@ public struct LineDecoder {
 
     /// Metric and label names: `[A-Za-z_][A-Za-z0-9_.:]*` (dots come from flattened event fields).
     private func isName(_ r: Range<Int>) -> Bool {
-        guard let first = r.first, !(scratch[first] >= 48 && scratch[first] <= 57) else { return false }
-        for k in r {
-            let c = scratch[k]
-            guard (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 95 || c == 46 || c == 58 else { return false }
+        bytes(r) { b in
+            guard let first = b.first, !(first >= 48 && first <= 57) else { return false }
+            for c in b {
+                guard (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 95 || c == 46 || c == 58 else { return false }
+            }
+            return true
         }
-        return true
     }
 
     private func emit(_ name: Range<Int>, kind: SeriesKind, labels: Int32, value: Double, time: Instant,
@@ -648,9 +661,9 @@ public struct LineDecoder {
             if f.known == .timestampNs { continue }
             guard f.number.isFinite else { throw Failure(reason: .badValue) }
             let start = scratch.count
-            scratch.append(contentsOf: scratch[name])
+            appendBytes(name)
             scratch.append(UInt8(ascii: "."))
-            scratch.append(contentsOf: scratch[f.key])
+            appendBytes(f.key)
             try emit(start..<scratch.count, kind: .number, labels: labels, value: f.number, time: time, symbols, &out, &capped)
         }
     }

@@ -25,7 +25,13 @@ public final class Engine {
     public private(set) var evaluations = 0
 
     private var rules: [CompiledRule] = []
-    private var rulesByMetric: [[Int]] = []
+    /// Rules reading each metric: `metricRules[metricRuleStart[m]..<metricRuleStart[m + 1]]`
+    /// (metrics first seen in the stream, after compilation, have none).
+    @exclusivity(unchecked) private var metricRuleStart: [Int32] = [0]
+    @exclusivity(unchecked) private var metricRules: [Int32] = []
+    /// The fast-path shape of each rule, if it has it.
+    @exclusivity(unchecked) private var simple: [SimpleCondition?] = []
+    private var simpleMatchers: [[MatcherNode]] = []
     private var tsluRules: [Int] = []
     private var upRules: [Int] = []
     private var windowSpecs: [Int32: [WindowSpec]] = [:]
@@ -36,7 +42,10 @@ public final class Engine {
     // Per series.
     @exclusivity(unchecked) private var lastValue: [Double] = []
     @exclusivity(unchecked) private var lastTime: [Int64] = []
-    @exclusivity(unchecked) private var windows: [[Window]] = []
+    /// Every series' windows in one array: series `id` has `windowCount[id]` from `windowBase[id]`.
+    @exclusivity(unchecked) private var windows: [Window] = []
+    @exclusivity(unchecked) private var windowBase: [Int32] = []
+    @exclusivity(unchecked) private var windowCount: [UInt8] = []
 
     private var lastMessage: Int64
     private var connected = true
@@ -71,16 +80,22 @@ public final class Engine {
         windowSpecs = compiler.windowSpecs
         for rule in self.rules {
             // The fast path reads numbers: string and event series keep the general evaluator.
-            if let simple = SimpleCondition(rule.condition), Int(simple.selector.metric) < symbols.metricKind.count,
-               [.number, .unknown].contains(symbols.metricKind[Int(simple.selector.metric)]) {
-                rule.simple = simple
+            var fast = SimpleCondition(rule.condition)
+            if let f = fast, Int(f.metric) >= symbols.metricKind.count || ![.number, .unknown].contains(symbols.metricKind[Int(f.metric)]) {
+                fast = nil
             }
+            simple.append(fast)
+            simpleMatchers.append(fast == nil ? [] : SimpleCondition.matchers(of: rule.condition))
         }
-        rulesByMetric = Array(repeating: [], count: symbols.metricCount)
+        var byMetric = Array(repeating: [Int32](), count: symbols.metricCount)
         for (i, rule) in self.rules.enumerated() {
-            for m in rule.metrics { rulesByMetric[Int(m)].append(i) }
+            for m in rule.metrics.sorted() { byMetric[Int(m)].append(Int32(i)) }
             if rule.readsTimeSinceLastUpdate { tsluRules.append(i) }
             if rule.readsUp { upRules.append(i) }
+        }
+        for list in byMetric {
+            metricRules += list
+            metricRuleStart.append(Int32(metricRules.count))
         }
         instances = Array(repeating: [:], count: self.rules.count)
         changes = Array(repeating: [:], count: self.rules.count)
@@ -180,12 +195,15 @@ public final class Engine {
             lastTime[id] = t
             lastValue[id] = s.value
         }
-        for k in windows[id].indices { windows[id][k].add(time: t, value: s.value) }
+        let base = Int(windowBase[id])
+        for k in base..<(base + Int(windowCount[id])) { windows[k].add(time: t, value: s.value) }
         samplesApplied += 1
-        let metric = symbols.seriesMetric[id]
-        if Int(metric) < rulesByMetric.count {
+        let metric = Int(symbols.seriesMetric[id])
+        if metric + 1 < metricRuleStart.count {
             let labels = symbols.seriesLabels[id]
-            for r in rulesByMetric[Int(metric)] { pendingEvaluations.append((r, labels, s.series)) }
+            for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) {
+                pendingEvaluations.append((Int(metricRules[k]), labels, s.series))
+            }
         }
     }
 
@@ -195,12 +213,11 @@ public final class Engine {
             lastValue.append(0)
             lastTime.append(.min)
             let specs = windowSpecs[symbols.seriesMetric[Int(id)]] ?? []
-            windows.append(specs.map { Window(width: $0.width, quantiles: $0.quantiles) })
+            windowBase.append(Int32(windows.count))
+            windowCount.append(UInt8(specs.count))
+            windows += specs.map { Window(width: $0.width, quantiles: $0.quantiles) }
         }
         symbols.newSeries.removeAll(keepingCapacity: true)
-        if rulesByMetric.count < symbols.metricCount {
-            rulesByMetric += Array(repeating: [], count: symbols.metricCount - rulesByMetric.count)
-        }
     }
 
     /// Evaluates what the samples just stored affect, once per (rule, focus). One sample's rules
@@ -274,13 +291,12 @@ public final class Engine {
     /// their state machines. `series` is the sample's series when a message triggered it.
     private func evaluate(rule r: Int, focus: Int32, series: SeriesID) {
         evaluations += 1
-        let rule = rules[r]
         // The fast path reads numbers; a metric the stream turned into events or strings does not qualify.
-        if let simple = rule.simple, symbols.metricKind[Int(simple.selector.metric)] != .event,
-           symbols.metricKind[Int(simple.selector.metric)] != .string {
-            evaluateSimple(rule: r, simple, focus: focus, series: series)
+        if let fast = simple[r], symbols.metricKind[Int(fast.metric)] != .event, symbols.metricKind[Int(fast.metric)] != .string {
+            evaluateSimple(rule: r, fast, focus: focus, series: series)
             return
         }
+        let rule = rules[r]
         arena.removeAll(keepingCapacity: true)
         let v = eval(rule.condition, focus: focus, series: series)
         if let s = v.scalar {
@@ -315,9 +331,9 @@ public final class Engine {
         growSeries()
         let t = now.nanoseconds
         let id: Int
-        if series >= 0, symbols.seriesMetric[Int(series)] == c.selector.metric {
+        if series >= 0, symbols.seriesMetric[Int(series)] == c.metric {
             id = Int(series)
-        } else if let s = symbols.existingSeries(metric: c.selector.metric, labelSet: focus) {
+        } else if let s = symbols.existingSeries(metric: c.metric, labelSet: focus) {
             id = Int(s)
         } else {
             return // no such series: no instance can exist for it either
@@ -325,11 +341,12 @@ public final class Engine {
         let labels = symbols.seriesLabels[id]
         var value: Double?
         var hint = Int64.max, staleAt = Int64.max
-        if c.selector.matchers.allSatisfy({ $0.matches(labels, symbols) }) {
-            if let (spec, f) = c.window {
-                if spec < windows[id].count, let v = windows[id][spec].evaluate(f, at: t, scratch: &windowScratch) {
+        if !c.hasMatchers || simpleMatchers[r].allSatisfy({ $0.matches(labels, symbols) }) {
+            if c.spec >= 0 {
+                let w = Int(windowBase[id]) + c.spec
+                if c.spec < Int(windowCount[id]), let v = windows[w].evaluate(c.function, at: t, scratch: &windowScratch) {
                     value = v
-                    hint = windows[id][spec].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
+                    hint = windows[w].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
                 }
             } else if !isStale(id) {
                 value = lastValue[id]
@@ -422,9 +439,10 @@ public final class Engine {
         case .window(let sel, let spec, let f):
             let start = arena.count
             candidates(sel, focus: focus, series: series) { id in
-                guard spec < windows[id].count, let value = windows[id][spec].evaluate(f, at: t, scratch: &windowScratch) else { return }
+                let w = Int(windowBase[id]) + spec
+                guard spec < Int(windowCount[id]), let value = windows[w].evaluate(f, at: t, scratch: &windowScratch) else { return }
                 // Re-evaluate when the oldest sample leaves, at most once a second.
-                let hint = windows[id][spec].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
+                let hint = windows[w].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
                 arena.append(Element(labels: symbols.seriesLabels[id], value: value, truth: value != 0, hint: hint))
             }
             return Vector(range: start..<arena.count)
@@ -601,7 +619,7 @@ public final class Engine {
 
     /// Approximate bytes held by series state, windows and symbols.
     public var memoryBytes: Int {
-        symbols.memoryBytes + lastValue.capacity * 16 + windows.reduce(0) { $0 + $1.reduce(0) { $0 + $1.memoryBytes } + 16 }
+        symbols.memoryBytes + lastValue.capacity * 16 + windowBase.capacity * 5 + windows.reduce(0) { $0 + $1.memoryBytes }
     }
 }
 

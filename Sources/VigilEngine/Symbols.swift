@@ -23,23 +23,24 @@ public enum SeriesKind: UInt8, Sendable {
     case unknown
 }
 
-/// Interned names, label sets and series. Owned by the single writer (the engine's thread).
+/// Interned names, label sets and series. Owned by the single writer (the engine's thread), so
+/// its hot state opts out of dynamic exclusivity checks.
 public final class Symbols {
     /// Metric names (`feed_latency_p95`, `daily_turnover_check.used`).
-    var names = ByteInterner(capacity: 256)
+    @exclusivity(unchecked) var names = ByteInterner(capacity: 256)
     /// Label names, label values and string series values.
-    var strings = ByteInterner(capacity: 1024)
+    @exclusivity(unchecked) var strings = ByteInterner(capacity: 1024)
     /// Label sets, keyed by their sorted (name id, value id) pairs as bytes.
-    var labelSets = ByteInterner(capacity: 1024)
+    @exclusivity(unchecked) var labelSets = ByteInterner(capacity: 1024)
     /// Each label set's pairs, sorted by name id.
-    private(set) var labelPairs: [[(name: Int32, value: Int32)]] = []
+    @exclusivity(unchecked) private(set) var labelPairs: [[(name: Int32, value: Int32)]] = []
     /// Series key (metric << 32 | label set) → series id.
-    private var seriesByKey: [Int64: SeriesID] = [:]
-    private(set) var seriesMetric: [Int32] = []
-    private(set) var seriesLabels: [Int32] = []
+    @exclusivity(unchecked) private var seriesByKey: [Int64: SeriesID] = [:]
+    @exclusivity(unchecked) private(set) var seriesMetric: [Int32] = []
+    @exclusivity(unchecked) private(set) var seriesLabels: [Int32] = []
     /// Per metric: its kind (fixed by first use) and its series.
-    private(set) var metricKind: [SeriesKind] = []
-    private(set) var metricSeries: [[SeriesID]] = []
+    @exclusivity(unchecked) private(set) var metricKind: [SeriesKind] = []
+    @exclusivity(unchecked) private(set) var metricSeries: [[SeriesID]] = []
     /// New series per metric beyond this are dropped (SPEC §4).
     public var seriesCap: Int
 
@@ -159,7 +160,7 @@ public final class Symbols {
     }
 
     /// Series created since the engine last looked (it sizes its per-series state from this).
-    var newSeries: [SeriesID] = []
+    @exclusivity(unchecked) var newSeries: [SeriesID] = []
 
     public func string(_ id: Int32) -> String { strings.string(id) }
     public func stringID(_ s: String) -> Int32 { strings.intern(s) }
