@@ -99,8 +99,9 @@ public final class Engine {
         }
         instances = Array(repeating: [:], count: self.rules.count)
         changes = Array(repeating: [:], count: self.rules.count)
-        // Rules that hold from the start (`time_since_last_update > 30s` before any message).
-        for i in self.rules.indices where self.rules[i].metrics.isEmpty { evaluate(rule: i, focus: 0, series: -1) }
+        // Every rule once at the start: some hold with no sample at all (`absent(x)`, `up == 0`)
+        // or will by time alone (`time_since_last_update > 30s`).
+        for i in self.rules.indices { evaluate(rule: i, focus: 0, series: -1) }
     }
 
     public var ruleCount: Int { rules.count }

@@ -188,6 +188,47 @@ struct EngineTests {
         #expect(engine.transitions.map { "\($0.state.rawValue)@\($0.at.nanoseconds)" } == ["firing@5000000000", "resolved@5000000001"])
     }
 
+    @Test func upFollowsTheConnection() {
+        let rig = Rig("alert down { when up == 0 for 10s; severity critical; notify pager }")
+        rig.engine.setConnected(false, at: Instant(nanoseconds: 5 * second))
+        rig.run(to: 15)
+        #expect(rig.log == ["5s down{} pending 0.0", "15s down{} firing 0.0"])
+        rig.engine.setConnected(true, at: Instant(nanoseconds: 20 * second))
+        #expect(rig.log.last == "20s down{} resolved 1.0")
+    }
+
+    @Test func ageCrossesItsThresholdExactlyAndIgnoresStaleness() {
+        let rig = Rig("metric x\nalert old { when age(x) > 10min; severity warning; notify slack }", staleAfter: 300 * second)
+        rig.metric(0, "x", 1)
+        rig.run(to: 600)
+        #expect(rig.log == [])
+        rig.run(to: 601)
+        #expect(rig.log == ["600000000001ns old{} firing 600.000000001"])
+    }
+
+    @Test func absentHoldsUntilASampleAndAfterStaleness() {
+        let rig = Rig("metric x\nalert gone { when absent(x); severity warning; notify slack }", staleAfter: 60 * second)
+        #expect(rig.log == ["0s gone{} firing 1.0"])
+        rig.metric(10, "x", 1)
+        rig.run(to: 69)
+        #expect(rig.log == ["0s gone{} firing 1.0", "10s gone{} resolved 0.0"])
+        rig.run(to: 70)
+        #expect(rig.log.last == "70s gone{} firing 1.0")
+    }
+
+    @Test func absClampAndHealthChecks() {
+        let rig = Rig("""
+            metric drift
+            alert drifting { when abs(drift) > 5; severity info; notify slack }
+            alert capped { when clamp(drift, -3, 3) <= -3; severity info; notify slack }
+            alert check { when health_check{check="websocket_connected"} == 0; severity warning; notify slack }
+            """)
+        rig.metric(0, "drift", -7)
+        rig.send(1, #"{"service":"kalshi_adapter","status":"down","details":{"websocket_connected":false,"recent_data":true}}"#)
+        #expect(rig.log == ["0s drifting{} firing 7.0", "0s capped{} firing -3.0",
+                            "1s check{check=websocket_connected,service=kalshi_adapter} firing 0.0"])
+    }
+
     @Test func onlyRulesReadingAMetricAreEvaluated() {
         let rig = Rig("metric a\nmetric b\nalert x { when a > 1; severity info; notify s }\nalert y { when b > 1; severity info; notify s }"
             .replacingOccurrences(of: "notify s ", with: "notify slack "))
