@@ -19,40 +19,67 @@ struct ByteInterner {
     var count: Int { hashes.count }
 
     /// A fast non-cryptographic hash, eight bytes at a time (names are short; this is the hot path).
+    private struct Mixer {
+        private var h: UInt64
+
+        init(length: Int) { h = 0x9E37_79B9_7F4A_7C15 ^ UInt64(length) }
+
+        mutating func mix(_ p: UnsafeRawBufferPointer) {
+            var i = 0
+            while i + 8 <= p.count {
+                h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+                h ^= h >> 31
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < p.count {
+                tail |= UInt64(p[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
+            h ^= h >> 29
+        }
+
+        var value: UInt32 { UInt32(truncatingIfNeeded: h ^ (h >> 32)) }
+    }
+
     static func hash(_ p: UnsafeRawBufferPointer) -> UInt32 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
-        var i = 0
-        while i + 8 <= p.count {
-            h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 31
-            i += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < p.count {
-            tail |= UInt64(p[i]) << shift
-            shift += 8
-            i += 1
-        }
-        h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-        h ^= h >> 29
-        return UInt32(truncatingIfNeeded: h ^ (h >> 32))
+        var m = Mixer(length: p.count)
+        m.mix(p)
+        return m.value
     }
 
-    /// The id of these bytes, if interned.
-    func lookup(_ p: UnsafeRawBufferPointer) -> Int32? {
-        lookup(p, hash: ByteInterner.hash(p))
+    /// The hash of the pair key `a + [0] + b`. An interner used with pair keys uses only these
+    /// (`lookup(_:_:)`, `intern(_:_:)`), so its stored hashes agree.
+    static func pairHash(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> UInt32 {
+        var m = Mixer(length: a.count + 1 + b.count)
+        m.mix(a)
+        m.mix(b)
+        return m.value
     }
 
-    private func lookup(_ p: UnsafeRawBufferPointer, hash: UInt32) -> Int32? {
+    /// Walks the probe sequence of `hash` to the entry `matches` accepts.
+    private func probe(_ hash: UInt32, _ matches: (Int) -> Bool) -> Int32? {
         var i = Int(hash) & mask
         while true {
             let slot = slots[i]
             if slot == 0 { return nil }
             let id = Int(slot - 1)
-            if hashes[id] == hash, equals(id, p) { return Int32(id) }
+            if hashes[id] == hash, matches(id) { return Int32(id) }
             i = (i + 1) & mask
         }
+    }
+
+    /// The id of these bytes, if interned.
+    func lookup(_ p: UnsafeRawBufferPointer) -> Int32? {
+        probe(ByteInterner.hash(p)) { equals($0, p) }
+    }
+
+    /// The id of the pair key `a + [0] + b`, if interned, without building it.
+    func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32? {
+        probe(ByteInterner.pairHash(a, b)) { pairEquals($0, a, b) }
     }
 
     private func equals(_ id: Int, _ p: UnsafeRawBufferPointer) -> Bool {
@@ -63,76 +90,40 @@ struct ByteInterner {
         }
     }
 
-    /// The hash of the pair key `a + [0] + b`. An interner used with pair keys uses only these
-    /// (`lookup(_:_:)`, `intern(_:_:)`), so its stored hashes agree.
-    static func pairHash(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> UInt32 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(a.count + 1 + b.count)
-        func mix(_ p: UnsafeRawBufferPointer) {
-            var i = 0
-            while i + 8 <= p.count {
-                h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-                h ^= h >> 31
-                i += 8
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < p.count { tail |= UInt64(p[i]) << shift; shift += 8; i += 1 }
-            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-            h ^= h >> 29
+    private func pairEquals(_ id: Int, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        let s = Int(starts[id]), e = Int(starts[id + 1])
+        guard e - s == a.count + 1 + b.count else { return false }
+        return arena.withUnsafeBytes { arena in
+            (a.count == 0 || memcmp(arena.baseAddress! + s, a.baseAddress!, a.count) == 0) && arena[s + a.count] == 0
+                && (b.count == 0 || memcmp(arena.baseAddress! + s + a.count + 1, b.baseAddress!, b.count) == 0)
         }
-        mix(a)
-        mix(b)
-        return UInt32(truncatingIfNeeded: h ^ (h >> 32))
-    }
-
-    /// The id of the pair key `a + [0] + b`, if interned, without building it.
-    func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32? {
-        lookup(a, b, hash: ByteInterner.pairHash(a, b))
-    }
-
-    private func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, hash: UInt32) -> Int32? {
-        var i = Int(hash) & mask
-        while true {
-            let slot = slots[i]
-            if slot == 0 { return nil }
-            let id = Int(slot - 1)
-            if hashes[id] == hash {
-                let s = Int(starts[id]), e = Int(starts[id + 1])
-                if e - s == a.count + 1 + b.count {
-                    let same = arena.withUnsafeBytes { arena in
-                        (a.count == 0 || memcmp(arena.baseAddress! + s, a.baseAddress!, a.count) == 0) && arena[s + a.count] == 0
-                            && (b.count == 0 || memcmp(arena.baseAddress! + s + a.count + 1, b.baseAddress!, b.count) == 0)
-                    }
-                    if same { return Int32(id) }
-                }
-            }
-            i = (i + 1) & mask
-        }
-    }
-
-    /// The id of the pair key `a + [0] + b`, interning it if new.
-    mutating func intern(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32 {
-        let h = ByteInterner.pairHash(a, b)
-        if let id = lookup(a, b, hash: h) { return id }
-        let id = hashes.count
-        arena.append(contentsOf: a)
-        arena.append(0)
-        arena.append(contentsOf: b)
-        starts.append(Int32(arena.count))
-        hashes.append(h)
-        if hashes.count * 2 > slots.count { grow() } else { insert(id, hash: h) }
-        return Int32(id)
     }
 
     /// The id of these bytes, interning them if new.
     mutating func intern(_ p: UnsafeRawBufferPointer) -> Int32 {
         let h = ByteInterner.hash(p)
-        if let id = lookup(p, hash: h) { return id }
+        if let id = probe(h, { equals($0, p) }) { return id }
+        return add(hash: h) { $0.append(contentsOf: p) }
+    }
+
+    /// The id of the pair key `a + [0] + b`, interning it if new.
+    mutating func intern(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32 {
+        let h = ByteInterner.pairHash(a, b)
+        if let id = probe(h, { pairEquals($0, a, b) }) { return id }
+        return add(hash: h) {
+            $0.append(contentsOf: a)
+            $0.append(0)
+            $0.append(contentsOf: b)
+        }
+    }
+
+    /// Appends a new entry whose bytes `write` puts in the arena.
+    private mutating func add(hash: UInt32, _ write: (inout [UInt8]) -> Void) -> Int32 {
         let id = hashes.count
-        arena.append(contentsOf: p)
+        write(&arena)
         starts.append(Int32(arena.count))
-        hashes.append(h)
-        if hashes.count * 2 > slots.count { grow() } else { insert(id, hash: h) }
+        hashes.append(hash)
+        if hashes.count * 2 > slots.count { grow() } else { insert(id, hash: hash) }
         return Int32(id)
     }
 
