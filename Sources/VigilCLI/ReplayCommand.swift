@@ -1,4 +1,5 @@
 import Foundation
+import VigilAlerting
 import VigilEngine
 import VigilRules
 
@@ -7,8 +8,9 @@ enum ReplayCommand {
     static let usage = """
     Usage: vigil replay --rules PATH [--config FILE] RECORDING... [--until DURATION] [--format text|json]
 
-    Backtests rules on recorded streams (NDJSON, as `vigil run --record` writes them). Several
-    recordings are merged by timestamp; the stream's timestamps are the clock. Nothing is sent.
+    Backtests rules and their routing on recorded streams (NDJSON, as `vigil run --record` writes
+    them). Several recordings are merged by timestamp; the stream's timestamps are the clock.
+    Transitions and the notifications they would cause are printed; nothing is sent.
 
     Options:
       --rules PATH      rule file or directory (*.rules and seed-shape *.json); repeatable
@@ -52,28 +54,53 @@ enum ReplayCommand {
             }
             recordings.append(data)
         }
+        let config: AlertingConfig
+        do {
+            config = try AlertingConfig.load(lint.config, resolveSecrets: false)
+        } catch {
+            terminal.err("error: \(error)\n")
+            return .failure
+        }
         let lines = mergedLines(recordings)
         let start = lines.first?.time ?? Instant(nanoseconds: 0)
         let engine = Engine(rules: lint, start: start)
+        let router = Router(rules: lint, config: config)
         var timeline = Timeline()
-        func flush() {
-            for t in engine.transitions {
-                if json { terminal.out(jsonLine(t)) } else { terminal.out(textLine(t)) }
-                timeline.record(t)
-            }
+        /// Routes what the engine decided, then prints transitions and notifications merged in time order.
+        func flush(through t: Instant) {
+            let transitions = engine.transitions
             engine.transitions.removeAll(keepingCapacity: true)
+            router.handle(transitions)
+            router.advance(through: t)
+            var out: [(Instant, Int, String)] = []
+            for tr in transitions {
+                out.append((tr.at, out.count, json ? jsonLine(tr) : textLine(tr)))
+                timeline.record(tr)
+            }
+            for n in router.notifications {
+                out.append((n.at, out.count, json ? jsonLine(n) : textLine(n)))
+                timeline.record(n)
+            }
+            router.notifications.removeAll(keepingCapacity: true)
+            out.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+            terminal.out(out.map(\.2).joined())
         }
         var last = start
         for line in lines {
+            if line.time > last {
+                // The engine's own deadlines before this line come first, then routing up to it.
+                let before = Instant(nanoseconds: line.time.nanoseconds - 1)
+                engine.advance(through: before)
+                flush(through: before)
+            }
             recordings[line.file].withUnsafeBytes { raw in
                 _ = engine.ingest(UnsafeRawBufferPointer(rebasing: raw[line.range]), arrival: line.time)
             }
             last = max(last, line.time)
-            flush()
         }
         let end = last + until
         engine.advance(through: end)
-        flush()
+        flush(through: end)
         if !json {
             terminal.out(timeline.summary(end: end, lines: lines.count, rejected: engine.rejected))
         }
@@ -121,14 +148,28 @@ enum ReplayCommand {
         return t.value.isFinite ? numberText(t.value) : "null"
     }
 
-    static func numberText(_ v: Double) -> String {
-        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)"
-    }
+    static func numberText(_ v: Double) -> String { formatNumber(v) }
 
     /// `{"at":RFC3339,"alert":NAME,"labels":{…},"state":"pending|firing|resolved","value":N}` (SPEC §5).
     static func jsonLine(_ t: Transition) -> String {
         let labels = t.labels.map { "\(jsonString($0.name)):\(jsonString($0.value))" }.joined(separator: ",")
         return "{\"at\":\"\(t.at.rfc3339)\",\"alert\":\(jsonString(t.alert)),\"labels\":{\(labels)},\"state\":\"\(t.state.rawValue)\",\"value\":\(valueJSON(t))}\n"
+    }
+
+    /// `{"at":…,"notify":CHANNEL,"alert":NAME,"labels":{…},"kind":"firing|…","step":N}` (SPEC §5),
+    /// one line per alert of the notification.
+    static func jsonLine(_ n: AlertNotification) -> String {
+        n.alerts.map { a in
+            let labels = a.labels.map { "\(jsonString($0.name)):\(jsonString($0.value))" }.joined(separator: ",")
+            return "{\"at\":\"\(n.at.rfc3339)\",\"notify\":\(jsonString(n.channel)),\"alert\":\(jsonString(a.name)),\"labels\":{\(labels)},\"kind\":\"\(n.kind.rawValue)\",\"step\":\(n.step)}\n"
+        }.joined()
+    }
+
+    static func textLine(_ n: AlertNotification) -> String {
+        n.alerts.map { a in
+            let kind = n.kind == .escalation ? "escalation \(n.step)" : n.kind.rawValue
+            return "\(n.at.rfc3339)  notify   \(n.channel) \(kind): \(a.name)\(labelsText(a.labels))\n"
+        }.joined()
     }
 
     static func textLine(_ t: Transition) -> String {
@@ -137,8 +178,9 @@ enum ReplayCommand {
         return "\(t.at.rfc3339)  \(state) \(t.alert)\(labelsText(t.labels))  value=\(value)\(t.flapping ? "  (flapping)" : "")\n"
     }
 
-    /// Per rule: how often it fired and for how long in total.
+    /// Per rule: how often it fired, for how long in total, and the notifications per channel.
     struct Timeline {
+        private var notified: [String: [String: Int]] = [:]
         private var firedCount: [String: Int] = [:]
         private var firingTime: [String: Int64] = [:]
         private var firingSince: [String: Instant] = [:]
@@ -158,6 +200,13 @@ enum ReplayCommand {
             }
         }
 
+        mutating func record(_ n: AlertNotification) {
+            for a in n.alerts {
+                if firedCount[a.name] == nil { order.append(a.name); firedCount[a.name] = 0 }
+                notified[a.name, default: [:]][n.channel, default: 0] += 1
+            }
+        }
+
         func summary(end: Instant, lines: Int, rejected: [RejectReason: Int]) -> String {
             var open = firingTime
             for (key, since) in firingSince {
@@ -171,7 +220,9 @@ enum ReplayCommand {
             if order.isEmpty { return out + "  no alert changed state\n" }
             for alert in order {
                 let n = firedCount[alert] ?? 0
-                out += "  \(alert): fired \(n) time\(n == 1 ? "" : "s"), firing for \(formatDuration(open[alert] ?? 0))\n"
+                let sent = (notified[alert] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                out += "  \(alert): fired \(n) time\(n == 1 ? "" : "s"), firing for \(formatDuration(open[alert] ?? 0))"
+                    + (sent.isEmpty ? "" : "; notifications: \(sent)") + "\n"
             }
             return out
         }

@@ -14,7 +14,16 @@ struct ReplayTests {
         let rulesPath = s.write(rules.hasPrefix("{") ? "r.json" : "r.rules", rules)
         let files = recordings.enumerated().map { s.write("rec\($0.offset).ndjson", $0.element.joined(separator: "\n") + "\n") }
         let r = vigil(["replay", "--rules", rulesPath] + files + ["--format", "json"] + extra)
-        return (r.status, r.out.split(separator: "\n").map(String.init))
+        return (r.status, r.out.split(separator: "\n").map(String.init).filter { $0.contains("\"state\"") })
+    }
+
+    /// The notify records of a replay.
+    func notifications(_ rules: String, _ lines: [String], _ extra: [String] = []) -> [String] {
+        let s = Scratch()
+        let rulesPath = s.write("r.rules", rules)
+        let file = s.write("rec.ndjson", lines.joined(separator: "\n") + "\n")
+        let r = vigil(["replay", "--rules", rulesPath, file, "--format", "json"] + extra)
+        return r.out.split(separator: "\n").map(String.init).filter { $0.contains("\"notify\"") }
     }
 
     func vigil(_ args: [String]) -> (status: Int32, out: String, err: String) {
@@ -76,6 +85,27 @@ struct ReplayTests {
         #expect(out == [#"{"at":"2025-01-15T14:00:00Z","alert":"low_fill_rate","labels":{},"state":"firing","value":0.5}"#])
     }
 
+    @Test func notifyRecordsFollowTheSpec() {
+        // A sample every 4 minutes (inside stale_after), over the threshold until 20 minutes.
+        let lines = stride(from: 0, through: 1200, by: 240).map { t in
+            stamped(Double(t), "\"metric\":\"lat\",\"labels\":{\"venue\":\"kalshi\"},\"value\":\(t < 1200 ? 2500 : 100)")
+        }
+        let out = notifications("metric lat unit ms labels venue\nalert high { when lat > 2000ms; severity warning; notify slack; escalate after 15min to pager }", lines)
+        #expect(out == [
+            #"{"at":"2025-01-15T14:00:00Z","notify":"slack","alert":"high","labels":{"venue":"kalshi"},"kind":"firing","step":0}"#,
+            #"{"at":"2025-01-15T14:15:00Z","notify":"pager","alert":"high","labels":{"venue":"kalshi"},"kind":"escalation","step":1}"#,
+            #"{"at":"2025-01-15T14:20:00Z","notify":"slack","alert":"high","labels":{"venue":"kalshi"},"kind":"resolved","step":0}"#,
+            #"{"at":"2025-01-15T14:20:00Z","notify":"pager","alert":"high","labels":{"venue":"kalshi"},"kind":"resolved","step":0}"#,
+        ])
+    }
+
+    @Test func notificationsCarryTheEnginesTimeEvenWhenTheNextLineIsLater() {
+        // The series goes stale at 14:05; the next line comes at 14:20.
+        let lines = [stamped(0, #""metric":"x","value":5"#), stamped(1200, #""metric":"y","value":1"#)]
+        let out = notifications("metric x\nmetric y\nalert a { when x > 1; severity info; notify slack }", lines)
+        #expect(out.last == #"{"at":"2025-01-15T14:05:00Z","notify":"slack","alert":"a","labels":{},"kind":"resolved","step":0}"#)
+    }
+
     @Test func textFormatSummarisesPerRuleAndCountsRejects() {
         let s = Scratch()
         let rec = s.write("r.ndjson", [stamped(0, #""metric":"x","value":5"#), "garbage", stamped(60, #""metric":"x","value":0"#)].joined(separator: "\n"))
@@ -83,10 +113,12 @@ struct ReplayTests {
         let r = vigil(["replay", "--rules", rules, rec])
         #expect(r.out == """
             2025-01-15T14:00:00Z  firing   a{}  value=5
+            2025-01-15T14:00:00Z  notify   slack firing: a{}
             2025-01-15T14:01:00Z  resolved a{}  value=0
+            2025-01-15T14:01:00Z  notify   slack resolved: a{}
 
             summary: 3 lines replayed, rejected: not_json=1
-              a: fired 1 time, firing for 1m
+              a: fired 1 time, firing for 1m; notifications: slack 2
 
             """)
     }

@@ -1,0 +1,63 @@
+import Foundation
+import VigilEngine
+import VigilRules
+
+/// An alert instance as payloads show it.
+public struct AlertInfo: Sendable, Equatable {
+    public let name: String
+    public let severity: Severity
+    /// The instance's labels (series labels plus the rule's `label`s), sorted.
+    public let labels: [Label]
+    public let fingerprint: String
+    public let value: Double
+    public let stringValue: String?
+    public let summary: String
+    public let description: String?
+    public let runbook: String?
+    public let startsAt: Instant
+    /// Set on resolved notifications.
+    public var endsAt: Instant?
+
+    /// The value as text: a string value as is, a number without a trailing `.0`.
+    public var valueText: String { stringValue ?? formatNumber(value) }
+}
+
+/// One message to one channel about one or more alerts (more than one only when grouped).
+public struct AlertNotification: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case firing, escalation, `repeat`, resolved, flapping
+        /// PagerDuty's `acknowledge` event after `vigil ack`.
+        case acknowledge
+    }
+
+    public let at: Instant
+    public let channel: String
+    public let kind: Kind
+    /// The escalation step (1-based) for `escalation`; 0 otherwise.
+    public let step: Int
+    public let alerts: [AlertInfo]
+}
+
+/// An alert's identity: its rule name and labels, hashed (FNV-1a 64), as 16 hex digits. Stable
+/// across restarts; PagerDuty's `dedup_key`.
+public func fingerprint(alert: String, labels: [Label]) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    func mix(_ s: String) {
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        h = (h ^ 0xff) &* 0x100_0000_01b3
+    }
+    mix(alert)
+    for l in labels.sorted() {
+        mix(l.name)
+        mix(l.value)
+    }
+    let hex = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+}
+
+/// `2600`, `0.85`, `30.000000001`: integers without `.0`, others as Swift prints them.
+public func formatNumber(_ v: Double) -> String {
+    if v.isNaN { return "NaN" }
+    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+    return "\(v)"
+}

@@ -1,0 +1,143 @@
+import Foundation
+import VigilRules
+
+/// A secret from the config (`env:NAME`, `file:PATH`, or a literal). Every printable form of it is
+/// `<redacted>`: description, debug description, string interpolation, JSON encoding. The value
+/// leaves only through `reveal()`, where a target needs it (a request URL, a routing key).
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, Encodable {
+    private let value: String
+
+    public init(_ value: String) { self.value = value }
+
+    public func reveal() -> String { value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode("<redacted>")
+    }
+}
+
+/// What kind of target a channel delivers to.
+public enum ChannelType: String, Sendable, CaseIterable {
+    case slack, pagerduty, email, webhook, alertmanager, console
+}
+
+/// One declared channel, secrets resolved.
+public struct ChannelConfig: Sendable {
+    public let name: String
+    public let type: ChannelType
+    /// Where to POST. PagerDuty defaults to its public enqueue URL.
+    public let url: Secret?
+    public let routingKey: Secret?
+    public let to: String?
+    public let from: String?
+    public let source: String?
+    /// Per-request timeout, nanoseconds.
+    public let timeout: Int64
+    /// Slack's rate limit: messages per second.
+    public let rate: Double
+
+    public static let pagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
+
+    public init(name: String, type: ChannelType, url: Secret? = nil, routingKey: Secret? = nil, to: String? = nil,
+                from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1) {
+        self.name = name
+        self.type = type
+        self.url = url ?? (type == .pagerduty ? Secret(ChannelConfig.pagerDutyURL) : nil)
+        self.routingKey = routingKey
+        self.to = to
+        self.from = from
+        self.source = source
+        self.timeout = timeout
+        self.rate = rate
+    }
+}
+
+/// Channels and routing defaults (SPEC §2).
+public struct AlertingConfig: Sendable {
+    public var channels: [String: ChannelConfig]
+    public var escalationTarget: String
+    public var fallback: String?
+
+    /// With no config file: `pager`, `slack` and `email` are console channels (SPEC §2).
+    public static let defaults = AlertingConfig(
+        channels: Dictionary(uniqueKeysWithValues: Builtins.defaultChannels.map { ($0, ChannelConfig(name: $0, type: .console)) }),
+        escalationTarget: "pager", fallback: nil)
+
+    public init(channels: [String: ChannelConfig], escalationTarget: String, fallback: String?) {
+        self.channels = channels
+        self.escalationTarget = escalationTarget
+        self.fallback = fallback
+    }
+
+    /// A secret that could not be resolved, naming the channel and the cause.
+    public struct LoadError: Error, CustomStringConvertible, Sendable {
+        public let channel: String
+        public let message: String
+        public var description: String { "channel \(channel): \(message)" }
+    }
+
+    /// Builds the config from a parsed (and linted) config file, resolving `env:` and `file:`
+    /// secrets with `environment` and `readFile` (injected so tests need no real environment).
+    /// `resolveSecrets: false` (replay, test: nothing is sent) leaves every secret unresolved.
+    public static func load(_ file: RuleFile?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            readFile: (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) },
+                            resolveSecrets: Bool = true) throws(LoadError) -> AlertingConfig {
+        guard let file else { return defaults }
+        var config = AlertingConfig(channels: [:], escalationTarget: "pager", fallback: nil)
+        for statement in file.statements {
+            switch statement {
+            case .channel(let c):
+                var values: [String: SettingValue] = [:]
+                for s in c.settings { values[s.key.name] = s.value }
+                func word(_ key: String) -> String? {
+                    switch values[key] {
+                    case .word(let w)?: w.name
+                    case .string(let s)?: s.value
+                    default: nil
+                    }
+                }
+                func secret(_ key: String) throws(LoadError) -> Secret? {
+                    switch values[key] {
+                    case .string(let s)?: return Secret(s.value)
+                    case .secret(let ref)?:
+                        let text = ref.name
+                        if !resolveSecrets { return Secret("<unresolved \(text)>") }
+                        if text.hasPrefix("env:") {
+                            let name = String(text.dropFirst(4))
+                            guard let v = environment[name], !v.isEmpty else {
+                                throw LoadError(channel: c.name.name, message: "\(key) comes from the environment variable \(name), which is not set")
+                            }
+                            return Secret(v)
+                        }
+                        let path = String(text.dropFirst(5))
+                        guard let v = readFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else {
+                            throw LoadError(channel: c.name.name, message: "\(key) comes from the file \(path), which cannot be read or is empty")
+                        }
+                        return Secret(v)
+                    default: return nil
+                    }
+                }
+                func duration(_ key: String) -> Int64? {
+                    if case .number(let n)? = values[key] { return n.quantity.nanoseconds }
+                    return nil
+                }
+                let type = ChannelType(rawValue: word("type") ?? "console") ?? .console
+                var rate = 1.0
+                if case .number(let n)? = values["rate"] { rate = n.quantity.value }
+                config.channels[c.name.name] = ChannelConfig(
+                    name: c.name.name, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
+                    to: word("to"), from: word("from"), source: word("source"),
+                    timeout: duration("timeout") ?? 10_000_000_000, rate: rate)
+            case .setting(let s):
+                if s.key.name == "escalation_target", case .word(let w) = s.value { config.escalationTarget = w.name }
+                if s.key.name == "fallback", case .word(let w) = s.value { config.fallback = w.name }
+            default:
+                break
+            }
+        }
+        return config
+    }
+}

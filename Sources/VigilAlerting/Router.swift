@@ -1,0 +1,443 @@
+import Foundation
+import VigilEngine
+import VigilRules
+
+/// How one rule routes: its channels, escalation steps, repeat, grouping and templates.
+struct RoutingRule {
+    struct Step {
+        let delay: Int64
+        let channels: [String]
+    }
+
+    let name: String
+    let severity: Severity
+    let channels: [String]
+    let steps: [Step]
+    /// nil: never.
+    let repeatEvery: Int64?
+    let groupBy: [String]?
+    let groupWait: Int64
+    let summary: String?
+    let description: String?
+    let runbook: String?
+    let threshold: String?
+
+    init(_ a: AlertRule, config: AlertingConfig, consts: [String: Quantity]) {
+        name = a.name.name
+        severity = a.severity ?? .warning
+        channels = a.channels.map(\.name)
+        var steps: [Step] = []
+        for s in a.escalation {
+            switch s.kind {
+            case .immediate: steps.append(Step(delay: 0, channels: [config.escalationTarget]))
+            case .none: break
+            case .after(let d, let to, _): steps.append(Step(delay: d.nanoseconds, channels: to.isEmpty ? [config.escalationTarget] : to.map(\.name)))
+            }
+        }
+        self.steps = steps
+        // SPEC §3 defaults: 1h for critical, 4h for warning, never for info.
+        var repeatEvery: Int64? = switch severity {
+        case .critical: 3_600_000_000_000
+        case .warning: 14_400_000_000_000
+        case .info: nil
+        }
+        var groupBy: [String]?
+        var groupWait: Int64 = 0
+        for c in a.clauses {
+            if case .repeatEvery(let d) = c.body { repeatEvery = d?.nanoseconds }
+            if case .group(let g) = c.body {
+                groupBy = g.by.map(\.name)
+                groupWait = g.wait?.nanoseconds ?? 0
+            }
+        }
+        self.repeatEvery = repeatEvery
+        self.groupBy = groupBy
+        self.groupWait = groupWait
+        summary = a.template(.summary)?.value
+        description = a.template(.description)?.value
+        runbook = a.template(.runbook)?.value
+        // `{{threshold}}`: the right side of the condition's comparison, when it is a number or const.
+        var threshold: String?
+        if case .binary(let op, _, let r, _)? = a.condition?.expr, op.isComparison {
+            switch r {
+            case .number(let n): threshold = formatNumber(n.quantity.value)
+            case .selector(let s): threshold = consts[s.qualifiedName].map { formatNumber($0.value) }
+            default: break
+            }
+        }
+        self.threshold = threshold
+    }
+}
+
+/// Turns alert transitions and operator commands into notifications, at the right times
+/// (SPEC §3). Alertmanager's pipeline in one pure type: inhibit → silence → group/wait → notify
+/// → escalate/repeat, plus acknowledgements and the flapping hold. Time is a value: it returns
+/// its next deadline and the driver advances it there.
+public final class Router {
+    public let config: AlertingConfig
+    /// Notifications since the driver last took them, in time order.
+    public var notifications: [AlertNotification] = []
+
+    private var rules: [String: RoutingRule] = [:]
+    private var inhibitions: [(target: String, source: String, on: [String])] = []
+    private var tracked: [String: Tracked] = [:]
+    private var silences: [String: Silence] = [:]
+    private var groups: [String: Group] = [:]
+    private var timers = TimerHeap()
+    private var now = Instant(nanoseconds: .min)
+
+    /// One alert instance the router follows, from firing until its resolve is sent.
+    struct Tracked {
+        var info: AlertInfo
+        var firing: Bool
+        var isEvent: Bool
+        var firedAt: Instant
+        /// Channels told about it (in order): they get the resolve.
+        var notified: [String] = []
+        /// Firing, but the first notification has not gone out (muted, grouped or flapping).
+        var pendingFirst = true
+        var nextStep = 0
+        var nextRepeat: Instant?
+        var ackedUntil: Instant?
+        var flapping = false
+        var stableAt: Instant?
+    }
+
+    struct Group {
+        var fingerprints: [String]
+        let rule: String
+        let at: Instant
+    }
+
+    public init(rules lint: LintResult, config: AlertingConfig) {
+        self.config = config
+        var consts: [String: Quantity] = [:]
+        for f in lint.files {
+            for s in f.statements {
+                if case .const(let c) = s { consts[c.name.name] = c.value.quantity }
+                if case .inhibit(let i) = s { inhibitions.append((i.target.name, i.source.name, i.on.map(\.name))) }
+            }
+        }
+        for a in lint.alerts { rules[a.name.name] = RoutingRule(a, config: config, consts: consts) }
+    }
+
+    /// The earliest time the router must be advanced to, if any.
+    public var nextDeadline: Instant? {
+        var heap = timers
+        while let top = heap.peek {
+            if due(top.key) == top.at { return top.at }
+            _ = heap.pop()
+        }
+        return nil
+    }
+
+    // MARK: - Input
+
+    /// Routes engine transitions (in time order).
+    public func handle(_ transitions: [Transition]) {
+        for t in transitions {
+            advance(through: t.at)
+            handle(t)
+        }
+    }
+
+    private func handle(_ t: Transition) {
+        guard let rule = rules[t.alert], t.state != .pending else { return }
+        now = max(now, t.at)
+        let fp = fingerprint(alert: t.alert, labels: t.labels)
+        let info = alertInfo(t, rule: rule, fingerprint: fp, since: tracked[fp]?.firedAt ?? t.at)
+        var tr = tracked[fp] ?? Tracked(info: info, firing: false, isEvent: t.isEvent, firedAt: t.at)
+        tr.info = info
+        if t.flapping {
+            if !tr.flapping {
+                tr.flapping = true
+                tr.firing = t.state == .firing
+                tracked[fp] = tr
+                if !isMuted(info) { send(.flapping, to: rule.channels, alerts: [info], fp: fp) }
+            }
+            tr = tracked[fp] ?? tr
+            tr.firing = t.state == .firing
+            tr.stableAt = t.at + 600_000_000_000
+            tracked[fp] = tr
+            schedule(fp)
+            return
+        }
+        switch t.state {
+        case .firing:
+            tr.firing = true
+            tr.firedAt = t.at
+            tr.pendingFirst = true
+            tr.nextStep = 0
+            tr.ackedUntil = nil
+            tracked[fp] = tr
+            if let by = rule.groupBy, rule.groupWait > 0 {
+                let key = rule.name + "\u{0}" + by.map { n in info.labels.first { $0.name == n }?.value ?? "" }.joined(separator: "\u{0}")
+                if groups[key] == nil {
+                    groups[key] = Group(fingerprints: [], rule: rule.name, at: t.at + rule.groupWait)
+                    timers.push(at: t.at + rule.groupWait, key: "group:" + key)
+                }
+                groups[key]?.fingerprints.append(fp)
+            } else {
+                sendFirst(fp)
+            }
+        case .resolved:
+            tr.firing = false
+            tracked[fp] = tr
+            resolve(fp)
+            recheckMuted()
+        case .pending:
+            break
+        }
+    }
+
+    /// Acknowledges a firing alert: repeats and pending escalation stop until it resolves (or the
+    /// ack expires), and PagerDuty channels that were paged get `acknowledge`. False if not firing.
+    @discardableResult
+    public func acknowledge(fingerprint fp: String, at t: Instant, for duration: Int64? = nil) -> Bool {
+        advance(through: t)
+        guard var tr = tracked[fp], tr.firing else { return false }
+        tr.ackedUntil = duration.map { t + $0 } ?? Instant(nanoseconds: .max)
+        tracked[fp] = tr
+        let paged = tr.notified.filter { config.channels[$0]?.type == .pagerduty }
+        if !paged.isEmpty { send(.acknowledge, to: paged, alerts: [tr.info], fp: fp, record: false) }
+        schedule(fp)
+        return true
+    }
+
+    /// The fingerprints of firing alerts of `alert` whose labels include `labels`.
+    public func firing(alert: String, labels: [Label]) -> [String] {
+        tracked.filter { $0.value.firing && $0.value.info.name == alert && labels.allSatisfy($0.value.info.labels.contains) }
+            .map(\.key).sorted()
+    }
+
+    public func add(_ silence: Silence) {
+        advance(through: silence.startsAt)
+        silences[silence.id] = silence
+        timers.push(at: silence.endsAt, key: "silence:" + silence.id)
+        if silence.startsAt > now { timers.push(at: silence.startsAt, key: "silence:" + silence.id) }
+    }
+
+    @discardableResult
+    public func removeSilence(id: String, at t: Instant) -> Bool {
+        advance(through: t)
+        guard silences.removeValue(forKey: id) != nil else { return false }
+        recheckMuted()
+        return true
+    }
+
+    public var activeSilences: [Silence] { silences.values.filter { $0.endsAt > now }.sorted { $0.id < $1.id } }
+
+    // MARK: - Time
+
+    /// Runs every timer up to and including `t`.
+    public func advance(through t: Instant) {
+        while let top = timers.peek, top.at <= t {
+            _ = timers.pop()
+            now = max(now, top.at)
+            fire(top.key, at: top.at)
+        }
+        now = max(now, t)
+    }
+
+    private func fire(_ key: String, at t: Instant) {
+        if key.hasPrefix("group:") {
+            let gk = String(key.dropFirst(6))
+            guard let g = groups.removeValue(forKey: gk), let rule = rules[g.rule] else { return }
+            let ready = g.fingerprints.filter { fp in
+                guard let tr = tracked[fp], tr.firing, !tr.flapping else { return false }
+                return !isMuted(tr.info)
+            }
+            guard !ready.isEmpty else { recheckMuted(); return }
+            send(.firing, to: rule.channels, alerts: ready.compactMap { tracked[$0]?.info }, fp: nil)
+            for fp in ready {
+                tracked[fp]?.pendingFirst = false
+                let before = tracked[fp]?.notified ?? []
+                tracked[fp]?.notified = merge(before, rule.channels)
+                startTimers(fp, rule)
+            }
+            return
+        }
+        if key.hasPrefix("silence:") {
+            recheckMuted()
+            return
+        }
+        guard due(key) == t, var tr = tracked[key], let rule = rules[tr.info.name] else { return }
+        if let until = tr.ackedUntil, until <= t { tr.ackedUntil = nil; tracked[key] = tr }
+        if tr.flapping, let stable = tr.stableAt, stable <= t {
+            tr.flapping = false
+            tr.stableAt = nil
+            tracked[key] = tr
+            if tr.firing { tr.pendingFirst = true; tracked[key] = tr; sendFirst(key) } else { resolve(key) }
+            return
+        }
+        guard tr.firing, !tr.flapping, tr.ackedUntil == nil, !tr.pendingFirst else { schedule(key); return }
+        if isMuted(tr.info) { schedule(key); return }
+        // Escalation steps that are due.
+        while tr.nextStep < rule.steps.count, tr.firedAt + rule.steps[tr.nextStep].delay <= t {
+            let step = rule.steps[tr.nextStep]
+            tr.nextStep += 1
+            tracked[key] = tr
+            // `immediate` goes out with the first notification: a channel that just got it is not paged twice.
+            let channels = step.delay == 0 ? step.channels.filter { !rule.channels.contains($0) } : step.channels
+            send(.escalation, to: channels, alerts: [tr.info], fp: key, step: tr.nextStep)
+            tr = tracked[key] ?? tr
+        }
+        if let r = tr.nextRepeat, r <= t, let every = rule.repeatEvery {
+            send(.repeat, to: rule.channels, alerts: [tr.info], fp: key)
+            tr = tracked[key] ?? tr
+            var next = r
+            while next <= t { next = next + every }
+            tr.nextRepeat = next
+            tracked[key] = tr
+        }
+        schedule(key)
+    }
+
+    // MARK: - Steps
+
+    private func sendFirst(_ fp: String) {
+        guard let tr = tracked[fp], tr.firing, tr.pendingFirst, !tr.flapping, let rule = rules[tr.info.name] else { return }
+        guard !isMuted(tr.info) else { return } // sent when the mute ends (recheckMuted)
+        send(.firing, to: rule.channels, alerts: [tr.info], fp: fp)
+        tracked[fp]?.pendingFirst = false
+        startTimers(fp, rule)
+        fire(fp, at: now) // an `immediate` step goes out with the first notification
+    }
+
+    private func startTimers(_ fp: String, _ rule: RoutingRule) {
+        guard var tr = tracked[fp] else { return }
+        if let every = rule.repeatEvery { tr.nextRepeat = now + every }
+        tracked[fp] = tr
+        schedule(fp)
+    }
+
+    private func resolve(_ fp: String) {
+        guard let tr = tracked[fp] else { return }
+        if tr.flapping { schedule(fp); return } // held until stable
+        if !tr.isEvent, !tr.notified.isEmpty {
+            var info = tr.info
+            info.endsAt = now
+            send(.resolved, to: tr.notified, alerts: [info], fp: fp, record: false)
+        }
+        tracked[fp] = nil
+    }
+
+    /// Alerts whose first notification waited on a mute that has ended.
+    private func recheckMuted() {
+        for fp in tracked.keys.sorted() where tracked[fp]?.pendingFirst == true && tracked[fp]?.firing == true {
+            let inGroup = groups.values.contains { $0.fingerprints.contains(fp) }
+            if !inGroup { sendFirst(fp) }
+        }
+    }
+
+    private func isMuted(_ info: AlertInfo) -> Bool {
+        if silences.values.contains(where: { $0.isActive(at: now) && $0.mutes(info) }) { return true }
+        for inh in inhibitions where inh.target == info.name {
+            let sources = tracked.values.filter { $0.firing && $0.info.name == inh.source }
+            if sources.contains(where: { src in inh.on.allSatisfy { name in
+                src.info.labels.first { $0.name == name }?.value == info.labels.first { $0.name == name }?.value } }) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// When a tracked alert next needs attention, if ever.
+    private func due(_ fp: String) -> Instant? {
+        guard let tr = tracked[fp], let rule = rules[tr.info.name] else { return nil }
+        if tr.flapping { return tr.stableAt }
+        guard tr.firing, !tr.pendingFirst else { return nil }
+        var next: Instant?
+        func consider(_ t: Instant?) { if let t { next = min(next ?? t, t) } }
+        if let until = tr.ackedUntil {
+            consider(until.nanoseconds == .max ? nil : until)
+            return next
+        }
+        if tr.nextStep < rule.steps.count { consider(tr.firedAt + rule.steps[tr.nextStep].delay) }
+        consider(tr.nextRepeat)
+        return next
+    }
+
+    private func schedule(_ fp: String) {
+        if let t = due(fp) { timers.push(at: max(t, now), key: fp) }
+    }
+
+    private func send(_ kind: AlertNotification.Kind, to channels: [String], alerts: [AlertInfo], fp: String?, step: Int = 0, record: Bool = true) {
+        for c in channels {
+            notifications.append(AlertNotification(at: now, channel: c, kind: kind, step: step, alerts: alerts))
+        }
+        if record, let fp {
+            let before = tracked[fp]?.notified ?? []
+            tracked[fp]?.notified = merge(before, channels)
+        }
+    }
+
+    private func merge(_ a: [String], _ b: [String]) -> [String] { a + b.filter { !a.contains($0) } }
+
+    private func alertInfo(_ t: Transition, rule: RoutingRule, fingerprint fp: String, since: Instant) -> AlertInfo {
+        let value = t.stringValue ?? formatNumber(t.value)
+        func render(_ text: String?) -> String? {
+            guard let text else { return nil }
+            guard case .success(let (template, _)) = Template.parse(text) else { return text }
+            return template.parts.map { part -> String in
+                switch part {
+                case .text(let s): return s
+                case .placeholder(let name):
+                    switch name {
+                    case "value": return value
+                    case "alert": return t.alert
+                    case "severity": return rule.severity.rawValue
+                    case "threshold": return rule.threshold ?? ""
+                    case "since": return since.rfc3339
+                    case "labels": return t.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ", ")
+                    default: return t.labels.first { $0.name == name }?.value ?? ""
+                    }
+                }
+            }.joined()
+        }
+        let labelText = t.labels.isEmpty ? "" : " (" + t.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ", ") + ")"
+        return AlertInfo(name: t.alert, severity: rule.severity, labels: t.labels, fingerprint: fp, value: t.value,
+                         stringValue: t.stringValue, summary: render(rule.summary) ?? "\(t.alert)\(labelText) is \(value)",
+                         description: render(rule.description), runbook: render(rule.runbook), startsAt: since, endsAt: nil)
+    }
+}
+
+/// A min-heap of (time, key) timers; stale entries are skipped by their owner's check.
+struct TimerHeap {
+    struct Entry {
+        let at: Instant
+        let key: String
+    }
+
+    private var items: [Entry] = []
+    var peek: Entry? { items.first }
+
+    mutating func push(at: Instant, key: String) {
+        items.append(Entry(at: at, key: key))
+        var i = items.count - 1
+        while i > 0, items[i].at < items[(i - 1) / 2].at {
+            items.swapAt(i, (i - 1) / 2)
+            i = (i - 1) / 2
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !items.isEmpty else { return nil }
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count, items[l].at < items[m].at { m = l }
+                if r < items.count, items[r].at < items[m].at { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
+    }
+}

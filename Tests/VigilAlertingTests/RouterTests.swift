@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+@testable import VigilAlerting
+@testable import VigilEngine
+@testable import VigilRules
+
+let minute: Int64 = 60_000_000_000
+
+/// An engine and a router over rule text (and an optional config), fed metric samples at
+/// minutes from t = 0; `log` lists notifications as `MIN channel kind[step] alert{labels}`.
+final class RouteRig {
+    let engine: Engine
+    let router: Router
+
+    init(_ rules: String, config: String? = nil) {
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: rules)],
+                               config: config.map { SourceFile(path: "vigil.conf", text: $0, kind: .config) })
+        precondition(lint.errorCount == 0, "\(lint.diagnostics.map(DiagnosticRenderer.text))")
+        var engineConfig = EngineConfig()
+        engineConfig.staleAfter = 24 * 60 * minute // these tests send a sample, then run the clock for hours
+        engine = Engine(rules: lint, config: engineConfig, start: Instant(nanoseconds: 0))
+        router = Router(rules: lint, config: (try? AlertingConfig.load(lint.config, resolveSecrets: false)) ?? .defaults)
+    }
+
+    func at(_ minutes: Double) -> Instant { Instant(nanoseconds: Int64(minutes * Double(minute))) }
+
+    func metric(_ minutes: Double, _ name: String, _ value: Double, _ labels: String = "{}") {
+        let line = "{\"timestamp_ns\":\(at(minutes).nanoseconds),\"metric\":\"\(name)\",\"labels\":\(labels),\"value\":\(value)}"
+        engine.ingest(line, arrival: at(minutes))
+        route(through: at(minutes))
+    }
+
+    func route(through t: Instant) {
+        engine.advance(through: t)
+        router.handle(engine.transitions)
+        engine.transitions.removeAll()
+        router.advance(through: t)
+    }
+
+    func run(to minutes: Double) { route(through: at(minutes)) }
+
+    var log: [String] {
+        router.notifications.flatMap { n in
+            n.alerts.map { a in
+                let m = Double(n.at.nanoseconds) / Double(minute)
+                let labels = a.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+                return "\(formatNumber(m)) \(n.channel) \(n.kind.rawValue)\(n.step > 0 ? "[\(n.step)]" : "") \(a.name){\(labels)}"
+            }
+        }
+    }
+}
+
+struct RouterTests {
+    @Test func warningGoesToSlackThenPagesAfterFifteenMinutesUnacked() {
+        let rig = RouteRig("metric lat unit ms\nalert high { when lat > 2s; severity warning; notify slack; escalate after 15min to pager }")
+        rig.metric(0, "lat", 3000)
+        rig.run(to: 14.99)
+        #expect(rig.log == ["0 slack firing high{}"])
+        rig.run(to: 15)
+        #expect(rig.log == ["0 slack firing high{}", "15 pager escalation[1] high{}"])
+    }
+
+    @Test func anAckAtTenMinutesStopsTheFifteenMinutePage() {
+        let rig = RouteRig("metric lat unit ms\nalert high { when lat > 2s; severity warning; notify slack; escalate after 15min to pager }")
+        rig.metric(0, "lat", 3000)
+        rig.run(to: 10)
+        let fps = rig.router.firing(alert: "high", labels: [])
+        #expect(fps.count == 1)
+        #expect(rig.router.acknowledge(fingerprint: fps.first ?? "", at: rig.at(10)))
+        rig.run(to: 60)
+        #expect(rig.log == ["0 slack firing high{}"])
+    }
+
+    @Test func anAckThatExpiresLetsTheDueStepThrough() throws {
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity critical; notify slack; escalate after 15min to pager; repeat never }")
+        rig.metric(0, "x", 5)
+        let fp = try #require(rig.router.firing(alert: "a", labels: []).first)
+        rig.router.acknowledge(fingerprint: fp, at: rig.at(10), for: 10 * minute)
+        rig.run(to: 19.9)
+        #expect(rig.log == ["0 slack firing a{}"])
+        rig.run(to: 20)
+        #expect(rig.log == ["0 slack firing a{}", "20 pager escalation[1] a{}"])
+    }
+
+    @Test func immediatePagesAtFiringExactlyOnce() {
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity critical; notify slack; escalate immediate; repeat never }\n"
+                           + "alert b { when x > 1; severity critical; notify pager, slack; escalate immediate; repeat never }")
+        rig.metric(0, "x", 5)
+        rig.run(to: 120)
+        #expect(rig.log == ["0 slack firing a{}", "0 pager escalation[1] a{}", "0 pager firing b{}", "0 slack firing b{}"])
+    }
+
+    @Test func noneNeverEscalates() {
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity info; notify slack; escalate none }")
+        rig.metric(0, "x", 5)
+        rig.run(to: 23 * 60)
+        #expect(rig.log == ["0 slack firing a{}"])
+    }
+
+    @Test func repeatReNotifiesWhileFiringAndDefaultsBySeverity() {
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity warning; notify slack; repeat every 1h }\n"
+                           + "alert c { when x > 1; severity critical; notify slack }")
+        rig.metric(0, "x", 5)
+        rig.run(to: 150)
+        #expect(rig.log == ["0 slack firing a{}", "0 slack firing c{}", "60 slack repeat a{}", "60 slack repeat c{}",
+                            "120 slack repeat a{}", "120 slack repeat c{}"])
+        rig.metric(150, "x", 0)
+        rig.run(to: 300)
+        #expect(rig.log.suffix(2) == ["150 slack resolved a{}", "150 slack resolved c{}"])
+    }
+
+    @Test func seedShorthandsGoToTheEscalationTarget() {
+        let config = "channel slack { type slack url env:S }\nchannel ops { type webhook url \"http://127.0.0.1:1/x\" }\nescalation_target ops\n"
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity warning; notify slack; escalate 2min }\n"
+                           + "alert b { when x > 1; severity warning; notify slack; escalate 30min }\n"
+                           + "alert c { when x > 1; severity warning; notify slack; escalate 1hour }", config: config)
+        rig.metric(0, "x", 5)
+        rig.run(to: 61)
+        #expect(rig.log == ["0 slack firing a{}", "0 slack firing b{}", "0 slack firing c{}",
+                            "2 ops escalation[1] a{}", "30 ops escalation[1] b{}", "60 ops escalation[1] c{}"])
+    }
+
+    @Test func resolvedGoesToEveryChannelNotified() {
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity warning; notify slack; escalate after 5min to pager, email }")
+        rig.metric(0, "x", 5)
+        rig.metric(10, "x", 0)
+        #expect(rig.log == ["0 slack firing a{}", "5 pager escalation[1] a{}", "5 email escalation[1] a{}",
+                            "10 slack resolved a{}", "10 pager resolved a{}", "10 email resolved a{}"])
+    }
+
+    @Test func aSilenceMutesAndItsEndReleasesTheFirstNotification() {
+        let rig = RouteRig("metric x labels venue\nalert a { when x > 1; severity warning; notify slack }")
+        let matchers = (try? LabelMatcher.parseList(#"alertname="a", venue=~"kal.*""#).get()) ?? []
+        rig.router.add(Silence(id: "s1", matchers: matchers, startsAt: rig.at(0), endsAt: rig.at(30), createdBy: "oncall", comment: "maintenance"))
+        rig.metric(1, "x", 5, #"{"venue":"kalshi"}"#)
+        rig.metric(1, "x", 5, #"{"venue":"polymarket"}"#)
+        rig.run(to: 29)
+        #expect(rig.log == ["1 slack firing a{venue=polymarket}"])
+        rig.run(to: 30)
+        #expect(rig.log == ["1 slack firing a{venue=polymarket}", "30 slack firing a{venue=kalshi}"])
+    }
+
+    @Test func anInhibitionMutesTheTargetWhileTheSourceFires() {
+        let rig = RouteRig("""
+            metric down labels venue
+            metric lag labels venue
+            alert venue_down { when down > 0; severity critical; notify pager }
+            alert stale { when lag > 10; severity warning; notify slack }
+            inhibit stale when venue_down on venue
+            """)
+        rig.metric(0, "down", 1, #"{"venue":"kalshi"}"#)
+        rig.metric(1, "lag", 20, #"{"venue":"kalshi"}"#)
+        rig.metric(1, "lag", 20, #"{"venue":"polymarket"}"#)
+        #expect(rig.log == ["0 pager firing venue_down{venue=kalshi}", "1 slack firing stale{venue=polymarket}"])
+        rig.metric(5, "down", 0, #"{"venue":"kalshi"}"#)  // the cause resolves: the symptom is told
+        #expect(rig.log.suffix(2) == ["5 pager resolved venue_down{venue=kalshi}", "5 slack firing stale{venue=kalshi}"])
+    }
+
+    @Test func aFlappingAlertSendsOneNoticeThenHoldsUntilStable() {
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity warning; notify slack }")
+        for k in 0..<10 { rig.metric(Double(k), "x", k % 2 == 0 ? 5 : 0) }  // flaps every minute
+        rig.run(to: 18.9)
+        #expect(rig.log == ["0 slack firing a{}", "1 slack resolved a{}", "2 slack firing a{}", "3 slack resolved a{}",
+                            "4 slack firing a{}", "5 slack resolved a{}", "6 slack flapping a{}"])
+        rig.run(to: 19)  // stable for 10 minutes after the last change (9): resolved, and told so
+        #expect(rig.log.last == "19 slack resolved a{}")
+    }
+
+    @Test func groupWaitBatchesAlertsOfAGroup() {
+        let rig = RouteRig("metric x labels venue, market\nalert a { when x > 1; severity warning; notify slack; group by venue wait 30s }")
+        rig.metric(0, "x", 5, #"{"venue":"kalshi","market":"m1"}"#)
+        rig.metric(0.25, "x", 5, #"{"venue":"kalshi","market":"m2"}"#)
+        rig.metric(0.25, "x", 5, #"{"venue":"poly","market":"m1"}"#)
+        rig.run(to: 2)
+        #expect(rig.router.notifications.map { "\($0.channel) \($0.alerts.count)" } == ["slack 2", "slack 1"])
+        #expect(rig.log == ["0.5 slack firing a{market=m1,venue=kalshi}", "0.5 slack firing a{market=m2,venue=kalshi}",
+                            "0.75 slack firing a{market=m1,venue=poly}"])
+    }
+
+    @Test func eventAlertsSendNoResolved() {
+        let rig = RouteRig("event spec_changed\nalert changed { when spec_changed; severity info; notify slack }")
+        rig.engine.ingest(#"{"timestamp_ns":60000000000,"service":"n","event":"spec_changed"}"#, arrival: rig.at(1))
+        rig.run(to: 5)
+        #expect(rig.log == ["1 slack firing changed{service=n}"])
+    }
+
+    @Test func templatesRenderLabelsValueThresholdAndSince() {
+        let rig = RouteRig("""
+            metric lat unit ms labels venue
+            const limit = 2000ms
+            alert high { when lat > limit; severity warning; notify slack; summary "{{alert}} {{severity}}: {{venue}} at {{value}}ms over {{threshold}} since {{since}}" }
+            """)
+        rig.metric(1, "lat", 2500.5, #"{"venue":"kalshi"}"#)
+        #expect(rig.router.notifications.first?.alerts.first?.summary == "high warning: kalshi at 2500.5ms over 2000 since 1970-01-01T00:01:00Z")
+    }
+
+    @Test func fingerprintsAreStableAndLabelOrderFree() {
+        #expect(fingerprint(alert: "a", labels: [Label("x", "1"), Label("y", "2")]) == fingerprint(alert: "a", labels: [Label("y", "2"), Label("x", "1")]))
+        #expect(fingerprint(alert: "a", labels: [Label("x", "1")]) != fingerprint(alert: "b", labels: [Label("x", "1")]))
+        #expect(fingerprint(alert: "a", labels: []).count == 16)
+    }
+}
