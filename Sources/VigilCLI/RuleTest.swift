@@ -1,4 +1,5 @@
 import Foundation
+import VigilAlerting
 import VigilEngine
 import VigilRules
 
@@ -9,6 +10,8 @@ import VigilRules
 ///     case high latency fires after two minutes
 ///     series feed_latency_p95{venue="kalshi"} every 10s: 100 2500x20 100x5
 ///     expect at 3m: firing high_latency{venue="kalshi"}
+///     ack at 10m high_latency{venue="kalshi"}                  # optional `for DURATION`
+///     expect at 15m: no notify pager escalation high_latency   # notify CHANNEL [KIND] ALERT{labels}
 ///
 /// Values use promtool's expanding notation: `a`, `_` (no sample), `a+bxN` and `a-bxN` (N+1
 /// values from a in steps of b), `axN` (a, N+1 times), `_xN` (N gaps), and quoted strings
@@ -29,11 +32,22 @@ struct RuleTestFile {
 
     struct Expectation {
         let at: Int64
-        let state: String        // firing | pending | inactive
+        /// firing | pending | inactive, or notify / no notify.
+        let state: String
         let alert: String
         let labels: [Label]
         let line: Int
         let text: String
+        var channel: String? = nil
+        var kind: String? = nil
+    }
+
+    struct Ack {
+        let at: Int64
+        let alert: String
+        let labels: [Label]
+        let duration: Int64?
+        let line: Int
     }
 
     struct Case {
@@ -41,6 +55,7 @@ struct RuleTestFile {
         let line: Int
         var series: [Series] = []
         var expectations: [Expectation] = []
+        var acks: [Ack] = []
     }
 
     struct ParseError: Error {
@@ -49,6 +64,7 @@ struct RuleTestFile {
     }
 
     var rules: [String] = []
+    var config: String?
     var staleAfter: Int64?
     var cases: [Case] = []
 
@@ -65,6 +81,11 @@ struct RuleTestFile {
                     file.rules += rest.split(separator: " ").map(String.init)
                 case "stale_after":
                     file.staleAfter = try duration(rest, line)
+                case "config":
+                    file.config = rest
+                case "ack":
+                    guard !file.cases.isEmpty else { throw ParseError(line: line, message: "`ack` comes after a `case NAME` line") }
+                    file.cases[file.cases.count - 1].acks.append(try ack(rest, line))
                 case "case":
                     file.cases.append(Case(name: rest.isEmpty ? "case \(file.cases.count + 1)" : rest, line: line))
                 case "series":
@@ -74,7 +95,7 @@ struct RuleTestFile {
                     guard !file.cases.isEmpty else { throw ParseError(line: line, message: "`expect` comes after a `case NAME` line") }
                     file.cases[file.cases.count - 1].expectations.append(try expectation(rest, line))
                 default:
-                    throw ParseError(line: line, message: "expected `rules`, `stale_after`, `case`, `series` or `expect`, found `\(word)`")
+                    throw ParseError(line: line, message: "expected `rules`, `config`, `stale_after`, `case`, `series`, `ack` or `expect`, found `\(word)`")
                 }
             } catch {
                 return .failure(error)
@@ -201,32 +222,73 @@ struct RuleTestFile {
         return (0...(times ?? 0)).map { .number(a + Double($0) * step) }
     }
 
+    private static let kinds = ["firing", "escalation", "repeat", "resolved", "flapping", "acknowledge"]
+
     private static func expectation(_ s: String, _ line: Int) throws(ParseError) -> Expectation {
         guard s.hasPrefix("at "), let colon = s.firstIndex(of: ":") else {
-            throw ParseError(line: line, message: "expected `expect at DURATION: STATE ALERT{labels}`")
+            throw ParseError(line: line, message: "expected `expect at DURATION: STATE ALERT{labels}` or `… notify CHANNEL [KIND] ALERT{labels}`")
         }
         let at = try duration(String(s[s.index(s.startIndex, offsetBy: 3)..<colon]).trimmingCharacters(in: .whitespaces), line)
-        let (state, rest) = splitWord(s[s.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-        guard ["firing", "pending", "inactive"].contains(state) else {
-            throw ParseError(line: line, message: "expected `firing`, `pending` or `inactive`, found `\(state)`")
+        let body = s[s.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        var (state, rest) = splitWord(body)
+        if state == "no" {
+            let (word, after) = splitWord(rest)
+            guard word == "notify" else { throw ParseError(line: line, message: "expected `no notify`, found `no \(word)`") }
+            state = "no notify"
+            rest = after
+        }
+        var channel: String?, kind: String?
+        if state == "notify" || state == "no notify" {
+            let (c, afterChannel) = splitWord(rest)
+            guard !c.isEmpty else { throw ParseError(line: line, message: "expected a channel after `notify`") }
+            channel = c
+            rest = afterChannel
+            let (k, afterKind) = splitWord(rest)
+            if kinds.contains(k) { kind = k; rest = afterKind }
+        } else if !["firing", "pending", "inactive"].contains(state) {
+            throw ParseError(line: line, message: "expected `firing`, `pending`, `inactive`, `notify` or `no notify`, found `\(state)`")
         }
         let (alert, labels, tail) = try selector(rest, line)
         guard tail.trimmingCharacters(in: .whitespaces).isEmpty else { throw ParseError(line: line, message: "unexpected `\(tail)`") }
-        return Expectation(at: at, state: state, alert: alert, labels: labels, line: line, text: "\(state) \(rest)")
+        return Expectation(at: at, state: state, alert: alert, labels: labels, line: line, text: body, channel: channel, kind: kind)
+    }
+
+    /// `at DURATION ALERT{labels} [for DURATION]`
+    private static func ack(_ s: String, _ line: Int) throws(ParseError) -> Ack {
+        let (word, rest) = splitWord(s)
+        let (time, afterTime) = splitWord(rest)
+        guard word == "at", !time.isEmpty else { throw ParseError(line: line, message: "expected `ack at DURATION ALERT{labels} [for DURATION]`") }
+        let (alert, labels, tail) = try selector(afterTime, line)
+        var duration: Int64?
+        let t = tail.trimmingCharacters(in: .whitespaces)
+        if t.hasPrefix("for ") { duration = try self.duration(String(t.dropFirst(4)).trimmingCharacters(in: .whitespaces), line) }
+        else if !t.isEmpty { throw ParseError(line: line, message: "unexpected `\(t)`") }
+        return Ack(at: try self.duration(time, line), alert: alert, labels: labels, duration: duration, line: line)
     }
 }
 
-/// Runs a case: feeds its series to a fresh engine from t = 0 and checks each expectation.
+/// Runs a case: feeds its series to a fresh engine (and router) from t = 0 and checks each
+/// expectation at its time, after every sample and ack up to and including that time.
 enum RuleTestRunner {
     /// Failure messages (empty when the case passes).
-    static func run(_ c: RuleTestFile.Case, rules: LintResult, staleAfter: Int64?, path: String) -> [String] {
+    static func run(_ c: RuleTestFile.Case, rules: LintResult, routing: AlertingConfig, staleAfter: Int64?, path: String) -> [String] {
         var config = EngineConfig()
         if let staleAfter { config.staleAfter = staleAfter }
         let engine = Engine(rules: rules, config: config, start: Instant(nanoseconds: 0))
+        let router = Router(rules: rules, config: routing)
+        var sent: [AlertNotification] = []
         var failures: [String] = []
+        func route(through t: Int64) {
+            engine.advance(through: Instant(nanoseconds: t))
+            router.handle(engine.transitions)
+            engine.transitions.removeAll()
+            router.advance(through: Instant(nanoseconds: t))
+            sent += router.notifications
+            router.notifications.removeAll()
+        }
         // Samples by time.
-        var points: [(Int64, Int, Sample)] = []
-        for (k, s) in c.series.enumerated() {
+        var points: [Int64: [Sample]] = [:]
+        for s in c.series {
             for (i, v) in s.values.enumerated() {
                 guard let v else { continue }
                 let t = Instant(nanoseconds: Int64(i) * s.interval)
@@ -236,32 +298,44 @@ enum RuleTestRunner {
                 case .number(let x): value = engine.kind(ofMetric: s.metric) == .event ? .event : .number(x)
                 }
                 guard let sample = engine.sample(metric: s.metric, labels: s.labels, value: value, at: t) else {
-                    failures.append("\(path):\(s.line): `\(s.metric)` cannot take this value (its kind is fixed by the rules)")
-                    return failures
+                    return ["\(path):\(s.line): `\(s.metric)` cannot take this value (its kind is fixed by the rules)\n"]
                 }
-                points.append((t.nanoseconds, k, sample))
+                points[t.nanoseconds, default: []].append(sample)
             }
         }
-        points.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        let expectations = c.expectations.sorted { $0.at < $1.at }
-        var e = 0
-        var p = 0
-        while p < points.count || e < expectations.count {
-            let nextSample = p < points.count ? points[p].0 : .max
-            if e < expectations.count, expectations[e].at < nextSample {
-                engine.advance(through: Instant(nanoseconds: expectations[e].at))
-                if let failure = check(expectations[e], engine, c, path) { failures.append(failure) }
-                e += 1
-                continue
+        let times = Set(points.keys).union(c.acks.map(\.at)).union(c.expectations.map(\.at)).sorted()
+        for t in times {
+            if t > 0 { route(through: t - 1) }
+            if let batch = points[t] { engine.apply(batch) }
+            route(through: t)
+            for a in c.acks where a.at == t {
+                let fps = router.firing(alert: a.alert, labels: a.labels)
+                if fps.isEmpty { failures.append("\(path):\(a.line): case \"\(c.name)\": at \(formatDuration(t)) there is no firing \(a.alert) to acknowledge\n") }
+                for fp in fps { router.acknowledge(fingerprint: fp, at: Instant(nanoseconds: t), for: a.duration) }
             }
-            var batch: [Sample] = []
-            while p < points.count, points[p].0 == nextSample { batch.append(points[p].2); p += 1 }
-            engine.apply(batch)
+            route(through: t)
+            for x in c.expectations where x.at == t {
+                if let failure = check(x, engine, sent, c, path) { failures.append(failure) }
+            }
         }
         return failures
     }
 
-    private static func check(_ x: RuleTestFile.Expectation, _ engine: Engine, _ c: RuleTestFile.Case, _ path: String) -> String? {
+    private static func check(_ x: RuleTestFile.Expectation, _ engine: Engine, _ sent: [AlertNotification],
+                              _ c: RuleTestFile.Case, _ path: String) -> String? {
+        let head = "\(path):\(x.line): case \"\(c.name)\": at \(formatDuration(x.at)) expected \(x.text)\n"
+        if let channel = x.channel {
+            let matching = sent.filter { n in
+                n.at.nanoseconds == x.at && n.channel == channel && (x.kind == nil || n.kind.rawValue == x.kind)
+                    && n.alerts.contains { a in a.name == x.alert && x.labels.allSatisfy { a.labels.contains($0) } }
+            }
+            if (x.state == "notify") == !matching.isEmpty { return nil }
+            let around = sent.filter { $0.alerts.contains { $0.name == x.alert } }
+            if around.isEmpty { return head + "  actual: no notification about \(x.alert)\n" }
+            return head + around.map { n in
+                "  actual: at \(formatDuration(n.at.nanoseconds)) \(n.channel) \(n.kind.rawValue)\(n.step > 0 ? " step \(n.step)" : "")\n"
+            }.joined()
+        }
         let all = engine.instances(of: x.alert)
         let matching = all.filter { inst in x.labels.allSatisfy { inst.labels.contains($0) } }
         let ok: Bool
@@ -270,12 +344,12 @@ enum RuleTestRunner {
         default: ok = matching.contains { $0.state.rawValue == x.state }
         }
         if ok { return nil }
-        var message = "\(path):\(x.line): case \"\(c.name)\": at \(formatDuration(x.at)) expected \(x.text)\n"
+        var message = head
         if all.isEmpty {
             message += "  actual: no pending or firing instance of \(x.alert)\n"
         } else {
             for inst in all {
-                message += "  actual: \(x.alert)\(ReplayCommand.labelsText(inst.labels)) \(inst.state.rawValue) since \(formatDuration(inst.activeAt.nanoseconds)), value \(ReplayCommand.numberText(inst.value))\n"
+                message += "  actual: \(x.alert)\(ReplayCommand.labelsText(inst.labels)) \(inst.state.rawValue) since \(formatDuration(inst.activeAt.nanoseconds)), value \(formatNumber(inst.value))\n"
             }
         }
         return message

@@ -1,4 +1,5 @@
 import Foundation
+import VigilAlerting
 import VigilEngine
 import VigilRules
 
@@ -8,9 +9,11 @@ enum TestCommand {
     Usage: vigil test PATH...
 
     Runs rule unit tests: each *.test file names its rule files (`rules ../warning.rules`,
-    default `..`) and holds cases of input series in promtool's expanding notation with
-    expectations (`expect at 3m: firing high_latency{venue="kalshi"}`). A failing expectation
-    prints the expected state and every instance of that alert at that time.
+    default `..`) and optionally a config (`config ../vigil.conf`), and holds cases of input
+    series in promtool's expanding notation, acknowledgements (`ack at 10m high_latency`) and
+    expectations (`expect at 3m: firing high_latency{venue="kalshi"}`, `expect at 15m: notify
+    pager escalation high_latency`, `… no notify …`). A failing expectation prints what was
+    expected and what actually happened at that time.
 
     Exit status: 0 all pass, 1 a failure or a broken test file, 2 usage errors.
 
@@ -35,12 +38,14 @@ enum TestCommand {
             }
             let dir = (file.path as NSString).deletingLastPathComponent
             let rulePaths = (spec.rules.isEmpty ? [".."] : spec.rules).map { ($0 as NSString).isAbsolutePath ? $0 : (dir.isEmpty ? $0 : dir + "/" + $0) }
-            guard let rules = try RuleLoading.load(rules: rulePaths, config: nil, terminal: terminal) else {
+            let configPath = spec.config.map { ($0 as NSString).isAbsolutePath ? $0 : (dir.isEmpty ? $0 : dir + "/" + $0) }
+            guard let rules = try RuleLoading.load(rules: rulePaths, config: configPath, terminal: terminal),
+                  let routing = try? AlertingConfig.load(rules.config, resolveSecrets: false) else {
                 failed += spec.cases.count
                 continue
             }
             for c in spec.cases {
-                let failures = RuleTestRunner.run(c, rules: rules, staleAfter: spec.staleAfter, path: file.path)
+                let failures = RuleTestRunner.run(c, rules: rules, routing: routing, staleAfter: spec.staleAfter, path: file.path)
                 if failures.isEmpty {
                     passed += 1
                     terminal.out("ok    \(file.path): \(c.name)\n")

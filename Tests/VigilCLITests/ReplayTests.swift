@@ -135,7 +135,21 @@ struct ReplayTests {
     @Test func theShippedRuleTestsPass() {
         let r = vigil(["test", path("rules/tests")])
         #expect(r.status == 0)
-        #expect(r.out.hasSuffix("33 cases: 33 passed, 0 failed\n"))
+        #expect(r.out.hasSuffix("36 cases: 36 passed, 0 failed\n"))
+    }
+
+    @Test func aWrongNotifyExpectationFailsAndSaysWhatHappened() {
+        let s = Scratch()
+        _ = s.write("a.rules", "metric x\nalert a { when x > 1; severity warning; notify slack; escalate after 15min to pager }\n")
+        try? FileManager.default.createDirectory(at: s.url.appendingPathComponent("tests"), withIntermediateDirectories: true)
+        let test = s.write("tests/a.test", """
+            case wrong channel
+            series x every 1m: 5x20
+            expect at 15m: notify email escalation a
+            """)
+        let r = vigil(["test", test])
+        #expect(r.status == 1)
+        #expect(r.out.contains("expected notify email escalation a\n  actual: at 0s slack firing\n  actual: at 15m pager escalation step 1\n"))
     }
 
     @Test func theExampleIncidentReplays() {
