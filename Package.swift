@@ -25,7 +25,7 @@ let package = Package(
         .executableTarget(name: "vigil-bench", dependencies: ["VigilRules", "VigilEngine"]),
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules"], exclude: ["Corpus"]),
         .testTarget(name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilRules"]),
-        .testTarget(name: "VigilAlertingTests", dependencies: ["VigilAlerting", "VigilEngine", "VigilRules"]),
+        .testTarget(name: "VigilAlertingTests", dependencies: ["VigilAlerting", "VigilEngine", "VigilRules"], exclude: ["Golden"]),
         .testTarget(name: "VigilCLITests", dependencies: ["VigilCLI", "VigilRules"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,7 +4,7 @@ import VigilRules
 /// A secret from the config (`env:NAME`, `file:PATH`, or a literal). Every printable form of it is
 /// `<redacted>`: description, debug description, string interpolation, JSON encoding. The value
 /// leaves only through `reveal()`, where a target needs it (a request URL, a routing key).
-public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, Encodable {
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable, Encodable {
     private let value: String
 
     public init(_ value: String) { self.value = value }
@@ -12,6 +12,8 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     public func reveal() -> String { value }
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
+    /// No children, so `dump()` and other mirrors cannot show it either.
+    public var customMirror: Mirror { Mirror(self, children: []) }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()

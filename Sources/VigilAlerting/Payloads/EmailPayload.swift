@@ -1,0 +1,22 @@
+import VigilEngine
+import VigilRules
+
+/// Email through an HTTP mail gateway: `{from, to, subject, text}`.
+enum EmailPayload {
+    static func render(_ n: AlertNotification, channel: ChannelConfig) -> JSONValue {
+        let first = n.alerts.first
+        let subject = first.map { SlackPayload.title(n, $0) + (n.alerts.count > 1 ? " and \(n.alerts.count - 1) more" : "") } ?? "vigil"
+        let text = n.alerts.map { a in
+            var lines = [SlackPayload.title(n, a), a.summary, ""]
+            lines += a.labels.map { "  \($0.name) = \($0.value)" }
+            lines.append("  value = \(a.valueText)")
+            lines.append("  since = \(a.startsAt.rfc3339)")
+            if let end = a.endsAt { lines.append("  resolved = \(end.rfc3339)") }
+            if let r = a.runbook { lines.append("  runbook = \(r)") }
+            lines.append("  fingerprint = \(a.fingerprint)")
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n\n")
+        return .object([("from", .string(channel.from ?? "vigil@localhost")), ("to", .string(channel.to ?? "")),
+                        ("subject", .string(subject)), ("text", .string(text))])
+    }
+}

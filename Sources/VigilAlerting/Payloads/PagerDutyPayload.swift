@@ -1,0 +1,47 @@
+import Foundation
+import VigilEngine
+import VigilRules
+
+/// PagerDuty Events API v2: `trigger` (firing, escalation, repeat), `acknowledge`, `resolve`;
+/// `dedup_key` is the fingerprint, so a retry or a restart never opens a second incident.
+enum PagerDutyPayload {
+    static let summaryLimit = 1024
+    static let sizeLimit = 512 * 1024
+
+    static func render(_ n: AlertNotification, channel: ChannelConfig) -> JSONValue? {
+        guard let a = n.alerts.first, n.kind != .flapping, let key = channel.routingKey else { return nil }
+        let action = switch n.kind {
+        case .resolved: "resolve"
+        case .acknowledge: "acknowledge"
+        default: "trigger"
+        }
+        var event: [(String, JSONValue)] = [("routing_key", .string(key.reveal())), ("event_action", .string(action)),
+                                            ("dedup_key", .string(a.fingerprint))]
+        if action == "trigger" {
+            let severity = switch a.severity {
+            case .critical: "critical"
+            case .warning: "warning"
+            case .info: "info"
+            }
+            var details: [(String, JSONValue)] = a.labels.map { ($0.name, .string($0.value)) }
+            details.append(("value", .string(a.valueText)))
+            if let d = a.description { details.append(("description", .string(d))) }
+            var payload: [(String, JSONValue)] = [
+                ("summary", .string(truncate(a.summary, summaryLimit))),
+                ("source", .string(channel.source ?? ProcessInfo.processInfo.hostName)),
+                ("severity", .string(severity)),
+                ("timestamp", .string(a.startsAt.rfc3339)),
+                ("class", .string(a.name)),
+                ("custom_details", .object(details)),
+            ]
+            event.append(("payload", .object(payload)))
+            if let runbook = a.runbook { event.append(("links", .array([.object([("href", .string(runbook)), ("text", .string("Runbook"))])]))) }
+            // PagerDuty refuses events over 512 KB: drop the details first, they are the bulk.
+            if JSONValue.object(event).serialized().utf8.count > sizeLimit {
+                payload[5] = ("custom_details", .object([("truncated", .string("the details exceeded PagerDuty's 512 KB limit"))]))
+                event[3] = ("payload", .object(payload))
+            }
+        }
+        return .object(event)
+    }
+}

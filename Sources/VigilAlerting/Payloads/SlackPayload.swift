@@ -1,0 +1,51 @@
+import VigilEngine
+import VigilRules
+
+/// Slack incoming webhook: a text fallback plus blocks in a severity-coloured attachment. Anything
+/// that came from the stream is escaped (`&`, `<`, `>`), so a label like `<!channel>` cannot ping,
+/// and each section stays within Slack's 3,000 characters.
+enum SlackPayload {
+    static let sectionLimit = 3000
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    static func color(_ n: AlertNotification) -> String {
+        if n.kind == .resolved { return "#2EB67D" }
+        switch n.alerts.first?.severity ?? .warning {
+        case .critical: return "#E01E5A"
+        case .warning: return "#ECB22E"
+        case .info: return "#36C5F0"
+        }
+    }
+
+    static func title(_ n: AlertNotification, _ a: AlertInfo) -> String {
+        let state = switch n.kind {
+        case .firing: "FIRING"
+        case .escalation: "ESCALATED"
+        case .repeat: "STILL FIRING"
+        case .resolved: "RESOLVED"
+        case .flapping: "FLAPPING"
+        case .acknowledge: "ACKNOWLEDGED"
+        }
+        return "[\(state)] \(a.name) (\(a.severity.rawValue))"
+    }
+
+    static func render(_ n: AlertNotification) -> JSONValue {
+        var blocks: [JSONValue] = []
+        for a in n.alerts {
+            var lines = ["*\(escape(title(n, a)))*", escape(a.summary)]
+            if !a.labels.isEmpty { lines.append("*Labels:* " + a.labels.map { "`\(escape($0.name))=\(escape($0.value))`" }.joined(separator: " ")) }
+            lines.append("*Value:* \(escape(a.valueText))   *Since:* \(a.startsAt.rfc3339)")
+            if let runbook = a.runbook { lines.append("*Runbook:* <\(escape(runbook))|runbook>") }
+            blocks.append(.object([("type", .string("section")), ("text", .object([("type", .string("mrkdwn")),
+                                   ("text", .string(truncate(lines.joined(separator: "\n"), sectionLimit)))]))]))
+        }
+        let fallback = n.alerts.map { "\(title(n, $0)): \($0.summary)" }.joined(separator: "; ")
+        return .object([
+            ("text", .string(truncate(escape(fallback), sectionLimit))),
+            ("attachments", .array([.object([("color", .string(color(n))), ("blocks", .array(blocks))])])),
+        ])
+    }
+}
