@@ -26,6 +26,7 @@ let package = Package(
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules"], exclude: ["Corpus"]),
         .testTarget(name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilRules"]),
         .testTarget(name: "VigilAlertingTests", dependencies: ["VigilAlerting", "VigilEngine", "VigilRules"], exclude: ["Golden"]),
+        .testTarget(name: "VigilSidecarTests", dependencies: ["VigilSidecar", "VigilAlerting", "VigilEngine", "VigilRules"]),
         .testTarget(name: "VigilCLITests", dependencies: ["VigilCLI", "VigilRules"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,7 +3,7 @@ import VigilEngine
 import VigilRules
 
 /// An alert instance as payloads show it.
-public struct AlertInfo: Sendable, Equatable {
+public struct AlertInfo: Sendable, Equatable, Codable {
     public let name: String
     public let severity: Severity
     /// The instance's labels (series labels plus the rule's `label`s), sorted.
@@ -18,13 +18,28 @@ public struct AlertInfo: Sendable, Equatable {
     /// Set on resolved notifications.
     public var endsAt: Instant?
 
+    public init(name: String, severity: Severity, labels: [Label], fingerprint: String, value: Double, stringValue: String?,
+                summary: String, description: String?, runbook: String?, startsAt: Instant, endsAt: Instant?) {
+        self.name = name
+        self.severity = severity
+        self.labels = labels
+        self.fingerprint = fingerprint
+        self.value = value
+        self.stringValue = stringValue
+        self.summary = summary
+        self.description = description
+        self.runbook = runbook
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+    }
+
     /// The value as text: a string value as is, a number without a trailing `.0`.
     public var valueText: String { stringValue ?? formatNumber(value) }
 }
 
 /// One message to one channel about one or more alerts (more than one only when grouped).
-public struct AlertNotification: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+public struct AlertNotification: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable {
         case firing, escalation, `repeat`, resolved, flapping
         /// PagerDuty's `acknowledge` event after `vigil ack`.
         case acknowledge
@@ -36,6 +51,14 @@ public struct AlertNotification: Sendable, Equatable {
     /// The escalation step (1-based) for `escalation`; 0 otherwise.
     public let step: Int
     public let alerts: [AlertInfo]
+
+    public init(at: Instant, channel: String, kind: Kind, step: Int, alerts: [AlertInfo]) {
+        self.at = at
+        self.channel = channel
+        self.kind = kind
+        self.step = step
+        self.alerts = alerts
+    }
 }
 
 /// An alert's identity: its rule name and labels, hashed (FNV-1a 64), as 16 hex digits. Stable

@@ -4,7 +4,7 @@ import Foundation
 public typealias SeriesID = Int32
 
 /// One label, as the stream sent it.
-public struct Label: Hashable, Sendable, Comparable {
+public struct Label: Hashable, Sendable, Comparable, Codable {
     public let name: String
     public let value: String
 

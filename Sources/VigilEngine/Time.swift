@@ -1,7 +1,13 @@
 /// A point in time: nanoseconds since the Unix epoch. The engine takes time as a value and never
 /// reads a clock; `run` passes the wall clock, `replay` and `test` the stream's timestamps.
-public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
+public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, Codable {
     public var nanoseconds: Int64
+
+    public init(from decoder: any Decoder) throws { nanoseconds = try decoder.singleValueContainer().decode(Int64.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(nanoseconds)
+    }
 
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
     public init(seconds: Double) { nanoseconds = Int64((seconds * 1e9).rounded()) }

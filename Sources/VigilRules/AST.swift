@@ -144,7 +144,7 @@ public struct AlertRule: Sendable {
     }
 }
 
-public enum Severity: String, Sendable, CaseIterable {
+public enum Severity: String, Sendable, CaseIterable, Codable {
     case critical, warning, info
 }
 

@@ -19,7 +19,7 @@ final class Scratch {
     deinit { try? FileManager.default.removeItem(at: url) }
     func write(_ name: String, _ text: String) -> String {
         let p = url.appendingPathComponent(name).path
-        FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
         return p
     }
 }

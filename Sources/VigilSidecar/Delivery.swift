@@ -1,0 +1,297 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Synchronization
+import VigilAlerting
+import VigilEngine
+import VigilRules
+
+/// What a delivery attempt came to.
+public enum HTTPResult: Sendable, Equatable {
+    case status(Int, retryAfter: String?)
+    case timeout
+    case cannotConnect(String)
+    case failed(String)
+
+    /// In words, for logs and the fallback report (URLSession's own errors are numbers on Linux).
+    public var description: String {
+        switch self {
+        case .status(let code, _): "HTTP \(code)"
+        case .timeout: "timed out"
+        case .cannotConnect(let why): "cannot connect (\(why))"
+        case .failed(let why): why
+        }
+    }
+}
+
+/// Sends one HTTP request. URLSession in `run`; anything in tests.
+public protocol HTTPTransport: Sendable {
+    func post(_ request: OutgoingRequest, timeout: Int64) async -> HTTPResult
+}
+
+/// POSTs through FoundationNetworking's URLSession (the system libcurl).
+public struct URLSessionTransport: HTTPTransport {
+    public init() {}
+
+    public func post(_ request: OutgoingRequest, timeout: Int64) async -> HTTPResult {
+        guard let url = URL(string: request.url.reveal()) else { return .failed("the channel's url is not a URL") }
+        var r = URLRequest(url: url)
+        r.httpMethod = "POST"
+        r.httpBody = request.body
+        r.setValue(request.contentType, forHTTPHeaderField: "Content-Type")
+        r.timeoutInterval = Double(timeout) / 1e9
+        do {
+            let (_, response) = try await URLSession.shared.data(for: r)
+            guard let http = response as? HTTPURLResponse else { return .failed("not an HTTP response") }
+            return .status(http.statusCode, retryAfter: http.value(forHTTPHeaderField: "Retry-After"))
+        } catch let e as URLError {
+            switch e.code {
+            case .timedOut: return .timeout
+            case .cannotConnectToHost, .cannotFindHost, .networkConnectionLost, .notConnectedToInternet, .dnsLookupFailed:
+                return .cannotConnect("URL error \(e.code.rawValue)")
+            default: return .failed("URL error \(e.code.rawValue)")
+            }
+        } catch {
+            return .failed("\(type(of: error))")
+        }
+    }
+}
+
+/// Retries: exponential backoff with full jitter, give-up windows, concurrency.
+public struct RetryPolicy: Sendable {
+    public var base: Int64 = 1_000_000_000
+    public var cap: Int64 = 300_000_000_000
+    public var giveUpPager: Int64 = 86_400_000_000_000
+    public var giveUpOther: Int64 = 3_600_000_000_000
+    /// Alerts in flight at once per channel (each alert's own notifications stay in order).
+    public var concurrency = 4
+
+    public init() {}
+
+    /// The wait before attempt `n + 1` (n ≥ 1): uniform in [0, min(cap, base·2ⁿ⁻¹)].
+    func backoff(after attempt: Int) -> Int64 {
+        let ceiling = min(cap, base << min(40, max(0, attempt - 1)))
+        return Int64.random(in: 0...max(0, ceiling))
+    }
+}
+
+/// What to do after an attempt.
+public enum DeliveryOutcome: Sendable, Equatable {
+    case delivered
+    case retry(after: Int64?)
+    case final(String)
+
+    /// SPEC §3: 2xx delivered; timeouts, connection errors, 408, 429 and 5xx retried (honouring
+    /// `Retry-After`, seconds or an HTTP date, on 429 and 503); any other 4xx is final.
+    public static func classify(_ r: HTTPResult, now: Date = Date()) -> DeliveryOutcome {
+        switch r {
+        case .status(let code, let retryAfter):
+            if (200..<300).contains(code) { return .delivered }
+            if code == 429 || code == 503 { return .retry(after: retryAfter.flatMap { parseRetryAfter($0, now: now) }) }
+            if code == 408 || (500..<600).contains(code) { return .retry(after: nil) }
+            return .final("HTTP \(code)")
+        case .timeout, .cannotConnect, .failed:
+            return .retry(after: nil)
+        }
+    }
+
+    /// `Retry-After: 2` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` → nanoseconds from now.
+    static func parseRetryAfter(_ value: String, now: Date) -> Int64? {
+        let v = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int64(v), seconds >= 0 { return seconds * 1_000_000_000 }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = f.date(from: v) else { return nil }
+        return max(0, Int64(date.timeIntervalSince(now) * 1e9))
+    }
+}
+
+/// Per-channel delivery counters (`/metrics`).
+public struct DeliveryStats: Sendable, Equatable {
+    public var sent = 0
+    public var failed = 0
+    public var retried = 0
+}
+
+/// Delivers notifications: durable outbox first, then per-channel workers that retry, pace and
+/// keep each alert's notifications in order. A delivery that finally fails is logged at ERROR
+/// with channel, alert and status, counted, and reported once on the `fallback` channel.
+public final class Delivery: Sendable {
+    public let config: AlertingConfig
+    let transport: HTTPTransport
+    let outbox: Outbox
+    let policy: RetryPolicy
+    let log: LogSink
+    let console: @Sendable (String) -> Void
+    private let workers: [String: ChannelWorker]
+    private let counters = Mutex<[String: DeliveryStats]>([:])
+    /// Hand-offs to workers not yet enqueued (so `drain` does not see a queue that is about to fill as idle).
+    private let inTransit = Mutex(0)
+
+    public init(config: AlertingConfig, transport: HTTPTransport = URLSessionTransport(), outbox: Outbox,
+                policy: RetryPolicy = RetryPolicy(), log: LogSink,
+                console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+        self.config = config
+        self.transport = transport
+        self.outbox = outbox
+        self.policy = policy
+        self.log = log
+        self.console = console
+        workers = Dictionary(uniqueKeysWithValues: config.channels.values.map { ($0.name, ChannelWorker(channel: $0, policy: policy)) })
+    }
+
+    /// Re-sends what the outbox held at the last stop.
+    public func resume() {
+        for entry in outbox.load() { dispatch(entry) }
+    }
+
+    /// Persists a notification, then hands it to its channel's worker.
+    public func send(_ n: AlertNotification) {
+        guard let channel = config.channels[n.channel] else {
+            log.write(LogRecord(level: .error, service: "delivery", message: "notification for an undeclared channel", data: ["channel": n.channel]))
+            return
+        }
+        if channel.type == .console {
+            console(ConsolePayload.line(n))
+            count(n.channel) { $0.sent += 1 }
+            return
+        }
+        dispatch(outbox.add(n))
+    }
+
+    private func dispatch(_ entry: Outbox.Entry) {
+        guard let worker = workers[entry.channel] else { outbox.done(entry); return }
+        inTransit.withLock { $0 += 1 }
+        Task {
+            await worker.enqueue(entry, delivery: self)
+            inTransit.withLock { $0 -= 1 }
+        }
+    }
+
+    /// Waits until every channel is idle or `timeout` passes; true when idle.
+    public func drain(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var idle = inTransit.withLock { $0 == 0 }
+            for w in workers.values where !(await w.isIdle) { idle = false }
+            if idle { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    public var stats: [String: DeliveryStats] { counters.withLock { $0 } }
+
+    func count(_ channel: String, _ change: (inout DeliveryStats) -> Void) {
+        counters.withLock { change(&$0[channel, default: DeliveryStats()]) }
+    }
+
+    /// Called by a worker when an entry will not be delivered.
+    func finalFailure(_ entry: Outbox.Entry, cause: String) {
+        let alert = entry.notification.alerts.first?.name ?? "?"
+        log.write(LogRecord(level: .error, service: "delivery", message: "delivery failed for good",
+                            data: ["channel": entry.channel, "alert": alert, "status": cause, "kind": entry.notification.kind.rawValue]))
+        count(entry.channel) { $0.failed += 1 }
+        guard let fallback = config.fallback, fallback != entry.channel, config.channels[fallback] != nil else { return }
+        let info = AlertInfo(name: "vigil_delivery_failed", severity: .warning,
+                             labels: [Label("alert", alert), Label("channel", entry.channel)],
+                             fingerprint: fingerprint(alert: "vigil_delivery_failed", labels: [Label("alert", alert), Label("channel", entry.channel)]),
+                             value: 0, stringValue: cause,
+                             summary: "vigil could not deliver a \(entry.notification.kind.rawValue) notification about \(alert) to \(entry.channel): \(cause)",
+                             description: nil, runbook: nil, startsAt: entry.notification.at, endsAt: nil)
+        send(AlertNotification(at: entry.notification.at, channel: fallback, kind: .firing, step: 0, alerts: [info]))
+    }
+}
+
+/// One channel's queue: per-alert FIFOs, up to `policy.concurrency` alerts in flight, requests
+/// spaced by the channel's rate (Slack: 1/s by default).
+actor ChannelWorker {
+    let channel: ChannelConfig
+    let policy: RetryPolicy
+    private var queues: [String: [Outbox.Entry]] = [:]
+    private var order: [String] = []
+    private var inFlight: Set<String> = []
+    private var nextSlot = ContinuousClock.now
+
+    init(channel: ChannelConfig, policy: RetryPolicy) {
+        self.channel = channel
+        self.policy = policy
+    }
+
+    var isIdle: Bool { queues.isEmpty && inFlight.isEmpty }
+
+    func enqueue(_ entry: Outbox.Entry, delivery: Delivery) {
+        let key = entry.notification.alerts.first?.fingerprint ?? ""
+        if queues[key] == nil { order.append(key) }
+        queues[key, default: []].append(entry)
+        pump(delivery)
+    }
+
+    private func pump(_ delivery: Delivery) {
+        while inFlight.count < policy.concurrency, let key = order.first(where: { !inFlight.contains($0) && !(queues[$0]?.isEmpty ?? true) }) {
+            inFlight.insert(key)
+            Task { await self.work(key, delivery) }
+        }
+    }
+
+    /// Delivers the alert's queued notifications in order, then frees its slot.
+    private func work(_ key: String, _ delivery: Delivery) async {
+        while let entry = queues[key]?.first {
+            await deliver(entry, delivery)
+            queues[key]?.removeFirst()
+        }
+        queues[key] = nil
+        order.removeAll { $0 == key }
+        inFlight.remove(key)
+        pump(delivery)
+    }
+
+    private func pace() async {
+        guard channel.type == .slack, channel.rate > 0 else { return }
+        let interval = Duration.nanoseconds(Int64(1e9 / channel.rate))
+        let now = ContinuousClock.now
+        let slot = max(now, nextSlot)
+        nextSlot = slot + interval
+        if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
+    }
+
+    private func deliver(_ entry: Outbox.Entry, _ delivery: Delivery) async {
+        guard let request = Payloads.request(for: entry.notification, channel: channel) else {
+            delivery.outbox.done(entry) // nothing this target takes (e.g. `acknowledge` outside PagerDuty)
+            return
+        }
+        let started = ContinuousClock.now
+        let giveUp = Duration.nanoseconds(channel.type == .pagerduty ? policy.giveUpPager : policy.giveUpOther)
+        var attempt = 0
+        while true {
+            attempt += 1
+            await pace()
+            let result = await delivery.transport.post(request, timeout: channel.timeout)
+            switch DeliveryOutcome.classify(result) {
+            case .delivered:
+                delivery.count(channel.name) { $0.sent += 1 }
+                delivery.outbox.done(entry)
+                return
+            case .final(let cause):
+                delivery.outbox.done(entry)
+                delivery.finalFailure(entry, cause: cause)
+                return
+            case .retry(let after):
+                let wait = Duration.nanoseconds(after ?? policy.backoff(after: attempt))
+                if ContinuousClock.now + wait - started > giveUp {
+                    delivery.outbox.done(entry)
+                    delivery.finalFailure(entry, cause: "gave up after \(attempt) attempts: \(result.description)")
+                    return
+                }
+                delivery.count(channel.name) { $0.retried += 1 }
+                delivery.log.write(LogRecord(level: .warning, service: "delivery", message: "delivery will be retried",
+                                             data: ["channel": channel.name, "alert": entry.notification.alerts.first?.name ?? "?",
+                                                    "attempt": "\(attempt)", "cause": result.description]))
+                try? await Task.sleep(for: wait)
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Synchronization
+
+/// One log record in the seed's structured format (SPEC §6).
+public struct LogRecord: Sendable, Equatable {
+    public enum Level: String, Sendable, Comparable {
+        case debug = "DEBUG", info = "INFO", warning = "WARNING", error = "ERROR", critical = "CRITICAL"
+
+        private var rank: Int { [.debug, .info, .warning, .error, .critical].firstIndex(of: self) ?? 0 }
+        public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
+    }
+
+    public let level: Level
+    /// The component that speaks (`delivery`, `outbox`, …): the seed's `service`.
+    public let service: String
+    public let message: String
+    public let data: [String: String]
+}
+
+/// Where log records go: stderr as JSON lines in `run`, memory in tests (logs are asserted, not printed).
+public protocol LogSink: Sendable {
+    func write(_ record: LogRecord)
+}
+
+/// Keeps records, for tests.
+public final class MemoryLog: LogSink {
+    private let records = Mutex<[LogRecord]>([])
+    public init() {}
+    public func write(_ record: LogRecord) { records.withLock { $0.append(record) } }
+    public var all: [LogRecord] { records.withLock { $0 } }
+}
+
+/// One JSON object per line on stderr, at or above `minimum`.
+public struct StderrLog: LogSink {
+    public let minimum: LogRecord.Level
+    public init(minimum: LogRecord.Level = .info) { self.minimum = minimum }
+
+    public func write(_ r: LogRecord) {
+        guard r.level >= minimum else { return }
+        let data = r.data.sorted { $0.key < $1.key }.map { "\(jsonEscaped($0.key)):\(jsonEscaped($0.value))" }.joined(separator: ",")
+        let line = "{\"timestamp\":\"\(ISO8601DateFormatter().string(from: Date()))\",\"level\":\"\(r.level.rawValue)\",\"service\":\(jsonEscaped("vigil." + r.service)),\"trace_id\":\"\",\"message\":\(jsonEscaped(r.message)),\"data\":{\(data)},\"tags\":[]}\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
+
+func jsonEscaped(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out + "\""
+}

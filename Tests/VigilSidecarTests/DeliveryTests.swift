@@ -1,0 +1,176 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import VigilAlerting
+@testable import VigilEngine
+@testable import VigilRules
+@testable import VigilSidecar
+
+/// A notification about one alert to one channel.
+func note(_ channel: String, alert: String = "high_latency", kind: AlertNotification.Kind = .firing, labels: [Label] = [Label("venue", "kalshi")]) -> AlertNotification {
+    let info = AlertInfo(name: alert, severity: .warning, labels: labels, fingerprint: fingerprint(alert: alert, labels: labels),
+                         value: 2600, stringValue: nil, summary: "\(alert) is firing", description: nil, runbook: nil,
+                         startsAt: Instant(nanoseconds: 0), endsAt: nil)
+    return AlertNotification(at: Instant(nanoseconds: 0), channel: channel, kind: kind, step: 0, alerts: [info])
+}
+
+func config(_ channels: [ChannelConfig], fallback: String? = nil) -> AlertingConfig {
+    AlertingConfig(channels: Dictionary(uniqueKeysWithValues: channels.map { ($0.name, $0) }), escalationTarget: "pager", fallback: fallback)
+}
+
+/// Fast retries for tests (real backoff starts at 1 s).
+var fast: RetryPolicy {
+    var p = RetryPolicy()
+    p.base = 20_000_000
+    p.cap = 200_000_000
+    return p
+}
+
+final class Lines: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: [String] { lines.withLock { $0 } }
+}
+
+struct DeliveryTests {
+    @Test(.timeLimit(.minutes(1)))
+    func serverErrorsAreRetriedUntilDelivered() async throws {
+        let rx = try Receiver(script: [.init(status: 500), .init(status: 500), .init(status: 200)])
+        defer { rx.stop() }
+        let log = MemoryLog()
+        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
+                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        d.send(note("hook"))
+        #expect(await d.drain(timeout: .seconds(20)))
+        #expect(rx.requests.count == 3)
+        #expect(d.stats["hook"] == DeliveryStats(sent: 1, failed: 0, retried: 2))
+        #expect(log.all.filter { $0.level == .warning }.map { $0.data["cause"] } == ["HTTP 500", "HTTP 500"])
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func retryAfterIsHonouredOn429() async throws {
+        let rx = try Receiver(script: [.init(status: 429, headers: ["Retry-After": "2"]), .init(status: 200)])
+        defer { rx.stop() }
+        let log = MemoryLog()
+        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
+                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        d.send(note("hook"))
+        #expect(await d.drain(timeout: .seconds(20)))
+        let r = rx.requests
+        #expect(r.count == 2)
+        if r.count == 2 { #expect(r[1].at - r[0].at >= .seconds(2)) }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aReceiverThatComesBackGetsTheDelivery() async throws {
+        let (port, held) = try Receiver.reservePort()
+        let log = MemoryLog()
+        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret("http://127.0.0.1:\(port)/hook"), timeout: 1_000_000_000)]),
+                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        d.send(note("hook"))
+        try await Task.sleep(for: .seconds(5))
+        #expect(d.stats["hook"]?.sent ?? 0 == 0)
+        let rx = try Receiver(script: [.init(status: 200)], port: port, reserved: held)
+        defer { rx.stop() }
+        #expect(await d.drain(timeout: .seconds(20)))
+        #expect(rx.requests.count == 1)
+        #expect(d.stats["hook"]?.sent == 1)
+        #expect((d.stats["hook"]?.retried ?? 0) >= 1)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aClientErrorIsFinalAndReportedOnTheFallback() async throws {
+        let rx = try Receiver(script: [.init(status: 400)])
+        defer { rx.stop() }
+        let log = MemoryLog()
+        let printed = Lines()
+        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url)), ChannelConfig(name: "ops", type: .console)], fallback: "ops"),
+                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log, console: { printed.add($0) })
+        d.send(note("hook"))
+        #expect(await d.drain(timeout: .seconds(20)))
+        #expect(rx.requests.count == 1)
+        #expect(d.stats["hook"] == DeliveryStats(sent: 0, failed: 1, retried: 0))
+        let error = log.all.first { $0.level == .error }
+        #expect(error?.data == ["channel": "hook", "alert": "high_latency", "status": "HTTP 400", "kind": "firing"])
+        #expect(printed.all.count == 1)
+        #expect(printed.all.first?.contains("vigil could not deliver a firing notification about high_latency to hook: HTTP 400") == true)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func slackIsPacedAtItsRate() async throws {
+        let rx = try Receiver(script: [.init(status: 200)])
+        defer { rx.stop() }
+        let log = MemoryLog()
+        let d = Delivery(config: config([ChannelConfig(name: "slack", type: .slack, url: Secret(rx.url))]),
+                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        for i in 0..<20 { d.send(note("slack", labels: [Label("n", "\(i)")])) }
+        #expect(await d.drain(timeout: .seconds(40)))
+        let times = rx.requests.map(\.at).sorted()
+        #expect(times.count == 20)
+        for (a, b) in zip(times, times.dropFirst()) { #expect(b - a >= .milliseconds(990)) }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anAlertsNotificationsStayInOrderThroughRetries() async throws {
+        let rx = try Receiver(script: [.init(status: 503), .init(status: 503), .init(status: 200)])
+        defer { rx.stop() }
+        let log = MemoryLog()
+        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
+                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        d.send(note("hook", kind: .firing))
+        d.send(note("hook", kind: .resolved))
+        #expect(await d.drain(timeout: .seconds(20)))
+        let statuses = rx.requests.map { $0.body.contains("\"status\":\"resolved\"") ? "resolved" : "firing" }
+        #expect(statuses == ["firing", "firing", "firing", "resolved"])
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theOutboxSurvivesARestartAndAToreTail() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-outbox-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = MemoryLog()
+        // First life: the receiver is down; the notification stays in the outbox.
+        let first = Outbox(directory: dir, log: log)
+        _ = first.add(note("hook"))
+        let journal = dir.appendingPathComponent("outbox/hook.ndjson")
+        let h = try FileHandle(forWritingTo: journal)
+        try h.seekToEnd()
+        try h.write(contentsOf: Data("{\"op\":\"add\",\"id\":9,\"notif".utf8)) // a crash mid-write
+        try h.close()
+        // Second life: it is delivered, and the journal is emptied.
+        let rx = try Receiver(script: [.init(status: 200)])
+        defer { rx.stop() }
+        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
+                         outbox: Outbox(directory: dir, log: log), policy: fast, log: log)
+        d.resume()
+        #expect(await d.drain(timeout: .seconds(20)))
+        #expect(rx.requests.count == 1)
+        #expect((try? Data(contentsOf: journal))?.isEmpty == true)
+        #expect(log.all.contains { $0.level == .warning && $0.message == "skipped an unreadable outbox record" })
+        // No secret or rendered body is kept on disk: the journal held the notification.
+    }
+
+    @Test func classificationFollowsTheSpec() {
+        let now = Date(timeIntervalSince1970: 1_445_412_480) // Wed, 21 Oct 2015 07:28:00 GMT
+        #expect(DeliveryOutcome.classify(.status(200, retryAfter: nil)) == .delivered)
+        #expect(DeliveryOutcome.classify(.status(202, retryAfter: nil)) == .delivered)
+        #expect(DeliveryOutcome.classify(.status(500, retryAfter: nil)) == .retry(after: nil))
+        #expect(DeliveryOutcome.classify(.status(408, retryAfter: nil)) == .retry(after: nil))
+        #expect(DeliveryOutcome.classify(.status(429, retryAfter: "7")) == .retry(after: 7_000_000_000))
+        #expect(DeliveryOutcome.classify(.status(503, retryAfter: "Wed, 21 Oct 2015 07:28:30 GMT"), now: now) == .retry(after: 30_000_000_000))
+        #expect(DeliveryOutcome.classify(.status(500, retryAfter: "7")) == .retry(after: nil)) // only 429 and 503
+        #expect(DeliveryOutcome.classify(.status(404, retryAfter: nil)) == .final("HTTP 404"))
+        #expect(DeliveryOutcome.classify(.timeout) == .retry(after: nil))
+        #expect(DeliveryOutcome.classify(.cannotConnect("refused")) == .retry(after: nil))
+    }
+
+    @Test func backoffIsExponentialWithFullJitterAndCapped() {
+        var p = RetryPolicy()
+        p.base = 1_000_000_000
+        p.cap = 300_000_000_000
+        for attempt in 1...20 {
+            let ceiling = min(p.cap, p.base << (attempt - 1))
+            for _ in 0..<50 { #expect((0...ceiling).contains(p.backoff(after: attempt))) }
+        }
+    }
+}

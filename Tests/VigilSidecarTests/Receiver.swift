@@ -1,0 +1,130 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// A scripted HTTP receiver on 127.0.0.1 for delivery tests: the n-th request gets the n-th
+/// scripted response (the last one repeats), and every request is recorded with its arrival time.
+/// It runs one accept thread, bounded by `stop()` (which every test calls).
+final class Receiver: Sendable {
+    struct Response: Sendable {
+        let status: Int
+        var headers: [String: String] = [:]
+    }
+
+    struct Request: Sendable {
+        let at: ContinuousClock.Instant
+        let path: String
+        let body: String
+    }
+
+    /// What the receiver and its accept thread share.
+    final class Shared: Sendable {
+        let state = Mutex<(requests: [Request], stopped: Bool)>(([], false))
+    }
+
+    let port: UInt16
+    private let fd: Int32
+    private let shared = Shared()
+
+    init(script: [Response], port: UInt16 = 0, reserved: Int32? = nil) throws {
+        if let reserved { close(reserved) } // hand the held port over at the last moment
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw POSIXError(.EMFILE) }
+        var one: Int32 = 1
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(s, 64) == 0 else { close(s); throw POSIXError(.EADDRINUSE) }
+        var got = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        self.port = UInt16(bigEndian: got.sin_port)
+        fd = s
+        let box = Box(fd: s, script: script, shared: shared)
+        Thread { box.serve() }.start()
+    }
+
+    var url: String { "http://127.0.0.1:\(port)/hook" }
+    var requests: [Request] { shared.state.withLock { $0.requests } }
+
+    func stop() {
+        shared.state.withLock { $0.stopped = true }
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+
+    /// A port held bound but not listening, so connections to it are refused and no other test is
+    /// given it; pass the descriptor to `init(script:port:reserved:)` to start listening there.
+    static func reservePort() throws -> (port: UInt16, fd: Int32) {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard s >= 0, bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        var got = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        return (UInt16(bigEndian: got.sin_port), s)
+    }
+
+    /// What the accept thread owns (the fd belongs to the receiver, which outlives the thread's work).
+    private struct Box: Sendable {
+        let fd: Int32
+        let script: [Response]
+        let shared: Shared
+
+        func serve() {
+            while true {
+                let c = accept(fd, nil, nil)
+                if c < 0 { return }
+                handle(c)
+                close(c)
+                if shared.state.withLock({ $0.stopped }) { return }
+            }
+        }
+
+        private func handle(_ c: Int32) {
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var data = [UInt8]()
+            var buf = [UInt8](repeating: 0, count: 65536)
+            var need: Int?
+            while data.count < 1 << 20 {
+                let n = read(c, &buf, buf.count)
+                if n <= 0 { break }
+                data += buf[0..<n]
+                if need == nil, let end = find(data, Array("\r\n\r\n".utf8)) {
+                    let head = String(decoding: data[0..<end], as: UTF8.self).lowercased()
+                    let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                        .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+                    need = end + 4 + length
+                }
+                if let need, data.count >= need { break }
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            let path = text.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+            let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+            let index = shared.state.withLock { s -> Int in
+                s.requests.append(Request(at: .now, path: path, body: body))
+                return s.requests.count - 1
+            }
+            let r = script[min(index, script.count - 1)]
+            var response = "HTTP/1.1 \(r.status) X\r\nContent-Length: 0\r\nConnection: close\r\n"
+            for (k, v) in r.headers { response += "\(k): \(v)\r\n" }
+            response += "\r\n"
+            _ = response.withCString { write(c, $0, strlen($0)) }
+        }
+
+        private func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
+            guard hay.count >= needle.count else { return nil }
+            for i in 0...(hay.count - needle.count) where hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
+            return nil
+        }
+    }
+}
