@@ -150,6 +150,27 @@ struct DeliveryTests {
         // No secret or rendered body is kept on disk: the journal held the notification.
     }
 
+    /// A failing delivery to a secret URL logs channel, alert and cause, never the URL.
+    @Test(.timeLimit(.minutes(1)))
+    func secretsStayOutOfLogsAndErrors() async throws {
+        let (port, held) = try Receiver.reservePort()
+        defer { close(held) }
+        let secret = "SECRETPATHTOKEN123"
+        var policy = fast
+        policy.giveUpOther = 200_000_000
+        let log = MemoryLog()
+        let printed = Lines()
+        let d = Delivery(config: config([ChannelConfig(name: "slack", type: .slack, url: Secret("http://127.0.0.1:\(port)/services/\(secret)")),
+                                         ChannelConfig(name: "ops", type: .console)], fallback: "ops"),
+                         outbox: Outbox(directory: nil, log: log), policy: policy, log: log, console: { printed.add($0) })
+        d.send(note("slack"))
+        #expect(await d.drain(timeout: .seconds(20)))
+        #expect(d.stats["slack"]?.failed == 1)
+        let everything = log.all.map { "\($0)" }.joined() + printed.all.joined() + "\(d.stats)" + "\(d.config.channels)"
+        #expect(everything.contains("gave up after"))
+        #expect(!everything.contains(secret))
+    }
+
     @Test func classificationFollowsTheSpec() {
         let now = Date(timeIntervalSince1970: 1_445_412_480) // Wed, 21 Oct 2015 07:28:00 GMT
         #expect(DeliveryOutcome.classify(.status(200, retryAfter: nil)) == .delivered)
