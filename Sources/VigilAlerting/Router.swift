@@ -83,7 +83,7 @@ public final class Router {
     private var tracked: [String: Tracked] = [:]
     private var silences: [String: Silence] = [:]
     private var groups: [String: Group] = [:]
-    private var timers = TimerHeap()
+    private var timers = MinHeap<Timer>(key: \.at.nanoseconds)
     private var now = Instant(nanoseconds: .min)
 
     /// One alert instance the router follows, from firing until its resolve is sent.
@@ -174,7 +174,7 @@ public final class Router {
                 let key = rule.name + "\u{0}" + by.map { n in info.labels.first { $0.name == n }?.value ?? "" }.joined(separator: "\u{0}")
                 if groups[key] == nil {
                     groups[key] = Group(fingerprints: [], rule: rule.name, at: t.at + rule.groupWait)
-                    timers.push(at: t.at + rule.groupWait, key: "group:" + key)
+                    timers.push(Timer(at: t.at + rule.groupWait, key: "group:" + key))
                 }
                 groups[key]?.fingerprints.append(fp)
             } else {
@@ -213,8 +213,8 @@ public final class Router {
     public func add(_ silence: Silence) {
         advance(through: silence.startsAt)
         silences[silence.id] = silence
-        timers.push(at: silence.endsAt, key: "silence:" + silence.id)
-        if silence.startsAt > now { timers.push(at: silence.startsAt, key: "silence:" + silence.id) }
+        timers.push(Timer(at: silence.endsAt, key: "silence:" + silence.id))
+        if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: "silence:" + silence.id)) }
     }
 
     @discardableResult
@@ -359,7 +359,7 @@ public final class Router {
     }
 
     private func schedule(_ fp: String) {
-        if let t = due(fp) { timers.push(at: max(t, now), key: fp) }
+        if let t = due(fp) { timers.push(Timer(at: max(t, now), key: fp)) }
     }
 
     private func send(_ kind: AlertNotification.Kind, to channels: [String], alerts: [AlertInfo], fp: String?, step: Int = 0, record: Bool = true) {
@@ -402,42 +402,9 @@ public final class Router {
     }
 }
 
-/// A min-heap of (time, key) timers; stale entries are skipped by their owner's check.
-struct TimerHeap {
-    struct Entry {
-        let at: Instant
-        let key: String
-    }
-
-    private var items: [Entry] = []
-    var peek: Entry? { items.first }
-
-    mutating func push(at: Instant, key: String) {
-        items.append(Entry(at: at, key: key))
-        var i = items.count - 1
-        while i > 0, items[i].at < items[(i - 1) / 2].at {
-            items.swapAt(i, (i - 1) / 2)
-            i = (i - 1) / 2
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard !items.isEmpty else { return nil }
-        let top = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count, items[l].at < items[m].at { m = l }
-                if r < items.count, items[r].at < items[m].at { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
-        }
-        return top
-    }
+/// A router timer: `key` names what to look at (an alert's fingerprint, `group:…`, `silence:…`);
+/// stale entries are skipped by their owner's check.
+struct Timer {
+    let at: Instant
+    let key: String
 }

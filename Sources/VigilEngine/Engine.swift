@@ -57,7 +57,7 @@ public final class Engine {
     private var changes: [[Int32: [Int64]]] = []
 
     // Deadlines: "evaluate rule R for label set L at T", deduplicated to the earliest per (R, L).
-    @exclusivity(unchecked) private var heap = DeadlineHeap()
+    @exclusivity(unchecked) private var heap = MinHeap<Deadline>(key: \.at)
     @exclusivity(unchecked) private var scheduled: [Int64: Int64] = [:]
 
     // Reused buffers.
@@ -262,7 +262,7 @@ public final class Engine {
         let key = Int64(rule) << 32 | Int64(UInt32(bitPattern: labels))
         if let existing = scheduled[key], existing <= at { return }
         scheduled[key] = at
-        heap.push(DeadlineHeap.Entry(at: at, rule: Int32(rule), labels: labels))
+        heap.push(Deadline(at: at, rule: Int32(rule), labels: labels))
     }
 
     // MARK: - Evaluation
@@ -624,31 +624,28 @@ public final class Engine {
     }
 }
 
-/// A binary min-heap of deadlines.
-struct DeadlineHeap {
-    struct Entry {
-        let at: Int64
-        let rule: Int32
-        let labels: Int32
-    }
+/// A binary min-heap ordered by `key` (deadlines here, the router's timers in VigilAlerting).
+public struct MinHeap<Element> {
+    private var items: [Element] = []
+    private let key: (Element) -> Int64
 
-    private var items: [Entry] = []
+    public init(key: @escaping (Element) -> Int64) { self.key = key }
 
-    var peek: Entry? { items.first }
-    var count: Int { items.count }
+    public var peek: Element? { items.first }
+    public var count: Int { items.count }
 
-    mutating func push(_ e: Entry) {
+    public mutating func push(_ e: Element) {
         items.append(e)
         var i = items.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            guard items[i].at < items[parent].at else { break }
+            guard key(items[i]) < key(items[parent]) else { break }
             items.swapAt(i, parent)
             i = parent
         }
     }
 
-    mutating func pop() -> Entry? {
+    public mutating func pop() -> Element? {
         guard !items.isEmpty else { return nil }
         let top = items[0]
         let last = items.removeLast()
@@ -658,8 +655,8 @@ struct DeadlineHeap {
             while true {
                 let l = 2 * i + 1, r = l + 1
                 var m = i
-                if l < items.count, items[l].at < items[m].at { m = l }
-                if r < items.count, items[r].at < items[m].at { m = r }
+                if l < items.count, key(items[l]) < key(items[m]) { m = l }
+                if r < items.count, key(items[r]) < key(items[m]) { m = r }
                 if m == i { break }
                 items.swapAt(i, m)
                 i = m
@@ -667,4 +664,11 @@ struct DeadlineHeap {
         }
         return top
     }
+}
+
+/// A deadline: evaluate `rule` for the label set `labels` at `at`.
+struct Deadline {
+    let at: Int64
+    let rule: Int32
+    let labels: Int32
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VigilRules
 
 /// One log record in the seed's structured format (SPEC §6).
 public struct LogRecord: Sendable, Equatable {
@@ -37,22 +38,8 @@ public struct StderrLog: LogSink {
 
     public func write(_ r: LogRecord) {
         guard r.level >= minimum else { return }
-        let data = r.data.sorted { $0.key < $1.key }.map { "\(jsonEscaped($0.key)):\(jsonEscaped($0.value))" }.joined(separator: ",")
-        let line = "{\"timestamp\":\"\(ISO8601DateFormatter().string(from: Date()))\",\"level\":\"\(r.level.rawValue)\",\"service\":\(jsonEscaped("vigil." + r.service)),\"trace_id\":\"\",\"message\":\(jsonEscaped(r.message)),\"data\":{\(data)},\"tags\":[]}\n"
+        let data = r.data.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+        let line = "{\"timestamp\":\"\(ISO8601DateFormatter().string(from: Date()))\",\"level\":\"\(r.level.rawValue)\",\"service\":\(jsonString("vigil." + r.service)),\"trace_id\":\"\",\"message\":\(jsonString(r.message)),\"data\":{\(data)},\"tags\":[]}\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
-}
-
-func jsonEscaped(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
 }

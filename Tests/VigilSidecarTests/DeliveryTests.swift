@@ -32,14 +32,19 @@ final class Lines: Sendable {
     var all: [String] { lines.withLock { $0 } }
 }
 
+/// A delivery with one webhook channel `hook` to the receiver, fast retries, an in-memory outbox.
+func webhookDelivery(_ rx: Receiver, _ log: MemoryLog) -> Delivery {
+    Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
+             outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+}
+
 struct DeliveryTests {
     @Test(.timeLimit(.minutes(1)))
     func serverErrorsAreRetriedUntilDelivered() async throws {
         let rx = try Receiver(script: [.init(status: 500), .init(status: 500), .init(status: 200)])
         defer { rx.stop() }
         let log = MemoryLog()
-        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
-                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        let d = webhookDelivery(rx, log)
         d.send(note("hook"))
         #expect(await d.drain(timeout: .seconds(20)))
         #expect(rx.requests.count == 3)
@@ -52,8 +57,7 @@ struct DeliveryTests {
         let rx = try Receiver(script: [.init(status: 429, headers: ["Retry-After": "2"]), .init(status: 200)])
         defer { rx.stop() }
         let log = MemoryLog()
-        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
-                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        let d = webhookDelivery(rx, log)
         d.send(note("hook"))
         #expect(await d.drain(timeout: .seconds(20)))
         let r = rx.requests
@@ -115,8 +119,7 @@ struct DeliveryTests {
         let rx = try Receiver(script: [.init(status: 503), .init(status: 503), .init(status: 200)])
         defer { rx.stop() }
         let log = MemoryLog()
-        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
-                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+        let d = webhookDelivery(rx, log)
         d.send(note("hook", kind: .firing))
         d.send(note("hook", kind: .resolved))
         #expect(await d.drain(timeout: .seconds(20)))
