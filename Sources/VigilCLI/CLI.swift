@@ -17,6 +17,7 @@ public enum CLI {
         Command(name: "fmt", summary: "print rule and config files in canonical form", usage: FmtCommand.usage, run: FmtCommand.run),
         Command(name: "test", summary: "run rule unit tests (*.test)", usage: TestCommand.usage, run: TestCommand.run),
         Command(name: "replay", summary: "backtest rules on recorded streams", usage: ReplayCommand.usage, run: ReplayCommand.run),
+        Command(name: "run", summary: "run the sidecar next to the trader", usage: RunCommand.usage, run: RunCommand.run),
         Command(name: "demo", summary: "show vigil at work on its shipped rules", usage: DemoCommand.usage, run: DemoCommand.run),
         Command(name: "version", summary: "print the version", usage: "Usage: vigil version\n", run: { args, t throws(UsageError) in
             _ = try scanArguments(args, options: [], command: "version", maxPositionals: 0)
@@ -41,7 +42,7 @@ public enum CLI {
             return ExitCode.success.rawValue
         }
         guard let command = commands.first(where: { $0.name == first }) else {
-            let planned = ["run", "alerts", "ack", "silence"]
+            let planned = ["alerts", "ack", "silence"]
             let why = planned.contains(first) ? "'\(first)' is not built yet (see the README's roadmap)"
                 : "unknown command '\(first)'" + (closest(first, in: commands.map(\.name)).map { "; did you mean '\($0)'?" } ?? "")
             terminal.err("error: \(why) (see 'vigil --help')\n")

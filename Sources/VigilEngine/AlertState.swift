@@ -29,6 +29,8 @@ public struct InstanceSnapshot: Sendable, Equatable {
     public let state: AlertStateKind
     public let activeAt: Instant
     public let value: Double
+    /// The value when it is a string (`service_status`).
+    public let stringValue: String?
 }
 
 /// One instance's state, Prometheus' alerting-rule state machine: new → pending → firing after

@@ -153,6 +153,14 @@ public final class Engine {
         }
     }
 
+    /// Counts lines dropped before decoding (the framer's `too_long`).
+    public func countRejected(_ reason: RejectReason, _ n: Int = 1) {
+        rejected[reason, default: 0] += n
+    }
+
+    /// Seconds since the stream's last message.
+    public var secondsSinceLastMessage: Double { Double(now.nanoseconds - lastMessage) / 1e9 }
+
     /// What a test or tool sample holds.
     public enum SampleValue: Sendable {
         case number(Double)
@@ -610,8 +618,8 @@ public final class Engine {
                 var all = symbols.labels(labels)
                 for l in rule.labels where !all.contains(where: { $0.name == l.name }) { all.append(l) }
                 all.sort()
-                out.append(InstanceSnapshot(alert: rule.name, labels: all, state: inst.state,
-                                            activeAt: Instant(nanoseconds: inst.activeAt), value: inst.value))
+                out.append(InstanceSnapshot(alert: rule.name, labels: all, state: inst.state, activeAt: Instant(nanoseconds: inst.activeAt),
+                                            value: inst.value, stringValue: inst.isString ? symbols.string(Int32(inst.value)) : nil))
             }
         }
         func key(_ i: InstanceSnapshot) -> String { i.alert + "{" + i.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",") }

@@ -16,6 +16,13 @@ public struct LogRecord: Sendable, Equatable {
     public let service: String
     public let message: String
     public let data: [String: String]
+
+    public init(level: Level, service: String, message: String, data: [String: String]) {
+        self.level = level
+        self.service = service
+        self.message = message
+        self.data = data
+    }
 }
 
 /// Where log records go: stderr as JSON lines in `run`, memory in tests (logs are asserted, not printed).
@@ -39,7 +46,7 @@ public struct StderrLog: LogSink {
     public func write(_ r: LogRecord) {
         guard r.level >= minimum else { return }
         let data = r.data.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
-        let line = "{\"timestamp\":\"\(ISO8601DateFormatter().string(from: Date()))\",\"level\":\"\(r.level.rawValue)\",\"service\":\(jsonString("vigil." + r.service)),\"trace_id\":\"\",\"message\":\(jsonString(r.message)),\"data\":{\(data)},\"tags\":[]}\n"
+        let line = "{\"timestamp\":\"\(ISO8601DateFormatter().string(from: Date()))\",\"level\":\"\(r.level.rawValue)\",\"service\":\(jsonString(r.service == "vigil" ? "vigil" : "vigil." + r.service)),\"trace_id\":\"\",\"message\":\(jsonString(r.message)),\"data\":{\(data)},\"tags\":[]}\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

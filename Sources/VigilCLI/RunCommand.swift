@@ -1,0 +1,133 @@
+import Foundation
+import Synchronization
+import VigilAlerting
+import VigilRules
+import VigilSidecar
+
+/// `vigil run`: the sidecar (SPEC §6).
+enum RunCommand {
+    static let usage = """
+    Usage: vigil run [--rules DIR|FILE] [--config FILE] (--connect unix:PATH | --listen unix:PATH | --stdin)
+                     [--http HOST:PORT] [--state-dir DIR] [--api-token-file FILE] [--log-level LEVEL]
+
+    Reads the trader's stream, evaluates the rules, and delivers notifications. Logs are JSON
+    lines on stderr; console channels print to stdout. SIGTERM or SIGINT stops reading, flushes
+    the outbox for up to 10 s and exits 0.
+
+    Options:
+      --rules PATH          rule file or directory (default: rules)
+      --config FILE         channels and settings (default: pager, slack, email on the console)
+      --connect unix:PATH   connect to the trader's socket, reconnecting with backoff
+      --listen unix:PATH    listen for traders (socket mode 0600; several writers)
+      --stdin               read the stream from standard input
+      --http HOST:PORT      the API (default 127.0.0.1:9177; another host needs --api-token-file)
+      --state-dir DIR       where the outbox lives (default: in memory)
+      --api-token-file FILE bearer token required on API mutations
+      --log-level LEVEL     debug, info (default), warning, error
+
+    """
+
+    static let options = [
+        OptionSpec(name: "--rules", valueName: "PATH"), OptionSpec(name: "--config", valueName: "FILE"),
+        OptionSpec(name: "--connect", valueName: "unix:PATH"), OptionSpec(name: "--listen", valueName: "unix:PATH"),
+        OptionSpec(name: "--stdin"), OptionSpec(name: "--http", valueName: "HOST:PORT"), OptionSpec(name: "--state-dir", valueName: "DIR"),
+        OptionSpec(name: "--api-token-file", valueName: "FILE"),
+        OptionSpec(name: "--log-level", valueName: "LEVEL", choices: ["debug", "info", "warning", "error"]),
+    ]
+
+    static func run(_ args: [String], _ terminal: Terminal) throws(UsageError) -> ExitCode {
+        let parsed = try scanArguments(args, options: options, command: "run", maxPositionals: 0)
+        let sources = [parsed.value("--connect").map { ("--connect", $0) }, parsed.value("--listen").map { ("--listen", $0) },
+                       parsed.flag("--stdin") ? ("--stdin", "") : nil].compactMap { $0 }
+        guard sources.count == 1 else {
+            throw UsageError(message: "run needs exactly one of --connect unix:PATH, --listen unix:PATH or --stdin", command: "run")
+        }
+        var opts = Sidecar.Options()
+        switch sources[0] {
+        case ("--stdin", _): opts.source = .stdin
+        case (let flag, let value):
+            guard value.hasPrefix("unix:"), value.count > 5 else {
+                throw UsageError(message: "\(flag) takes unix:PATH, like unix:/run/trader.sock", command: "run")
+            }
+            let path = String(value.dropFirst(5))
+            opts.source = flag == "--listen" ? .listen(path) : .connect(path)
+        }
+        let (host, port) = try parseHTTP(parsed.value("--http") ?? "127.0.0.1:9177")
+        var token: String?
+        if let file = parsed.value("--api-token-file") {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw UsageError(message: "cannot read a token from '\(file)'", command: nil)
+            }
+            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard token != nil || ["127.0.0.1", "::1", "localhost"].contains(host) else {
+            throw UsageError(message: "refusing to serve the API on \(host) without --api-token-file (mutations would be open to the network)", command: "run")
+        }
+        opts.stateDir = parsed.value("--state-dir").map { URL(fileURLWithPath: $0) }
+        let level: LogRecord.Level = switch parsed.value("--log-level") {
+        case "debug": .debug
+        case "warning": .warning
+        case "error": .error
+        default: .info
+        }
+        let log = StderrLog(minimum: level)
+        guard let lint = try RuleLoading.load(rules: [parsed.value("--rules") ?? "rules"], config: parsed.value("--config"), terminal: terminal) else {
+            return .failure
+        }
+        let config: AlertingConfig
+        do {
+            config = try AlertingConfig.load(lint.config)
+        } catch {
+            terminal.err("error: \(error)\n")
+            return .failure
+        }
+        return serve(Sidecar(rules: lint, config: config, options: opts, log: log,
+                             console: { terminal.out($0) }), host: host, port: port, token: token, log: log, terminal: terminal)
+    }
+
+    static func parseHTTP(_ text: String) throws(UsageError) -> (String, UInt16) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            throw UsageError(message: "--http takes HOST:PORT, like 127.0.0.1:9177", command: "run")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return (host, port)
+    }
+
+    /// Runs the sidecar and its API until SIGTERM or SIGINT.
+    static func serve(_ sidecar: Sidecar, host: String, port: UInt16, token: String?, log: LogSink, terminal: Terminal) -> ExitCode {
+        let server: HTTPServer
+        do {
+            try sidecar.start()
+            let api = API(sidecar: sidecar, token: token)
+            server = try HTTPServer(host: host, port: port) { api.handle($0) }
+        } catch {
+            terminal.err("error: \(error)\n")
+            return .failure
+        }
+        log.write(LogRecord(level: .info, service: "vigil", message: "vigil is running",
+                            data: ["http": "\(host):\(server.port)", "rules": "\(sidecar.snapshot.rules.count)"]))
+        let stop = DispatchSemaphore(value: 0)
+        let signals = [SIGTERM, SIGINT].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        log.write(LogRecord(level: .info, service: "vigil", message: "stopping: flushing the outbox for up to 10 s", data: [:]))
+        server.stop()
+        let flushed = Mutex(false)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let ok = await sidecar.stop(flush: .seconds(10))
+            flushed.withLock { $0 = ok }
+            done.signal()
+        }
+        done.wait()
+        let ok = flushed.withLock { $0 }
+        log.write(LogRecord(level: ok ? .info : .warning, service: "vigil", message: ok ? "stopped" : "stopped with notifications left in the outbox", data: [:]))
+        _ = signals
+        return .success
+    }
+}

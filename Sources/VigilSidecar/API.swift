@@ -1,0 +1,169 @@
+import Foundation
+import VigilAlerting
+import VigilEngine
+import VigilRules
+
+/// The HTTP API of SPEC §6 over a running sidecar. Reads come from the sidecar's snapshot;
+/// mutations run on its core thread and need `Authorization: Bearer TOKEN` when a token is set.
+public struct API: Sendable {
+    public let sidecar: Sidecar
+    public let token: String?
+    public let started = Date()
+
+    public init(sidecar: Sidecar, token: String?) {
+        self.sidecar = sidecar
+        self.token = token
+    }
+
+    public func handle(_ r: HTTPRequest) -> HTTPResponse {
+        let parts = r.path.split(separator: "/").map(String.init)
+        // /api/v1/alerts/{fp}/ack and /api/v1/silences/{id} carry an id: route them first.
+        if parts.count == 5, parts[0...2] == ["api", "v1", "alerts"], parts[4] == "ack" {
+            guard r.method == "POST" else { return HTTPResponse(status: 405, body: Data("{\"error\":\"method not allowed\"}".utf8), headers: ["Allow": "POST"]) }
+            return acknowledge(r, fingerprint: parts[3])
+        }
+        if parts.count == 4, parts[0...2] == ["api", "v1", "silences"] {
+            guard r.method == "DELETE" else { return HTTPResponse(status: 405, body: Data("{\"error\":\"method not allowed\"}".utf8), headers: ["Allow": "DELETE"]) }
+            if let denied = authorize(r) { return denied }
+            return reply(sidecar.run(.removeSilence(id: parts[3])), created: false)
+        }
+        switch (r.method, parts) {
+        case ("GET", ["health"]):
+            return .json(200, "{\"status\":\"ok\",\"timestamp\":\"\(Instant(nanoseconds: Int64(Date().timeIntervalSince1970 * 1e9)).rfc3339)\"}")
+        case ("GET", ["ready"]):
+            let s = sidecar.snapshot
+            if s.connected { return .json(200, "{\"status\":\"ready\"}") }
+            return .json(503, "{\"status\":\"not ready\",\"reason\":\"the stream is not connected\"}")
+        case ("GET", ["health", "detailed"]):
+            return .json(200, detailed())
+        case ("GET", ["metrics"]):
+            return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Data(metrics().utf8))
+        case ("GET", ["api", "v1", "alerts"]):
+            return .json(200, alertsJSON())
+        case ("GET", ["api", "v1", "rules"]):
+            let rules = sidecar.snapshot.rules.map { r in
+                "{\"name\":\(jsonString(r.name)),\"severity\":\"\(r.severity.rawValue)\",\"channels\":[\(r.channels.map(jsonString).joined(separator: ","))]}"
+            }
+            return .json(200, "[" + rules.joined(separator: ",") + "]")
+        case ("GET", ["api", "v1", "silences"]):
+            return .json(200, "[" + sidecar.snapshot.silences.map(silenceJSON).joined(separator: ",") + "]")
+        case ("POST", ["api", "v1", "silences"]):
+            if let denied = authorize(r) { return denied }
+            guard let body = (try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any], let text = body["matchers"] as? String else {
+                return .error(400, "the body must be {\"matchers\": \"name=\\\"value\\\", …\", \"for\": \"2h\", \"comment\": \"…\"}")
+            }
+            guard case .success(let matchers) = LabelMatcher.parseList(text) else {
+                if case .failure(let e) = LabelMatcher.parseList(text) { return .error(400, e.message) }
+                return .error(400, "invalid matchers")
+            }
+            guard let forText = body["for"] as? String, case .success(let q) = Quantity.parse(forText), let ns = q.nanoseconds, ns > 0 else {
+                return .error(400, "`for` must be a duration like 2h")
+            }
+            guard let comment = body["comment"] as? String, !comment.isEmpty else { return .error(400, "a silence needs a `comment`") }
+            let author = (body["createdBy"] as? String) ?? "api"
+            return reply(sidecar.run(.addSilence(matchers: matchers, duration: ns, createdBy: author, comment: comment)), created: true)
+        case ("POST", ["-", "reload"]):
+            if let denied = authorize(r) { return denied }
+            return .error(503, "reload is not available yet; restart vigil to load new rules")
+        case (_, ["health"]), (_, ["ready"]), (_, ["metrics"]), (_, ["api", "v1", "alerts"]), (_, ["api", "v1", "rules"]), (_, ["api", "v1", "silences"]):
+            return HTTPResponse(status: 405, body: Data("{\"error\":\"method not allowed\"}".utf8), headers: ["Allow": "GET"])
+        default:
+            return .error(404, "no such endpoint: \(r.method) \(r.path)")
+        }
+    }
+
+    private func acknowledge(_ r: HTTPRequest, fingerprint fp: String) -> HTTPResponse {
+        if let denied = authorize(r) { return denied }
+        let body = (try? JSONSerialization.jsonObject(with: r.body.isEmpty ? Data("{}".utf8) : r.body)) as? [String: Any]
+        guard let body else { return .error(400, "the body must be a JSON object") }
+        var duration: Int64?
+        if let text = body["for"] as? String {
+            guard case .success(let q) = Quantity.parse(text), let ns = q.nanoseconds, ns > 0 else { return .error(400, "`for` must be a duration like 30m") }
+            duration = ns
+        }
+        return reply(sidecar.run(.ack(fingerprint: fp, for: duration)), created: false)
+    }
+
+    private func authorize(_ r: HTTPRequest) -> HTTPResponse? {
+        guard let token else { return nil }
+        if r.headers["authorization"] == "Bearer \(token)" { return nil }
+        return HTTPResponse(status: 401, body: Data("{\"error\":\"a bearer token is required for this request\"}".utf8), headers: ["WWW-Authenticate": "Bearer"])
+    }
+
+    private func reply(_ r: Sidecar.Reply?, created: Bool) -> HTTPResponse {
+        switch r {
+        case .ok(let id)?: return .json(created ? 201 : 200, "{\"status\":\"ok\",\"id\":\(jsonString(id))}")
+        case .notFound(let why)?: return .error(404, why)
+        case nil: return .error(503, "the core did not answer in time")
+        }
+    }
+
+    func alertsJSON() -> String {
+        let s = sidecar.snapshot
+        return "[" + s.alerts.map { a in
+            let fp = fingerprint(alert: a.alert, labels: a.labels)
+            let labels = a.labels.map { "\(jsonString($0.name)):\(jsonString($0.value))" }.joined(separator: ",")
+            return "{\"fingerprint\":\"\(fp)\",\"alert\":\(jsonString(a.alert)),\"labels\":{\(labels)},\"state\":\"\(a.state.rawValue)\","
+                + "\"activeAt\":\"\(a.activeAt.rfc3339)\",\"value\":\(a.stringValue.map(jsonString) ?? (a.value.isFinite ? formatNumber(a.value) : "null")),\"acked\":\(s.acked.contains(fp))}"
+        }.joined(separator: ",") + "]"
+    }
+
+    private func silenceJSON(_ s: Silence) -> String {
+        "{\"id\":\(jsonString(s.id)),\"matchers\":\(jsonString(s.matchers.map(\.description).joined(separator: ", "))),\"startsAt\":\"\(s.startsAt.rfc3339)\","
+            + "\"endsAt\":\"\(s.endsAt.rfc3339)\",\"createdBy\":\(jsonString(s.createdBy)),\"comment\":\(jsonString(s.comment))}"
+    }
+
+    private func detailed() -> String {
+        let s = sidecar.snapshot
+        let outbox = sidecar.delivery.outbox.depth.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",")
+        let rejected = s.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\"\($0.key.rawValue)\":\($0.value)" }.joined(separator: ",")
+        return "{\"status\":\"\(s.connected ? "healthy" : "degraded")\",\"stream\":{\"connected\":\(s.connected),\"last_message_age_seconds\":\(formatNumber(s.secondsSinceLastMessage)),"
+            + "\"lines\":\(s.lines),\"samples\":\(s.samples),\"rejected\":{\(rejected)}},\"rules_loaded\":\(s.rules.count),"
+            + "\"active_alerts\":\(s.alerts.count),\"outbox\":{\(outbox)},\"dependencies\":[]}"
+    }
+
+    /// Prometheus text format (version 0.0.4).
+    func metrics() -> String {
+        let s = sidecar.snapshot
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, v) in samples { out += "\(name)\(labels) \(formatNumber(v))\n" }
+        }
+        func label(_ k: String, _ v: String) -> String { "{\(k)=\(jsonString(v))}" }
+        family("vigil_stream_lines_total", "counter", "Stream lines read.", [("", Double(s.lines))])
+        family("vigil_stream_samples_total", "counter", "Samples applied to series.", [("", Double(s.samples))])
+        family("vigil_stream_rejected_total", "counter", "Stream lines or samples dropped, by reason.",
+               RejectReason.allCases.map { (label("reason", $0.rawValue), Double(s.rejected[$0] ?? 0)) })
+        family("vigil_stream_connected", "gauge", "1 while the stream is connected.", [("", s.connected ? 1 : 0)])
+        family("vigil_rule_evaluations_total", "counter", "Rule evaluations.", [("", Double(s.evaluations))])
+        family("vigil_rules_loaded", "gauge", "Alert rules loaded.", [("", Double(s.rules.count))])
+        let byState = Dictionary(grouping: s.alerts, by: { $0.state.rawValue }).mapValues(\.count)
+        family("vigil_alerts", "gauge", "Alert instances by state.", ["pending", "firing"].map { (label("state", $0), Double(byState[$0] ?? 0)) })
+        family("vigil_alert_transitions_total", "counter", "Alert state changes.", ["pending", "firing", "resolved"].map { (label("state", $0), Double(s.transitions[$0] ?? 0)) })
+        let stats = sidecar.delivery.stats
+        let channels = sidecar.delivery.config.channels.keys.sorted()
+        family("vigil_notifications_sent_total", "counter", "Notifications delivered, per channel.", channels.map { (label("channel", $0), Double(stats[$0]?.sent ?? 0)) })
+        family("vigil_notifications_failed_total", "counter", "Notifications that finally failed, per channel.", channels.map { (label("channel", $0), Double(stats[$0]?.failed ?? 0)) })
+        family("vigil_notifications_retried_total", "counter", "Delivery retries, per channel.", channels.map { (label("channel", $0), Double(stats[$0]?.retried ?? 0)) })
+        let depth = sidecar.delivery.outbox.depth
+        family("vigil_outbox_depth", "gauge", "Notifications waiting in the outbox, per channel.", channels.map { (label("channel", $0), Double(depth[$0] ?? 0)) })
+        family("vigil_config_last_reload_successful", "gauge", "1 if the last configuration load succeeded.", [("", 1)])
+        family("vigil_process_resident_memory_bytes", "gauge", "Resident set size.", [("", Double(API.residentBytes()))])
+        family("vigil_process_cpu_seconds_total", "counter", "CPU time used.", [("", API.cpuSeconds())])
+        return out
+    }
+
+    static func residentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kb * 1024
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+}

@@ -1,0 +1,265 @@
+import Foundation
+import Glibc
+import Synchronization
+import VigilRules
+
+/// A parsed HTTP request.
+public struct HTTPRequest: Sendable {
+    public let method: String
+    public let path: String
+    public let query: [String: String]
+    public let headers: [String: String]   // lower-cased names
+    public let body: Data
+}
+
+/// A response; written in one `write()` (a split header/body write meets Nagle and delayed ACK).
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var contentType = "application/json"
+    public var body: Data
+    public var headers: [String: String] = [:]
+
+    public init(status: Int, contentType: String = "application/json", body: Data, headers: [String: String] = [:]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    public static func json(_ status: Int, _ text: String) -> HTTPResponse { HTTPResponse(status: status, body: Data(text.utf8)) }
+
+    static func error(_ status: Int, _ message: String) -> HTTPResponse {
+        .json(status, "{\"error\":\(jsonString(message))}")
+    }
+
+    static let reasons = [200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+                          405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+                          500: "Internal Server Error", 503: "Service Unavailable"]
+
+    func serialized(keepAlive: Bool) -> Data {
+        var head = "HTTP/1.1 \(status) \(HTTPResponse.reasons[status] ?? "Status")\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+        head += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
+        for (k, v) in headers.sorted(by: { $0.key < $1.key }) { head += "\(k): \(v)\r\n" }
+        return Data((head + "\r\n").utf8) + body
+    }
+}
+
+/// A small HTTP/1.1 server on POSIX sockets, built to survive hostile clients: limits on header
+/// bytes (16 KiB → 431), header count (100 → 431), body (1 MiB → 413), time per request (10 s →
+/// 408, so a client sending a byte a second cannot hold a connection), and connections (64; more
+/// are refused with 503). Keep-alive; one thread per connection.
+public final class HTTPServer: Sendable {
+    public struct Limits: Sendable {
+        public var headerBytes = 16 * 1024
+        public var headerCount = 100
+        public var bodyBytes = 1 << 20
+        public var requestSeconds = 10
+        public var idleSeconds = 15
+        public var connections = 64
+        public init() {}
+    }
+
+    public let port: UInt16
+    public let host: String
+    private let fd: Int32
+    private let limits: Limits
+    private let handler: @Sendable (HTTPRequest) -> HTTPResponse
+    private let state = Mutex<(stopped: Bool, open: Set<Int32>)>((false, []))
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Binds `host:port` (port 0 picks one) and starts serving.
+    public init(host: String, port: UInt16, limits: Limits = Limits(), handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws(StartError) {
+        self.host = host
+        self.limits = limits
+        self.handler = handler
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST
+        var info: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &info) == 0, let ai = info else {
+            throw StartError(description: "invalid listen address \(host):\(port) (use an IP address, like 127.0.0.1)")
+        }
+        defer { freeaddrinfo(info) }
+        let s = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+        guard s >= 0 else { throw StartError(description: "cannot create a socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(s, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0, listen(s, 128) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(s)
+            throw StartError(description: "cannot listen on \(host):\(port): \(why)")
+        }
+        var addr = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        let bound: UInt16 = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+        self.port = bound
+        fd = s
+        Thread { [self] in acceptLoop() }.start()
+    }
+
+    public func stop() {
+        let open = state.withLock { s -> Set<Int32> in
+            s.stopped = true
+            return s.open
+        }
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        for c in open { shutdown(c, Int32(SHUT_RDWR)) }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let c = accept(fd, nil, nil)
+            if c < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let admitted = state.withLock { s -> Bool in
+                guard !s.stopped, s.open.count < limits.connections else { return false }
+                s.open.insert(c)
+                return true
+            }
+            guard admitted else {
+                send(c, HTTPResponse.error(503, "too many connections").serialized(keepAlive: false))
+                close(c)
+                continue
+            }
+            var one: Int32 = 1
+            setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            Thread { [self] in
+                serve(c)
+                state.withLock { _ = $0.open.remove(c) }
+                close(c)
+            }.start()
+        }
+    }
+
+    private func send(_ c: Int32, _ data: Data) {
+        data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.send(c, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+
+    /// Serves requests on one connection until it closes, errs, idles or breaks a limit.
+    private func serve(_ c: Int32) {
+        var buffer = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let started = Date()
+            var requestStarted = !buffer.isEmpty
+            var headerEnd: Int?
+            // Read the head.
+            while headerEnd == nil {
+                if let end = find(buffer, [13, 10, 13, 10]) { headerEnd = end; break }
+                if buffer.count > limits.headerBytes {
+                    send(c, HTTPResponse.error(431, "request headers are larger than \(limits.headerBytes) bytes").serialized(keepAlive: false))
+                    return
+                }
+                let budget = requestStarted ? limits.requestSeconds : limits.idleSeconds
+                let left = Double(budget) - Date().timeIntervalSince(started)
+                if left <= 0 {
+                    if requestStarted { send(c, HTTPResponse.error(408, "the request took longer than \(limits.requestSeconds) s").serialized(keepAlive: false)) }
+                    return
+                }
+                var tv = timeval(tv_sec: Int(left.rounded(.up)), tv_usec: 0)
+                setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                let n = recv(c, &chunk, chunk.count, 0)
+                if n < 0, errno == EINTR { continue }
+                if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { continue }
+                if n <= 0 { return }
+                buffer += chunk[0..<n]
+                requestStarted = true
+            }
+            guard let end = headerEnd else { return }
+            let head = String(decoding: buffer[0..<end], as: UTF8.self)
+            var lines = head.components(separatedBy: "\r\n")
+            let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: true)
+            guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
+                send(c, HTTPResponse.error(400, "malformed request line").serialized(keepAlive: false))
+                return
+            }
+            guard lines.count <= limits.headerCount else {
+                send(c, HTTPResponse.error(431, "more than \(limits.headerCount) headers").serialized(keepAlive: false))
+                return
+            }
+            var headers: [String: String] = [:]
+            for line in lines {
+                guard let colon = line.firstIndex(of: ":") else {
+                    send(c, HTTPResponse.error(400, "malformed header line").serialized(keepAlive: false))
+                    return
+                }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            let length = Int(headers["content-length"] ?? "0") ?? -1
+            guard length >= 0 else {
+                send(c, HTTPResponse.error(400, "invalid Content-Length").serialized(keepAlive: false))
+                return
+            }
+            guard length <= limits.bodyBytes else {
+                send(c, HTTPResponse.error(413, "the body is larger than \(limits.bodyBytes) bytes").serialized(keepAlive: false))
+                return
+            }
+            if headers["transfer-encoding"] != nil {
+                send(c, HTTPResponse.error(400, "chunked bodies are not accepted; send Content-Length").serialized(keepAlive: false))
+                return
+            }
+            // Read the body.
+            let bodyStart = end + 4
+            while buffer.count < bodyStart + length {
+                let left = Double(limits.requestSeconds) - Date().timeIntervalSince(started)
+                if left <= 0 {
+                    send(c, HTTPResponse.error(408, "the request took longer than \(limits.requestSeconds) s").serialized(keepAlive: false))
+                    return
+                }
+                var tv = timeval(tv_sec: Int(left.rounded(.up)), tv_usec: 0)
+                setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                let n = recv(c, &chunk, chunk.count, 0)
+                if n < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { continue }
+                if n <= 0 { return }
+                buffer += chunk[0..<n]
+            }
+            let body = Data(buffer[bodyStart..<(bodyStart + length)])
+            buffer.removeFirst(bodyStart + length)
+            let target = String(requestLine[1])
+            let (path, query) = HTTPServer.splitTarget(target)
+            let request = HTTPRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
+            let keepAlive = (headers["connection"]?.lowercased() ?? "") != "close"
+            send(c, handler(request).serialized(keepAlive: keepAlive))
+            if !keepAlive { return }
+        }
+    }
+
+    static func splitTarget(_ target: String) -> (String, [String: String]) {
+        guard let q = target.firstIndex(of: "?") else { return (target.removingPercentEncoding ?? target, [:]) }
+        var query: [String: String] = [:]
+        for pair in target[target.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            query[key] = kv.count > 1 ? (String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(kv[1])) : ""
+        }
+        let path = String(target[..<q])
+        return (path.removingPercentEncoding ?? path, query)
+    }
+
+    private func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
+        guard hay.count >= needle.count else { return nil }
+        var i = 0
+        while i <= hay.count - needle.count {
+            if hay[i] == needle[0], hay[i + 1] == needle[1], hay[i + 2] == needle[2], hay[i + 3] == needle[3] { return i }
+            i += 1
+        }
+        return nil
+    }
+}

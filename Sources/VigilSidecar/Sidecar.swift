@@ -1,0 +1,244 @@
+import Foundation
+import Synchronization
+import VigilAlerting
+import VigilEngine
+import VigilRules
+
+/// The running sidecar (SPEC §6): stream sources feed one core thread that owns the engine and
+/// the router (DESIGN: one writer); it sleeps until the next input or deadline, hands
+/// notifications to delivery and publishes a snapshot the HTTP API reads without locking it.
+public final class Sidecar: Sendable {
+    public struct Options: Sendable {
+        public var source: StreamSourceSpec = .stdin
+        public var maxLine = 1 << 20
+        public var stateDir: URL?
+        public var clock: any Clock = WallClock()
+        public var policy = RetryPolicy()
+        public init() {}
+    }
+
+    /// What the API reads: refreshed by the core after every step.
+    public struct Snapshot: Sendable {
+        public var alerts: [InstanceSnapshot] = []
+        public var acked: Set<String> = []
+        public var silences: [Silence] = []
+        public var rules: [(name: String, severity: Severity, channels: [String])] = []
+        public var connected = false
+        public var secondsSinceLastMessage = 0.0
+        public var samples = 0
+        public var lines = 0
+        public var evaluations = 0
+        public var rejected: [RejectReason: Int] = [:]
+        public var transitions: [String: Int] = [:]
+        public var notifications: [String: Int] = [:]
+    }
+
+    /// Operator commands, run on the core thread.
+    public enum Command: Sendable {
+        case ack(fingerprint: String, for: Int64?)
+        case addSilence(matchers: [LabelMatcher], duration: Int64, createdBy: String, comment: String)
+        case removeSilence(id: String)
+    }
+
+    public enum Reply: Sendable, Equatable {
+        case ok(String)
+        case notFound(String)
+    }
+
+    private enum Input: Sendable {
+        case stream(StreamEvent)
+        case command(Command, @Sendable (Reply) -> Void)
+    }
+
+    /// Inputs for the core, and the semaphore that wakes it.
+    private final class Inbox: Sendable {
+        let items = Mutex<[Input]>([])
+        let wake = DispatchSemaphore(value: 0)
+
+        func post(_ input: Input) {
+            items.withLock { $0.append(input) }
+            wake.signal()
+        }
+
+        func take() -> [Input] {
+            items.withLock { i in
+                let taken = i
+                i.removeAll(keepingCapacity: true)
+                return taken
+            }
+        }
+    }
+
+    public let options: Options
+    public let delivery: Delivery
+    let log: LogSink
+    private let inbox = Inbox()
+    private let snapshotBox = Mutex(Snapshot())
+    private let running = Mutex(true)
+    private let finished = DispatchSemaphore(value: 0)
+    private let source: StreamSource
+    private let core: Core
+
+    /// The engine and router, touched only by the core thread.
+    private final class Core: @unchecked Sendable {
+        let engine: Engine
+        let router: Router
+        var snapshot = Snapshot()
+        var silenceCounter = 0
+        var acked: Set<String> = []
+
+        init(engine: Engine, router: Router) {
+            self.engine = engine
+            self.router = router
+        }
+    }
+
+    public init(rules: LintResult, config: AlertingConfig, options: Options, log: LogSink,
+                transport: HTTPTransport = URLSessionTransport(), console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+        self.options = options
+        self.log = log
+        delivery = Delivery(config: config, transport: transport, outbox: Outbox(directory: options.stateDir, log: log),
+                            policy: options.policy, log: log, console: console)
+        var engineConfig = EngineConfig()
+        engineConfig.maxLine = options.maxLine
+        let engine = Engine(rules: rules, config: engineConfig, start: options.clock.now())
+        engine.setConnected(false, at: options.clock.now())
+        core = Core(engine: engine, router: Router(rules: rules, config: config))
+        core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
+        let initial = core.snapshot
+        snapshotBox.withLock { $0 = initial }
+        let inbox = self.inbox
+        source = StreamSource(options.source, maxLine: options.maxLine, log: log) { event in inbox.post(.stream(event)) }
+    }
+
+    /// Starts the stream source and the core thread.
+    public func start() throws {
+        delivery.resume()
+        do {
+            try source.start()
+        } catch {
+            throw error
+        }
+        let thread = Thread { [self] in loop() }
+        thread.name = "vigil-core"
+        thread.start()
+    }
+
+    /// Stops reading, lets delivery flush for up to `flush`, and returns when the core has stopped.
+    public func stop(flush: Duration = .seconds(10)) async -> Bool {
+        source.stop()
+        running.withLock { $0 = false }
+        inbox.wake.signal()
+        finished.wait()
+        return await delivery.drain(timeout: flush)
+    }
+
+    public var snapshot: Snapshot { snapshotBox.withLock { $0 } }
+
+    /// Runs an operator command on the core thread; nil when the core did not answer in 5 s.
+    public func run(_ command: Command) -> Reply? {
+        let reply = Mutex<Reply?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        inbox.post(.command(command) { r in reply.withLock { $0 = r }; done.signal() })
+        guard done.wait(timeout: .now() + 5) == .success else { return nil }
+        return reply.withLock { $0 }
+    }
+
+    // MARK: - The core thread
+
+    private func loop() {
+        let clock = options.clock
+        while running.withLock({ $0 }) {
+            step()
+            let now = clock.now()
+            let next = [core.engine.nextDeadline, core.router.nextDeadline].compactMap { $0 }.min()
+            if let next {
+                let wait = max(0, clock.realDuration(next - now))
+                _ = inbox.wake.wait(timeout: .now() + .nanoseconds(Int(min(wait, 3_600_000_000_000))))
+            } else {
+                inbox.wake.wait()
+            }
+        }
+        step()
+        finished.signal()
+    }
+
+    private func step() {
+        let now = options.clock.now()
+        let inputs = inbox.take()
+        let engine = core.engine
+        engine.advance(before: now)
+        route(through: Instant(nanoseconds: now.nanoseconds - 1))
+        for input in inputs {
+            switch input {
+            case .stream(.lines(let lines, let tooLong)):
+                if tooLong > 0 { engine.countRejected(.tooLong, tooLong) }
+                for line in lines {
+                    line.withUnsafeBytes { _ = engine.ingest($0, arrival: now) }
+                }
+                core.snapshot.lines += lines.count + tooLong
+            case .stream(.connected(let up)):
+                engine.setConnected(up, at: now)
+                core.snapshot.connected = up
+            case .command(let command, let reply):
+                route(through: now)
+                reply(execute(command, at: now))
+            }
+        }
+        engine.advance(through: now)
+        route(through: now)
+        publish()
+    }
+
+    private func route(through t: Instant) {
+        let engine = core.engine, router = core.router
+        for tr in engine.transitions {
+            core.snapshot.transitions[tr.state.rawValue, default: 0] += 1
+            log.write(LogRecord(level: tr.state == .pending ? .info : .warning, service: "engine", message: "alert \(tr.state.rawValue)",
+                                data: ["alert": tr.alert, "labels": tr.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ","),
+                                       "value": tr.stringValue ?? formatNumber(tr.value)]))
+            if tr.state == .resolved { core.acked.remove(fingerprint(alert: tr.alert, labels: tr.labels)) }
+        }
+        router.handle(engine.transitions)
+        engine.transitions.removeAll(keepingCapacity: true)
+        router.advance(through: t)
+        for n in router.notifications {
+            core.snapshot.notifications[n.channel, default: 0] += 1
+            delivery.send(n)
+        }
+        router.notifications.removeAll(keepingCapacity: true)
+    }
+
+    private func execute(_ command: Command, at now: Instant) -> Reply {
+        switch command {
+        case .ack(let fp, let duration):
+            guard core.router.acknowledge(fingerprint: fp, at: now, for: duration) else { return .notFound("no firing alert has fingerprint \(fp)") }
+            core.acked.insert(fp)
+            route(through: now)
+            log.write(LogRecord(level: .info, service: "api", message: "alert acknowledged", data: ["fingerprint": fp]))
+            return .ok(fp)
+        case .addSilence(let matchers, let duration, let createdBy, let comment):
+            core.silenceCounter += 1
+            let id = String(format: "s%04d-%@", core.silenceCounter, String(UInt64(now.nanoseconds), radix: 36))
+            core.router.add(Silence(id: id, matchers: matchers, startsAt: now, endsAt: now + duration, createdBy: createdBy, comment: comment))
+            log.write(LogRecord(level: .info, service: "api", message: "silence added", data: ["id": id, "matchers": matchers.map(\.description).joined(separator: ","), "by": createdBy]))
+            return .ok(id)
+        case .removeSilence(let id):
+            guard core.router.removeSilence(id: id, at: now) else { return .notFound("no silence has id \(id)") }
+            return .ok(id)
+        }
+    }
+
+    private func publish() {
+        let engine = core.engine
+        core.snapshot.alerts = engine.instances()
+        core.snapshot.acked = core.acked
+        core.snapshot.silences = core.router.activeSilences
+        core.snapshot.secondsSinceLastMessage = engine.secondsSinceLastMessage
+        core.snapshot.samples = engine.samplesApplied
+        core.snapshot.evaluations = engine.evaluations
+        core.snapshot.rejected = engine.rejected
+        let s = core.snapshot
+        snapshotBox.withLock { $0 = s }
+    }
+}

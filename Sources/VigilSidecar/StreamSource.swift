@@ -1,0 +1,237 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// Splits a byte stream into lines (without their newline), dropping any longer than `maxLine`:
+/// the rest of such a line is skipped up to its newline, and the drop is counted.
+struct LineFramer {
+    let maxLine: Int
+    private var buffer: [UInt8] = []
+    private var skipping = false
+
+    init(maxLine: Int) { self.maxLine = maxLine }
+
+    /// Feeds bytes; returns the complete lines and how many were too long.
+    mutating func feed(_ bytes: UnsafeRawBufferPointer) -> (lines: [[UInt8]], tooLong: Int) {
+        var lines: [[UInt8]] = []
+        var tooLong = 0
+        var start = 0
+        for i in 0..<bytes.count where bytes[i] == UInt8(ascii: "\n") {
+            if skipping {
+                skipping = false
+            } else {
+                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
+                if buffer.count > maxLine { tooLong += 1 } else if !buffer.isEmpty { lines.append(buffer) }
+            }
+            buffer.removeAll(keepingCapacity: true)
+            start = i + 1
+        }
+        if !skipping {
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
+            if buffer.count > maxLine {
+                tooLong += 1
+                skipping = true
+                buffer.removeAll(keepingCapacity: false)
+            }
+        }
+        return (lines, tooLong)
+    }
+}
+
+/// What a stream source tells the core.
+enum StreamEvent: Sendable {
+    case lines([[UInt8]], tooLong: Int)
+    case connected(Bool)
+}
+
+/// Where the stream comes from (SPEC §4): a trader's socket we connect to, a socket traders
+/// connect to, or stdin. Each reads on its own thread and hands framed lines to the core.
+public enum StreamSourceSpec: Sendable, Equatable {
+    case connect(String)
+    case listen(String)
+    case stdin
+}
+
+/// A running source. `stop()` closes its descriptors so its threads end.
+final class StreamSource: Sendable {
+    private let spec: StreamSourceSpec
+    private let maxLine: Int
+    private let emit: @Sendable (StreamEvent) -> Void
+    private let log: LogSink
+    private let state = Mutex<(stopped: Bool, fds: Set<Int32>, writers: Int, socketFile: String?)>((false, [], 0, nil))
+
+    init(_ spec: StreamSourceSpec, maxLine: Int, log: LogSink, emit: @escaping @Sendable (StreamEvent) -> Void) {
+        self.spec = spec
+        self.maxLine = maxLine
+        self.log = log
+        self.emit = emit
+    }
+
+    struct StartError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func start() throws(StartError) {
+        switch spec {
+        case .stdin:
+            emit(.connected(true))
+            Thread { [self] in
+                read(fd: 0)
+                emit(.connected(false))
+                log.write(LogRecord(level: .info, service: "stream", message: "stdin closed", data: [:]))
+            }.start()
+        case .listen(let path):
+            let fd = try listenUnix(path)
+            Thread { [self] in acceptLoop(fd) }.start()
+        case .connect(let path):
+            Thread { [self] in connectLoop(path) }.start()
+        }
+    }
+
+    func stop() {
+        let (fds, file) = state.withLock { s -> (Set<Int32>, String?) in
+            s.stopped = true
+            return (s.fds, s.socketFile)
+        }
+        for fd in fds {
+            shutdown(fd, Int32(SHUT_RDWR))
+            close(fd)
+        }
+        if let file { unlink(file) } // the socket file we created
+    }
+
+    private var stopped: Bool { state.withLock { $0.stopped } }
+
+    private func track(_ fd: Int32) -> Bool {
+        state.withLock { s in
+            if s.stopped { return false }
+            s.fds.insert(fd)
+            return true
+        }
+    }
+
+    private func untrack(_ fd: Int32) {
+        let owned = state.withLock { $0.fds.remove(fd) != nil }
+        if owned { close(fd) }
+    }
+
+    /// Reads a descriptor to its end, framing lines.
+    private func read(fd: Int32) {
+        var framer = LineFramer(maxLine: maxLine)
+        var buf = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { return }
+            let (lines, tooLong) = buf.withUnsafeBytes { framer.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            if !lines.isEmpty || tooLong > 0 { emit(.lines(lines, tooLong: tooLong)) }
+        }
+    }
+
+    private static func address(_ path: String) throws(StartError) -> sockaddr_un {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            throw StartError(description: "socket path is too long (\(bytes.count) bytes, at most 107): \(path)")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        return addr
+    }
+
+    private static func connectUnix(_ path: String) -> Int32? {
+        guard var addr = try? address(path) else { return nil }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        if ok == 0 { return fd }
+        close(fd)
+        return nil
+    }
+
+    /// Binds a listening socket at `path` (mode 0600). A stale socket file is replaced; a live
+    /// one (another process listening) or a file that is not a socket is an error.
+    private func listenUnix(_ path: String) throws(StartError) -> Int32 {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else { throw StartError(description: "\(path) exists and is not a socket; not replacing it") }
+            if let live = StreamSource.connectUnix(path) {
+                close(live)
+                throw StartError(description: "another process is listening on \(path)")
+            }
+            unlink(path)
+        }
+        var addr = try StreamSource.address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StartError(description: "cannot create a socket: \(String(cString: strerror(errno)))") }
+        let old = umask(0o177) // the socket file is created 0600
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        umask(old)
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw StartError(description: "cannot listen on \(path): \(why)")
+        }
+        chmod(path, 0o600)
+        _ = track(fd)
+        state.withLock { $0.socketFile = path }
+        log.write(LogRecord(level: .info, service: "stream", message: "listening for traders", data: ["socket": path]))
+        return fd
+    }
+
+    private func acceptLoop(_ fd: Int32) {
+        while !stopped {
+            let c = accept(fd, nil, nil)
+            if c < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            guard track(c) else { close(c); return }
+            let first = state.withLock { s -> Bool in
+                s.writers += 1
+                return s.writers == 1
+            }
+            if first { emit(.connected(true)) }
+            log.write(LogRecord(level: .info, service: "stream", message: "a trader connected", data: [:]))
+            Thread { [self] in
+                read(fd: c)
+                untrack(c)
+                let last = state.withLock { s -> Bool in
+                    s.writers -= 1
+                    return s.writers == 0
+                }
+                log.write(LogRecord(level: .info, service: "stream", message: "a trader disconnected", data: [:]))
+                if last { emit(.connected(false)) }
+            }.start()
+        }
+    }
+
+    /// Connects to the trader's socket, reconnecting with backoff (100 ms doubling to 5 s);
+    /// logs once per state change, not per attempt.
+    private func connectLoop(_ path: String) {
+        var backoff: UInt32 = 100_000
+        var loggedDown = false
+        while !stopped {
+            guard let fd = StreamSource.connectUnix(path) else {
+                if !loggedDown {
+                    log.write(LogRecord(level: .warning, service: "stream", message: "cannot connect to the trader; retrying", data: ["socket": path]))
+                    loggedDown = true
+                }
+                usleep(backoff)
+                backoff = min(backoff * 2, 5_000_000)
+                continue
+            }
+            guard track(fd) else { close(fd); return }
+            backoff = 100_000
+            loggedDown = false
+            log.write(LogRecord(level: .info, service: "stream", message: "connected to the trader", data: ["socket": path]))
+            emit(.connected(true))
+            read(fd: fd)
+            untrack(fd)
+            emit(.connected(false))
+            if !stopped { log.write(LogRecord(level: .warning, service: "stream", message: "the trader closed the connection; reconnecting", data: ["socket": path])) }
+        }
+    }
+}
