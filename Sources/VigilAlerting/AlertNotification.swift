@@ -33,8 +33,8 @@ public struct AlertInfo: Sendable, Equatable, Codable {
         self.endsAt = endsAt
     }
 
-    /// The value as text: a string value as is, a number without a trailing `.0`.
-    public var valueText: String { stringValue ?? formatNumber(value) }
+    /// The value as people read it: a string as is, a number to at most 3 decimals.
+    public var valueText: String { stringValue ?? formatHuman(value) }
 }
 
 /// One message to one channel about one or more alerts (more than one only when grouped).
@@ -78,7 +78,14 @@ public func fingerprint(alert: String, labels: [Label]) -> String {
     return String(repeating: "0", count: 16 - hex.count) + hex
 }
 
-/// `2600`, `0.85`, `30.000000001`: integers without `.0`, others as Swift prints them.
+/// For people (templates, payloads): `2600`, `0.85`, `30` (not `30.000000001`), `2.333`.
+public func formatHuman(_ v: Double) -> String {
+    guard v.isFinite else { return formatNumber(v) }
+    let rounded = (v * 1000).rounded() / 1000
+    return formatNumber(rounded)
+}
+
+/// Exact, for machines (replay's JSON): `2600`, `0.85`, `30.000000001`, integers without `.0`.
 public func formatNumber(_ v: Double) -> String {
     if v.isNaN { return "NaN" }
     if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }

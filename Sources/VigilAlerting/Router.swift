@@ -375,7 +375,7 @@ public final class Router {
     private func merge(_ a: [String], _ b: [String]) -> [String] { a + b.filter { !a.contains($0) } }
 
     private func alertInfo(_ t: Transition, rule: RoutingRule, fingerprint fp: String, since: Instant) -> AlertInfo {
-        let value = t.stringValue ?? formatNumber(t.value)
+        let value = t.stringValue ?? formatHuman(t.value)
         func render(_ text: String?) -> String? {
             guard let text else { return nil }
             guard case .success(let (template, _)) = Template.parse(text) else { return text }

@@ -1,33 +1,306 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Glibc
+import Synchronization
+import VigilAlerting
+import VigilEngine
 import VigilRules
+import VigilSidecar
 
-/// `vigil demo`. Until the live demo lands (simulated trader → sidecar → local receiver, issue 5),
-/// it lints the shipped rules, which is what vigil can do end to end today.
+/// `vigil demo`: a simulated trading core → the real sidecar on a real Unix socket with the
+/// shipped rules → a local webhook receiver that prints what Slack, PagerDuty and email would
+/// receive. The sidecar's clock runs 20 times faster than the wall clock, so the incident's
+/// 13½ minutes take about 41 seconds.
 enum DemoCommand {
     static let usage = """
-    Usage: vigil demo
+    Usage: vigil demo [--speed N]
 
-    Today: lints the shipped rules in ./rules and shows what they watch.
-    Coming: a simulated trading core, the real sidecar and a local webhook receiver, end to end.
+    Runs a simulated trader, the real sidecar (shipped rules, a Unix socket, the HTTP API) and a
+    local webhook receiver, through an incident: normal noise, feed latency climbing on Kalshi,
+    the Polymarket adapter going down, limits approached, the trader falling silent. Alerts go
+    pending, fire, escalate, are acknowledged through the API, and resolve. Needs no
+    configuration; run it from the vigil checkout (it reads rules/). Exits 0 when the incident
+    is over, or on Ctrl-C.
+
+    Options:
+      --speed N   how much faster than real time the demo runs (default 20)
 
     """
 
     static func run(_ args: [String], _ terminal: Terminal) throws(UsageError) -> ExitCode {
-        _ = try scanArguments(args, options: [], command: "demo", maxPositionals: 0)
+        let parsed = try scanArguments(args, options: [OptionSpec(name: "--speed", valueName: "N")], command: "demo", maxPositionals: 0)
+        let speed = Double(parsed.value("--speed") ?? "20") ?? 0
+        guard speed >= 1, speed <= 1000 else { throw UsageError(message: "--speed takes a number from 1 to 1000", command: "demo") }
         guard FileManager.default.fileExists(atPath: "rules") else {
             terminal.err("error: no rules/ directory here; run the demo from the vigil checkout\n")
             return .failure
         }
-        terminal.out("vigil demo: the live demo (simulated trader, sidecar, receiver) is coming; linting the shipped rules.\n\n")
-        let files = try RulePaths.expand(["rules"], command: "demo")
-        let result = Linter.lint(ruleFiles: files)
-        for alert in result.alerts {
-            let condition = alert.condition.map(Formatter.format) ?? "?"
-            let severity = alert.severity?.rawValue ?? "?"
-            terminal.out("  \(severity.padding(toLength: 9, withPad: " ", startingAt: 0)) \(alert.name.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(condition)\n")
+        let demo = Demo(terminal: terminal, speed: speed)
+        return demo.run()
+    }
+}
+
+/// One run of the demo.
+final class Demo: Sendable {
+    let terminal: Terminal
+    let clock: ScaledClock
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-demo-\(getpid())")
+    private let counts = Mutex<(lines: Int, notifications: Int, phase: String)>((0, 0, "starting"))
+    private let interrupted = Mutex(false)
+
+    init(terminal: Terminal, speed: Double) {
+        self.terminal = terminal
+        clock = ScaledClock(speed: speed)
+    }
+
+    /// Minutes of the demo's (virtual) time since its start, as `mm:ss`.
+    func stamp() -> String {
+        let s = Int((clock.now() - start) / 1_000_000_000)
+        return String(format: "%02d:%02d", s / 60, s % 60)
+    }
+
+    /// The demo clock starts at the wall clock; its elapsed time is the demo time.
+    private let start = WallClock().now()
+
+    func say(_ text: String) { terminal.out("[\(stamp())] \(text)\n") }
+
+    func run() -> ExitCode {
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let socketPath = dir.appendingPathComponent("trader.sock").path
+
+        // 1. The webhook receiver.
+        let receiver: HTTPServer
+        do {
+            receiver = try HTTPServer(host: "127.0.0.1", port: 0) { [self] r in receive(r) }
+        } catch {
+            terminal.err("error: the demo's receiver: \(error)\n")
+            return .failure
         }
-        terminal.out(result.diagnostics.map(DiagnosticRenderer.text).joined())
-        terminal.out("\n" + LintCommand.summary(result, fileCount: files.count) + "\n")
-        return result.errorCount > 0 ? .failure : .success
+        defer { receiver.stop() }
+        let base = "http://127.0.0.1:\(receiver.port)"
+
+        // 2. The sidecar with the shipped rules and channels pointing at the receiver.
+        let configText = """
+            channel pager { type pagerduty routing_key "demo-routing-key" url "\(base)/pagerduty" source "demo-trader" }
+            channel slack { type slack url "\(base)/slack" rate 10 }
+            channel email { type email url "\(base)/email" to "oncall@example.com" }
+            escalation_target pager
+            """
+        let ruleFiles: [SourceFile]
+        do {
+            ruleFiles = try RulePaths.expand(["rules"], command: "demo")
+        } catch {
+            terminal.err("error: \(error.message)\n")
+            return .failure
+        }
+        let lint = Linter.lint(ruleFiles: ruleFiles, config: SourceFile(path: "demo.conf", text: configText, kind: .config))
+        guard lint.errorCount == 0, let config = try? AlertingConfig.load(lint.config) else {
+            terminal.err(lint.diagnostics.map(DiagnosticRenderer.text).joined() + "error: the shipped rules do not load\n")
+            return .failure
+        }
+        var options = Sidecar.Options()
+        options.source = .listen(socketPath)
+        options.clock = clock
+        var policy = RetryPolicy()
+        policy.base = 100_000_000
+        options.policy = policy
+        let sidecar = Sidecar(rules: lint, config: config, options: options, log: DemoLog(demo: self))
+        let api: HTTPServer
+        do {
+            try sidecar.start()
+            api = try HTTPServer(host: "127.0.0.1", port: 0) { API(sidecar: sidecar, token: nil).handle($0) }
+        } catch {
+            terminal.err("error: \(error)\n")
+            return .failure
+        }
+        defer { api.stop() }
+        terminal.out("""
+            vigil demo: a simulated trader → the sidecar (\(lint.alerts.count) shipped rules, socket \(socketPath),
+            API http://127.0.0.1:\(api.port)) → a local receiver standing in for Slack, PagerDuty and email.
+            Demo time runs \(formatNumber(clock.speed))× faster than real time; the incident takes 13½ minutes of it.
+
+            """)
+
+        // Ctrl-C ends the demo early, cleanly.
+        signal(SIGINT, SIG_IGN)
+        let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        sigint.setEventHandler { [self] in interrupted.withLock { $0 = true } }
+        sigint.resume()
+
+        // 3. The trader, and the status line.
+        let trader = Thread { [self] in Trader(demo: self, socket: socketPath, api: "http://127.0.0.1:\(api.port)").run() }
+        trader.start()
+        var finished = false
+        var lastStatus = ContinuousClock.now
+        while !finished {
+            usleep(100_000)
+            finished = counts.withLock { $0.phase == "done" } || interrupted.withLock { $0 }
+            if ContinuousClock.now - lastStatus >= .seconds(5) {
+                lastStatus = ContinuousClock.now
+                let s = sidecar.snapshot
+                let (lines, notes, _) = counts.withLock { ($0.lines, $0.notifications, $0.phase) }
+                say("status: \(lines) lines streamed, \(s.alerts.filter { $0.state == .firing }.count) firing, \(s.alerts.filter { $0.state == .pending }.count) pending, \(notes) notifications received")
+            }
+        }
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            _ = await sidecar.stop(flush: .seconds(5))
+            done.signal()
+        }
+        done.wait()
+        let notes = counts.withLock { $0.notifications }
+        terminal.out(interrupted.withLock { $0 } ? "\ninterrupted; bye.\n" : "\nthe incident is over: \(notes) notifications were delivered. That was vigil.\n")
+        _ = sigint
+        return .success
+    }
+
+    func setPhase(_ p: String) { counts.withLock { $0.phase = p } }
+    func countLine() { counts.withLock { $0.lines += 1 } }
+    var isInterrupted: Bool { interrupted.withLock { $0 } }
+
+    /// The receiver: prints what each target would have received.
+    private func receive(_ r: HTTPRequest) -> HTTPResponse {
+        let json = (try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any]
+        counts.withLock { $0.notifications += 1 }
+        switch r.path {
+        case "/slack":
+            let text = (json?["text"] as? String)?.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&") ?? "?"
+            say("  → Slack      \(text)")
+        case "/pagerduty":
+            let action = json?["event_action"] as? String ?? "?"
+            let summary = (json?["payload"] as? [String: Any])?["summary"] as? String
+            say("  → PagerDuty  \(action) dedup_key=\(json?["dedup_key"] as? String ?? "?")" + (summary.map { ": \($0)" } ?? ""))
+        case "/email":
+            say("  → email      to \(json?["to"] as? String ?? "?"): \(json?["subject"] as? String ?? "?")")
+        default:
+            return .json(404, "{}")
+        }
+        return .json(200, "{\"ok\":true}")
+    }
+}
+
+/// Shows the sidecar's alert transitions as they happen; the rest of its log stays quiet.
+struct DemoLog: LogSink {
+    let demo: Demo
+
+    func write(_ r: LogRecord) {
+        if r.service == "engine", let alert = r.data["alert"] {
+            let labels = r.data["labels"].map { $0.isEmpty ? "" : "{\($0)}" } ?? ""
+            let state = r.message.replacingOccurrences(of: "alert ", with: "")
+            let value = r.data["value"].map { Double($0).map(formatHuman) ?? $0 } ?? "?"
+            demo.say("● \(alert)\(labels) \(state) (value \(value))")
+        } else if r.level >= .error {
+            demo.say("! \(r.message) \(r.data)")
+        }
+    }
+}
+
+/// The simulated trading core: the seed's metrics and health for both venues with a little
+/// noise, then the incident.
+struct Trader {
+    let demo: Demo
+    let socket: String
+    let api: String
+
+    /// Demo seconds since the trader started.
+    func elapsed(_ start: Instant) -> Double { Double(demo.clock.now() - start) / 1e9 }
+
+    func run() {
+        let start = demo.clock.now()
+        var fd = connect()
+        var silent = false
+        var acked = false
+        var phase = ""
+        func announce(_ p: String, _ text: String) {
+            guard phase != p else { return }
+            phase = p
+            demo.say(text)
+        }
+        var rng = SystemRandomNumberGenerator()
+        while !demo.isInterrupted {
+            let t = elapsed(start)
+            if t >= 13.5 * 60 { break }
+            let kalshiSlow = t >= 60 && t < 8 * 60
+            let polyDown = t >= 4 * 60 && t < 7 * 60
+            let limits = t >= 6 * 60 && t < 9 * 60
+            let quiet = t >= 9 * 60 && t < 12.5 * 60
+            switch t {
+            case ..<60: announce("normal", "the trader runs normally")
+            case ..<(4 * 60): announce("latency", "Kalshi's feed latency climbs to 2.6 s")
+            case ..<(6 * 60): announce("down", "the Polymarket adapter loses its websocket")
+            case ..<(7 * 60): announce("limits", "positions approach the risk limits")
+            case ..<(9 * 60): announce("recover", "Polymarket is back; Kalshi's latency recovers at 8:00")
+            case ..<(12.5 * 60): announce("quiet", "the trader falls silent (a hung process)")
+            default: announce("back", "the trader is back")
+            }
+            if t >= 5 * 60, !acked {
+                acked = true
+                acknowledge()
+            }
+            if quiet {
+                if !silent, fd >= 0 { close(fd); fd = -1 }
+                silent = true
+            } else {
+                if fd < 0 { fd = connect() }
+                silent = false
+                let ts = demo.clock.now().rfc3339
+                let noise = Double.random(in: -20...20, using: &rng)
+                var lines = [
+                    #"{"ts":"\#(ts)","metric":"feed_latency_p95","labels":{"venue":"kalshi"},"value":\#(Int((kalshiSlow ? 2600 : 150) + noise))}"#,
+                    #"{"ts":"\#(ts)","metric":"feed_latency_p95","labels":{"venue":"polymarket"},"value":\#(Int(180 + noise))}"#,
+                    #"{"ts":"\#(ts)","metrics":{"position_utilization":\#(limits ? 0.91 : 0.55),"daily_pnl":\#(Int(1200 + t)),"daily_loss":0,"position_exposure":120000,"fill_rate":0.92,"new_arbitrage_edge":120,"schema_validation_errors":0},"labels":{}}"#,
+                    #"{"ts":"\#(ts)","service":"kalshi_adapter","status":"healthy","details":{"websocket_connected":true}}"#,
+                    #"{"ts":"\#(ts)","service":"polymarket_adapter","status":"\#(polyDown ? "down" : "healthy")","details":{"websocket_connected":\#(!polyDown)}}"#,
+                ]
+                if Int(t) % 60 == 0 { lines.append(#"{"ts":"\#(ts)","service":"risk_manager","event":"daily_turnover_check","used":18500,"limit":25000}"#) }
+                let data = lines.joined(separator: "\n") + "\n"
+                if fd >= 0, send(fd, data, data.utf8.count, Int32(MSG_NOSIGNAL)) < 0 { close(fd); fd = -1 }
+                for _ in lines { demo.countLine() }
+            }
+            usleep(useconds_t(max(10_000, demo.clock.realDuration(5_000_000_000) / 1000))) // a batch every 5 demo seconds
+        }
+        if fd >= 0 { close(fd) }
+        // Let the last notifications land (well before the silence could look like an outage).
+        usleep(useconds_t(min(1_000_000, demo.clock.realDuration(10_000_000_000) / 1000)))
+        demo.setPhase("done")
+    }
+
+    private func connect() -> Int32 {
+        for _ in 0..<50 {
+            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in socket.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
+            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            if ok == 0 { return fd }
+            close(fd)
+            usleep(100_000)
+        }
+        return -1
+    }
+
+    /// The on-call engineer acknowledges what is firing, through the HTTP API.
+    private func acknowledge() {
+        let sem = DispatchSemaphore(value: 0)
+        let url = api
+        let demo = self.demo
+        Task {
+            defer { sem.signal() }
+            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: url + "/api/v1/alerts")!),
+                  let alerts = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return }
+            for a in alerts where (a["state"] as? String) == "firing" && (a["alert"] as? String).map({ ["high_latency", "service_down"].contains($0) }) == true {
+                guard let fp = a["fingerprint"] as? String else { continue }
+                var r = URLRequest(url: URL(string: url + "/api/v1/alerts/\(fp)/ack")!)
+                r.httpMethod = "POST"
+                r.httpBody = Data(#"{"comment":"on it"}"#.utf8)
+                if let (_, resp) = try? await URLSession.shared.data(for: r), (resp as? HTTPURLResponse)?.statusCode == 200 {
+                    demo.say("on-call acknowledges \(a["alert"] as? String ?? "?") through the API (POST /api/v1/alerts/\(fp)/ack)")
+                }
+            }
+        }
+        sem.wait()
     }
 }

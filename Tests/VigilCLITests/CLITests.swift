@@ -179,11 +179,17 @@ struct BinaryTests {
         #expect(try run(["lint", "Tests/VigilRulesTests/Corpus/broken/04-bad-severity.rules"]).0 == 1)
     }
 
-    @Test(.enabled(if: binary != nil, "the vigil binary is not built; run `swift build` first"))
-    func demoRunsOnTheShippedRules() throws {
-        let (status, out) = try run(["demo"])
+    /// The README's first command shows the whole lifecycle and exits 0 (at 60× to keep the suite quick).
+    @Test(.enabled(if: binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
+    func demoShowsTheWholeLifecycle() throws {
+        let started = Date()
+        let (status, out) = try run(["demo", "--speed", "60"])
         #expect(status == 0)
-        #expect(out.contains("critical  service_down             service_status == 'down' for > 30s"))
-        #expect(out.hasSuffix("11 rules in 3 files: 0 errors, 0 warnings\n"))
+        #expect(Date().timeIntervalSince(started) < 90)
+        for expected in ["● high_latency{venue=kalshi} pending", "● high_latency{venue=kalshi} firing", "→ Slack      [FIRING] high_latency",
+                         "→ PagerDuty  trigger", "on-call acknowledges service_down through the API", "→ PagerDuty  acknowledge",
+                         "→ PagerDuty  resolve", "● stale_data firing", "● stale_data resolved", "the incident is over"] {
+            #expect(out.contains(expected), "missing: \(expected)")
+        }
     }
 }
