@@ -206,8 +206,9 @@ public final class Delivery: Sendable {
     }
 }
 
-/// One channel's queue: per-alert FIFOs, up to `policy.concurrency` alerts in flight, requests
-/// spaced by the channel's rate (Slack: 1/s by default).
+/// One channel's queue: per-alert FIFOs, up to `policy.concurrency` alerts in flight. A paced
+/// channel (Slack, at `rate`, 1/s by default) sends one request at a time and starts the next
+/// 1/rate after the previous one completed, so requests *arrive* at most `rate` a second.
 actor ChannelWorker {
     let channel: ChannelConfig
     let policy: RetryPolicy
@@ -230,8 +231,10 @@ actor ChannelWorker {
         pump(delivery)
     }
 
+    private var isPaced: Bool { channel.type == .slack && channel.rate > 0 }
+
     private func pump(_ delivery: Delivery) {
-        while inFlight.count < policy.concurrency, let key = order.first(where: { !inFlight.contains($0) && !(queues[$0]?.isEmpty ?? true) }) {
+        while inFlight.count < (isPaced ? 1 : policy.concurrency), let key = order.first(where: { !inFlight.contains($0) && !(queues[$0]?.isEmpty ?? true) }) {
             inFlight.insert(key)
             Task { await self.work(key, delivery) }
         }
@@ -250,12 +253,13 @@ actor ChannelWorker {
     }
 
     private func pace() async {
-        guard channel.type == .slack, channel.rate > 0 else { return }
-        let interval = Duration.nanoseconds(Int64(1e9 / channel.rate))
-        let now = ContinuousClock.now
-        let slot = max(now, nextSlot)
-        nextSlot = slot + interval
-        if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
+        guard isPaced, nextSlot > ContinuousClock.now else { return }
+        try? await Task.sleep(until: nextSlot, clock: .continuous)
+    }
+
+    /// After a paced request completes: the next may start 1/rate later.
+    private func paced() {
+        if isPaced { nextSlot = ContinuousClock.now + .nanoseconds(Int64(1e9 / channel.rate)) }
     }
 
     private func deliver(_ entry: Outbox.Entry, _ delivery: Delivery) async {
@@ -270,6 +274,7 @@ actor ChannelWorker {
             attempt += 1
             await pace()
             let result = await delivery.transport.post(request, timeout: channel.timeout)
+            paced()
             switch DeliveryOutcome.classify(result) {
             case .delivered:
                 delivery.count(channel.name) { $0.sent += 1 }

@@ -158,7 +158,8 @@ struct BinaryTests {
 
     func run(_ args: [String], cwd: URL = repo) throws -> (Int32, String) {
         let p = Process()
-        p.executableURL = try #require(Self.binary, "the vigil binary is not built; run `swift build` first")
+        guard let binary = Self.binary else { throw POSIXError(.ENOENT) }
+        p.executableURL = binary
         p.arguments = args
         p.currentDirectoryURL = cwd
         let pipe = Pipe()

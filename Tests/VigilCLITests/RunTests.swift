@@ -1,0 +1,302 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Glibc
+import Testing
+
+/// `vigil run`, spawned as a process and driven over its socket and its API.
+final class RunningVigil {
+    let process = Process()
+    let dir: URL
+    let port: UInt16
+    let out: URL
+    let err: URL
+
+    init(_ args: [String], rules: String, port: UInt16 = RunningVigil.freeTCPPort()) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-run-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data(rules.utf8).write(to: dir.appendingPathComponent("t.rules"))
+        self.port = port
+        out = dir.appendingPathComponent("out.txt")
+        err = dir.appendingPathComponent("err.txt")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        guard let binary = BinaryTests.binary else { throw POSIXError(.ENOENT) }
+        process.executableURL = binary
+        process.arguments = ["run", "--rules", dir.appendingPathComponent("t.rules").path, "--http", "127.0.0.1:\(port)"]
+            + args.map { $0.replacingOccurrences(of: "DIR", with: dir.path) }
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+    }
+
+    var stdout: String { (try? String(contentsOf: out, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
+
+    /// Stops with SIGTERM; returns the exit status (or nil if it did not exit within 15 s).
+    func terminate() -> Int32? {
+        process.terminate()
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning, Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return nil }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    static func freeTCPPort() -> UInt16 {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(s) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        return UInt16(bigEndian: addr.sin_port)
+    }
+
+    /// An HTTP request to the API; (status, body). Bounded by a 5 s timeout.
+    func http(_ method: String, _ path: String, body: String? = nil) async -> (Int, String) {
+        var r = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        r.httpMethod = method
+        r.timeoutInterval = 5
+        if let body { r.httpBody = Data(body.utf8) }
+        guard let (data, response) = try? await URLSession.shared.data(for: r) else { return (0, "") }
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Waits (bounded) until the API answers /health.
+    func waitUntilUp() async -> Bool {
+        for _ in 0..<100 {
+            if await http("GET", "/health").0 == 200 { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// Polls (bounded) until `predicate` holds on /api/v1/alerts.
+    func waitForAlerts(_ predicate: (String) -> Bool) async -> Bool {
+        for _ in 0..<100 {
+            if predicate(await http("GET", "/api/v1/alerts").1) { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+}
+
+/// A Unix-socket client writing lines (a trader).
+func unixWrite(_ path: String, _ lines: [String]) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
+    for _ in 0..<50 {
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        if ok == 0 {
+            let data = lines.joined(separator: "\n") + "\n"
+            return send(fd, data, data.utf8.count, Int32(MSG_NOSIGNAL)) == data.utf8.count
+        }
+        usleep(100_000)
+    }
+    return false
+}
+
+
+struct RunTests {
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func listenModeWithThreeWritersAndEveryEndpoint() async throws {
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: "metric x labels w\nalert high { when x > 1; severity warning; notify slack }\n")
+        #expect(await v.waitUntilUp())
+        #expect(await v.http("GET", "/ready").0 == 503)
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        var st = stat()
+        #expect(stat(sock, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let ok = Mutex3()
+        await withTaskGroup(of: Void.self) { group in
+            for w in 0..<3 {
+                group.addTask {
+                    let lines = (0..<50).map { i in #"{"metric":"x","labels":{"w":"\#(w)"},"value":\#(i == 49 ? 5 : 0)}"# }
+                    if unixWrite(sock, lines) { ok.add() }
+                }
+            }
+        }
+        #expect(ok.count == 3)
+        #expect(await v.waitForAlerts { body in (0..<3).allSatisfy { body.contains(#""labels":{"w":"\#($0)"},"state":"firing""#) } })
+        // Every endpoint.
+        let (healthStatus, health) = await v.http("GET", "/health")
+        #expect(healthStatus == 200 && health.contains(#""status":"ok""#))
+        let (detailedStatus, detailed) = await v.http("GET", "/health/detailed")
+        #expect(detailedStatus == 200 && detailed.contains(#""lines":150"#) && detailed.contains(#""rules_loaded":1"#))
+        let (rulesStatus, rules) = await v.http("GET", "/api/v1/rules")
+        #expect(rulesStatus == 200 && rules == #"[{"name":"high","severity":"warning","channels":["slack"]}]"#)
+        let (metricsStatus, metrics) = await v.http("GET", "/metrics")
+        #expect(metricsStatus == 200)
+        #expect(metrics.contains("vigil_stream_lines_total 150\n"))
+        #expect(metrics.contains("vigil_alerts{state=\"firing\"} 3\n"))
+        let sample = try Regex(#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? -?[0-9.e+]+$"#)
+        for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.wholeMatch(of: sample) != nil, "not Prometheus text: \(line)")
+        }
+        let (silenceStatus, silence) = await v.http("POST", "/api/v1/silences", body: #"{"matchers":"alertname=\"high\"","for":"1h","comment":"test","createdBy":"me"}"#)
+        #expect(silenceStatus == 201)
+        let id = silence.components(separatedBy: #""id":""#).last?.prefix { $0 != "\"" } ?? ""
+        #expect(await v.http("GET", "/api/v1/silences").1.contains(#""comment":"test""#))
+        #expect(await v.http("DELETE", "/api/v1/silences/\(id)").0 == 200)
+        #expect(await v.http("DELETE", "/api/v1/silences/\(id)").0 == 404)
+        #expect(await v.http("POST", "/api/v1/alerts/0000000000000000/ack").0 == 404)
+        #expect(await v.http("POST", "/api/v1/silences", body: #"{"matchers":"nope"}"#).0 == 400)
+        #expect(await v.http("POST", "/health").0 == 405)
+        #expect(await v.http("GET", "/nowhere").0 == 404)
+        #expect(v.terminate() == 0)
+        #expect(v.stderr.contains(#""message":"stopped""#))
+        #expect(!FileManager.default.fileExists(atPath: sock))
+    }
+
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func connectModeSurvivesThreeTraderRestarts() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-trader-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("trader.sock").path
+        let v = try RunningVigil(["--connect", "unix:\(path)"], rules: "metric x labels life\nalert high { when x > 1; severity warning; notify slack }\n")
+        #expect(await v.waitUntilUp())
+        for life in 0..<4 {
+            // The trader (re)starts: listens, waits for vigil to connect, sends, exits.
+            let trader = try UnixListener(path: path)
+            let conn = trader.accept(timeout: 10)
+            #expect(conn >= 0, "vigil did not reconnect in life \(life)")
+            let line = #"{"metric":"x","labels":{"life":"\#(life)"},"value":5}"# + "\n"
+            _ = send(conn, line, line.utf8.count, Int32(MSG_NOSIGNAL))
+            #expect(await v.waitForAlerts { $0.contains(#""life":"\#(life)""#) })
+            close(conn)
+            trader.close()
+        }
+        let alerts = await v.http("GET", "/api/v1/alerts").1
+        #expect((0..<4).allSatisfy { alerts.contains(#""labels":{"life":"\#($0)"},"state":"firing""#) })
+        #expect(v.terminate() == 0)
+        #expect(v.stderr.components(separatedBy: "cannot connect to the trader").count - 1 <= 4, "logged once per state change, not per attempt")
+    }
+
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func theHTTPServerSurvivesHostileClients() async throws {
+        let v = try RunningVigil(["--stdin"], rules: "metric x\nalert a { when x > 1; severity info; notify slack }\n")
+        #expect(await v.waitUntilUp())
+        #expect(rawHTTP(v.port, "NONSENSE\r\n\r\n").hasPrefix("HTTP/1.1 400"))
+        #expect(rawHTTP(v.port, "GET /health HTTP/1.1\r\n" + String(repeating: "X-Junk: " + String(repeating: "a", count: 1000) + "\r\n", count: 1024) + "\r\n").hasPrefix("HTTP/1.1 431"))
+        #expect(rawHTTP(v.port, "POST /api/v1/silences HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n").hasPrefix("HTTP/1.1 413"))
+        // A client sending one byte a second is cut off, and /health is answered meanwhile.
+        let port = v.port
+        let slow = Task.detached { () -> String in
+            let fd = tcpConnect(port)
+            defer { close(fd) }
+            for b in "GET /health HTTP/1.1\r\nHost: x".utf8 {
+                if send(fd, [b], 1, Int32(MSG_NOSIGNAL)) != 1 { break }
+                sleep(1)
+            }
+            return readAll(fd)
+        }
+        try await Task.sleep(for: .seconds(2))
+        let started = Date()
+        #expect(await v.http("GET", "/health").0 == 200)
+        #expect(Date().timeIntervalSince(started) < 1)
+        let answer = await slow.value
+        #expect(answer.hasPrefix("HTTP/1.1 408") || answer.isEmpty)
+        #expect(await v.http("GET", "/health").0 == 200)
+        #expect(v.terminate() == 0)
+    }
+
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func anAckThroughTheAPIStopsAPendingEscalation() async throws {
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: """
+            metric x labels k
+            alert acked { when x{k="a"} > 1; severity warning; notify slack; escalate after 8s to pager }
+            alert left { when x{k="b"} > 1; severity warning; notify slack; escalate after 8s to pager }
+            """)
+        #expect(await v.waitUntilUp())
+        #expect(unixWrite(v.dir.appendingPathComponent("t.sock").path, [#"{"metric":"x","labels":{"k":"a"},"value":5}"#, #"{"metric":"x","labels":{"k":"b"},"value":5}"#]))
+        #expect(await v.waitForAlerts { $0.contains(#""alert":"acked""#) && $0.contains(#""alert":"left""#) })
+        let alerts = await v.http("GET", "/api/v1/alerts").1
+        let fp = alerts.components(separatedBy: #"{"fingerprint":""#).first { $0.contains(#""alert":"acked""#) }?.prefix(16) ?? ""
+        #expect(await v.http("POST", "/api/v1/alerts/\(fp)/ack", body: #"{"comment":"mine"}"#).0 == 200)
+        #expect(await v.http("GET", "/api/v1/alerts").1.contains(#""alert":"acked","labels":{"k":"a"},"state":"firing""#))
+        #expect(!v.stdout.contains("ESCALATION"), "the ack must come before the 8 s step for this test to mean anything")
+        try await Task.sleep(for: .seconds(9))
+        let out = v.stdout
+        #expect(out.contains("ESCALATION 1 warning left"))
+        #expect(!out.contains("ESCALATION 1 warning acked"))
+        #expect(v.terminate() == 0)
+    }
+}
+
+/// Counts from several tasks.
+final class Mutex3: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return n }
+}
+
+/// A Unix-socket server standing in for the trader in connect mode.
+final class UnixListener {
+    private let fd: Int32
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        unlink(path)
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard ok == 0, listen(fd, 4) == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    func accept(timeout: Int) -> Int32 {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, Int32(timeout * 1000)) == 1 else { return -1 }
+        return Glibc.accept(fd, nil, nil)
+    }
+
+    func close() {
+        Glibc.close(fd)
+        unlink(path)
+    }
+}
+
+func tcpConnect(_ port: UInt16) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var tv = timeval(tv_sec: 15, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    return fd
+}
+
+func readAll(_ fd: Int32) -> String {
+    var data = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = recv(fd, &buf, buf.count, 0)
+        if n <= 0 { break }
+        data += buf[0..<n]
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Sends raw bytes and reads the whole answer (the server closes after an error).
+func rawHTTP(_ port: UInt16, _ text: String) -> String {
+    let fd = tcpConnect(port)
+    defer { close(fd) }
+    _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    return readAll(fd)
+}
