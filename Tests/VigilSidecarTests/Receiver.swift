@@ -59,9 +59,9 @@ final class Receiver: Sendable {
     /// A port held bound but not listening, so connections to it are refused and no other test is
     /// given it; pass the descriptor to `init(script:port:reserved:)` to start listening there.
     static func reservePort() throws -> (port: UInt16, fd: Int32) {
+        // No SO_REUSEADDR here: on Linux two sockets that both set it may bind one port while
+        // neither listens, and another test's receiver could take this one.
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
