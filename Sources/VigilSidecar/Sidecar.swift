@@ -75,7 +75,7 @@ public final class Sidecar: Sendable {
     private let inbox = Inbox()
     private let snapshotBox = Mutex(Snapshot())
     private let running = Mutex(true)
-    private let finished = DispatchSemaphore(value: 0)
+    private let finished = Mutex(false)
     private let source: StreamSource
     private let core: Core
 
@@ -129,7 +129,7 @@ public final class Sidecar: Sendable {
         source.stop()
         running.withLock { $0 = false }
         inbox.wake.signal()
-        finished.wait()
+        while !finished.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) } // not a blocking wait: this may run on the cooperative pool
         return await delivery.drain(timeout: flush)
     }
 
@@ -160,7 +160,7 @@ public final class Sidecar: Sendable {
             }
         }
         step()
-        finished.signal()
+        finished.withLock { $0 = true }
     }
 
     private func step() {

@@ -182,9 +182,10 @@ struct BinaryTests {
 
     /// The README's first command shows the whole lifecycle and exits 0 (at 60× to keep the suite quick).
     @Test(.enabled(if: binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
-    func demoShowsTheWholeLifecycle() throws {
+    func demoShowsTheWholeLifecycle() async throws {
         let started = Date()
-        let (status, out) = try run(["demo", "--speed", "60"])
+        let result = await offPool { [self] in Result { try run(["demo", "--speed", "60"]) } }
+        let (status, out) = try result.get()
         #expect(status == 0)
         #expect(Date().timeIntervalSince(started) < 90)
         for expected in ["● high_latency{venue=kalshi} pending", "● high_latency{venue=kalshi} firing", "→ Slack      [FIRING] high_latency",

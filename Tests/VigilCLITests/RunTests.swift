@@ -5,6 +5,12 @@ import FoundationNetworking
 import Glibc
 import Testing
 
+/// Runs blocking work (sleeps, socket reads, process waits) on a Dispatch thread, off Swift's
+/// cooperative pool: on 2 cores, a blocked pool starves every other async test.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in DispatchQueue.global().async { c.resume(returning: body()) } }
+}
+
 /// `vigil run`, spawned as a process and driven over its socket and its API.
 final class RunningVigil {
     let process = Process()
@@ -35,7 +41,12 @@ final class RunningVigil {
     var stderr: String { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
 
     /// Stops with SIGTERM; returns the exit status (or nil if it did not exit within 15 s).
-    func terminate() -> Int32? {
+    func terminate() async -> Int32? {
+        let p = process
+        return await offPool { RunningVigil.terminate(p) }
+    }
+
+    private static func terminate(_ process: Process) -> Int32? {
         process.terminate()
         let deadline = Date().addingTimeInterval(15)
         while process.isRunning, Date() < deadline { usleep(50_000) }
@@ -122,7 +133,7 @@ struct RunTests {
             for w in 0..<3 {
                 group.addTask {
                     let lines = (0..<50).map { i in #"{"metric":"x","labels":{"w":"\#(w)"},"value":\#(i == 49 ? 5 : 0)}"# }
-                    if unixWrite(sock, lines) { ok.add() }
+                    if await offPool({ unixWrite(sock, lines) }) { ok.add() }
                 }
             }
         }
@@ -153,7 +164,7 @@ struct RunTests {
         #expect(await v.http("POST", "/api/v1/silences", body: #"{"matchers":"nope"}"#).0 == 400)
         #expect(await v.http("POST", "/health").0 == 405)
         #expect(await v.http("GET", "/nowhere").0 == 404)
-        #expect(v.terminate() == 0)
+        #expect(await v.terminate() == 0)
         #expect(v.stderr.contains(#""message":"stopped""#))
         #expect(!FileManager.default.fileExists(atPath: sock))
     }
@@ -169,7 +180,7 @@ struct RunTests {
         for life in 0..<4 {
             // The trader (re)starts: listens, waits for vigil to connect, sends, exits.
             let trader = try UnixListener(path: path)
-            let conn = trader.accept(timeout: 10)
+            let conn = await offPool { trader.accept(timeout: 10) }
             #expect(conn >= 0, "vigil did not reconnect in life \(life)")
             let line = #"{"metric":"x","labels":{"life":"\#(life)"},"value":5}"# + "\n"
             _ = send(conn, line, line.utf8.count, Int32(MSG_NOSIGNAL))
@@ -179,7 +190,7 @@ struct RunTests {
         }
         let alerts = await v.http("GET", "/api/v1/alerts").1
         #expect((0..<4).allSatisfy { alerts.contains(#""labels":{"life":"\#($0)"},"state":"firing""#) })
-        #expect(v.terminate() == 0)
+        #expect(await v.terminate() == 0)
         #expect(v.stderr.components(separatedBy: "cannot connect to the trader").count - 1 <= 4, "logged once per state change, not per attempt")
     }
 
@@ -187,19 +198,22 @@ struct RunTests {
     func theHTTPServerSurvivesHostileClients() async throws {
         let v = try RunningVigil(["--stdin"], rules: "metric x\nalert a { when x > 1; severity info; notify slack }\n")
         #expect(await v.waitUntilUp())
-        #expect(rawHTTP(v.port, "NONSENSE\r\n\r\n").hasPrefix("HTTP/1.1 400"))
-        #expect(rawHTTP(v.port, "GET /health HTTP/1.1\r\n" + String(repeating: "X-Junk: " + String(repeating: "a", count: 1000) + "\r\n", count: 1024) + "\r\n").hasPrefix("HTTP/1.1 431"))
-        #expect(rawHTTP(v.port, "POST /api/v1/silences HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n").hasPrefix("HTTP/1.1 413"))
-        // A client sending one byte a second is cut off, and /health is answered meanwhile.
         let port = v.port
-        let slow = Task.detached { () -> String in
-            let fd = tcpConnect(port)
-            defer { close(fd) }
-            for b in "GET /health HTTP/1.1\r\nHost: x".utf8 {
-                if send(fd, [b], 1, Int32(MSG_NOSIGNAL)) != 1 { break }
-                sleep(1)
+        #expect(await offPool { rawHTTP(port, "NONSENSE\r\n\r\n") }.hasPrefix("HTTP/1.1 400"))
+        let junk = "GET /health HTTP/1.1\r\n" + String(repeating: "X-Junk: " + String(repeating: "a", count: 1000) + "\r\n", count: 1024) + "\r\n"
+        #expect(await offPool { rawHTTP(port, junk) }.hasPrefix("HTTP/1.1 431"))
+        #expect(await offPool { rawHTTP(port, "POST /api/v1/silences HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n") }.hasPrefix("HTTP/1.1 413"))
+        // A client sending one byte a second is cut off, and /health is answered meanwhile.
+        let slow = Task {
+            await offPool { () -> String in
+                let fd = tcpConnect(port)
+                defer { close(fd) }
+                for b in "GET /health HTTP/1.1\r\nHost: x".utf8 {
+                    if send(fd, [b], 1, Int32(MSG_NOSIGNAL)) != 1 { break }
+                    sleep(1)
+                }
+                return readAll(fd)
             }
-            return readAll(fd)
         }
         try await Task.sleep(for: .seconds(2))
         let started = Date()
@@ -208,7 +222,7 @@ struct RunTests {
         let answer = await slow.value
         #expect(answer.hasPrefix("HTTP/1.1 408") || answer.isEmpty)
         #expect(await v.http("GET", "/health").0 == 200)
-        #expect(v.terminate() == 0)
+        #expect(await v.terminate() == 0)
     }
 
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
@@ -219,7 +233,8 @@ struct RunTests {
             alert left { when x{k="b"} > 1; severity warning; notify slack; escalate after 8s to pager }
             """)
         #expect(await v.waitUntilUp())
-        #expect(unixWrite(v.dir.appendingPathComponent("t.sock").path, [#"{"metric":"x","labels":{"k":"a"},"value":5}"#, #"{"metric":"x","labels":{"k":"b"},"value":5}"#]))
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        #expect(await offPool { unixWrite(sock, [#"{"metric":"x","labels":{"k":"a"},"value":5}"#, #"{"metric":"x","labels":{"k":"b"},"value":5}"#]) })
         #expect(await v.waitForAlerts { $0.contains(#""alert":"acked""#) && $0.contains(#""alert":"left""#) })
         let alerts = await v.http("GET", "/api/v1/alerts").1
         let fp = alerts.components(separatedBy: #"{"fingerprint":""#).first { $0.contains(#""alert":"acked""#) }?.prefix(16) ?? ""
@@ -230,7 +245,7 @@ struct RunTests {
         let out = v.stdout
         #expect(out.contains("ESCALATION 1 warning left"))
         #expect(!out.contains("ESCALATION 1 warning acked"))
-        #expect(v.terminate() == 0)
+        #expect(await v.terminate() == 0)
     }
 }
 
@@ -243,7 +258,7 @@ final class Mutex3: @unchecked Sendable {
 }
 
 /// A Unix-socket server standing in for the trader in connect mode.
-final class UnixListener {
+final class UnixListener: @unchecked Sendable { // one test owns it; accept runs off the pool
     private let fd: Int32
     let path: String
 
