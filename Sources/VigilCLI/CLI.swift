@@ -18,6 +18,9 @@ public enum CLI {
         Command(name: "test", summary: "run rule unit tests (*.test)", usage: TestCommand.usage, run: TestCommand.run),
         Command(name: "replay", summary: "backtest rules on recorded streams", usage: ReplayCommand.usage, run: ReplayCommand.run),
         Command(name: "run", summary: "run the sidecar next to the trader", usage: RunCommand.usage, run: RunCommand.run),
+        Command(name: "alerts", summary: "list the alerts of a running sidecar", usage: OperatorCommands.alertsUsage, run: OperatorCommands.alerts),
+        Command(name: "ack", summary: "acknowledge a firing alert", usage: OperatorCommands.ackUsage, run: OperatorCommands.ack),
+        Command(name: "silence", summary: "add, list or remove silences", usage: OperatorCommands.silenceUsage, run: OperatorCommands.silence),
         Command(name: "demo", summary: "show vigil at work on its shipped rules", usage: DemoCommand.usage, run: DemoCommand.run),
         Command(name: "version", summary: "print the version", usage: "Usage: vigil version\n", run: { args, t throws(UsageError) in
             _ = try scanArguments(args, options: [], command: "version", maxPositionals: 0)
@@ -42,9 +45,7 @@ public enum CLI {
             return ExitCode.success.rawValue
         }
         guard let command = commands.first(where: { $0.name == first }) else {
-            let planned = ["alerts", "ack", "silence"]
-            let why = planned.contains(first) ? "'\(first)' is not built yet (see the README's roadmap)"
-                : "unknown command '\(first)'" + (closest(first, in: commands.map(\.name)).map { "; did you mean '\($0)'?" } ?? "")
+            let why = "unknown command '\(first)'" + (closest(first, in: commands.map(\.name)).map { "; did you mean '\($0)'?" } ?? "")
             terminal.err("error: \(why) (see 'vigil --help')\n")
             return ExitCode.usage.rawValue
         }

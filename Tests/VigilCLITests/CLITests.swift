@@ -86,7 +86,9 @@ struct LintCLITests {
         (["lint", "rules", "--strict=yes"], "error: option '--strict' takes no value (see 'vigil help lint')\n"),
         (["lint", "/nonexistent/x.rules"], "error: cannot read '/nonexistent/x.rules': no such file or directory\n"),
         (["lnt"], "error: unknown command 'lnt'; did you mean 'lint'? (see 'vigil --help')\n"),
-        (["alerts"], "error: 'alerts' is not built yet (see the README's roadmap) (see 'vigil --help')\n"),
+        (["silence"], "error: silence needs add, ls or rm (see 'vigil help silence')\n"),
+        (["silence", "add", "alertname=\"a\"", "--comment", "x"], "error: silence add needs --for DURATION, like 2h (see 'vigil help silence')\n"),
+        (["ack"], "error: ack needs a fingerprint or ALERT{labels} (see 'vigil help ack')\n"),
         (["run"], "error: run needs exactly one of --connect unix:PATH, --listen unix:PATH or --stdin (see 'vigil help run')\n"),
         (["run", "--stdin", "--http", "0.0.0.0:9177"], "error: refusing to serve the API on 0.0.0.0 without --api-token-file (mutations would be open to the network) (see 'vigil help run')\n"),
         (["run", "--listen", "/tmp/x.sock"], "error: --listen takes unix:PATH, like unix:/run/trader.sock (see 'vigil help run')\n"),
@@ -109,7 +111,7 @@ struct LintCLITests {
     @Test func helpAndVersion() {
         let top = vigil("--help")
         #expect(top.status == 0)
-        for command in ["lint", "fmt", "test", "replay", "run", "demo", "version", "help"] { #expect(top.out.contains("\n  \(command) ")) }
+        for command in ["lint", "fmt", "test", "replay", "run", "alerts", "ack", "silence", "demo", "version", "help"] { #expect(top.out.contains("\n  \(command) ")) }
         #expect(vigil("help", "lint").out == LintCommand.usage)
         #expect(vigil("lint", "--help").out == LintCommand.usage)
         #expect(vigil("version").out == "vigil \(CLI.version)\n")

@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Glibc
 import Testing
+@testable import VigilCLI
 
 /// Runs blocking work (sleeps, socket reads, process waits) on a Dispatch thread, off Swift's
 /// cooperative pool: on 2 cores, a blocked pool starves every other async test.
@@ -246,6 +247,46 @@ struct RunTests {
         #expect(out.contains("ESCALATION 1 warning left"))
         #expect(!out.contains("ESCALATION 1 warning acked"))
         #expect(await v.terminate() == 0)
+    }
+}
+
+struct OperatorCLITests {
+    /// `vigil …` in-process, off the cooperative pool (it waits on its HTTP calls).
+    func cli(_ args: [String]) async -> (Int32, String, String) {
+        await offPool {
+            let t = CapturedTerminal()
+            let status = CLI.run(args, terminal: t)
+            return (status, t.stdout, t.stderr)
+        }
+    }
+
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func alertsAckAndSilencesFromTheCommandLine() async throws {
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: "metric x labels venue\nalert high { when x > 1; severity warning; notify slack; escalate after 1h to pager }\n")
+        #expect(await v.waitUntilUp())
+        let http = "127.0.0.1:\(v.port)"
+        #expect(await cli(["alerts", "--http", http]).1 == "no pending or firing alerts\n")
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        #expect(await offPool { unixWrite(sock, [#"{"metric":"x","labels":{"venue":"kalshi"},"value":5}"#, #"{"metric":"x","labels":{"venue":"poly"},"value":5}"#]) })
+        #expect(await v.waitForAlerts { $0.contains("poly") && $0.contains("kalshi") })
+        let (status, table, _) = await cli(["alerts", "--http", http])
+        #expect(status == 0)
+        #expect(table.hasPrefix("STATE   ALERT  LABELS        SINCE"))
+        #expect(table.contains("firing  high   venue=kalshi") && table.contains("firing  high   venue=poly"))
+        let (ackStatus, acked, _) = await cli(["ack", #"high{venue="kalshi"}"#, "--comment", "on it", "--http", http])
+        #expect(ackStatus == 0 && acked.hasPrefix("acknowledged "))
+        #expect(await cli(["alerts", "--http", http]).1.split(separator: "\n").filter { $0.contains("yes") }.count == 1)
+        #expect(await cli(["ack", #"high{venue="nowhere"}"#, "--http", http]).2 == "error: no firing alert matches high{venue=\"nowhere\"}\n")
+        let (addStatus, added, _) = await cli(["silence", "add", #"alertname="high", venue=~"po.*""#, "--for", "2h", "--comment", "maintenance", "--author", "ana", "--http", http])
+        #expect(addStatus == 0 && added.hasPrefix("silence ") && added.hasSuffix(" added\n"))
+        let id = String(added.dropFirst(8).prefix { $0 != " " })
+        let listed = await cli(["silence", "ls", "--http", http]).1
+        #expect(listed.contains(#"alertname="high", venue=~"po.*""#) && listed.contains("by ana: maintenance"))
+        #expect(await cli(["silence", "rm", id, "--http", http]).1 == "silence \(id) removed\n")
+        #expect(await cli(["silence", "ls", "--http", http]).1 == "no active silences\n")
+        #expect(await v.terminate() == 0)
+        let (downStatus, _, downErr) = await cli(["alerts", "--http", http])
+        #expect(downStatus == 1 && downErr == "error: cannot reach vigil at http://\(http) (is `vigil run` running?)\n")
     }
 }
 
