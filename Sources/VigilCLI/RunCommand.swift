@@ -8,7 +8,7 @@ import VigilSidecar
 enum RunCommand {
     static let usage = """
     Usage: vigil run [--rules DIR|FILE] [--config FILE] (--connect unix:PATH | --listen unix:PATH | --stdin)
-                     [--http HOST:PORT] [--state-dir DIR] [--api-token-file FILE] [--log-level LEVEL]
+                     [--http HOST:PORT] [--state-dir DIR] [--record DIR] [--api-token-file FILE] [--log-level LEVEL]
 
     Reads the trader's stream, evaluates the rules, and delivers notifications. Logs are JSON
     lines on stderr; console channels print to stdout. SIGTERM or SIGINT stops reading, flushes
@@ -22,6 +22,7 @@ enum RunCommand {
       --stdin               read the stream from standard input
       --http HOST:PORT      the API (default 127.0.0.1:9177; another host needs --api-token-file)
       --state-dir DIR       where the outbox lives (default: in memory)
+      --record DIR          write the raw stream to DIR/stream-YYYYMMDD-HH.ndjson (hourly) for replay
       --api-token-file FILE bearer token required on API mutations
       --log-level LEVEL     debug, info (default), warning, error
 
@@ -31,6 +32,7 @@ enum RunCommand {
         OptionSpec(name: "--rules", valueName: "PATH"), OptionSpec(name: "--config", valueName: "FILE"),
         OptionSpec(name: "--connect", valueName: "unix:PATH"), OptionSpec(name: "--listen", valueName: "unix:PATH"),
         OptionSpec(name: "--stdin"), OptionSpec(name: "--http", valueName: "HOST:PORT"), OptionSpec(name: "--state-dir", valueName: "DIR"),
+        OptionSpec(name: "--record", valueName: "DIR"),
         OptionSpec(name: "--api-token-file", valueName: "FILE"),
         OptionSpec(name: "--log-level", valueName: "LEVEL", choices: ["debug", "info", "warning", "error"]),
     ]
@@ -64,6 +66,7 @@ enum RunCommand {
             throw UsageError(message: "refusing to serve the API on \(host) without --api-token-file (mutations would be open to the network)", command: "run")
         }
         opts.stateDir = parsed.value("--state-dir").map { URL(fileURLWithPath: $0) }
+        opts.recordDir = parsed.value("--record").map { URL(fileURLWithPath: $0) }
         let level: LogRecord.Level = switch parsed.value("--log-level") {
         case "debug": .debug
         case "warning": .warning

@@ -12,6 +12,8 @@ public final class Sidecar: Sendable {
         public var source: StreamSourceSpec = .stdin
         public var maxLine = 1 << 20
         public var stateDir: URL?
+        /// `--record DIR`: the raw stream, hourly files.
+        public var recordDir: URL?
         public var clock: any Clock = WallClock()
         public var policy = RetryPolicy()
         public init() {}
@@ -86,6 +88,7 @@ public final class Sidecar: Sendable {
         var snapshot = Snapshot()
         var silenceCounter = 0
         var acked: Set<String> = []
+        var recorder: Recorder?
 
         init(engine: Engine, router: Router) {
             self.engine = engine
@@ -104,6 +107,7 @@ public final class Sidecar: Sendable {
         let engine = Engine(rules: rules, config: engineConfig, start: options.clock.now())
         engine.setConnected(false, at: options.clock.now())
         core = Core(engine: engine, router: Router(rules: rules, config: config))
+        core.recorder = options.recordDir.map { Recorder(directory: $0, log: log) }
         core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
         let initial = core.snapshot
         snapshotBox.withLock { $0 = initial }
@@ -160,6 +164,7 @@ public final class Sidecar: Sendable {
             }
         }
         step()
+        core.recorder?.close()
         finished.withLock { $0 = true }
     }
 
@@ -173,6 +178,7 @@ public final class Sidecar: Sendable {
             switch input {
             case .stream(.lines(let lines, let tooLong)):
                 if tooLong > 0 { engine.countRejected(.tooLong, tooLong) }
+                core.recorder?.write(lines, at: now)
                 for line in lines {
                     line.withUnsafeBytes { _ = engine.ingest($0, arrival: now) }
                 }

@@ -250,6 +250,46 @@ struct RunTests {
     }
 }
 
+struct RecordTests {
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func aRecordingReplaysToTheSameTransitions() async throws {
+        let rules = "metric x labels k\nalert high { when x > 1 for 1s; severity warning; notify slack }\n"
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock", "--record", "DIR/rec"], rules: rules)
+        #expect(await v.waitUntilUp())
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        let start = Int64(Date().timeIntervalSince1970 * 1e9)
+        let lines = (0..<30).map { i in #"{"timestamp_ns":\#(start + Int64(i) * 100_000_000),"metric":"x","labels":{"k":"\#(i % 2)"},"value":\#(i < 20 ? 5 : 0)}"# }
+        #expect(await offPool { unixWrite(sock, lines) })
+        #expect(await v.waitForAlerts { $0 == "[]" || $0.contains("firing") })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(await v.terminate() == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: v.dir.appendingPathComponent("rec").path)
+        #expect(files.count == 1 && files[0].hasPrefix("stream-") && files[0].hasSuffix(".ndjson"))
+        let recorded = try String(contentsOf: v.dir.appendingPathComponent("rec/\(files[0])"), encoding: .utf8)
+        #expect(recorded == lines.joined(separator: "\n") + "\n")
+        let rulesPath = v.dir.appendingPathComponent("t.rules").path
+        let recPath = v.dir.appendingPathComponent("rec/\(files[0])").path
+        let replay = await offPool { () -> String in
+            let t = CapturedTerminal()
+            _ = CLI.run(["replay", "--rules", rulesPath, recPath, "--format", "json"], terminal: t)
+            return t.stdout
+        }
+        let states = replay.split(separator: "\n").filter { $0.contains("\"state\"") }.map { line -> String in
+            let k = line.components(separatedBy: #""k":""#)[1].prefix(1)
+            let state = line.components(separatedBy: #""state":""#)[1].prefix { $0 != "\"" }
+            return "\(k) \(state)"
+        }
+        #expect(states == ["0 pending", "1 pending", "0 firing", "1 firing", "0 resolved", "1 resolved"])
+        // The live run logged the same transitions.
+        let live = v.stderr.split(separator: "\n").filter { $0.contains(#""service":"vigil.engine""#) }.map { line -> String in
+            let k = line.components(separatedBy: #""labels":"k="#)[1].prefix(1)
+            let state = line.components(separatedBy: #""message":"alert "#)[1].prefix { $0 != "\"" }
+            return "\(k) \(state)"
+        }
+        #expect(live == states)
+    }
+}
+
 struct OperatorCLITests {
     /// `vigil …` in-process, off the cooperative pool (it waits on its HTTP calls).
     func cli(_ args: [String]) async -> (Int32, String, String) {

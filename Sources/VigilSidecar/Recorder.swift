@@ -1,0 +1,51 @@
+import Foundation
+import VigilEngine
+
+/// `--record DIR`: the raw stream, one file per hour (`stream-YYYYMMDD-HH.ndjson`, UTC), for
+/// `vigil replay`. Lines are written as received; a line without a timestamp replays at the
+/// time of the line before it.
+final class Recorder {
+    let directory: URL
+    let log: LogSink
+    private var hour: Int64 = -1
+    private var handle: FileHandle?
+
+    init(directory: URL, log: LogSink) {
+        self.directory = directory
+        self.log = log
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    /// The file name for the hour of `t`.
+    static func fileName(_ t: Instant) -> String {
+        let text = t.rfc3339 // 2025-01-15T14:23:45.123Z
+        let chars = Array(text)
+        let date = String(chars[0..<4]) + String(chars[5..<7]) + String(chars[8..<10])
+        return "stream-\(date)-\(String(chars[11..<13])).ndjson"
+    }
+
+    func write(_ lines: [[UInt8]], at t: Instant) {
+        guard !lines.isEmpty else { return }
+        let h = t.nanoseconds / 3_600_000_000_000
+        if h != hour {
+            try? handle?.close()
+            let url = directory.appendingPathComponent(Recorder.fileName(t))
+            if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+            handle = try? FileHandle(forWritingTo: url)
+            _ = try? handle?.seekToEnd()
+            hour = h
+            if handle == nil { log.write(LogRecord(level: .error, service: "recorder", message: "cannot open the recording", data: ["file": url.path])) }
+        }
+        var data = Data()
+        for line in lines {
+            data.append(contentsOf: line)
+            data.append(0x0A)
+        }
+        try? handle?.write(contentsOf: data)
+    }
+
+    func close() {
+        try? handle?.close()
+        handle = nil
+    }
+}
