@@ -27,7 +27,7 @@ public enum ChannelType: String, Sendable, CaseIterable {
 }
 
 /// One declared channel, secrets resolved.
-public struct ChannelConfig: Sendable {
+public struct ChannelConfig: Sendable, Equatable {
     public let name: String
     public let type: ChannelType
     /// Where to POST. PagerDuty defaults to its public enqueue URL.

@@ -74,7 +74,7 @@ struct RoutingRule {
 /// → escalate/repeat, plus acknowledgements and the flapping hold. Time is a value: it returns
 /// its next deadline and the driver advances it there.
 public final class Router {
-    public let config: AlertingConfig
+    public private(set) var config: AlertingConfig
     /// Notifications since the driver last took them, in time order.
     public var notifications: [AlertNotification] = []
 
@@ -111,7 +111,27 @@ public final class Router {
 
     public init(rules lint: LintResult, config: AlertingConfig) {
         self.config = config
+        install(lint)
+    }
+
+    /// Replaces rules and config (a reload). Alerts of rules that still exist keep their state;
+    /// a firing alert whose rule is gone is resolved to the channels it reached.
+    public func reload(rules lint: LintResult, config: AlertingConfig, at t: Instant) {
+        advance(through: t)
+        self.config = config
+        install(lint)
+        for fp in tracked.keys.sorted() where tracked[fp].map({ rules[$0.info.name] == nil }) == true {
+            tracked[fp]?.flapping = false
+            tracked[fp]?.firing = false
+            resolve(fp)
+        }
+        for fp in tracked.keys.sorted() { schedule(fp) }
+    }
+
+    private func install(_ lint: LintResult) {
         var consts: [String: Quantity] = [:]
+        inhibitions = []
+        rules = [:]
         for f in lint.files {
             for s in f.statements {
                 if case .const(let c) = s { consts[c.name.name] = c.value.quantity }

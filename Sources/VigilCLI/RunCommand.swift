@@ -11,8 +11,9 @@ enum RunCommand {
                      [--http HOST:PORT] [--state-dir DIR] [--record DIR] [--api-token-file FILE] [--log-level LEVEL]
 
     Reads the trader's stream, evaluates the rules, and delivers notifications. Logs are JSON
-    lines on stderr; console channels print to stdout. SIGTERM or SIGINT stops reading, flushes
-    the outbox for up to 10 s and exits 0.
+    lines on stderr; console channels print to stdout. SIGHUP (or POST /-/reload) reloads rules
+    and config; an invalid set is logged and the running one stays. SIGTERM or SIGINT stops
+    reading, flushes the outbox for up to 10 s and exits 0.
 
     Options:
       --rules PATH          rule file or directory (default: rules)
@@ -84,8 +85,41 @@ enum RunCommand {
             terminal.err("error: \(error)\n")
             return .failure
         }
-        return serve(Sidecar(rules: lint, config: config, options: opts, log: log,
-                             console: { terminal.out($0) }), host: host, port: port, token: token, log: log, terminal: terminal)
+        let sidecar = Sidecar(rules: lint, config: config, options: opts, log: log, console: { terminal.out($0) })
+        let rulePaths = [parsed.value("--rules") ?? "rules"], configPath = parsed.value("--config")
+        let reload: @Sendable () -> (Bool, String) = {
+            reloadRules(sidecar, rules: rulePaths, config: configPath, log: log)
+        }
+        return serve(sidecar, host: host, port: port, token: token, log: log, terminal: terminal, reload: reload)
+    }
+
+    /// Re-reads rules and config; an invalid set is logged with its diagnostics and the running
+    /// set stays (SPEC §6).
+    static func reloadRules(_ sidecar: Sidecar, rules: [String], config: String?, log: LogSink) -> (Bool, String) {
+        func fail(_ message: String) -> (Bool, String) {
+            log.write(LogRecord(level: .error, service: "vigil", message: "reload rejected; the running rules stay", data: ["cause": message]))
+            sidecar.reloadFailed()
+            return (false, message)
+        }
+        let lint: LintResult
+        do {
+            let files = try RulePaths.expand(rules, command: "run")
+            let conf = try config.map { path throws(UsageError) in try RulePaths.read(path, kind: .config) }
+            lint = Linter.lint(ruleFiles: files, config: conf)
+        } catch {
+            return fail(error.message)
+        }
+        guard lint.errorCount == 0 else {
+            return fail(lint.diagnostics.filter { $0.severity == .error }.map(DiagnosticRenderer.text).joined())
+        }
+        let alerting: AlertingConfig
+        do {
+            alerting = try AlertingConfig.load(lint.config)
+        } catch {
+            return fail("\(error)")
+        }
+        guard case .ok(let detail)? = sidecar.run(.reload(lint, alerting)) else { return fail("the core did not answer") }
+        return (true, detail)
     }
 
     static func parseHTTP(_ text: String) throws(UsageError) -> (String, UInt16) {
@@ -97,11 +131,12 @@ enum RunCommand {
     }
 
     /// Runs the sidecar and its API until SIGTERM or SIGINT.
-    static func serve(_ sidecar: Sidecar, host: String, port: UInt16, token: String?, log: LogSink, terminal: Terminal) -> ExitCode {
+    static func serve(_ sidecar: Sidecar, host: String, port: UInt16, token: String?, log: LogSink, terminal: Terminal,
+                      reload: (@Sendable () -> (Bool, String))? = nil) -> ExitCode {
         let server: HTTPServer
         do {
             try sidecar.start()
-            let api = API(sidecar: sidecar, token: token)
+            let api = API(sidecar: sidecar, token: token, reload: reload)
             server = try HTTPServer(host: host, port: port) { api.handle($0) }
         } catch {
             terminal.err("error: \(error)\n")
@@ -117,7 +152,13 @@ enum RunCommand {
             source.resume()
             return source
         }
+        // SIGHUP reloads rules and config.
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler { _ = reload?() }
+        hup.resume()
         stop.wait()
+        hup.cancel()
         log.write(LogRecord(level: .info, service: "vigil", message: "stopping: flushing the outbox for up to 10 s", data: [:]))
         server.stop()
         let flushed = Mutex(false)

@@ -132,6 +132,9 @@ final class CompiledRule {
     let readsTimeSinceLastUpdate: Bool
     let readsUp: Bool
     let isEvent: Bool
+    /// What decides its instances (condition, `for`, `resolve after`): equal across a reload
+    /// means its state carries over.
+    var signature = ""
 
     init(name: String, severity: Severity, condition: Node, holdFor: Int64, resolveAfter: Int64, labels: [Label],
          metrics: Set<Int32>, readsTimeSinceLastUpdate: Bool, readsUp: Bool, isEvent: Bool) {
@@ -196,9 +199,11 @@ struct Compiler {
         let (node, _) = compile(expr, metrics: &metrics, tslu: &tslu, up: &up, event: &event)
         var resolveAfter: Int64 = 0
         for clause in alert.clauses { if case .resolveAfter(let d) = clause.body { resolveAfter = d.nanoseconds } }
-        return CompiledRule(name: alert.name.name, severity: severity, condition: node,
-                            holdFor: condition.hold?.duration.nanoseconds ?? 0, resolveAfter: resolveAfter,
-                            labels: labelsFromClauses, metrics: metrics, readsTimeSinceLastUpdate: tslu, readsUp: up, isEvent: event)
+        let rule = CompiledRule(name: alert.name.name, severity: severity, condition: node,
+                                holdFor: condition.hold?.duration.nanoseconds ?? 0, resolveAfter: resolveAfter,
+                                labels: labelsFromClauses, metrics: metrics, readsTimeSinceLastUpdate: tslu, readsUp: up, isEvent: event)
+        rule.signature = "\(ASTDump.expr(expr)) for=\(rule.holdFor) resolve=\(resolveAfter) labels=\(labelsFromClauses)"
+        return rule
     }
 
     /// `fill_rate < 0.7 over 1hour` → `avg(fill_rate over 1hour) < 0.7` (SPEC §1.1).

@@ -72,12 +72,70 @@ public final class Engine {
         now = start
         lastMessage = start.nanoseconds
         decoder = LineDecoder(maxLine: config.maxLine)
+        install(lint)
+        instances = Array(repeating: [:], count: self.rules.count)
+        changes = Array(repeating: [:], count: self.rules.count)
+        // Every rule once at the start: some hold with no sample at all (`absent(x)`, `up == 0`)
+        // or will by time alone (`time_since_last_update > 30s`).
+        for i in self.rules.indices { evaluate(rule: i, focus: 0, series: -1) }
+    }
+
+    /// Replaces the rules (a reload). Series, their windows and the clock stay; instances of
+    /// rules whose name and condition are unchanged carry over; deadlines are derived again by
+    /// evaluating every rule once.
+    public func reload(rules lint: LintResult) {
+        let oldRules = rules, oldInstances = instances, oldChanges = changes, oldSpecs = windowSpecs
+        install(lint)
+        instances = Array(repeating: [:], count: rules.count)
+        changes = Array(repeating: [:], count: rules.count)
+        for (r, rule) in rules.enumerated() {
+            if let o = oldRules.firstIndex(where: { $0.name == rule.name && $0.signature == rule.signature }) {
+                instances[r] = oldInstances[o]
+                changes[r] = oldChanges[o]
+            }
+        }
+        // Re-lay the windows: a (metric, width) that still exists keeps its samples.
+        growSeries()
+        var newWindows: [Window] = []
+        var newBase: [Int32] = []
+        var newCount: [UInt8] = []
+        for id in 0..<lastTime.count {
+            let metric = symbols.seriesMetric[id]
+            let old = oldSpecs[metric] ?? []
+            newBase.append(Int32(newWindows.count))
+            let specs = windowSpecs[metric] ?? []
+            newCount.append(UInt8(specs.count))
+            for spec in specs {
+                if let k = old.firstIndex(where: { $0.width == spec.width && ($0.quantiles || !spec.quantiles) }) {
+                    newWindows.append(windows[Int(windowBase[id]) + k])
+                } else {
+                    newWindows.append(Window(width: spec.width, quantiles: spec.quantiles))
+                }
+            }
+        }
+        windows = newWindows
+        windowBase = newBase
+        windowCount = newCount
+        heap = MinHeap<Deadline>(key: \.at)
+        scheduled = [:]
+        for i in rules.indices { evaluate(rule: i, focus: 0, series: -1) }
+    }
+
+    /// Compiles `lint`'s rules and builds the indexes over them.
+    private func install(_ lint: LintResult) {
         var compiler = Compiler(symbols: symbols, files: lint.files)
+        rules = []
         for alert in lint.alerts {
             let labels = alert.labels.map { Label($0.0.name, $0.1.value) }
             if let rule = compiler.compile(alert, labelsFromClauses: labels) { self.rules.append(rule) }
         }
         windowSpecs = compiler.windowSpecs
+        simple = []
+        simpleMatchers = []
+        tsluRules = []
+        upRules = []
+        metricRules = []
+        metricRuleStart = [0]
         for rule in self.rules {
             // The fast path reads numbers: string and event series keep the general evaluator.
             var fast = SimpleCondition(rule.condition)
@@ -97,11 +155,6 @@ public final class Engine {
             metricRules += list
             metricRuleStart.append(Int32(metricRules.count))
         }
-        instances = Array(repeating: [:], count: self.rules.count)
-        changes = Array(repeating: [:], count: self.rules.count)
-        // Every rule once at the start: some hold with no sample at all (`absent(x)`, `up == 0`)
-        // or will by time alone (`time_since_last_update > 30s`).
-        for i in self.rules.indices { evaluate(rule: i, focus: 0, series: -1) }
     }
 
     public var ruleCount: Int { rules.count }

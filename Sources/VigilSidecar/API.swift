@@ -8,11 +8,13 @@ import VigilRules
 public struct API: Sendable {
     public let sidecar: Sidecar
     public let token: String?
-    public let started = Date()
+    /// Reloads rules and config: (it worked, what to say).
+    public let reload: (@Sendable () -> (Bool, String))?
 
-    public init(sidecar: Sidecar, token: String?) {
+    public init(sidecar: Sidecar, token: String?, reload: (@Sendable () -> (Bool, String))? = nil) {
         self.sidecar = sidecar
         self.token = token
+        self.reload = reload
     }
 
     public func handle(_ r: HTTPRequest) -> HTTPResponse {
@@ -64,7 +66,9 @@ public struct API: Sendable {
             return reply(sidecar.run(.addSilence(matchers: matchers, duration: ns, createdBy: author, comment: comment)), created: true)
         case ("POST", ["-", "reload"]):
             if let denied = authorize(r) { return denied }
-            return .error(503, "reload is not available yet; restart vigil to load new rules")
+            guard let reload else { return .error(503, "this sidecar cannot reload") }
+            let (ok, message) = reload()
+            return ok ? .json(200, "{\"status\":\"reloaded\",\"detail\":\(jsonString(message))}") : .error(400, message)
         case (_, ["health"]), (_, ["ready"]), (_, ["metrics"]), (_, ["api", "v1", "alerts"]), (_, ["api", "v1", "rules"]), (_, ["api", "v1", "silences"]):
             return HTTPResponse(status: 405, body: Data("{\"error\":\"method not allowed\"}".utf8), headers: ["Allow": "GET"])
         default:
@@ -148,7 +152,7 @@ public struct API: Sendable {
         family("vigil_notifications_retried_total", "counter", "Delivery retries, per channel.", channels.map { (label("channel", $0), Double(stats[$0]?.retried ?? 0)) })
         let depth = sidecar.delivery.outbox.depth
         family("vigil_outbox_depth", "gauge", "Notifications waiting in the outbox, per channel.", channels.map { (label("channel", $0), Double(depth[$0] ?? 0)) })
-        family("vigil_config_last_reload_successful", "gauge", "1 if the last configuration load succeeded.", [("", 1)])
+        family("vigil_config_last_reload_successful", "gauge", "1 if the last configuration load succeeded.", [("", s.lastReloadSuccessful ? 1 : 0)])
         family("vigil_process_resident_memory_bytes", "gauge", "Resident set size.", [("", Double(API.residentBytes()))])
         family("vigil_process_cpu_seconds_total", "counter", "CPU time used.", [("", API.cpuSeconds())])
         return out

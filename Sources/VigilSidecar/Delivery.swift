@@ -120,13 +120,14 @@ public struct DeliveryStats: Sendable, Equatable {
 /// keep each alert's notifications in order. A delivery that finally fails is logged at ERROR
 /// with channel, alert and status, counted, and reported once on the `fallback` channel.
 public final class Delivery: Sendable {
-    public let config: AlertingConfig
+    public var config: AlertingConfig { state.withLock { $0.config } }
     let transport: HTTPTransport
     let outbox: Outbox
     let policy: RetryPolicy
     let log: LogSink
     let console: @Sendable (String) -> Void
-    private let workers: [String: ChannelWorker]
+    /// Config and workers, swapped together on a reload.
+    private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker])>
     private let counters = Mutex<[String: DeliveryStats]>([:])
     /// Hand-offs to workers not yet enqueued (so `drain` does not see a queue that is about to fill as idle).
     private let inTransit = Mutex(0)
@@ -134,14 +135,26 @@ public final class Delivery: Sendable {
     public init(config: AlertingConfig, transport: HTTPTransport = URLSessionTransport(), outbox: Outbox,
                 policy: RetryPolicy = RetryPolicy(), log: LogSink,
                 console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
-        self.config = config
         self.transport = transport
         self.outbox = outbox
         self.policy = policy
         self.log = log
         self.console = console
-        workers = Dictionary(uniqueKeysWithValues: config.channels.values.map { ($0.name, ChannelWorker(channel: $0, policy: policy)) })
+        state = Mutex((config, Dictionary(uniqueKeysWithValues: config.channels.values.map { ($0.name, ChannelWorker(channel: $0, policy: policy)) })))
     }
+
+    /// A reload: channels whose settings changed get a new worker (the old one finishes what it
+    /// holds); removed channels keep theirs until it is idle.
+    public func reconfigure(_ config: AlertingConfig) {
+        state.withLock { s in
+            for (name, channel) in config.channels where s.config.channels[name] != channel {
+                s.workers[name] = ChannelWorker(channel: channel, policy: policy)
+            }
+            s.config = config
+        }
+    }
+
+    private var workers: [String: ChannelWorker] { state.withLock { $0.workers } }
 
     /// Re-sends what the outbox held at the last stop.
     public func resume() {

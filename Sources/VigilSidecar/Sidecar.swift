@@ -33,6 +33,7 @@ public final class Sidecar: Sendable {
         public var rejected: [RejectReason: Int] = [:]
         public var transitions: [String: Int] = [:]
         public var notifications: [String: Int] = [:]
+        public var lastReloadSuccessful = true
     }
 
     /// Operator commands, run on the core thread.
@@ -40,6 +41,8 @@ public final class Sidecar: Sendable {
         case ack(fingerprint: String, for: Int64?)
         case addSilence(matchers: [LabelMatcher], duration: Int64, createdBy: String, comment: String)
         case removeSilence(id: String)
+        case reload(LintResult, AlertingConfig)
+        case markReloadFailed
     }
 
     public enum Reply: Sendable, Equatable {
@@ -232,7 +235,24 @@ public final class Sidecar: Sendable {
         case .removeSilence(let id):
             guard core.router.removeSilence(id: id, at: now) else { return .notFound("no silence has id \(id)") }
             return .ok(id)
+        case .markReloadFailed:
+            core.snapshot.lastReloadSuccessful = false
+            return .ok("")
+        case .reload(let rules, let config):
+            core.engine.reload(rules: rules)
+            core.router.reload(rules: rules, config: config, at: now)
+            delivery.reconfigure(config)
+            core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
+            core.snapshot.lastReloadSuccessful = true
+            route(through: now)
+            log.write(LogRecord(level: .info, service: "vigil", message: "rules and config reloaded", data: ["rules": "\(rules.alerts.count)"]))
+            return .ok("\(rules.alerts.count) rules")
         }
+    }
+
+    /// A reload that failed before reaching the core (its diagnostics are logged by the caller).
+    public func reloadFailed() {
+        inbox.post(.command(.markReloadFailed) { _ in })
     }
 
     private func publish() {

@@ -250,6 +250,45 @@ struct RunTests {
     }
 }
 
+struct ReloadTests {
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func goodAndBadReloads() async throws {
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: "metric x\nalert high { when x > 1; severity warning; notify slack }\n")
+        let rulesFile = v.dir.appendingPathComponent("t.rules")
+        #expect(await v.waitUntilUp())
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        #expect(await offPool { unixWrite(sock, [#"{"metric":"x","value":5}"#]) })
+        #expect(await v.waitForAlerts { $0.contains(#""alert":"high""#) })
+        let before = await v.http("GET", "/api/v1/alerts").1
+
+        // A broken set is refused with its diagnostics; the running set stays.
+        try Data("alert high { when x >; severity warning; notify slack }\n".utf8).write(to: rulesFile)
+        let (badStatus, bad) = await v.http("POST", "/-/reload")
+        #expect(badStatus == 400 && bad.contains("expected a metric, number, string"))
+        #expect(await v.http("GET", "/metrics").1.contains("vigil_config_last_reload_successful 0\n"))
+        #expect(await v.http("GET", "/api/v1/alerts").1 == before)
+
+        // A good set: `high` unchanged keeps its state (no second notification), `low` is new.
+        try Data("metric x\nalert high { when x > 1; severity warning; notify slack }\nalert low { when x < 10; severity info; notify slack }\n".utf8).write(to: rulesFile)
+        #expect(await v.http("POST", "/-/reload").0 == 200)
+        #expect(await v.http("GET", "/metrics").1.contains("vigil_config_last_reload_successful 1\n"))
+        #expect(await v.http("GET", "/api/v1/rules").1.contains(#""name":"low""#))
+        #expect(await v.waitForAlerts { $0.contains(#""alert":"low""#) })
+        let after = await v.http("GET", "/api/v1/alerts").1
+        let activeAt = { (body: String) in body.components(separatedBy: #""alert":"high""#)[1].components(separatedBy: #""activeAt":""#)[1].prefix(20) }
+        #expect(activeAt(after) == activeAt(before))
+        #expect(v.stdout.components(separatedBy: "FIRING warning high").count - 1 == 1)
+
+        // SIGHUP: `high` is gone, so its alert resolves to the channel it reached.
+        try Data("metric x\nalert low { when x < 10; severity info; notify slack }\n".utf8).write(to: rulesFile)
+        kill(v.process.processIdentifier, SIGHUP)
+        #expect(await v.waitForAlerts { !$0.contains(#""alert":"high""#) })
+        for _ in 0..<50 where !v.stdout.contains("RESOLVED warning high") { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(v.stdout.contains("RESOLVED warning high"))
+        #expect(await v.terminate() == 0)
+    }
+}
+
 struct RecordTests {
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
     func aRecordingReplaysToTheSameTransitions() async throws {

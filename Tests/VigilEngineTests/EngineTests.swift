@@ -229,6 +229,21 @@ struct EngineTests {
                             "1s check{check=websocket_connected,service=kalshi_adapter} firing 0.0"])
     }
 
+    @Test func aReloadKeepsWindowsAndUnchangedInstances() {
+        let rules = "metric x\nalert avg_high { when avg(x over 10min) > 5; severity info; notify slack }\n"
+        let rig = Rig(rules)
+        rig.metric(0, "x", 10)
+        rig.metric(60, "x", 8)
+        #expect(rig.log == ["0s avg_high{} firing 10.0"])
+        let more = rules + "alert max_high { when max(x over 10min) > 9; severity info; notify slack }\n"
+        rig.engine.reload(rules: Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: more)]))
+        rig.metric(120, "x", 6)
+        // The new rule is evaluated at the reload (60 s) over the kept window, so it sees the old 10;
+        // avg_high (unchanged) keeps firing from 0 s without firing again.
+        #expect(rig.log == ["0s avg_high{} firing 10.0", "60s max_high{} firing 10.0"])
+        #expect(rig.engine.instances(of: "avg_high").first?.activeAt == Instant(nanoseconds: 0))
+    }
+
     @Test func onlyRulesReadingAMetricAreEvaluated() {
         let rig = Rig("metric a\nmetric b\nalert x { when a > 1; severity info; notify s }\nalert y { when b > 1; severity info; notify s }"
             .replacingOccurrences(of: "notify s ", with: "notify slack "))
