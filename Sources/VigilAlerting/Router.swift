@@ -87,7 +87,7 @@ public final class Router {
     private var now = Instant(nanoseconds: .min)
 
     /// One alert instance the router follows, from firing until its resolve is sent.
-    struct Tracked {
+    struct Tracked: Codable, Sendable {
         var info: AlertInfo
         var firing: Bool
         var isEvent: Bool
@@ -246,6 +246,33 @@ public final class Router {
     }
 
     public var activeSilences: [Silence] { silences.values.filter { $0.endsAt > now }.sorted { $0.id < $1.id } }
+
+    /// What the journal keeps of the router.
+    public struct Persisted: Codable, Sendable {
+        let tracked: [String: Tracked]
+        let silences: [Silence]
+
+        public var silenceCount: Int { silences.count }
+    }
+
+    public func persisted() -> Persisted {
+        Persisted(tracked: tracked, silences: Array(silences.values).sorted { $0.id < $1.id })
+    }
+
+    /// Puts back alerts, acks, escalation positions and silences from the journal; timers resume
+    /// where they were (a step that came due while vigil was down goes out now).
+    public func restore(_ p: Persisted, at t: Instant) {
+        now = max(now, t)
+        for (fp, tr) in p.tracked where rules[tr.info.name] != nil { tracked[fp] = tr }
+        for s in p.silences where s.endsAt > t {
+            silences[s.id] = s
+            timers.push(Timer(at: s.endsAt, key: "silence:" + s.id))
+        }
+        for fp in tracked.keys.sorted() {
+            if tracked[fp]?.pendingFirst == true { sendFirst(fp) }
+            schedule(fp)
+        }
+    }
 
     // MARK: - Time
 

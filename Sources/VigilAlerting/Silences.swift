@@ -3,7 +3,7 @@ import VigilEngine
 import VigilRules
 
 /// A label matcher of a silence: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"` (anchored).
-public struct LabelMatcher: Sendable, Equatable, CustomStringConvertible {
+public struct LabelMatcher: Sendable, Equatable, CustomStringConvertible, Codable {
     public let name: String
     public let op: MatchOperator
     public let value: String
@@ -66,7 +66,7 @@ public struct MatcherError: Error, Sendable {
 }
 
 /// A silence: matchers, a time span, who and why.
-public struct Silence: Sendable, Equatable {
+public struct Silence: Sendable, Equatable, Codable {
     public let id: String
     public let matchers: [LabelMatcher]
     public let startsAt: Instant

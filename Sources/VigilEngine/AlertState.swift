@@ -1,7 +1,7 @@
 import VigilRules
 
 /// The states an alert instance reports (SPEC §5's `state`).
-public enum AlertStateKind: String, Sendable {
+public enum AlertStateKind: String, Sendable, Codable {
     case pending, firing, resolved
 }
 
@@ -72,4 +72,16 @@ enum StateMachine {
         inst.falseSince = since
         return (inst, nil, since + resolveAfter)
     }
+}
+
+/// An instance as the journal keeps it (labels as strings: ids do not survive a restart).
+public struct PersistedInstance: Codable, Sendable, Equatable {
+    public let rule: String
+    public let signature: String
+    public let labels: [Label]
+    public let state: String
+    public let activeAt: Int64
+    public let value: Double
+    public let falseSince: Int64?
+    public let isString: Bool
 }

@@ -371,8 +371,9 @@ public final class Engine {
                 step(rule: r, labels: e.labels, holds: e.truth, value: e.value, isString: e.isString, hint: e.hint, staleAt: e.staleAt)
             }
         }
-        // Instances this evaluation covered but did not produce are false now.
-        guard !instances[r].isEmpty else { return }
+        // Instances this evaluation covered but did not produce are false now (unless they were
+        // restored from the journal and their series have not come back yet).
+        guard !instances[r].isEmpty, now.nanoseconds >= restoredUntil else { return }
         let produced: (Int32) -> Bool = { labels in
             if v.scalar != nil { return labels == 0 }
             return self.arena[v.range].contains { $0.labels == labels }
@@ -398,7 +399,15 @@ public final class Engine {
         } else if let s = symbols.existingSeries(metric: c.metric, labelSet: focus) {
             id = Int(s)
         } else {
-            return // no such series: no instance can exist for it either
+            // No such series (yet): an instance restored for it goes once the grace period is over.
+            if focus != 0, now.nanoseconds >= restoredUntil, let inst = instances[r][focus] {
+                step(rule: r, labels: focus, holds: false, value: inst.value, isString: false, hint: .max, staleAt: .max)
+            } else if focus == 0, now.nanoseconds >= restoredUntil {
+                for (labels, inst) in instances[r] where symbols.existingSeries(metric: c.metric, labelSet: labels) == nil {
+                    step(rule: r, labels: labels, holds: false, value: inst.value, isString: false, hint: .max, staleAt: .max)
+                }
+            }
+            return
         }
         let labels = symbols.seriesLabels[id]
         var value: Double?
@@ -417,7 +426,7 @@ public final class Engine {
         }
         if let v = value {
             step(rule: r, labels: labels, holds: c.holds(v), value: v, isString: false, hint: hint, staleAt: staleAt)
-        } else if let inst = instances[r][labels] {
+        } else if let inst = instances[r][labels], now.nanoseconds >= restoredUntil {
             step(rule: r, labels: labels, holds: false, value: inst.value, isString: false, hint: .max, staleAt: .max)
         }
     }
@@ -659,6 +668,39 @@ public final class Engine {
         if moving.rate < 0 { strictAfter.toggle() }
         let flip = strictAfter ? at + 1 : at
         return flip > now.nanoseconds ? flip : nil
+    }
+
+    // MARK: - Persistence
+
+    /// Restored instances are left alone until this time (the restore plus `stale_after`), so an
+    /// alert does not resolve because vigil restarted before the stream came back.
+    private var restoredUntil: Int64 = .min
+
+    /// Pending and firing instances, for the journal.
+    public func persistedInstances() -> [PersistedInstance] {
+        var out: [PersistedInstance] = []
+        for (r, rule) in rules.enumerated() {
+            for (labels, inst) in instances[r] {
+                out.append(PersistedInstance(rule: rule.name, signature: rule.signature, labels: symbols.labels(labels), state: inst.state.rawValue,
+                                             activeAt: inst.activeAt, value: inst.value, falseSince: inst.falseSince, isString: inst.isString))
+            }
+        }
+        return out
+    }
+
+    /// Puts back instances from the journal (of rules that are unchanged).
+    public func restore(_ persisted: [PersistedInstance]) {
+        var restored = Set<Int>()
+        for p in persisted {
+            guard let r = rules.firstIndex(where: { $0.name == p.rule && $0.signature == p.signature }),
+                  let state = AlertStateKind(rawValue: p.state), state != .resolved else { continue }
+            let labels = symbols.labelSet(p.labels)
+            instances[r][labels] = Instance(state: state, activeAt: p.activeAt, value: p.value, falseSince: p.falseSince, isString: p.isString)
+            restored.insert(r)
+            if state == .pending { schedule(rule: r, labels: labels, at: max(now.nanoseconds + 1, p.activeAt + rules[r].holdFor)) }
+        }
+        restoredUntil = now.nanoseconds + config.staleAfter
+        for r in restored { schedule(rule: r, labels: 0, at: restoredUntil) }
     }
 
     // MARK: - Queries

@@ -262,7 +262,7 @@ public enum BinaryOperator: String, Sendable {
     public var isComparison: Bool { precedence == 4 }
 }
 
-public enum MatchOperator: String, Sendable {
+public enum MatchOperator: String, Sendable, Codable {
     case equal = "=", notEqual = "!=", regexMatch = "=~", regexNoMatch = "!~"
 }
 

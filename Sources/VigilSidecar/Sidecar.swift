@@ -92,6 +92,9 @@ public final class Sidecar: Sendable {
         var silenceCounter = 0
         var acked: Set<String> = []
         var recorder: Recorder?
+        var journal: Journal?
+        /// Something the journal must keep happened in this step.
+        var dirty = false
 
         init(engine: Engine, router: Router) {
             self.engine = engine
@@ -111,6 +114,17 @@ public final class Sidecar: Sendable {
         engine.setConnected(false, at: options.clock.now())
         core = Core(engine: engine, router: Router(rules: rules, config: config))
         core.recorder = options.recordDir.map { Recorder(directory: $0, log: log) }
+        if let dir = options.stateDir {
+            let journal = Journal(directory: dir, log: log)
+            core.journal = journal
+            if let state = journal.load() {
+                engine.restore(state.instances)
+                core.router.restore(state.router, at: options.clock.now())
+                core.acked = state.acked
+                log.write(LogRecord(level: .info, service: "journal", message: "state restored",
+                                    data: ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)"]))
+            }
+        }
         core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
         let initial = core.snapshot
         snapshotBox.withLock { $0 = initial }
@@ -168,6 +182,10 @@ public final class Sidecar: Sendable {
         }
         step()
         core.recorder?.close()
+        if let journal = core.journal {
+            journal.compact(journalState())
+            journal.close()
+        }
         finished.withLock { $0 = true }
     }
 
@@ -191,16 +209,26 @@ public final class Sidecar: Sendable {
                 core.snapshot.connected = up
             case .command(let command, let reply):
                 route(through: now)
+                core.dirty = true
                 reply(execute(command, at: now))
             }
         }
         engine.advance(through: now)
         route(through: now)
+        if core.dirty, let journal = core.journal {
+            journal.append(journalState())
+            core.dirty = false
+        }
         publish()
+    }
+
+    private func journalState() -> Journal.State {
+        Journal.State(instances: core.engine.persistedInstances(), router: core.router.persisted(), acked: core.acked)
     }
 
     private func route(through t: Instant) {
         let engine = core.engine, router = core.router
+        if !engine.transitions.isEmpty { core.dirty = true }
         for tr in engine.transitions {
             core.snapshot.transitions[tr.state.rawValue, default: 0] += 1
             log.write(LogRecord(level: tr.state == .pending ? .info : .warning, service: "engine", message: "alert \(tr.state.rawValue)",
@@ -211,8 +239,11 @@ public final class Sidecar: Sendable {
         router.handle(engine.transitions)
         engine.transitions.removeAll(keepingCapacity: true)
         router.advance(through: t)
+        // Outbox first (each send fsyncs it), then the journal at the end of the step: a crash in
+        // between re-sends at most once, and never loses a notification.
         for n in router.notifications {
             core.snapshot.notifications[n.channel, default: 0] += 1
+            core.dirty = true
             delivery.send(n)
         }
         router.notifications.removeAll(keepingCapacity: true)

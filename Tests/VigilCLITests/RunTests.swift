@@ -4,7 +4,9 @@ import FoundationNetworking
 #endif
 import Glibc
 import Testing
+import Synchronization
 @testable import VigilCLI
+import VigilSidecar
 
 /// Runs blocking work (sleeps, socket reads, process waits) on a Dispatch thread, off Swift's
 /// cooperative pool: on 2 cores, a blocked pool starves every other async test.
@@ -250,6 +252,77 @@ struct RunTests {
     }
 }
 
+/// A webhook receiver for spawned sidecars: records every request's path and body.
+final class Sink: Sendable {
+    final class Log: Sendable {
+        let requests = Mutex<[(path: String, body: String)]>([])
+    }
+
+    let log = Log()
+    let server: HTTPServer
+
+    init() throws {
+        let log = self.log
+        server = try HTTPServer(host: "127.0.0.1", port: 0) { r in
+            log.requests.withLock { $0.append((r.path, String(decoding: r.body, as: UTF8.self))) }
+            return .json(200, "{}")
+        }
+    }
+
+    var all: [(path: String, body: String)] { log.requests.withLock { $0 } }
+    var url: String { "http://127.0.0.1:\(server.port)" }
+
+    /// PagerDuty events by (action, dedup_key).
+    var pagerEvents: [String] {
+        all.filter { $0.path == "/pd" }.map { r in
+            let json = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [String: Any]
+            return "\(json?["event_action"] as? String ?? "?") \(json?["dedup_key"] as? String ?? "?")"
+        }
+    }
+
+    var slackTexts: [String] {
+        all.filter { $0.path == "/slack" }.map { r in
+            ((try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [String: Any])?["text"] as? String ?? "?"
+        }
+    }
+}
+
+struct RestartTests {
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func aKill9NeitherRepagesNorLosesTheEscalation() async throws {
+        let sink = try Sink()
+        defer { sink.server.stop() }
+        let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-state-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: stateDir) }
+        let rules = "metric x\nalert a { when x > 1; severity warning; notify slack; escalate after 4s to pager }\n"
+        let config = "channel slack { type slack url \"\(sink.url)/slack\" rate 20 }\nchannel pager { type pagerduty url \"\(sink.url)/pd\" routing_key \"k\" }\n"
+        let socketDir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-sock-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: socketDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: socketDir) }
+        let sock = socketDir.appendingPathComponent("t.sock").path
+        let confPath = socketDir.appendingPathComponent("vigil.conf")
+        try Data(config.utf8).write(to: confPath)
+        let args = ["--listen", "unix:\(sock)", "--config", confPath.path, "--state-dir", stateDir.path]
+        // The trader keeps x high throughout, reconnecting whenever vigil restarts.
+        let stop = Flag()
+        let trader = Task { await offPool { while !stop.isSet { _ = unixWrite(sock, [#"{"metric":"x","value":5}"#]); usleep(200_000) } } }
+        var v = try RunningVigil(args, rules: rules)
+        #expect(await v.waitForAlerts { $0.contains(#""state":"firing""#) })
+        for _ in 0..<30 where sink.slackTexts.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        kill(v.process.processIdentifier, SIGKILL)
+        v.process.waitUntilExit()
+        v = try RunningVigil(args, rules: rules, port: v.port)
+        #expect(await v.waitUntilUp())
+        try await Task.sleep(for: .seconds(5))
+        stop.set()
+        _ = await trader.value
+        #expect(sink.slackTexts.count == 1, "\(sink.slackTexts)")
+        #expect(sink.pagerEvents.count == 1 && sink.pagerEvents.first?.hasPrefix("trigger ") == true, "\(sink.pagerEvents)")
+        #expect(v.stderr.contains("state restored"))
+        #expect(await v.terminate() == 0)
+    }
+}
+
 struct ReloadTests {
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
     func goodAndBadReloads() async throws {
@@ -367,6 +440,13 @@ struct OperatorCLITests {
         let (downStatus, _, downErr) = await cli(["alerts", "--http", http])
         #expect(downStatus == 1 && downErr == "error: cannot reach vigil at http://\(http) (is `vigil run` running?)\n")
     }
+}
+
+/// A flag set by one task and read by another.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// Counts from several tasks.

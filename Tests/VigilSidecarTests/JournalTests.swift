@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+@testable import VigilAlerting
+@testable import VigilEngine
+@testable import VigilRules
+@testable import VigilSidecar
+
+struct JournalTests {
+    func state(_ n: Int) -> Journal.State {
+        Journal.State(instances: (0..<n).map { PersistedInstance(rule: "a", signature: "s", labels: [Label("i", "\($0)")], state: "firing",
+                                                                   activeAt: Int64($0), value: 1, falseSince: nil, isString: false) },
+                      router: Router.Persisted(tracked: [:], silences: []), acked: [])
+    }
+
+    func dir() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("vigil-journal-\(UUID().uuidString)") }
+
+    @Test func theLastValidRecordIsRestored() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let j = Journal(directory: d, log: MemoryLog())
+        for n in 1...5 { j.append(state(n)) }
+        j.close()
+        #expect(Journal(directory: d, log: MemoryLog()).load()?.instances.count == 5)
+    }
+
+    @Test func aTornTailIsCutOffWithAWarning() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let j = Journal(directory: d, log: MemoryLog())
+        j.append(state(1))
+        j.append(state(2))
+        j.close()
+        let url = d.appendingPathComponent("journal.bin")
+        let whole = try Data(contentsOf: url)
+        let third = try #require(Journal.record(state(3)))
+        try (whole + third.prefix(third.count / 2)).write(to: url) // a crash mid-append
+        let log = MemoryLog()
+        #expect(Journal(directory: d, log: log).load()?.instances.count == 2)
+        #expect(log.all.map(\.level) == [.warning])
+        #expect(try Data(contentsOf: url) == whole) // the tail is gone from the file too
+    }
+
+    @Test func aCorruptRecordEndsTheValidPrefix() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let j = Journal(directory: d, log: MemoryLog())
+        j.append(state(1))
+        j.append(state(2))
+        j.close()
+        let url = d.appendingPathComponent("journal.bin")
+        var bytes = try Data(contentsOf: url)
+        bytes[bytes.count - 3] ^= 0xFF // flip a byte in the last record's payload
+        try bytes.write(to: url)
+        let log = MemoryLog()
+        #expect(Journal(directory: d, log: log).load()?.instances.count == 1)
+        #expect(log.all.first?.message == "the journal's tail was torn or corrupt; cut off")
+    }
+
+    @Test func compactionKeepsOneRecord() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let j = Journal(directory: d, log: MemoryLog())
+        for n in 1...20 { j.append(state(n)) }
+        j.compact(state(7))
+        j.close()
+        let size = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
+        #expect(size == (Journal.record(state(7))?.count ?? 0))
+        #expect(Journal(directory: d, log: MemoryLog()).load()?.instances.count == 7)
+    }
+}
