@@ -405,8 +405,11 @@ public final class Router {
         return next
     }
 
+    /// Pushes the alert's next timer at its due time, even one already past (an escalation that
+    /// came due while vigil was down): the next advance runs it at once. `fire` checks the entry
+    /// against `due`, so it must carry the due time itself.
     private func schedule(_ fp: String) {
-        if let t = due(fp) { timers.push(Timer(at: max(t, now), key: fp)) }
+        if let t = due(fp) { timers.push(Timer(at: t, key: fp)) }
     }
 
     private func send(_ kind: AlertNotification.Kind, to channels: [String], alerts: [AlertInfo], fp: String?, step: Int = 0, record: Bool = true) {

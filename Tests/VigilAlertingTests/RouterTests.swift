@@ -194,6 +194,20 @@ struct RouterTests {
         #expect(rig.router.notifications.first?.alerts.first?.summary == "high warning: kalshi at 2500.5ms over 2000 since 1970-01-01T00:01:00Z")
     }
 
+    /// An escalation that came due while vigil was down goes out when the state is restored.
+    @Test func aRestoredOverdueEscalationGoesOutAtOnce() throws {
+        let rules = "metric x\nalert a { when x > 1; severity warning; notify slack; escalate after 2min to pager }"
+        let before = RouteRig(rules)
+        before.metric(0, "x", 5)
+        #expect(before.log == ["0 slack firing a{}"])
+        let saved = before.router.persisted()
+        // Restarted at 10 minutes: the step was due at 2.
+        let after = RouteRig(rules)
+        after.router.restore(saved, at: after.at(10))
+        after.router.advance(through: after.at(10))
+        #expect(after.log == ["10 pager escalation[1] a{}"])
+    }
+
     @Test func fingerprintsAreStableAndLabelOrderFree() {
         #expect(fingerprint(alert: "a", labels: [Label("x", "1"), Label("y", "2")]) == fingerprint(alert: "a", labels: [Label("y", "2"), Label("x", "1")]))
         #expect(fingerprint(alert: "a", labels: [Label("x", "1")]) != fingerprint(alert: "b", labels: [Label("x", "1")]))

@@ -323,6 +323,64 @@ struct RestartTests {
     }
 }
 
+struct CrashTests {
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
+    func twentyKill9sLoseNothingAndNeverTriggerTwice() async throws {
+        let sink = try Sink()
+        defer { sink.server.stop() }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-crash-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sock = work.appendingPathComponent("t.sock").path
+        let conf = work.appendingPathComponent("vigil.conf")
+        try Data("channel slack { type slack url \"\(sink.url)/slack\" rate 50 }\nchannel pager { type pagerduty url \"\(sink.url)/pd\" routing_key \"k\" }\n".utf8).write(to: conf)
+        let rules = "metric x labels k\nalert a { when x > 1; severity warning; notify slack; escalate after 2s to pager }\n"
+        let args = ["--listen", "unix:\(sock)", "--config", conf.path, "--state-dir", work.appendingPathComponent("state").path]
+        // The incident: k=a, b, c go high at 0, 1 and 2 s, and all recover at 9 s; the trader
+        // writes every 100 ms and reconnects through every restart.
+        let started = Date()
+        let done = Flag()
+        let trader = Task {
+            await offPool {
+                while !done.isSet {
+                    let t = Date().timeIntervalSince(started)
+                    let lines = ["a", "b", "c"].enumerated().map { i, k in
+                        #"{"metric":"x","labels":{"k":"\#(k)"},"value":\#(t >= Double(i) && t < 9 ? 5 : 0)}"#
+                    }
+                    _ = unixWrite(sock, lines)
+                    usleep(100_000)
+                }
+            }
+        }
+        var v = try RunningVigil(args, rules: rules)
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 150...550, using: &rng)))
+            kill(v.process.processIdentifier, SIGKILL)
+            let p = v.process
+            await offPool { p.waitUntilExit() }
+            v = try RunningVigil(args, rules: rules, port: v.port)
+        }
+        // Let the incident finish with the last sidecar standing.
+        while Date().timeIntervalSince(started) < 14 { try await Task.sleep(for: .milliseconds(200)) }
+        for _ in 0..<50 where sink.pagerEvents.filter({ $0.hasPrefix("resolve") }).count < 3 { try await Task.sleep(for: .milliseconds(200)) }
+        done.set()
+        _ = await trader.value
+        #expect(await v.terminate() == 0)
+
+        let slack = sink.slackTexts
+        for k in ["a", "b", "c"] {
+            #expect(slack.contains { $0.contains("[FIRING] a") && $0.contains("k=\(k)") || $0.hasPrefix("[FIRING] a (warning): a (k=\(k))") }, "no Slack firing for k=\(k)")
+            #expect(slack.contains { $0.hasPrefix("[RESOLVED] a (warning): a (k=\(k))") }, "no Slack resolve for k=\(k)")
+        }
+        let events = sink.pagerEvents
+        let triggers = events.filter { $0.hasPrefix("trigger ") }
+        #expect(Set(triggers).count == 3, "\(events)")
+        #expect(triggers.count == Set(triggers).count, "a dedup_key was triggered twice: \(triggers)")
+        #expect(Set(events.filter { $0.hasPrefix("resolve ") }).count == 3, "\(events)")
+    }
+}
+
 struct ReloadTests {
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
     func goodAndBadReloads() async throws {
