@@ -323,6 +323,29 @@ struct RestartTests {
     }
 }
 
+struct ShutdownTests {
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func sigtermFlushesTheOutboxThenExitsZero() async throws {
+        let sink = try Sink()
+        defer { sink.server.stop() }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-term-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let conf = work.appendingPathComponent("vigil.conf")
+        try Data("channel slack { type slack url \"\(sink.url)/slack\" rate 1 }\n".utf8).write(to: conf)
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock", "--config", conf.path],
+                                 rules: "metric x labels k\nalert a { when x > 1; severity warning; notify slack }\n")
+        #expect(await v.waitUntilUp())
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        #expect(await offPool { unixWrite(sock, ["a", "b", "c"].map { #"{"metric":"x","labels":{"k":"\#($0)"},"value":5}"# }) })
+        #expect(await v.waitForAlerts { $0.components(separatedBy: #""state":"firing""#).count == 4 })
+        // Paced at one a second, two of the three are still queued when SIGTERM comes.
+        #expect(await v.terminate() == 0)
+        #expect(sink.slackTexts.count == 3)
+        #expect(v.stderr.contains(#""message":"stopped""#))
+    }
+}
+
 struct CrashTests {
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
     func twentyKill9sLoseNothingAndNeverTriggerTwice() async throws {
