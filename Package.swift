@@ -22,7 +22,7 @@ let package = Package(
         // Argument parsing and subcommands, as a library so tests drive it in-process.
         .target(name: "VigilCLI", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
         .executableTarget(name: "vigil", dependencies: ["VigilCLI"]),
-        .executableTarget(name: "vigil-bench", dependencies: ["VigilRules", "VigilEngine"]),
+        .executableTarget(name: "vigil-bench", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules"], exclude: ["Corpus"]),
         .testTarget(name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilRules"]),
         .testTarget(name: "VigilAlertingTests", dependencies: ["VigilAlerting", "VigilEngine", "VigilRules"], exclude: ["Golden"]),

@@ -142,7 +142,7 @@ final class Demo: Sendable {
                 lastStatus = ContinuousClock.now
                 let s = sidecar.snapshot
                 let (lines, notes, _) = counts.withLock { ($0.lines, $0.notifications, $0.phase) }
-                say("status: \(lines) lines streamed, \(s.alerts.filter { $0.state == .firing }.count) firing, \(s.alerts.filter { $0.state == .pending }.count) pending, \(notes) notifications received")
+                say("status: \(lines) lines streamed, \(s.firing) firing, \(s.pending) pending, \(notes) notifications received")
             }
         }
         let done = DispatchSemaphore(value: 0)

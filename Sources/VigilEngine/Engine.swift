@@ -705,6 +705,17 @@ public final class Engine {
 
     // MARK: - Queries
 
+    /// How many instances are pending and firing (cheap: no labels are built).
+    public var instanceCounts: (pending: Int, firing: Int) {
+        var pending = 0, firing = 0
+        for per in instances {
+            for inst in per.values {
+                if inst.state == .pending { pending += 1 } else { firing += 1 }
+            }
+        }
+        return (pending, firing)
+    }
+
     /// Pending and firing instances of an alert (all alerts when nil), sorted by labels.
     public func instances(of alert: String? = nil) -> [InstanceSnapshot] {
         var out: [InstanceSnapshot] = []

@@ -41,14 +41,16 @@ public struct API: Sendable {
         case ("GET", ["metrics"]):
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Data(metrics().utf8))
         case ("GET", ["api", "v1", "alerts"]):
-            return .json(200, alertsJSON())
+            guard let json = alertsJSON() else { return .error(503, "the core did not answer in time") }
+            return .json(200, json)
         case ("GET", ["api", "v1", "rules"]):
             let rules = sidecar.snapshot.rules.map { r in
                 "{\"name\":\(jsonString(r.name)),\"severity\":\"\(r.severity.rawValue)\",\"channels\":[\(r.channels.map(jsonString).joined(separator: ","))]}"
             }
             return .json(200, "[" + rules.joined(separator: ",") + "]")
         case ("GET", ["api", "v1", "silences"]):
-            return .json(200, "[" + sidecar.snapshot.silences.map(silenceJSON).joined(separator: ",") + "]")
+            guard let now = sidecar.alerts() else { return .error(503, "the core did not answer in time") }
+            return .json(200, "[" + now.silences.map(silenceJSON).joined(separator: ",") + "]")
         case ("POST", ["api", "v1", "silences"]):
             if let denied = authorize(r) { return denied }
             guard let body = (try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any], let text = body["matchers"] as? String else {
@@ -102,8 +104,8 @@ public struct API: Sendable {
         }
     }
 
-    func alertsJSON() -> String {
-        let s = sidecar.snapshot
+    func alertsJSON() -> String? {
+        guard let s = sidecar.alerts() else { return nil }
         return "[" + s.alerts.map { a in
             let fp = fingerprint(alert: a.alert, labels: a.labels)
             let labels = a.labels.map { "\(jsonString($0.name)):\(jsonString($0.value))" }.joined(separator: ",")
@@ -123,7 +125,7 @@ public struct API: Sendable {
         let rejected = s.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\"\($0.key.rawValue)\":\($0.value)" }.joined(separator: ",")
         return "{\"status\":\"\(s.connected ? "healthy" : "degraded")\",\"stream\":{\"connected\":\(s.connected),\"last_message_age_seconds\":\(formatNumber(s.secondsSinceLastMessage)),"
             + "\"lines\":\(s.lines),\"samples\":\(s.samples),\"rejected\":{\(rejected)}},\"rules_loaded\":\(s.rules.count),"
-            + "\"active_alerts\":\(s.alerts.count),\"outbox\":{\(outbox)},\"dependencies\":[]}"
+            + "\"active_alerts\":\(s.pending + s.firing),\"outbox\":{\(outbox)},\"dependencies\":[]}"
     }
 
     /// Prometheus text format (version 0.0.4).
@@ -142,8 +144,7 @@ public struct API: Sendable {
         family("vigil_stream_connected", "gauge", "1 while the stream is connected.", [("", s.connected ? 1 : 0)])
         family("vigil_rule_evaluations_total", "counter", "Rule evaluations.", [("", Double(s.evaluations))])
         family("vigil_rules_loaded", "gauge", "Alert rules loaded.", [("", Double(s.rules.count))])
-        let byState = Dictionary(grouping: s.alerts, by: { $0.state.rawValue }).mapValues(\.count)
-        family("vigil_alerts", "gauge", "Alert instances by state.", ["pending", "firing"].map { (label("state", $0), Double(byState[$0] ?? 0)) })
+        family("vigil_alerts", "gauge", "Alert instances by state.", [(label("state", "pending"), Double(s.pending)), (label("state", "firing"), Double(s.firing))])
         family("vigil_alert_transitions_total", "counter", "Alert state changes.", ["pending", "firing", "resolved"].map { (label("state", $0), Double(s.transitions[$0] ?? 0)) })
         let stats = sidecar.delivery.stats
         let channels = sidecar.delivery.config.channels.keys.sorted()

@@ -19,11 +19,11 @@ public final class Sidecar: Sendable {
         public init() {}
     }
 
-    /// What the API reads: refreshed by the core after every step.
+    /// What the API reads without asking the core: counters refreshed after every step (cheap;
+    /// alert lists are built on demand, see `alerts()`).
     public struct Snapshot: Sendable {
-        public var alerts: [InstanceSnapshot] = []
-        public var acked: Set<String> = []
-        public var silences: [Silence] = []
+        public var pending = 0
+        public var firing = 0
         public var rules: [(name: String, severity: Severity, channels: [String])] = []
         public var connected = false
         public var secondsSinceLastMessage = 0.0
@@ -53,6 +53,21 @@ public final class Sidecar: Sendable {
     private enum Input: Sendable {
         case stream(StreamEvent)
         case command(Command, @Sendable (Reply) -> Void)
+        case query(@Sendable (Engine, Router, Set<String>) -> Void)
+    }
+
+    /// Pending and firing alerts with their acks and the active silences, built on the core
+    /// thread when asked (nil if the core did not answer in 5 s).
+    public func alerts() -> (alerts: [InstanceSnapshot], acked: Set<String>, silences: [Silence])? {
+        final class Box: @unchecked Sendable { var value: ([InstanceSnapshot], Set<String>, [Silence])? } // written once by the core, read after the signal
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        inbox.post(.query { engine, router, acked in
+            box.value = (engine.instances(), acked, router.activeSilences)
+            done.signal()
+        })
+        guard done.wait(timeout: .now() + 5) == .success, let v = box.value else { return nil }
+        return (v.0, v.1, v.2)
     }
 
     /// Inputs for the core, and the semaphore that wakes it.
@@ -211,6 +226,9 @@ public final class Sidecar: Sendable {
                 route(through: now)
                 core.dirty = true
                 reply(execute(command, at: now))
+            case .query(let body):
+                route(through: now)
+                body(engine, core.router, core.acked)
             }
         }
         engine.advance(through: now)
@@ -288,9 +306,9 @@ public final class Sidecar: Sendable {
 
     private func publish() {
         let engine = core.engine
-        core.snapshot.alerts = engine.instances()
-        core.snapshot.acked = core.acked
-        core.snapshot.silences = core.router.activeSilences
+        let (pending, firing) = engine.instanceCounts
+        core.snapshot.pending = pending
+        core.snapshot.firing = firing
         core.snapshot.secondsSinceLastMessage = engine.secondsSinceLastMessage
         core.snapshot.samples = engine.samplesApplied
         core.snapshot.evaluations = engine.evaluations

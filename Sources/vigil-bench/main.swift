@@ -1,6 +1,10 @@
 import Foundation
+import Glibc
+import Synchronization
+import VigilAlerting
 import VigilEngine
 import VigilRules
+import VigilSidecar
 
 /// vigil-bench: one JSON line per scenario. Run it in release: `swift run -c release vigil-bench`
 /// (optionally with scenario names to run only those). Timings come from batches (not per-call
@@ -207,6 +211,89 @@ func benchMemory() {
           ("peak_rss_mb", f(Double(peakRSS()) / 1_048_576, 1)), ("budget_rss_mb", "256")])
 }
 
+// MARK: - End to end
+
+/// Trader write on a Unix socket → the sidecar → a webhook received by a local receiver, one
+/// alert at a time; `durable` adds the state dir (outbox and journal fsyncs on every alert).
+func benchEndToEnd(durable: Bool) {
+    final class Arrivals: Sendable {
+        let times = Mutex<[Int: ContinuousClock.Instant]>([:])
+        let signal = DispatchSemaphore(value: 0)
+    }
+    let arrivals = Arrivals()
+    guard let receiver = try? HTTPServer(host: "127.0.0.1", port: 0, handler: { r in
+        let body = String(decoding: r.body, as: UTF8.self)
+        if let range = body.range(of: #""n":""#), let n = Int(body[range.upperBound...].prefix { $0 != "\"" }) {
+            arrivals.times.withLock { $0[n] = .now }
+            arrivals.signal.signal()
+        }
+        return .json(200, "{}")
+    }) else { print("{\"bench\":\"end_to_end\",\"error\":\"no receiver\"}"); return }
+    defer { receiver.stop() }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-\(getpid())-\(durable)")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let socketPath = dir.appendingPathComponent("t.sock").path
+    let rules = "metric x labels n\nalert hot { when x > 1; severity warning; notify hook; repeat never }\n"
+    let config = "channel hook { type webhook url \"http://127.0.0.1:\(receiver.port)/hook\" }\n"
+    let lint = Linter.lint(ruleFiles: [SourceFile(path: "e2e.rules", text: rules)], config: SourceFile(path: "e2e.conf", text: config, kind: .config))
+    guard lint.errorCount == 0, let alerting = try? AlertingConfig.load(lint.config) else { return }
+    var options = Sidecar.Options()
+    options.source = .listen(socketPath)
+    options.stateDir = durable ? dir.appendingPathComponent("state") : nil
+    let sidecar = Sidecar(rules: lint, config: alerting, options: options, log: MemoryLog())
+    guard (try? sidecar.start()) != nil else { return }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in socketPath.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    defer { close(fd) }
+    let count = 1000
+    var latencies: [Double] = []
+    for n in 0..<(count + 50) { // the first 50 warm up
+        let line = #"{"metric":"x","labels":{"n":"\#(n)"},"value":5}"# + "\n"
+        let sent = ContinuousClock.now
+        _ = send(fd, line, line.utf8.count, Int32(MSG_NOSIGNAL))
+        guard arrivals.signal.wait(timeout: .now() + 5) == .success, let got = arrivals.times.withLock({ $0[n] }) else {
+            print("{\"bench\":\"end_to_end\",\"error\":\"alert \(n) not received in 5 s\"}")
+            return
+        }
+        if n >= 50 {
+            let d = got - sent
+            latencies.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15)
+        }
+    }
+    latencies.sort()
+    line([("bench", durable ? "\"end_to_end_durable\"" : "\"end_to_end\""), ("alerts", "\(latencies.count)"),
+          ("p50_ms", f(percentile(latencies, 0.5))), ("p99_ms", f(percentile(latencies, 0.99))), ("p999_ms", f(percentile(latencies, 0.999))),
+          ("target_p99_ms", "5")])
+}
+
+/// URLSession POSTs to a local server, alone: what the delivery path cannot go below.
+func benchTransport() {
+    guard let server = try? HTTPServer(host: "127.0.0.1", port: 0, handler: { _ in .json(200, "{}") }) else { return }
+    defer { server.stop() }
+    let transport = URLSessionTransport()
+    let request = OutgoingRequest(channel: "bench", url: Secret("http://127.0.0.1:\(server.port)/x"), body: Data("{}".utf8))
+    final class Box: @unchecked Sendable { var latencies: [Double] = [] } // written by one task, read after it ends
+    let box = Box()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        for i in 0..<1050 {
+            let t0 = ContinuousClock.now
+            _ = await transport.post(request, timeout: 5_000_000_000)
+            let d = ContinuousClock.now - t0
+            if i >= 50 { box.latencies.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
+        }
+        done.signal()
+    }
+    done.wait()
+    let latencies = box.latencies.sorted()
+    line([("bench", "\"transport_post\""), ("requests", "\(latencies.count)"), ("p50_ms", f(percentile(latencies, 0.5))),
+          ("p99_ms", f(percentile(latencies, 0.99)))])
+}
+
 func main() {
     let wanted = Set(CommandLine.arguments.dropFirst())
     func on(_ name: String) -> Bool { wanted.isEmpty || wanted.contains(name) }
@@ -217,6 +304,11 @@ func main() {
         if on("evaluate") { benchEvaluate(data, ranges) }
     }
     if on("memory") { benchMemory() }
+    if on("transport") { benchTransport() }
+    if on("e2e") {
+        benchEndToEnd(durable: false)
+        benchEndToEnd(durable: true)
+    }
 }
 
 main()

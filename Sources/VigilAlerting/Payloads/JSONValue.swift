@@ -37,6 +37,12 @@ public struct OutgoingRequest: Sendable, CustomStringConvertible {
     public let body: Data
     public let contentType = "application/json"
 
+    public init(channel: String, url: Secret, body: Data) {
+        self.channel = channel
+        self.url = url
+        self.body = body
+    }
+
     public var description: String { "POST <redacted> for channel \(channel) (\(body.count) bytes)" }
 }
 
