@@ -359,8 +359,11 @@ struct CrashTests {
         try Data("channel slack { type slack url \"\(sink.url)/slack\" rate 50 }\nchannel pager { type pagerduty url \"\(sink.url)/pd\" routing_key \"k\" }\n".utf8).write(to: conf)
         let rules = "metric x labels k\nalert a { when x > 1; severity warning; notify slack; escalate after 2s to pager }\n"
         let args = ["--listen", "unix:\(sock)", "--config", conf.path, "--state-dir", work.appendingPathComponent("state").path]
-        // The incident: k=a, b, c go high at 0, 1 and 2 s, and all recover at 9 s; the trader
-        // writes every 100 ms and reconnects through every restart.
+        // The incident: k=a, b, c go high at 0, 1 and 2 s and all recover at 13 s, well after the
+        // last kill (about 8 s in), so every alert has fired for over 2 s in a surviving process;
+        // the trader writes every 100 ms and reconnects through every restart. (A kill between a
+        // step's outbox fsync and its journal fsync restores the older state: the alert fires
+        // again, later, so its escalation is delayed, not lost, while it still fires.)
         let started = Date()
         let done = Flag()
         let trader = Task {
@@ -368,7 +371,7 @@ struct CrashTests {
                 while !done.isSet {
                     let t = Date().timeIntervalSince(started)
                     let lines = ["a", "b", "c"].enumerated().map { i, k in
-                        #"{"metric":"x","labels":{"k":"\#(k)"},"value":\#(t >= Double(i) && t < 9 ? 5 : 0)}"#
+                        #"{"metric":"x","labels":{"k":"\#(k)"},"value":\#(t >= Double(i) && t < 13 ? 5 : 0)}"#
                     }
                     _ = unixWrite(sock, lines)
                     usleep(100_000)
@@ -385,7 +388,7 @@ struct CrashTests {
             v = try RunningVigil(args, rules: rules, port: v.port)
         }
         // Let the incident finish with the last sidecar standing.
-        while Date().timeIntervalSince(started) < 14 { try await Task.sleep(for: .milliseconds(200)) }
+        while Date().timeIntervalSince(started) < 18 { try await Task.sleep(for: .milliseconds(200)) }
         for _ in 0..<50 where sink.pagerEvents.filter({ $0.hasPrefix("resolve") }).count < 3 { try await Task.sleep(for: .milliseconds(200)) }
         done.set()
         _ = await trader.value

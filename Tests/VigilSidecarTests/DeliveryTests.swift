@@ -72,7 +72,12 @@ struct DeliveryTests {
         let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret("http://127.0.0.1:\(port)/hook"), timeout: 1_000_000_000)]),
                          outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
         d.send(note("hook"))
-        try await Task.sleep(for: .seconds(5))
+        // Down for at least 5 s, and until an attempt has failed against it.
+        let downSince = ContinuousClock.now
+        while (d.stats["hook"]?.retried ?? 0) == 0 || ContinuousClock.now - downSince < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(100))
+            if ContinuousClock.now - downSince > .seconds(20) { break }
+        }
         #expect(d.stats["hook"]?.sent ?? 0 == 0)
         let rx = try Receiver(script: [.init(status: 200)], port: port, reserved: held)
         defer { rx.stop() }
