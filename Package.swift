@@ -17,8 +17,10 @@ let package = Package(
         .target(name: "VigilEngine", dependencies: ["VigilRules"]),
         // Routing, silences, escalation, payloads (issue 4).
         .target(name: "VigilAlerting", dependencies: ["VigilRules", "VigilEngine"]),
-        // Sockets, HTTP, delivery, journal, the run loop (issue 5).
-        .target(name: "VigilSidecar", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting"]),
+        // zlib, for gzipped log backups (Foundation has no gzip).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Sockets, HTTP, delivery, outbox, journal, logs, the run loop.
+        .target(name: "VigilSidecar", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "CZlib"]),
         // Argument parsing and subcommands, as a library so tests drive it in-process.
         .target(name: "VigilCLI", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
         .executableTarget(name: "vigil", dependencies: ["VigilCLI"]),

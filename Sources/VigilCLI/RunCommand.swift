@@ -8,7 +8,7 @@ import VigilSidecar
 enum RunCommand {
     static let usage = """
     Usage: vigil run [--rules DIR|FILE] [--config FILE] (--connect unix:PATH | --listen unix:PATH | --stdin)
-                     [--http HOST:PORT] [--state-dir DIR] [--record DIR] [--api-token-file FILE] [--log-level LEVEL]
+                     [--http HOST:PORT] [--state-dir DIR] [--record DIR] [--api-token-file FILE] [--log-level LEVEL] [--log-file PATH]
 
     Reads the trader's stream, evaluates the rules, and delivers notifications. Logs are JSON
     lines on stderr; console channels print to stdout. SIGHUP (or POST /-/reload) reloads rules
@@ -26,6 +26,7 @@ enum RunCommand {
       --record DIR          write the raw stream to DIR/stream-YYYYMMDD-HH.ndjson (hourly) for replay
       --api-token-file FILE bearer token required on API mutations
       --log-level LEVEL     debug, info (default), warning, error
+      --log-file PATH       log there instead of stderr; rotated at 100 MB, 5 gzipped backups kept
 
     """
 
@@ -34,7 +35,7 @@ enum RunCommand {
         OptionSpec(name: "--connect", valueName: "unix:PATH"), OptionSpec(name: "--listen", valueName: "unix:PATH"),
         OptionSpec(name: "--stdin"), OptionSpec(name: "--http", valueName: "HOST:PORT"), OptionSpec(name: "--state-dir", valueName: "DIR"),
         OptionSpec(name: "--record", valueName: "DIR"),
-        OptionSpec(name: "--api-token-file", valueName: "FILE"),
+        OptionSpec(name: "--api-token-file", valueName: "FILE"), OptionSpec(name: "--log-file", valueName: "PATH"),
         OptionSpec(name: "--log-level", valueName: "LEVEL", choices: ["debug", "info", "warning", "error"]),
     ]
 
@@ -74,7 +75,16 @@ enum RunCommand {
         case "error": .error
         default: .info
         }
-        let log = StderrLog(minimum: level)
+        let log: LogSink
+        if let file = parsed.value("--log-file") {
+            do {
+                log = try FileLog(path: file, minimum: level)
+            } catch {
+                throw UsageError(message: "cannot write the log file '\(file)'", command: nil)
+            }
+        } else {
+            log = StderrLog(minimum: level)
+        }
         guard let lint = try RuleLoading.load(rules: [parsed.value("--rules") ?? "rules"], config: parsed.value("--config"), terminal: terminal) else {
             return .failure
         }

@@ -45,8 +45,16 @@ public struct StderrLog: LogSink {
 
     public func write(_ r: LogRecord) {
         guard r.level >= minimum else { return }
-        let data = r.data.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
-        let line = "{\"timestamp\":\"\(ISO8601DateFormatter().string(from: Date()))\",\"level\":\"\(r.level.rawValue)\",\"service\":\(jsonString(r.service == "vigil" ? "vigil" : "vigil." + r.service)),\"trace_id\":\"\",\"message\":\(jsonString(r.message)),\"data\":{\(data)},\"tags\":[]}\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        FileHandle.standardError.write(Data(r.jsonLine().utf8))
+    }
+}
+
+extension LogRecord {
+    /// The seed's structured log line: timestamp, level, service, trace_id, message, data, tags.
+    public func jsonLine(at date: Date = Date()) -> String {
+        let fields = data.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+        return "{\"timestamp\":\"\(ISO8601DateFormatter().string(from: date))\",\"level\":\"\(level.rawValue)\","
+            + "\"service\":\(jsonString(service == "vigil" ? "vigil" : "vigil." + service)),\"trace_id\":\"\","
+            + "\"message\":\(jsonString(message)),\"data\":{\(fields)},\"tags\":[]}\n"
     }
 }
