@@ -143,6 +143,12 @@ public struct API: Sendable {
                RejectReason.allCases.map { (label("reason", $0.rawValue), Double(s.rejected[$0] ?? 0)) })
         family("vigil_stream_connected", "gauge", "1 while the stream is connected.", [("", s.connected ? 1 : 0)])
         family("vigil_rule_evaluations_total", "counter", "Rule evaluations.", [("", Double(s.evaluations))])
+        out += "# HELP vigil_evaluation_latency_seconds Per-line decode and evaluation time (batch averages).\n# TYPE vigil_evaluation_latency_seconds histogram\n"
+        for (i, bound) in Sidecar.Snapshot.latencyBuckets.enumerated() {
+            out += "vigil_evaluation_latency_seconds_bucket{le=\"\(bound)\"} \(s.latencyCounts[i])\n"
+        }
+        out += "vigil_evaluation_latency_seconds_bucket{le=\"+Inf\"} \(s.latencyCount)\n"
+        out += "vigil_evaluation_latency_seconds_sum \(s.latencySum)\nvigil_evaluation_latency_seconds_count \(s.latencyCount)\n"
         family("vigil_rules_loaded", "gauge", "Alert rules loaded.", [("", Double(s.rules.count))])
         family("vigil_alerts", "gauge", "Alert instances by state.", [(label("state", "pending"), Double(s.pending)), (label("state", "firing"), Double(s.firing))])
         family("vigil_alert_transitions_total", "counter", "Alert state changes.", ["pending", "firing", "resolved"].map { (label("state", $0), Double(s.transitions[$0] ?? 0)) })

@@ -34,6 +34,11 @@ public final class Sidecar: Sendable {
         public var transitions: [String: Int] = [:]
         public var notifications: [String: Int] = [:]
         public var lastReloadSuccessful = true
+        /// Per-line ingest+evaluation time: cumulative bucket counts (upper bounds in seconds), sum, count.
+        public static let latencyBuckets: [Double] = [0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01]
+        public var latencyCounts = [Int](repeating: 0, count: Snapshot.latencyBuckets.count)
+        public var latencySum = 0.0
+        public var latencyCount = 0
     }
 
     /// Operator commands, run on the core thread.
@@ -215,9 +220,11 @@ public final class Sidecar: Sendable {
             case .stream(.lines(let lines, let tooLong)):
                 if tooLong > 0 { engine.countRejected(.tooLong, tooLong) }
                 core.recorder?.write(lines, at: now)
+                let started = ContinuousClock.now
                 for line in lines {
                     line.withUnsafeBytes { _ = engine.ingest($0, arrival: now) }
                 }
+                observe(ContinuousClock.now - started, lines: lines.count)
                 core.snapshot.lines += lines.count + tooLong
             case .stream(.connected(let up)):
                 engine.setConnected(up, at: now)
@@ -242,6 +249,16 @@ public final class Sidecar: Sendable {
 
     private func journalState() -> Journal.State {
         Journal.State(instances: core.engine.persistedInstances(), router: core.router.persisted(), acked: core.acked)
+    }
+
+    /// Records a batch's ingest+evaluation time as `lines` observations of its per-line average
+    /// (timing each line alone would cost more than evaluating it).
+    private func observe(_ d: Duration, lines: Int) {
+        guard lines > 0 else { return }
+        let perLine = (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) / Double(lines)
+        for (i, bound) in Snapshot.latencyBuckets.enumerated() where perLine <= bound { core.snapshot.latencyCounts[i] += lines }
+        core.snapshot.latencySum += perLine * Double(lines)
+        core.snapshot.latencyCount += lines
     }
 
     private func route(through t: Instant) {

@@ -153,6 +153,8 @@ struct RunTests {
         #expect(metricsStatus == 200)
         #expect(metrics.contains("vigil_stream_lines_total 150\n"))
         #expect(metrics.contains("vigil_alerts{state=\"firing\"} 3\n"))
+        #expect(metrics.contains("vigil_evaluation_latency_seconds_count 150\n"))
+        #expect(metrics.contains("vigil_evaluation_latency_seconds_bucket{le=\"+Inf\"} 150\n"))
         let sample = try Regex(#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? -?[0-9.e+]+$"#)
         for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.wholeMatch(of: sample) != nil, "not Prometheus text: \(line)")
@@ -229,7 +231,7 @@ struct RunTests {
     }
 
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
-    func anAckThroughTheAPIStopsAPendingEscalation() async throws {
+    func vigilAckStopsAPendingEscalation() async throws {
         let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: """
             metric x labels k
             alert acked { when x{k="a"} > 1; severity warning; notify slack; escalate after 8s to pager }
@@ -239,9 +241,13 @@ struct RunTests {
         let sock = v.dir.appendingPathComponent("t.sock").path
         #expect(await offPool { unixWrite(sock, [#"{"metric":"x","labels":{"k":"a"},"value":5}"#, #"{"metric":"x","labels":{"k":"b"},"value":5}"#]) })
         #expect(await v.waitForAlerts { $0.contains(#""alert":"acked""#) && $0.contains(#""alert":"left""#) })
-        let alerts = await v.http("GET", "/api/v1/alerts").1
-        let fp = alerts.components(separatedBy: #"{"fingerprint":""#).first { $0.contains(#""alert":"acked""#) }?.prefix(16) ?? ""
-        #expect(await v.http("POST", "/api/v1/alerts/\(fp)/ack", body: #"{"comment":"mine"}"#).0 == 200)
+        // `vigil ack` (the command, which goes through the API).
+        let http = "127.0.0.1:\(v.port)"
+        let acked = await offPool { () -> Int32 in
+            let t = CapturedTerminal()
+            return CLI.run(["ack", #"acked{k="a"}"#, "--comment", "mine", "--http", http], terminal: t)
+        }
+        #expect(acked == 0)
         #expect(await v.http("GET", "/api/v1/alerts").1.contains(#""alert":"acked","labels":{"k":"a"},"state":"firing""#))
         #expect(!v.stdout.contains("ESCALATION"), "the ack must come before the 8 s step for this test to mean anything")
         try await Task.sleep(for: .seconds(9))
