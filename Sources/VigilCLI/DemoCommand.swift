@@ -268,19 +268,7 @@ struct Trader {
         demo.setPhase("done")
     }
 
-    private func connect() -> Int32 {
-        for _ in 0..<50 {
-            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in socket.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
-            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-            if ok == 0 { return fd }
-            close(fd)
-            usleep(100_000)
-        }
-        return -1
-    }
+    private func connect() -> Int32 { UnixSocket.connect(socket, attempts: 50) ?? -1 }
 
     /// The on-call engineer acknowledges what is firing, through the HTTP API.
     private func acknowledge() {

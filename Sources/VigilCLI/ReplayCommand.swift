@@ -145,10 +145,8 @@ enum ReplayCommand {
 
     static func valueJSON(_ t: Transition) -> String {
         if let s = t.stringValue { return jsonString(s) }
-        return t.value.isFinite ? numberText(t.value) : "null"
+        return t.value.isFinite ? formatNumber(t.value) : "null"
     }
-
-    static func numberText(_ v: Double) -> String { formatNumber(v) }
 
     /// `{"at":RFC3339,"alert":NAME,"labels":{…},"state":"pending|firing|resolved","value":N}` (SPEC §5).
     static func jsonLine(_ t: Transition) -> String {
@@ -173,7 +171,7 @@ enum ReplayCommand {
     }
 
     static func textLine(_ t: Transition) -> String {
-        let value = t.stringValue.map { jsonString($0) } ?? numberText(t.value)
+        let value = t.stringValue.map { jsonString($0) } ?? formatNumber(t.value)
         let state = t.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
         return "\(t.at.rfc3339)  \(state) \(t.alert)\(labelsText(t.labels))  value=\(value)\(t.flapping ? "  (flapping)" : "")\n"
     }

@@ -129,26 +129,10 @@ final class StreamSource: Sendable {
     }
 
     private static func address(_ path: String) throws(StartError) -> sockaddr_un {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            throw StartError(description: "socket path is too long (\(bytes.count) bytes, at most 107): \(path)")
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
+        guard let addr = UnixSocket.address(path) else {
+            throw StartError(description: "socket path is too long (\(path.utf8.count) bytes, at most 107): \(path)")
         }
         return addr
-    }
-
-    private static func connectUnix(_ path: String) -> Int32? {
-        guard var addr = try? address(path) else { return nil }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        if ok == 0 { return fd }
-        close(fd)
-        return nil
     }
 
     /// Binds a listening socket at `path` (mode 0600). A stale socket file is replaced; a live
@@ -157,7 +141,7 @@ final class StreamSource: Sendable {
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFSOCK else { throw StartError(description: "\(path) exists and is not a socket; not replacing it") }
-            if let live = StreamSource.connectUnix(path) {
+            if let live = UnixSocket.connect(path) {
                 close(live)
                 throw StartError(description: "another process is listening on \(path)")
             }
@@ -214,7 +198,7 @@ final class StreamSource: Sendable {
         var backoff: UInt32 = 100_000
         var loggedDown = false
         while !stopped {
-            guard let fd = StreamSource.connectUnix(path) else {
+            guard let fd = UnixSocket.connect(path) else {
                 if !loggedDown {
                     log.write(LogRecord(level: .warning, service: "stream", message: "cannot connect to the trader; retrying", data: ["socket": path]))
                     loggedDown = true

@@ -243,11 +243,7 @@ func benchEndToEnd(durable: Bool) {
     options.stateDir = durable ? dir.appendingPathComponent("state") : nil
     let sidecar = Sidecar(rules: lint, config: alerting, options: options, log: MemoryLog())
     guard (try? sidecar.start()) != nil else { return }
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in socketPath.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    guard let fd = UnixSocket.connect(socketPath, attempts: 50) else { return }
     defer { close(fd) }
     let count = 1000
     var latencies: [Double] = []

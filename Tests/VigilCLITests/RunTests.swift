@@ -105,20 +105,10 @@ final class RunningVigil {
 
 /// A Unix-socket client writing lines (a trader).
 func unixWrite(_ path: String, _ lines: [String]) -> Bool {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard let fd = UnixSocket.connect(path, attempts: 50) else { return false }
     defer { close(fd) }
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
-    for _ in 0..<50 {
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        if ok == 0 {
-            let data = lines.joined(separator: "\n") + "\n"
-            return send(fd, data, data.utf8.count, Int32(MSG_NOSIGNAL)) == data.utf8.count
-        }
-        usleep(100_000)
-    }
-    return false
+    let data = lines.joined(separator: "\n") + "\n"
+    return send(fd, data, data.utf8.count, Int32(MSG_NOSIGNAL)) == data.utf8.count
 }
 
 
@@ -556,9 +546,7 @@ final class UnixListener: @unchecked Sendable { // one test owns it; accept runs
         self.path = path
         unlink(path)
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = b } }
+        guard var addr = UnixSocket.address(path) else { throw POSIXError(.ENAMETOOLONG) }
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         guard ok == 0, listen(fd, 4) == 0 else { throw POSIXError(.EADDRINUSE) }
     }
