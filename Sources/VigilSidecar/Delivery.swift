@@ -158,24 +158,31 @@ public final class Delivery: Sendable {
 
     /// Re-sends what the outbox held at the last stop.
     public func resume() {
-        for entry in outbox.load() { dispatch(entry) }
+        for entry in outbox.entries { dispatch(entry) }
     }
 
-    /// Persists a notification, then hands it to its channel's worker.
+    /// Records a notification in the outbox and hands it to its channel's worker.
     public func send(_ n: AlertNotification) {
+        if let entry = record(n) { dispatch(entry) }
+    }
+
+    /// Records a notification in the outbox, to be dispatched once it is durable. A console
+    /// notification is printed at once and an undeclared channel logged: neither is owed (nil).
+    public func record(_ n: AlertNotification) -> Outbox.Entry? {
         guard let channel = config.channels[n.channel] else {
             log.write(LogRecord(level: .error, service: "delivery", message: "notification for an undeclared channel", data: ["channel": n.channel]))
-            return
+            return nil
         }
         if channel.type == .console {
             console(ConsolePayload.line(n))
             count(n.channel) { $0.sent += 1 }
-            return
+            return nil
         }
-        dispatch(outbox.add(n))
+        return outbox.add(n)
     }
 
-    private func dispatch(_ entry: Outbox.Entry) {
+    /// Hands an owed notification to its channel's worker.
+    public func dispatch(_ entry: Outbox.Entry) {
         guard let worker = workers[entry.channel] else { outbox.done(entry); return }
         inTransit.withLock { $0 += 1 }
         Task {

@@ -1,28 +1,47 @@
 import Foundation
 import Glibc
+import Synchronization
 import VigilAlerting
 import VigilEngine
 
 /// The state journal in `--state-dir` (SPEC §3: state survives a restart and a `kill -9`).
 ///
 /// `journal.bin` is append-only: each record is a little-endian u32 length, a u32 CRC-32 of the
-/// payload, and the payload: the whole alerting state as JSON (engine instances, router
-/// tracking with notified channels, escalation positions, repeats, acks, flapping, and
-/// silences). A record is appended and fsynced after every core step that changed the state,
-/// after that step's notifications are in the outbox. Over 1 MB, and at shutdown, the journal
-/// is compacted to its last record (written aside, fsynced, renamed). On start the last valid
-/// record is restored; a torn or corrupt tail is cut off with a WARNING.
-final class Journal {
+/// payload, and the payload, a JSON `Record`. A core step that changed anything appends one
+/// record holding the whole alerting state (engine instances, router tracking with notified
+/// channels, escalation positions, repeats, acks, flapping, silences) *and* the notifications
+/// that step added to the outbox, then fsyncs once; only then are those notifications handed to
+/// the channel workers. State and owed notifications are therefore one atomic fact: a crash
+/// before the fsync loses both (the step is redone from the stream), after it keeps both.
+/// A finished delivery appends a small `done` record without an fsync (it survives a
+/// `kill -9` in the page cache; after a power loss it costs at most a repeated notification).
+/// Over 1 MB, and at shutdown, the journal is compacted to one record (the state and every
+/// notification still owed), written aside, fsynced and renamed. On start the records are
+/// replayed; a torn or corrupt tail is cut off with a WARNING.
+final class Journal: Sendable {
     struct State: Codable {
         var instances: [PersistedInstance]
         var router: Router.Persisted
         var acked: Set<String>
     }
 
+    /// One journal record: a step (state and the notifications it added) or finished deliveries.
+    struct Record: Codable {
+        var state: State?
+        var added: [Outbox.Entry]?
+        var done: [UInt64]?
+    }
+
+    /// What a start restores: the last state and the notifications still owed, oldest first.
+    struct Loaded {
+        var state: State?
+        var owed: [Outbox.Entry]
+    }
+
     let url: URL
     let log: LogSink
-    private var handle: FileHandle?
-    private var size = 0
+    /// The open descriptor (-1 until the first append) and the journal's size.
+    private let file = Mutex<(fd: Int32, size: Int)>((-1, 0))
     static let compactAt = 1 << 20
 
     init(directory: URL, log: LogSink) {
@@ -31,19 +50,27 @@ final class Journal {
         self.log = log
     }
 
-    /// The last valid state, cutting off a torn or corrupt tail.
-    func load() -> State? {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+    /// Replays the valid prefix of the journal, cutting off a torn or corrupt tail.
+    func load() -> Loaded {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return Loaded(state: nil, owed: []) }
         var offset = 0
-        var last: Data?
+        var state: State?
+        var owed: [UInt64: Outbox.Entry] = [:]
+        var undecodable = 0
         while offset + 8 <= data.count {
             let length = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian })
             let crc = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian }
             guard offset + 8 + length <= data.count else { break }
             let payload = data.subdata(in: (offset + 8)..<(offset + 8 + length))
             guard CRC32.checksum(payload) == crc else { break }
-            last = payload
             offset += 8 + length
+            guard let record = try? JSONDecoder().decode(Record.self, from: payload) else { undecodable += 1; continue }
+            if let s = record.state { state = s }
+            for e in record.added ?? [] { owed[e.id] = e }
+            for id in record.done ?? [] { owed[id] = nil }
+        }
+        if undecodable > 0 {
+            log.write(LogRecord(level: .warning, service: "journal", message: "skipped journal records that do not decode", data: ["records": "\(undecodable)"]))
         }
         if offset < data.count {
             log.write(LogRecord(level: .warning, service: "journal", message: "the journal's tail was torn or corrupt; cut off",
@@ -53,63 +80,88 @@ final class Journal {
                 try? h.close()
             }
         }
-        size = offset
-        guard let last else { return nil }
-        do {
-            return try JSONDecoder().decode(State.self, from: last)
-        } catch {
-            log.write(LogRecord(level: .warning, service: "journal", message: "the journal's last record does not decode; starting empty", data: [:]))
-            return nil
-        }
+        file.withLock { $0.size = offset }
+        return Loaded(state: state, owed: owed.values.sorted { $0.id < $1.id })
     }
 
-    static func record(_ state: State) -> Data? {
-        guard let payload = try? JSONEncoder().encode(state) else { return nil }
+    static func frame(_ record: Record) -> Data? {
+        guard let payload = try? JSONEncoder().encode(record) else { return nil }
         var out = Data()
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { out.append(contentsOf: $0) }
         withUnsafeBytes(of: CRC32.checksum(payload).littleEndian) { out.append(contentsOf: $0) }
         return out + payload
     }
 
-    /// Appends a record and fsyncs; compacts when the journal grows past 1 MB.
-    func append(_ state: State) {
-        guard let record = Journal.record(state) else { return }
-        if size + record.count > Journal.compactAt { compact(state); return }
-        do {
-            if handle == nil {
-                if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
-                handle = try FileHandle(forWritingTo: url)
-                try handle?.seekToEnd()
+    /// Appends a step (its state and the notifications it added) and fsyncs. Past 1 MB the
+    /// journal is compacted instead, which needs everything still `owed`.
+    func append(_ state: State, added: [Outbox.Entry], owed: () -> [Outbox.Entry]) {
+        guard let bytes = Journal.frame(Record(state: state, added: added.isEmpty ? nil : added)) else { return }
+        file.withLock { f in
+            if f.size + bytes.count > Journal.compactAt {
+                compact(&f, Record(state: state, added: owed()))
+            } else {
+                write(&f, bytes, sync: true)
             }
-            try handle?.write(contentsOf: record)
-            try handle?.synchronize()
-            size += record.count
-        } catch {
-            log.write(LogRecord(level: .error, service: "journal", message: "cannot write the journal", data: ["cause": "\(error)"]))
         }
     }
 
+    /// Records that an owed notification is finished (no fsync: see the type's comment).
+    func done(_ id: UInt64) {
+        guard let bytes = Journal.frame(Record(done: [id])) else { return }
+        file.withLock { write(&$0, bytes, sync: false) }
+    }
+
     /// Rewrites the journal as one record: aside, fsync, rename.
-    func compact(_ state: State) {
-        guard let record = Journal.record(state) else { return }
-        try? handle?.close()
-        handle = nil
+    func compact(_ state: State, owed: [Outbox.Entry]) {
+        file.withLock { compact(&$0, Record(state: state, added: owed)) }
+    }
+
+    func close() {
+        file.withLock { f in
+            if f.fd >= 0 { Glibc.close(f.fd) }
+            f.fd = -1
+        }
+    }
+
+    private func write(_ f: inout (fd: Int32, size: Int), _ bytes: Data, sync: Bool) {
+        if f.fd < 0 { f.fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) }
+        guard f.fd >= 0 else { return fail("cannot open the journal") }
+        let written = bytes.withUnsafeBytes { raw -> Int in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(f.fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { return done }
+                done += n
+            }
+            return done
+        }
+        f.size += written
+        guard written == bytes.count else { return fail("cannot write the journal") }
+        if sync, fsync(f.fd) != 0 { fail("cannot fsync the journal") }
+    }
+
+    private func compact(_ f: inout (fd: Int32, size: Int), _ record: Record) {
+        var record = record
+        if record.added?.isEmpty == true { record.added = nil }
+        guard let bytes = Journal.frame(record) else { return }
+        if f.fd >= 0 { Glibc.close(f.fd) }
+        f.fd = -1
         let aside = url.appendingPathExtension("new")
         do {
-            try record.write(to: aside)
+            try bytes.write(to: aside)
             let h = try FileHandle(forWritingTo: aside)
             try h.synchronize()
             try h.close()
             guard rename(aside.path, url.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            size = record.count
+            f.size = bytes.count
         } catch {
             log.write(LogRecord(level: .error, service: "journal", message: "cannot compact the journal", data: ["cause": "\(error)"]))
         }
     }
 
-    func close() {
-        try? handle?.close()
-        handle = nil
+    private func fail(_ message: String) {
+        log.write(LogRecord(level: .error, service: "journal", message: message, data: ["cause": String(cString: strerror(errno))]))
     }
 }
 

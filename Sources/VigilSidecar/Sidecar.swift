@@ -115,6 +115,8 @@ public final class Sidecar: Sendable {
         var journal: Journal?
         /// Something the journal must keep happened in this step.
         var dirty = false
+        /// Notifications this step added to the outbox, dispatched once the step is journaled.
+        var added: [Outbox.Entry] = []
 
         init(engine: Engine, router: Router) {
             self.engine = engine
@@ -126,24 +128,24 @@ public final class Sidecar: Sendable {
                 transport: HTTPTransport = URLSessionTransport(), console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.options = options
         self.log = log
-        delivery = Delivery(config: config, transport: transport, outbox: Outbox(directory: options.stateDir, log: log),
-                            policy: options.policy, log: log, console: console)
+        var restored = Journal.Loaded(state: nil, owed: [])
+        let journal = options.stateDir.map { Journal(directory: $0, log: log) }
+        if let journal { restored = journal.load() }
+        let outbox = Outbox(restoring: restored.owed, onDone: { journal?.done($0.id) })
+        delivery = Delivery(config: config, transport: transport, outbox: outbox, policy: options.policy, log: log, console: console)
         var engineConfig = EngineConfig()
         engineConfig.maxLine = options.maxLine
         let engine = Engine(rules: rules, config: engineConfig, start: options.clock.now())
         engine.setConnected(false, at: options.clock.now())
         core = Core(engine: engine, router: Router(rules: rules, config: config))
         core.recorder = options.recordDir.map { Recorder(directory: $0, log: log) }
-        if let dir = options.stateDir {
-            let journal = Journal(directory: dir, log: log)
-            core.journal = journal
-            if let state = journal.load() {
-                engine.restore(state.instances)
-                core.router.restore(state.router, at: options.clock.now())
-                core.acked = state.acked
-                log.write(LogRecord(level: .info, service: "journal", message: "state restored",
-                                    data: ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)"]))
-            }
+        core.journal = journal
+        if let state = restored.state {
+            engine.restore(state.instances)
+            core.router.restore(state.router, at: options.clock.now())
+            core.acked = state.acked
+            log.write(LogRecord(level: .info, service: "journal", message: "state restored",
+                                data: ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"]))
         }
         core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
         let initial = core.snapshot
@@ -203,7 +205,7 @@ public final class Sidecar: Sendable {
         step()
         core.recorder?.close()
         if let journal = core.journal {
-            journal.compact(journalState())
+            journal.compact(journalState(), owed: delivery.outbox.entries)
             journal.close()
         }
         finished.withLock { $0 = true }
@@ -241,9 +243,12 @@ public final class Sidecar: Sendable {
         engine.advance(through: now)
         route(through: now)
         if core.dirty, let journal = core.journal {
-            journal.append(journalState())
-            core.dirty = false
+            let outbox = delivery.outbox
+            journal.append(journalState(), added: core.added, owed: { outbox.entries })
         }
+        core.dirty = false
+        for entry in core.added { delivery.dispatch(entry) }
+        core.added.removeAll(keepingCapacity: true)
         publish()
     }
 
@@ -274,12 +279,11 @@ public final class Sidecar: Sendable {
         router.handle(engine.transitions)
         engine.transitions.removeAll(keepingCapacity: true)
         router.advance(through: t)
-        // Outbox first (each send fsyncs it), then the journal at the end of the step: a crash in
-        // between re-sends at most once, and never loses a notification.
+        // Recorded now, journaled with the step's state at its end, dispatched after that fsync.
         for n in router.notifications {
             core.snapshot.notifications[n.channel, default: 0] += 1
             core.dirty = true
-            delivery.send(n)
+            if let entry = delivery.record(n) { core.added.append(entry) }
         }
         router.notifications.removeAll(keepingCapacity: true)
     }

@@ -214,7 +214,7 @@ func benchMemory() {
 // MARK: - End to end
 
 /// Trader write on a Unix socket → the sidecar → a webhook received by a local receiver, one
-/// alert at a time; `durable` adds the state dir (outbox and journal fsyncs on every alert).
+/// alert at a time; `durable` adds the state dir (one journal record and fsync per step).
 func benchEndToEnd(durable: Bool) {
     final class Arrivals: Sendable {
         let times = Mutex<[Int: ContinuousClock.Instant]>([:])

@@ -357,9 +357,8 @@ struct CrashTests {
         let args = ["--listen", "unix:\(sock)", "--config", conf.path, "--state-dir", work.appendingPathComponent("state").path]
         // The incident: k=a, b, c go high at 0, 1 and 2 s and all recover at 13 s, well after the
         // last kill (about 8 s in), so every alert has fired for over 2 s in a surviving process;
-        // the trader writes every 100 ms and reconnects through every restart. (A kill between a
-        // step's outbox fsync and its journal fsync restores the older state: the alert fires
-        // again, later, so its escalation is delayed, not lost, while it still fires.)
+        // the trader writes every 100 ms and reconnects through every restart. A step's state and
+        // the notifications it owes are one journal record, so no kill can keep one without the other.
         let started = Date()
         let done = Flag()
         let trader = Task {

@@ -46,7 +46,7 @@ struct AlertmanagerPeerTests {
         let log = MemoryLog()
         let channel = ChannelConfig(name: "am", type: .alertmanager, url: Secret(base))
         let delivery = Delivery(config: AlertingConfig(channels: ["am": channel], escalationTarget: "pager", fallback: nil),
-                                outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+                                outbox: Outbox(), policy: fast, log: log)
         let now = Instant(nanoseconds: Int64(Date().timeIntervalSince1970 * 1e9))
         let labels = [Label("venue", "kalshi")]
         var info = AlertInfo(name: "high_latency", severity: .warning, labels: labels, fingerprint: fingerprint(alert: "high_latency", labels: labels),

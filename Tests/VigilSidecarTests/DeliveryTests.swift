@@ -35,7 +35,7 @@ final class Lines: Sendable {
 /// A delivery with one webhook channel `hook` to the receiver, fast retries, an in-memory outbox.
 func webhookDelivery(_ rx: Receiver, _ log: MemoryLog) -> Delivery {
     Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
-             outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+             outbox: Outbox(), policy: fast, log: log)
 }
 
 struct DeliveryTests {
@@ -70,7 +70,7 @@ struct DeliveryTests {
         let (port, held) = try Receiver.reservePort()
         let log = MemoryLog()
         let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret("http://127.0.0.1:\(port)/hook"), timeout: 1_000_000_000)]),
-                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+                         outbox: Outbox(), policy: fast, log: log)
         d.send(note("hook"))
         // Down for at least 5 s, and until an attempt has failed against it.
         let downSince = ContinuousClock.now
@@ -94,7 +94,7 @@ struct DeliveryTests {
         let log = MemoryLog()
         let printed = Lines()
         let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url)), ChannelConfig(name: "ops", type: .console)], fallback: "ops"),
-                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log, console: { printed.add($0) })
+                         outbox: Outbox(), policy: fast, log: log, console: { printed.add($0) })
         d.send(note("hook"))
         #expect(await d.drain(timeout: .seconds(20)))
         #expect(rx.requests.count == 1)
@@ -111,7 +111,7 @@ struct DeliveryTests {
         defer { rx.stop() }
         let log = MemoryLog()
         let d = Delivery(config: config([ChannelConfig(name: "slack", type: .slack, url: Secret(rx.url))]),
-                         outbox: Outbox(directory: nil, log: log), policy: fast, log: log)
+                         outbox: Outbox(), policy: fast, log: log)
         for i in 0..<20 { d.send(note("slack", labels: [Label("n", "\(i)")])) }
         #expect(await d.drain(timeout: .seconds(40)))
         let times = rx.requests.map(\.at).sorted()
@@ -133,29 +133,37 @@ struct DeliveryTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func theOutboxSurvivesARestartAndAToreTail() async throws {
+    func owedNotificationsSurviveARestartAndATornTail() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-outbox-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
+        let empty = Journal.State(instances: [], router: Router.Persisted(tracked: [:], silences: []), acked: [])
+        // First life: the receiver is down; one step's notification is journaled, the next
+        // step's record is torn by a crash mid-write.
+        let first = Journal(directory: dir, log: MemoryLog())
+        let outbox = Outbox()
+        let owed = outbox.add(note("hook", alert: "kept"))
+        first.append(empty, added: [owed], owed: { outbox.entries })
+        first.close()
+        let torn = try #require(Journal.frame(Journal.Record(state: empty, added: [outbox.add(note("hook", alert: "torn"))])))
+        let url = dir.appendingPathComponent("journal.bin")
+        try (try Data(contentsOf: url) + torn.prefix(torn.count - 5)).write(to: url)
+        // Second life: exactly the journaled notification is delivered, and marked done.
         let log = MemoryLog()
-        // First life: the receiver is down; the notification stays in the outbox.
-        let first = Outbox(directory: dir, log: log)
-        _ = first.add(note("hook"))
-        let journal = dir.appendingPathComponent("outbox/hook.ndjson")
-        let h = try FileHandle(forWritingTo: journal)
-        try h.seekToEnd()
-        try h.write(contentsOf: Data("{\"op\":\"add\",\"id\":9,\"notif".utf8)) // a crash mid-write
-        try h.close()
-        // Second life: it is delivered, and the journal is emptied.
+        let second = Journal(directory: dir, log: log)
+        let restored = second.load()
+        #expect(restored.owed.map(\.notification.alerts.first?.name) == ["kept"])
+        #expect(log.all.map(\.message) == ["the journal's tail was torn or corrupt; cut off"])
         let rx = try Receiver(script: [.init(status: 200)])
         defer { rx.stop() }
         let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(rx.url))]),
-                         outbox: Outbox(directory: dir, log: log), policy: fast, log: log)
+                         outbox: Outbox(restoring: restored.owed, onDone: { second.done($0.id) }), policy: fast, log: log)
         d.resume()
         #expect(await d.drain(timeout: .seconds(20)))
         #expect(rx.requests.count == 1)
-        #expect((try? Data(contentsOf: journal))?.isEmpty == true)
-        #expect(log.all.contains { $0.level == .warning && $0.message == "skipped an unreadable outbox record" })
-        // No secret or rendered body is kept on disk: the journal held the notification.
+        #expect(rx.requests.first?.body.contains("kept") == true)
+        second.close()
+        // Third life: nothing is owed any more.
+        #expect(Journal(directory: dir, log: MemoryLog()).load().owed.isEmpty)
     }
 
     /// A failing delivery to a secret URL logs channel, alert and cause, never the URL.
@@ -170,7 +178,7 @@ struct DeliveryTests {
         let printed = Lines()
         let d = Delivery(config: config([ChannelConfig(name: "slack", type: .slack, url: Secret("http://127.0.0.1:\(port)/services/\(secret)")),
                                          ChannelConfig(name: "ops", type: .console)], fallback: "ops"),
-                         outbox: Outbox(directory: nil, log: log), policy: policy, log: log, console: { printed.add($0) })
+                         outbox: Outbox(), policy: policy, log: log, console: { printed.add($0) })
         d.send(note("slack"))
         #expect(await d.drain(timeout: .seconds(20)))
         #expect(d.stats["slack"]?.failed == 1)

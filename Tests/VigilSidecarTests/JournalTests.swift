@@ -18,24 +18,24 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        for n in 1...5 { j.append(state(n)) }
+        for n in 1...5 { j.append(state(n), added: [], owed: { [] }) }
         j.close()
-        #expect(Journal(directory: d, log: MemoryLog()).load()?.instances.count == 5)
+        #expect(Journal(directory: d, log: MemoryLog()).load().state?.instances.count == 5)
     }
 
     @Test func aTornTailIsCutOffWithAWarning() throws {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(state(1))
-        j.append(state(2))
+        j.append(state(1), added: [], owed: { [] })
+        j.append(state(2), added: [], owed: { [] })
         j.close()
         let url = d.appendingPathComponent("journal.bin")
         let whole = try Data(contentsOf: url)
-        let third = try #require(Journal.record(state(3)))
+        let third = try #require(Journal.frame(Journal.Record(state: state(3))))
         try (whole + third.prefix(third.count / 2)).write(to: url) // a crash mid-append
         let log = MemoryLog()
-        #expect(Journal(directory: d, log: log).load()?.instances.count == 2)
+        #expect(Journal(directory: d, log: log).load().state?.instances.count == 2)
         #expect(log.all.map(\.level) == [.warning])
         #expect(try Data(contentsOf: url) == whole) // the tail is gone from the file too
     }
@@ -44,15 +44,15 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(state(1))
-        j.append(state(2))
+        j.append(state(1), added: [], owed: { [] })
+        j.append(state(2), added: [], owed: { [] })
         j.close()
         let url = d.appendingPathComponent("journal.bin")
         var bytes = try Data(contentsOf: url)
         bytes[bytes.count - 3] ^= 0xFF // flip a byte in the last record's payload
         try bytes.write(to: url)
         let log = MemoryLog()
-        #expect(Journal(directory: d, log: log).load()?.instances.count == 1)
+        #expect(Journal(directory: d, log: log).load().state?.instances.count == 1)
         #expect(log.all.first?.message == "the journal's tail was torn or corrupt; cut off")
     }
 
@@ -60,11 +60,42 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        for n in 1...20 { j.append(state(n)) }
-        j.compact(state(7))
+        for n in 1...20 { j.append(state(n), added: [], owed: { [] }) }
+        j.compact(state(7), owed: [])
         j.close()
         let size = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
-        #expect(size == (Journal.record(state(7))?.count ?? 0))
-        #expect(Journal(directory: d, log: MemoryLog()).load()?.instances.count == 7)
+        #expect(size == (Journal.frame(Journal.Record(state: state(7)))?.count ?? 0))
+        #expect(Journal(directory: d, log: MemoryLog()).load().state?.instances.count == 7)
+    }
+
+    func owed(_ id: UInt64) -> Outbox.Entry { Outbox.Entry(id: id, channel: "hook", notification: note("hook", alert: "a\(id)")) }
+
+    @Test func stepsAddOwedNotificationsAndDoneRecordsFinishThem() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let j = Journal(directory: d, log: MemoryLog())
+        j.append(state(1), added: [owed(1), owed(2)], owed: { [] })
+        j.done(1)
+        j.append(state(2), added: [owed(3)], owed: { [] })
+        j.done(3)
+        j.close()
+        let loaded = Journal(directory: d, log: MemoryLog()).load()
+        #expect(loaded.owed.map(\.id) == [2])
+        #expect(loaded.state?.instances.count == 2)
+    }
+
+    @Test func compactionKeepsWhatIsStillOwed() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let j = Journal(directory: d, log: MemoryLog())
+        j.append(state(1), added: [owed(1), owed(2)], owed: { [] })
+        j.done(1)
+        j.compact(state(3), owed: [owed(2)])
+        j.done(2)
+        j.append(state(4), added: [owed(5)], owed: { [] })
+        j.close()
+        let loaded = Journal(directory: d, log: MemoryLog()).load()
+        #expect(loaded.owed.map(\.id) == [5])
+        #expect(loaded.state?.instances.count == 4)
     }
 }
