@@ -87,7 +87,8 @@ public final class Router {
     private var now = Instant(nanoseconds: .min)
 
     /// One alert instance the router follows, from firing until its resolve is sent.
-    struct Tracked: Codable, Sendable {
+    /// One alert the router follows (public so the journal can diff it; its fields are internal).
+    public struct Tracked: Codable, Sendable, Equatable {
         var info: AlertInfo
         var firing: Bool
         var isEvent: Bool
@@ -249,8 +250,13 @@ public final class Router {
 
     /// What the journal keeps of the router.
     public struct Persisted: Codable, Sendable {
-        let tracked: [String: Tracked]
-        let silences: [Silence]
+        public var tracked: [String: Tracked]
+        public var silences: [Silence]
+
+        public init(tracked: [String: Tracked], silences: [Silence]) {
+            self.tracked = tracked
+            self.silences = silences
+        }
 
         public var silenceCount: Int { silences.count }
     }

@@ -8,10 +8,11 @@ import VigilEngine
 ///
 /// `journal.bin` is append-only: each record is a little-endian u32 length, a u32 CRC-32 of the
 /// payload, and the payload, a JSON `Record`. A core step that changed anything appends one
-/// record holding the whole alerting state (engine instances, router tracking with notified
-/// channels, escalation positions, repeats, acks, flapping, silences) *and* the notifications
-/// that step added to the outbox, then fsyncs once; only then are those notifications handed to
-/// the channel workers. State and owed notifications are therefore one atomic fact: a crash
+/// record holding what changed in the alerting state since the last record (engine instances,
+/// router tracking with notified channels, escalation positions, repeats, acks, flapping,
+/// silences; found by diffing against the last written state, so a step costs what it changed,
+/// not what is firing) *and* the notifications that step added to the outbox, then fsyncs once;
+/// only then are those notifications handed to the channel workers. State and owed notifications are therefore one atomic fact: a crash
 /// before the fsync loses both (the step is redone from the stream), after it keeps both.
 /// A finished delivery appends a small `done` record without an fsync (it survives a
 /// `kill -9` in the page cache; after a power loss it costs at most a repeated notification).
@@ -25,11 +26,75 @@ final class Journal: Sendable {
         var acked: Set<String>
     }
 
-    /// One journal record: a step (state and the notifications it added) or finished deliveries.
+    /// What changed since the previous record (absent fields did not change).
+    struct Delta: Codable {
+        var upserted: [PersistedInstance]?
+        var removed: [String]?
+        var tracked: [String: Router.Tracked]?
+        var untracked: [String]?
+        var silences: [Silence]?
+        var acked: Set<String>?
+    }
+
+    /// One journal record: a whole state (the first, and a compaction) or a step's delta, the
+    /// notifications it added, or finished deliveries.
     struct Record: Codable {
         var state: State?
+        var delta: Delta?
         var added: [Outbox.Entry]?
         var done: [UInt64]?
+    }
+
+    /// The state as the records so far leave it, keyed for diffing and replaying.
+    struct Image {
+        var instances: [String: PersistedInstance] = [:]
+        var tracked: [String: Router.Tracked] = [:]
+        var silences: [Silence] = []
+        var acked: Set<String> = []
+
+        init() {}
+
+        init(_ s: State) {
+            for i in s.instances { instances[Image.key(i)] = i }
+            tracked = s.router.tracked
+            silences = s.router.silences
+            acked = s.acked
+        }
+
+        static func key(_ i: PersistedInstance) -> String {
+            i.rule + "\u{1F}" + i.signature + "\u{1F}" + i.labels.map { $0.name + "=" + $0.value }.joined(separator: "\u{1E}")
+        }
+
+        /// The delta from `self` to `next`, or nil when nothing changed.
+        func delta(to next: Image) -> Delta? {
+            var d = Delta()
+            let upserted = next.instances.filter { instances[$0.key] != $0.value }.sorted { $0.key < $1.key }.map(\.value)
+            let removed = instances.keys.filter { next.instances[$0] == nil }.sorted()
+            let tracked = next.tracked.filter { self.tracked[$0.key] != $0.value }
+            let untracked = self.tracked.keys.filter { next.tracked[$0] == nil }.sorted()
+            if !upserted.isEmpty { d.upserted = upserted }
+            if !removed.isEmpty { d.removed = removed }
+            if !tracked.isEmpty { d.tracked = tracked }
+            if !untracked.isEmpty { d.untracked = untracked }
+            if next.silences != silences { d.silences = next.silences }
+            if next.acked != acked { d.acked = next.acked }
+            let changed = d.upserted != nil || d.removed != nil || d.tracked != nil || d.untracked != nil || d.silences != nil || d.acked != nil
+            return changed ? d : nil
+        }
+
+        mutating func apply(_ d: Delta) {
+            for i in d.upserted ?? [] { instances[Image.key(i)] = i }
+            for k in d.removed ?? [] { instances[k] = nil }
+            for (fp, t) in d.tracked ?? [:] { tracked[fp] = t }
+            for fp in d.untracked ?? [] { tracked[fp] = nil }
+            if let s = d.silences { silences = s }
+            if let a = d.acked { acked = a }
+        }
+
+        var state: State {
+            State(instances: instances.sorted { $0.key < $1.key }.map(\.value),
+                  router: Router.Persisted(tracked: tracked, silences: silences), acked: acked)
+        }
     }
 
     /// What a start restores: the last state and the notifications still owed, oldest first.
@@ -40,8 +105,9 @@ final class Journal: Sendable {
 
     let url: URL
     let log: LogSink
-    /// The open descriptor (-1 until the first append) and the journal's size.
-    private let file = Mutex<(fd: Int32, size: Int)>((-1, 0))
+    /// The open descriptor (-1 until the first append), the journal's size, and the state its
+    /// records add up to (nil until one holds a state: the next append then writes it whole).
+    private let file = Mutex<(fd: Int32, size: Int, image: Image?)>((-1, 0, nil))
     static let compactAt = 1 << 20
 
     init(directory: URL, log: LogSink) {
@@ -54,7 +120,7 @@ final class Journal: Sendable {
     func load() -> Loaded {
         guard let data = FileManager.default.contents(atPath: url.path) else { return Loaded(state: nil, owed: []) }
         var offset = 0
-        var state: State?
+        var image: Image?
         var owed: [UInt64: Outbox.Entry] = [:]
         var undecodable = 0
         while offset + 8 <= data.count {
@@ -65,7 +131,8 @@ final class Journal: Sendable {
             guard CRC32.checksum(payload) == crc else { break }
             offset += 8 + length
             guard let record = try? JSONDecoder().decode(Record.self, from: payload) else { undecodable += 1; continue }
-            if let s = record.state { state = s }
+            if let s = record.state { image = Image(s) }
+            if let d = record.delta { image?.apply(d) }
             for e in record.added ?? [] { owed[e.id] = e }
             for id in record.done ?? [] { owed[id] = nil }
         }
@@ -80,8 +147,8 @@ final class Journal: Sendable {
                 try? h.close()
             }
         }
-        file.withLock { $0.size = offset }
-        return Loaded(state: state, owed: owed.values.sorted { $0.id < $1.id })
+        file.withLock { $0.size = offset; $0.image = image }
+        return Loaded(state: image?.state, owed: owed.values.sorted { $0.id < $1.id })
     }
 
     static func frame(_ record: Record) -> Data? {
@@ -92,16 +159,17 @@ final class Journal: Sendable {
         return out + payload
     }
 
-    /// Appends a step (its state and the notifications it added) and fsyncs. Past 1 MB the
-    /// journal is compacted instead, which needs everything still `owed`.
+    /// Appends a step (what changed in the state, and the notifications it added) and fsyncs.
+    /// Past 1 MB the journal is compacted instead, which needs everything still `owed`.
     func append(_ state: State, added: [Outbox.Entry], owed: () -> [Outbox.Entry]) {
-        guard let bytes = Journal.frame(Record(state: state, added: added.isEmpty ? nil : added)) else { return }
+        let next = Image(state)
         file.withLock { f in
-            if f.size + bytes.count > Journal.compactAt {
-                compact(&f, Record(state: state, added: owed()))
-            } else {
-                write(&f, bytes, sync: true)
-            }
+            var record = Record(added: added.isEmpty ? nil : added)
+            if let image = f.image { record.delta = image.delta(to: next) } else { record.state = state }
+            guard record.state != nil || record.delta != nil || record.added != nil, let bytes = Journal.frame(record) else { return }
+            // A failed write leaves the image alone, so the next delta carries this step's changes.
+            if f.size + bytes.count > Journal.compactAt, compact(&f, Record(state: state, added: owed())) { return }
+            if write(&f, bytes, sync: true) { f.image = next }
         }
     }
 
@@ -123,9 +191,12 @@ final class Journal: Sendable {
         }
     }
 
-    private func write(_ f: inout (fd: Int32, size: Int), _ bytes: Data, sync: Bool) {
+    /// Appends `bytes`; true when they are all written (and fsynced when `sync`). A partial
+    /// write is cut off again, so a later record never follows a torn one.
+    @discardableResult
+    private func write(_ f: inout (fd: Int32, size: Int, image: Image?), _ bytes: Data, sync: Bool) -> Bool {
         if f.fd < 0 { f.fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) }
-        guard f.fd >= 0 else { return fail("cannot open the journal") }
+        guard f.fd >= 0 else { fail("cannot open the journal"); return false }
         let written = bytes.withUnsafeBytes { raw -> Int in
             var done = 0
             while done < raw.count {
@@ -136,15 +207,22 @@ final class Journal: Sendable {
             }
             return done
         }
+        guard written == bytes.count else {
+            fail("cannot write the journal")
+            _ = ftruncate(f.fd, off_t(f.size))
+            return false
+        }
         f.size += written
-        guard written == bytes.count else { return fail("cannot write the journal") }
-        if sync, fsync(f.fd) != 0 { fail("cannot fsync the journal") }
+        if sync, fsync(f.fd) != 0 { fail("cannot fsync the journal"); return false }
+        return true
     }
 
-    private func compact(_ f: inout (fd: Int32, size: Int), _ record: Record) {
+    /// Replaces the journal with one record holding a whole state; true when it did.
+    @discardableResult
+    private func compact(_ f: inout (fd: Int32, size: Int, image: Image?), _ record: Record) -> Bool {
         var record = record
         if record.added?.isEmpty == true { record.added = nil }
-        guard let bytes = Journal.frame(record) else { return }
+        guard let state = record.state, let bytes = Journal.frame(record) else { return false }
         if f.fd >= 0 { Glibc.close(f.fd) }
         f.fd = -1
         let aside = url.appendingPathExtension("new")
@@ -155,8 +233,11 @@ final class Journal: Sendable {
             try h.close()
             guard rename(aside.path, url.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             f.size = bytes.count
+            f.image = Image(state)
+            return true
         } catch {
             log.write(LogRecord(level: .error, service: "journal", message: "cannot compact the journal", data: ["cause": "\(error)"]))
+            return false
         }
     }
 

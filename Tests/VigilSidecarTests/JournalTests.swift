@@ -98,4 +98,31 @@ struct JournalTests {
         #expect(loaded.owed.map(\.id) == [5])
         #expect(loaded.state?.instances.count == 4)
     }
+
+    @Test func deltasReplayToTheLastStateAndAnUnchangedStepWritesNothing() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let j = Journal(directory: d, log: MemoryLog())
+        func inst(_ i: Int, _ value: Double) -> PersistedInstance {
+            PersistedInstance(rule: "a", signature: "s", labels: [Label("i", "\(i)")], state: "firing", activeAt: 1, value: value, falseSince: nil, isString: false)
+        }
+        let first = Journal.State(instances: (0..<100).map { inst($0, 1) }, router: Router.Persisted(tracked: [:], silences: []), acked: ["x"])
+        j.append(first, added: [], owed: { [] })
+        let whole = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
+        // One instance changes, one goes, the acks change: the record holds only that.
+        var instances = first.instances.filter { $0.labels != [Label("i", "7")] }
+        instances[0] = inst(0, 99)
+        let second = Journal.State(instances: instances, router: first.router, acked: ["y"])
+        j.append(second, added: [], owed: { [] })
+        let afterDelta = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
+        #expect(afterDelta - whole < whole / 20, "a one-instance delta took \(afterDelta - whole) bytes")
+        j.append(second, added: [], owed: { [] })
+        #expect(try Data(contentsOf: d.appendingPathComponent("journal.bin")).count == afterDelta)
+        j.close()
+        let loaded = try #require(Journal(directory: d, log: MemoryLog()).load().state)
+        func sorted(_ a: [PersistedInstance]) -> [PersistedInstance] { a.sorted { Journal.Image.key($0) < Journal.Image.key($1) } }
+        #expect(sorted(loaded.instances) == sorted(second.instances))
+        #expect(loaded.instances.count == 99)
+        #expect(loaded.acked == ["y"])
+    }
 }
