@@ -176,12 +176,12 @@ final class Journal: Sendable {
     /// Records that an owed notification is finished (no fsync: see the type's comment).
     func done(_ id: UInt64) {
         guard let bytes = Journal.frame(Record(done: [id])) else { return }
-        file.withLock { write(&$0, bytes, sync: false) }
+        file.withLock { f in _ = write(&f, bytes, sync: false) }
     }
 
     /// Rewrites the journal as one record: aside, fsync, rename.
     func compact(_ state: State, owed: [Outbox.Entry]) {
-        file.withLock { compact(&$0, Record(state: state, added: owed)) }
+        file.withLock { f in _ = compact(&f, Record(state: state, added: owed)) }
     }
 
     func close() {
@@ -193,7 +193,6 @@ final class Journal: Sendable {
 
     /// Appends `bytes`; true when they are all written (and fsynced when `sync`). A partial
     /// write is cut off again, so a later record never follows a torn one.
-    @discardableResult
     private func write(_ f: inout (fd: Int32, size: Int, image: Image?), _ bytes: Data, sync: Bool) -> Bool {
         if f.fd < 0 { f.fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) }
         guard f.fd >= 0 else { fail("cannot open the journal"); return false }
@@ -218,7 +217,6 @@ final class Journal: Sendable {
     }
 
     /// Replaces the journal with one record holding a whole state; true when it did.
-    @discardableResult
     private func compact(_ f: inout (fd: Int32, size: Int, image: Image?), _ record: Record) -> Bool {
         var record = record
         if record.added?.isEmpty == true { record.added = nil }
