@@ -166,9 +166,10 @@ public final class Delivery: Sendable {
         if let entry = record(n) { dispatch(entry) }
     }
 
-    /// Records a notification in the outbox, to be dispatched once it is durable. A console
-    /// notification is printed at once and an undeclared channel logged: neither is owed (nil).
-    public func record(_ n: AlertNotification) -> Outbox.Entry? {
+    /// Records a notification in the outbox, to be dispatched once it is durable (`now`: made
+    /// durable here, else with the core step). A console notification is printed at once and
+    /// an undeclared channel logged: neither is owed (nil).
+    public func record(_ n: AlertNotification, now: Bool = false) -> Outbox.Entry? {
         guard let channel = config.channels[n.channel] else {
             log.write(LogRecord(level: .error, service: "delivery", message: "notification for an undeclared channel", data: ["channel": n.channel]))
             return nil
@@ -178,7 +179,7 @@ public final class Delivery: Sendable {
             count(n.channel) { $0.sent += 1 }
             return nil
         }
-        return outbox.add(n)
+        return now ? outbox.addNow(n) : outbox.add(n)
     }
 
     /// Hands an owed notification to its channel's worker.
@@ -222,7 +223,9 @@ public final class Delivery: Sendable {
                              value: 0, stringValue: cause,
                              summary: "vigil could not deliver a \(entry.notification.kind.rawValue) notification about \(alert) to \(entry.channel): \(cause)",
                              description: nil, runbook: nil, startsAt: entry.notification.at, endsAt: nil)
-        send(AlertNotification(at: entry.notification.at, channel: fallback, kind: .firing, step: 0, alerts: [info]))
+        if let report = record(AlertNotification(at: entry.notification.at, channel: fallback, kind: .firing, step: 0, alerts: [info]), now: true) {
+            dispatch(report)
+        }
     }
 }
 
@@ -301,14 +304,15 @@ actor ChannelWorker {
                 delivery.outbox.done(entry)
                 return
             case .final(let cause):
-                delivery.outbox.done(entry)
+                // The report is owed before the entry is done: a crash between repeats it, never loses it.
                 delivery.finalFailure(entry, cause: cause)
+                delivery.outbox.done(entry)
                 return
             case .retry(let after):
                 let wait = Duration.nanoseconds(after ?? policy.backoff(after: attempt))
                 if ContinuousClock.now + wait - started > giveUp {
-                    delivery.outbox.done(entry)
                     delivery.finalFailure(entry, cause: "gave up after \(attempt) attempts: \(result.description)")
+                    delivery.outbox.done(entry)
                     return
                 }
                 delivery.count(channel.name) { $0.retried += 1 }

@@ -173,6 +173,12 @@ final class Journal: Sendable {
         }
     }
 
+    /// Records a notification owed outside a core step (a fallback report), with an fsync.
+    func owe(_ entry: Outbox.Entry) {
+        guard let bytes = Journal.frame(Record(added: [entry])) else { return }
+        file.withLock { f in _ = write(&f, bytes, sync: true) }
+    }
+
     /// Records that an owed notification is finished (no fsync: see the type's comment).
     func done(_ id: UInt64) {
         guard let bytes = Journal.frame(Record(done: [id])) else { return }

@@ -4,7 +4,8 @@ import VigilAlerting
 /// The notifications that are owed: added when the router emits them, done after delivery (or
 /// final failure). The outbox itself is memory; with `--state-dir` its contents are made durable
 /// by the state journal, in the same record (and the same fsync) as the alert state of the step
-/// that produced them, so a crash can never keep one without the other. `onDone` tells the
+/// that produced them, so a crash can never keep one without the other. A notification born
+/// outside a step (a fallback report) is journaled at once through `onOwe`; `onDone` tells the
 /// journal that an entry is finished. It holds notifications, never rendered requests, so no
 /// secret reaches the disk.
 public final class Outbox: Sendable {
@@ -20,14 +21,18 @@ public final class Outbox: Sendable {
     }
 
     private let state: Mutex<State>
+    private let onOwe: @Sendable (Entry) -> Void
     private let onDone: @Sendable (Entry) -> Void
 
-    /// An outbox holding `entries` (what the journal restored), calling `onDone` for each finished entry.
-    public init(restoring entries: [Entry] = [], onDone: @escaping @Sendable (Entry) -> Void = { _ in }) {
+    /// An outbox holding `entries` (what the journal restored), calling `onOwe` for each entry
+    /// added by `addNow` and `onDone` for each finished entry.
+    public init(restoring entries: [Entry] = [], onOwe: @escaping @Sendable (Entry) -> Void = { _ in },
+                onDone: @escaping @Sendable (Entry) -> Void = { _ in }) {
         var s = State()
         for e in entries { s.pending[e.id] = e }
         s.nextID = (entries.map(\.id).max() ?? 0) + 1
         state = Mutex(s)
+        self.onOwe = onOwe
         self.onDone = onDone
     }
 
@@ -39,6 +44,13 @@ public final class Outbox: Sendable {
             s.pending[entry.id] = entry
             return entry
         }
+    }
+
+    /// Records a notification that is owed and makes it durable now (not with a core step).
+    public func addNow(_ n: AlertNotification) -> Entry {
+        let entry = add(n)
+        onOwe(entry)
+        return entry
     }
 
     /// Records that an entry needs no more attempts.

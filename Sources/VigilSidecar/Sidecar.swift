@@ -131,7 +131,7 @@ public final class Sidecar: Sendable {
         var restored = Journal.Loaded(state: nil, owed: [])
         let journal = options.stateDir.map { Journal(directory: $0, log: log) }
         if let journal { restored = journal.load() }
-        let outbox = Outbox(restoring: restored.owed, onDone: { journal?.done($0.id) })
+        let outbox = Outbox(restoring: restored.owed, onOwe: { journal?.owe($0) }, onDone: { journal?.done($0.id) })
         delivery = Delivery(config: config, transport: transport, outbox: outbox, policy: options.policy, log: log, console: console)
         var engineConfig = EngineConfig()
         engineConfig.maxLine = options.maxLine

@@ -133,6 +133,40 @@ struct DeliveryTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aFallbackReportIsJournaledBeforeTheFailedEntryIsDone() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-outbox-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hook = try Receiver(script: [.init(status: 400)])
+        defer { hook.stop() }
+        let backup = try Receiver(script: [.init(status: 200)])
+        defer { backup.stop() }
+        let journal = Journal(directory: dir, log: MemoryLog())
+        let outbox = Outbox(onOwe: { journal.owe($0) }, onDone: { journal.done($0.id) })
+        let d = Delivery(config: config([ChannelConfig(name: "hook", type: .webhook, url: Secret(hook.url)),
+                                         ChannelConfig(name: "backup", type: .webhook, url: Secret(backup.url))], fallback: "backup"),
+                         outbox: outbox, policy: fast, log: MemoryLog())
+        let entry = outbox.add(note("hook"))
+        journal.append(Journal.State(instances: [], router: Router.Persisted(tracked: [:], silences: []), acked: []), added: [entry], owed: { outbox.entries })
+        d.dispatch(entry)
+        #expect(await d.drain(timeout: .seconds(20)))
+        journal.close()
+        #expect(backup.requests.count == 1)
+        #expect(backup.requests.first?.body.contains("vigil could not deliver a firing notification about high_latency to hook") == true)
+        // The journal's records, in order: + for an owed entry, - for a done one.
+        let data = try Data(contentsOf: dir.appendingPathComponent("journal.bin"))
+        var offset = 0, marks: [String] = []
+        while offset + 8 <= data.count {
+            let length = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian })
+            let record = try JSONDecoder().decode(Journal.Record.self, from: data.subdata(in: (offset + 8)..<(offset + 8 + length)))
+            marks += (record.added ?? []).map { "+\($0.channel)" } + (record.done ?? []).map { $0 == entry.id ? "-hook" : "-backup" }
+            offset += 8 + length
+        }
+        #expect(marks.sorted() == ["+backup", "+hook", "-backup", "-hook"])
+        #expect(try #require(marks.firstIndex(of: "+backup")) < #require(marks.firstIndex(of: "-hook")), "\(marks)")
+        #expect(Journal(directory: dir, log: MemoryLog()).load().owed.isEmpty)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func owedNotificationsSurviveARestartAndATornTail() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-outbox-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
