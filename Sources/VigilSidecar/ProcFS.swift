@@ -1,0 +1,156 @@
+import Glibc
+
+/// Reading `/proc` and `statvfs` for `watch` and `system` (SPEC §7). Each reader returns nil
+/// when its file is missing or does not parse (a vanished process, a container without
+/// `/proc`): the caller turns that into `process_up 0` or a skipped series, never a crash.
+/// `root` is `/proc` except in tests.
+public enum ProcFS {
+    /// One look at a process.
+    public struct Process: Equatable, Sendable {
+        public var rssBytes: Int
+        public var vmsBytes: Int
+        public var threads: Int
+        /// User plus system CPU time, in clock ticks (`CPUSampler` turns deltas into percent).
+        public var cpuTicks: Int
+        /// When it started, in clock ticks after boot: a pid whose start time changed is a new process.
+        public var startTicks: Int
+        public var openFDs: Int
+        /// Descriptors that are sockets (TCP, UDP and Unix alike).
+        public var sockets: Int
+    }
+
+    /// Host CPU counters from the first line of `/proc/stat`, in clock ticks.
+    public struct CPUTimes: Equatable, Sendable {
+        public var busy: Int
+        public var total: Int
+    }
+
+    public static let ticksPerSecond = Int(sysconf(Int32(_SC_CLK_TCK)))
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    public static func process(_ pid: Int32, root: String = "/proc") -> Process? {
+        guard let stat = read("\(root)/\(pid)/stat").flatMap(parseStat),
+              let statm = read("\(root)/\(pid)/statm").flatMap(parseStatm) else { return nil }
+        var fds = 0, sockets = 0
+        if let dir = opendir("\(root)/\(pid)/fd") {
+            defer { closedir(dir) }
+            var link = [CChar](repeating: 0, count: 64)
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard name != ".", name != ".." else { continue }
+                fds += 1
+                let n = readlink("\(root)/\(pid)/fd/\(name)", &link, link.count - 1)
+                if n >= 7, link.prefix(7).elementsEqual("socket:".utf8.map { CChar(bitPattern: $0) }) { sockets += 1 }
+            }
+        } else {
+            return nil
+        }
+        return Process(rssBytes: statm.resident * pageSize, vmsBytes: statm.size * pageSize, threads: stat.threads,
+                       cpuTicks: stat.cpuTicks, startTicks: stat.startTicks, openFDs: fds, sockets: sockets)
+    }
+
+    /// `/proc/PID/stat`: the command name is in parentheses and may hold spaces and `)`, so the
+    /// fields are counted from the last `)`. After it: state is field 3, utime 14, stime 15,
+    /// num_threads 20, starttime 22 (proc(5)).
+    static func parseStat(_ text: String) -> (cpuTicks: Int, threads: Int, startTicks: Int)? {
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        func field(_ n: Int) -> Int? { n - 3 < fields.count ? Int(fields[n - 3].trimmingWhitespace) : nil }
+        guard let utime = field(14), let stime = field(15), let threads = field(20), let start = field(22) else { return nil }
+        return (utime + stime, threads, start)
+    }
+
+    /// `/proc/PID/statm`: size and resident, in pages.
+    static func parseStatm(_ text: String) -> (size: Int, resident: Int)? {
+        let f = text.split(separator: " ")
+        guard f.count >= 2, let size = Int(f[0]), let resident = Int(f[1].trimmingWhitespace) else { return nil }
+        return (size, resident)
+    }
+
+    public static func cpuTimes(root: String = "/proc") -> CPUTimes? { read("\(root)/stat").flatMap(parseCPU) }
+
+    /// `cpu user nice system idle iowait irq softirq steal …`: idle and iowait are not busy.
+    static func parseCPU(_ text: String) -> CPUTimes? {
+        guard let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        let values = line.split(separator: " ").dropFirst().prefix(8).compactMap { Int($0) }
+        guard values.count >= 4 else { return nil }
+        let total = values.reduce(0, +)
+        let idle = values[3] + (values.count > 4 ? values[4] : 0)
+        return CPUTimes(busy: total - idle, total: total)
+    }
+
+    /// Memory in use: MemTotal minus MemAvailable, in bytes.
+    public static func memoryUsedBytes(root: String = "/proc") -> Int? { read("\(root)/meminfo").flatMap(parseMeminfo) }
+
+    static func parseMeminfo(_ text: String) -> Int? {
+        var total: Int?, available: Int?
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 2, let kb = Int(f[1]) else { continue }
+            if f[0] == "MemTotal:" { total = kb }
+            if f[0] == "MemAvailable:" { available = kb }
+        }
+        guard let total, let available else { return nil }
+        return (total - available) * 1024
+    }
+
+    /// The 1-minute load average.
+    public static func loadAverage(root: String = "/proc") -> Double? {
+        read("\(root)/loadavg").flatMap { $0.split(separator: " ").first.flatMap { Double($0) } }
+    }
+
+    /// Used space of the file system holding `path`, in percent of what non-root users can have
+    /// (as `df` computes it).
+    public static func diskUsagePercent(_ path: String) -> Double? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        let used = Double(s.f_blocks - s.f_bfree), available = Double(s.f_bavail)
+        guard used + available > 0 else { return nil }
+        return (used / (used + available) * 100 * 1000).rounded() / 1000
+    }
+
+    /// A whole small file (procfs files report size 0, so read until EOF).
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while out.count < 1 << 20 {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Percent of one CPU (process) or of the whole host, from two readings of a tick counter.
+public struct CPUSampler: Sendable {
+    private var last: (ticks: Int, total: Int)?
+
+    public init() {}
+
+    /// Process CPU: ticks used over the wall-clock ticks elapsed (100 = one core busy).
+    public mutating func percent(ticks: Int, elapsedSeconds: Double) -> Double? {
+        defer { last = (ticks, 0) }
+        guard let last, elapsedSeconds > 0, ticks >= last.ticks else { return nil }
+        return Double(ticks - last.ticks) / Double(ProcFS.ticksPerSecond) / elapsedSeconds * 100
+    }
+
+    /// Host CPU: busy ticks over all ticks since the last reading (100 = every core busy).
+    public mutating func percent(_ t: ProcFS.CPUTimes) -> Double? {
+        defer { last = (t.busy, t.total) }
+        guard let last, t.total > last.total, t.busy >= last.ticks else { return nil }
+        return Double(t.busy - last.ticks) / Double(t.total - last.total) * 100
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingWhitespace: Substring {
+        var s = self
+        while let c = s.last, c == "\n" || c == " " { s = s.dropLast() }
+        return s
+    }
+}
