@@ -12,8 +12,9 @@ import VigilEngine
 /// router tracking with notified channels, escalation positions, repeats, acks, flapping,
 /// silences; found by diffing against the last written state, so a step costs what it changed,
 /// not what is firing) *and* the notifications that step added to the outbox, then fsyncs once;
-/// only then are those notifications handed to the channel workers. State and owed notifications are therefore one atomic fact: a crash
-/// before the fsync loses both (the step is redone from the stream), after it keeps both.
+/// only then are those notifications handed to the channel workers. State and owed
+/// notifications are therefore one atomic fact: a crash before the fsync loses both (the step
+/// is redone from the stream), after it keeps both.
 /// A finished delivery appends a small `done` record without an fsync (it survives a
 /// `kill -9` in the page cache; after a power loss it costs at most a repeated notification).
 /// Over 1 MB, and at shutdown, the journal is compacted to one record (the state and every
