@@ -120,17 +120,11 @@ final class Journal: Sendable {
     /// Replays the valid prefix of the journal, cutting off a torn or corrupt tail.
     func load() -> Loaded {
         guard let data = FileManager.default.contents(atPath: url.path) else { return Loaded(state: nil, owed: []) }
-        var offset = 0
+        let (payloads, valid) = Journal.payloads(in: data)
         var image: Image?
         var owed: [UInt64: Outbox.Entry] = [:]
         var undecodable = 0
-        while offset + 8 <= data.count {
-            let length = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian })
-            let crc = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian }
-            guard offset + 8 + length <= data.count else { break }
-            let payload = data.subdata(in: (offset + 8)..<(offset + 8 + length))
-            guard CRC32.checksum(payload) == crc else { break }
-            offset += 8 + length
+        for payload in payloads {
             guard let record = try? JSONDecoder().decode(Record.self, from: payload) else { undecodable += 1; continue }
             if let s = record.state { image = Image(s) }
             if let d = record.delta { image?.apply(d) }
@@ -140,16 +134,32 @@ final class Journal: Sendable {
         if undecodable > 0 {
             log.write(LogRecord(level: .warning, service: "journal", message: "skipped journal records that do not decode", data: ["records": "\(undecodable)"]))
         }
-        if offset < data.count {
+        if valid < data.count {
             log.write(LogRecord(level: .warning, service: "journal", message: "the journal's tail was torn or corrupt; cut off",
-                                data: ["kept_bytes": "\(offset)", "dropped_bytes": "\(data.count - offset)"]))
+                                data: ["kept_bytes": "\(valid)", "dropped_bytes": "\(data.count - valid)"]))
             if let h = try? FileHandle(forWritingTo: url) {
-                try? h.truncate(atOffset: UInt64(offset))
+                try? h.truncate(atOffset: UInt64(valid))
                 try? h.close()
             }
         }
-        file.withLock { $0.size = offset; $0.image = image }
+        file.withLock { $0.size = valid; $0.image = image }
         return Loaded(state: image?.state, owed: owed.values.sorted { $0.id < $1.id })
+    }
+
+    /// The payloads of the valid prefix of `data` (each whole and matching its CRC), and that prefix's length.
+    static func payloads(in data: Data) -> (payloads: [Data], validBytes: Int) {
+        var offset = 0
+        var payloads: [Data] = []
+        while offset + 8 <= data.count {
+            let length = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian })
+            let crc = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian }
+            guard offset + 8 + length <= data.count else { break }
+            let payload = data.subdata(in: (offset + 8)..<(offset + 8 + length))
+            guard CRC32.checksum(payload) == crc else { break }
+            payloads.append(payload)
+            offset += 8 + length
+        }
+        return (payloads, offset)
     }
 
     static func frame(_ record: Record) -> Data? {

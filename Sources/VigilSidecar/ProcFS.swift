@@ -54,16 +54,16 @@ public enum ProcFS {
     /// num_threads 20, starttime 22 (proc(5)).
     static func parseStat(_ text: String) -> (cpuTicks: Int, threads: Int, startTicks: Int)? {
         guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        func field(_ n: Int) -> Int? { n - 3 < fields.count ? Int(fields[n - 3].trimmingWhitespace) : nil }
+        let fields = text[text.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
+        func field(_ n: Int) -> Int? { n - 3 < fields.count ? Int(fields[n - 3]) : nil }
         guard let utime = field(14), let stime = field(15), let threads = field(20), let start = field(22) else { return nil }
         return (utime + stime, threads, start)
     }
 
     /// `/proc/PID/statm`: size and resident, in pages.
     static func parseStatm(_ text: String) -> (size: Int, resident: Int)? {
-        let f = text.split(separator: " ")
-        guard f.count >= 2, let size = Int(f[0]), let resident = Int(f[1].trimmingWhitespace) else { return nil }
+        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard f.count >= 2, let size = Int(f[0]), let resident = Int(f[1]) else { return nil }
         return (size, resident)
     }
 
@@ -106,7 +106,7 @@ public enum ProcFS {
         guard statvfs(path, &s) == 0 else { return nil }
         let used = Double(s.f_blocks - s.f_bfree), available = Double(s.f_bavail)
         guard used + available > 0 else { return nil }
-        return (used / (used + available) * 100 * 1000).rounded() / 1000
+        return used / (used + available) * 100
     }
 
     /// A whole small file (procfs files report size 0, so read until EOF).
@@ -144,13 +144,5 @@ public struct CPUSampler: Sendable {
         defer { last = (t.busy, t.total) }
         guard let last, t.total > last.total, t.busy >= last.ticks else { return nil }
         return Double(t.busy - last.ticks) / Double(t.total - last.total) * 100
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingWhitespace: Substring {
-        var s = self
-        while let c = s.last, c == "\n" || c == " " { s = s.dropLast() }
-        return s
     }
 }

@@ -128,9 +128,8 @@ public final class Sidecar: Sendable {
                 transport: HTTPTransport = URLSessionTransport(), console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.options = options
         self.log = log
-        var restored = Journal.Loaded(state: nil, owed: [])
         let journal = options.stateDir.map { Journal(directory: $0, log: log) }
-        if let journal { restored = journal.load() }
+        let restored = journal?.load() ?? Journal.Loaded(state: nil, owed: [])
         let outbox = Outbox(restoring: restored.owed, onOwe: { journal?.owe($0) }, onDone: { journal?.done($0.id) })
         delivery = Delivery(config: config, transport: transport, outbox: outbox, policy: options.policy, log: log, console: console)
         var engineConfig = EngineConfig()

@@ -146,7 +146,7 @@ struct DeliveryTests {
                                          ChannelConfig(name: "backup", type: .webhook, url: Secret(backup.url))], fallback: "backup"),
                          outbox: outbox, policy: fast, log: MemoryLog())
         let entry = outbox.add(note("hook"))
-        journal.append(Journal.State(instances: [], router: Router.Persisted(tracked: [:], silences: []), acked: []), added: [entry], owed: { outbox.entries })
+        journal.append(journalState(0), added: [entry], owed: { outbox.entries })
         d.dispatch(entry)
         #expect(await d.drain(timeout: .seconds(20)))
         journal.close()
@@ -154,12 +154,9 @@ struct DeliveryTests {
         #expect(backup.requests.first?.body.contains("vigil could not deliver a firing notification about high_latency to hook") == true)
         // The journal's records, in order: + for an owed entry, - for a done one.
         let data = try Data(contentsOf: dir.appendingPathComponent("journal.bin"))
-        var offset = 0, marks: [String] = []
-        while offset + 8 <= data.count {
-            let length = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian })
-            let record = try JSONDecoder().decode(Journal.Record.self, from: data.subdata(in: (offset + 8)..<(offset + 8 + length)))
-            marks += (record.added ?? []).map { "+\($0.channel)" } + (record.done ?? []).map { $0 == entry.id ? "-hook" : "-backup" }
-            offset += 8 + length
+        let records = try Journal.payloads(in: data).payloads.map { try JSONDecoder().decode(Journal.Record.self, from: $0) }
+        let marks = records.flatMap { record in
+            (record.added ?? []).map { "+\($0.channel)" } + (record.done ?? []).map { $0 == entry.id ? "-hook" : "-backup" }
         }
         #expect(marks.sorted() == ["+backup", "+hook", "-backup", "-hook"])
         #expect(try #require(marks.firstIndex(of: "+backup")) < #require(marks.firstIndex(of: "-hook")), "\(marks)")
@@ -170,7 +167,7 @@ struct DeliveryTests {
     func owedNotificationsSurviveARestartAndATornTail() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-outbox-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let empty = Journal.State(instances: [], router: Router.Persisted(tracked: [:], silences: []), acked: [])
+        let empty = journalState(0)
         // First life: the receiver is down; one step's notification is journaled, the next
         // step's record is torn by a crash mid-write.
         let first = Journal(directory: dir, log: MemoryLog())

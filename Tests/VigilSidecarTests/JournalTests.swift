@@ -5,20 +5,21 @@ import Testing
 @testable import VigilRules
 @testable import VigilSidecar
 
-struct JournalTests {
-    func state(_ n: Int) -> Journal.State {
-        Journal.State(instances: (0..<n).map { PersistedInstance(rule: "a", signature: "s", labels: [Label("i", "\($0)")], state: "firing",
-                                                                   activeAt: Int64($0), value: 1, falseSince: nil, isString: false) },
-                      router: Router.Persisted(tracked: [:], silences: []), acked: [])
-    }
+/// A journal state with `n` firing instances of rule `a`, and nothing else.
+func journalState(_ n: Int) -> Journal.State {
+    Journal.State(instances: (0..<n).map { PersistedInstance(rule: "a", signature: "s", labels: [Label("i", "\($0)")], state: "firing",
+                                                               activeAt: Int64($0), value: 1, falseSince: nil, isString: false) },
+                  router: Router.Persisted(tracked: [:], silences: []), acked: [])
+}
 
+struct JournalTests {
     func dir() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("vigil-journal-\(UUID().uuidString)") }
 
     @Test func theLastValidRecordIsRestored() throws {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        for n in 1...5 { j.append(state(n), added: [], owed: { [] }) }
+        for n in 1...5 { j.append(journalState(n), added: [], owed: { [] }) }
         j.close()
         #expect(Journal(directory: d, log: MemoryLog()).load().state?.instances.count == 5)
     }
@@ -27,12 +28,12 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(state(1), added: [], owed: { [] })
-        j.append(state(2), added: [], owed: { [] })
+        j.append(journalState(1), added: [], owed: { [] })
+        j.append(journalState(2), added: [], owed: { [] })
         j.close()
         let url = d.appendingPathComponent("journal.bin")
         let whole = try Data(contentsOf: url)
-        let third = try #require(Journal.frame(Journal.Record(state: state(3))))
+        let third = try #require(Journal.frame(Journal.Record(state: journalState(3))))
         try (whole + third.prefix(third.count / 2)).write(to: url) // a crash mid-append
         let log = MemoryLog()
         #expect(Journal(directory: d, log: log).load().state?.instances.count == 2)
@@ -44,8 +45,8 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(state(1), added: [], owed: { [] })
-        j.append(state(2), added: [], owed: { [] })
+        j.append(journalState(1), added: [], owed: { [] })
+        j.append(journalState(2), added: [], owed: { [] })
         j.close()
         let url = d.appendingPathComponent("journal.bin")
         var bytes = try Data(contentsOf: url)
@@ -60,11 +61,11 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        for n in 1...20 { j.append(state(n), added: [], owed: { [] }) }
-        j.compact(state(7), owed: [])
+        for n in 1...20 { j.append(journalState(n), added: [], owed: { [] }) }
+        j.compact(journalState(7), owed: [])
         j.close()
         let size = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
-        #expect(size == (Journal.frame(Journal.Record(state: state(7)))?.count ?? 0))
+        #expect(size == (Journal.frame(Journal.Record(state: journalState(7)))?.count ?? 0))
         #expect(Journal(directory: d, log: MemoryLog()).load().state?.instances.count == 7)
     }
 
@@ -74,9 +75,9 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(state(1), added: [owed(1), owed(2)], owed: { [] })
+        j.append(journalState(1), added: [owed(1), owed(2)], owed: { [] })
         j.done(1)
-        j.append(state(2), added: [owed(3)], owed: { [] })
+        j.append(journalState(2), added: [owed(3)], owed: { [] })
         j.done(3)
         j.close()
         let loaded = Journal(directory: d, log: MemoryLog()).load()
@@ -88,11 +89,11 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(state(1), added: [owed(1), owed(2)], owed: { [] })
+        j.append(journalState(1), added: [owed(1), owed(2)], owed: { [] })
         j.done(1)
-        j.compact(state(3), owed: [owed(2)])
+        j.compact(journalState(3), owed: [owed(2)])
         j.done(2)
-        j.append(state(4), added: [owed(5)], owed: { [] })
+        j.append(journalState(4), added: [owed(5)], owed: { [] })
         j.close()
         let loaded = Journal(directory: d, log: MemoryLog()).load()
         #expect(loaded.owed.map(\.id) == [5])
