@@ -91,7 +91,8 @@ public struct AlertingConfig: Sendable {
         var config = AlertingConfig(channels: [:], escalationTarget: "pager", fallback: nil)
         for statement in file.statements {
             switch statement {
-            case .channel(let c):
+            case .block(let c) where c.kind == .channel:
+                guard let name = c.name?.name else { continue }
                 var values: [String: SettingValue] = [:]
                 for s in c.settings { values[s.key.name] = s.value }
                 func word(_ key: String) -> String? {
@@ -110,13 +111,13 @@ public struct AlertingConfig: Sendable {
                         if text.hasPrefix("env:") {
                             let name = String(text.dropFirst(4))
                             guard let v = environment[name], !v.isEmpty else {
-                                throw LoadError(channel: c.name.name, message: "\(key) comes from the environment variable \(name), which is not set")
+                                throw LoadError(channel: name, message: "\(key) comes from the environment variable \(name), which is not set")
                             }
                             return Secret(v)
                         }
                         let path = String(text.dropFirst(5))
                         guard let v = readFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else {
-                            throw LoadError(channel: c.name.name, message: "\(key) comes from the file \(path), which cannot be read or is empty")
+                            throw LoadError(channel: name, message: "\(key) comes from the file \(path), which cannot be read or is empty")
                         }
                         return Secret(v)
                     default: return nil
@@ -129,13 +130,13 @@ public struct AlertingConfig: Sendable {
                 let type = ChannelType(rawValue: word("type") ?? "console") ?? .console
                 var rate = 1.0
                 if case .number(let n)? = values["rate"] { rate = n.quantity.value }
-                config.channels[c.name.name] = ChannelConfig(
-                    name: c.name.name, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
+                config.channels[name] = ChannelConfig(
+                    name: name, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
                     to: word("to"), from: word("from"), source: word("source"),
                     timeout: duration("timeout") ?? 10_000_000_000, rate: rate)
             case .setting(let s):
-                if s.key.name == "escalation_target", case .word(let w) = s.value { config.escalationTarget = w.name }
-                if s.key.name == "fallback", case .word(let w) = s.value { config.fallback = w.name }
+                if s.key.name == "escalation_target", case .word(let w)? = s.value { config.escalationTarget = w.name }
+                if s.key.name == "fallback", case .word(let w)? = s.value { config.fallback = w.name }
             default:
                 break
             }

@@ -45,7 +45,7 @@ public enum Statement: Sendable {
     case metric(MetricDecl)
     case alert(AlertRule)
     case inhibit(InhibitRule)
-    case channel(ChannelDecl)
+    case block(BlockDecl)
     case setting(Setting)
 
     public var range: SourceRange {
@@ -54,7 +54,7 @@ public enum Statement: Sendable {
         case .metric(let d): d.range
         case .alert(let d): d.range
         case .inhibit(let d): d.range
-        case .channel(let d): d.range
+        case .block(let d): d.range
         case .setting(let d): d.range
         }
     }
@@ -86,20 +86,32 @@ public struct InhibitRule: Sendable {
     public let range: SourceRange
 }
 
-/// `channel NAME { key value ... }`
-public struct ChannelDecl: Sendable {
-    public let name: Identifier
+/// A config block: `channel NAME { … }`, `probe NAME { … }`, `watch NAME { … }` or
+/// `system { … }` (SPEC §2 and §7), each a list of settings.
+public struct BlockDecl: Sendable {
+    public enum Kind: String, Sendable, CaseIterable { case channel, probe, watch, system }
+    public let kind: Kind
+    /// Absent only for `system`.
+    public let name: Identifier?
     public let settings: [Setting]
     public let range: SourceRange
     /// Where the closing brace is, so comments inside the block stay inside.
     public let bodyEnd: Int
+    /// Keys of settings that failed to parse (already reported; the checker does not pile on).
+    public var brokenSettings: Set<String> = []
+
+    public func setting(_ key: String) -> Setting? { settings.first { $0.key.name == key } }
 }
 
-/// `key value`, at the top level of a config or inside a channel block.
+/// `key value` at the top level of a config or inside a block, or a bare `key` for a flag
+/// (`critical`), whose value is nil.
 public struct Setting: Sendable {
     public let key: Identifier
-    public let value: SettingValue
+    public let value: SettingValue?
     public let range: SourceRange
+
+    /// Where a value error points: the value, or the key of a bare flag.
+    public var valueRange: SourceRange { value?.range ?? key.range }
 }
 
 /// The value of a setting.

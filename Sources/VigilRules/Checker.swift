@@ -14,6 +14,20 @@ public enum Builtins {
         "up": SeriesInfo(kind: .number, unit: nil, labels: []),
         "service_status": SeriesInfo(kind: .string, unit: nil, labels: ["service"]),
         "health_check": SeriesInfo(kind: .number, unit: nil, labels: ["service", "check"]),
+        // What vigil measures itself (SPEC §7): `probe`, `watch` and `system` blocks.
+        "probe_up": SeriesInfo(kind: .number, unit: nil, labels: ["probe"]),
+        "probe_duration_seconds": SeriesInfo(kind: .number, unit: .seconds, labels: ["probe"]),
+        "process_up": SeriesInfo(kind: .number, unit: nil, labels: ["process"]),
+        "process_rss_mb": SeriesInfo(kind: .number, unit: .megabytes, labels: ["process"]),
+        "process_vms_mb": SeriesInfo(kind: .number, unit: .megabytes, labels: ["process"]),
+        "process_cpu_percent": SeriesInfo(kind: .number, unit: .percent, labels: ["process"]),
+        "process_threads": SeriesInfo(kind: .number, unit: nil, labels: ["process"]),
+        "process_open_fds": SeriesInfo(kind: .number, unit: nil, labels: ["process"]),
+        "process_connections": SeriesInfo(kind: .number, unit: nil, labels: ["process"]),
+        "cpu_percent": SeriesInfo(kind: .number, unit: .percent, labels: []),
+        "memory_usage_mb": SeriesInfo(kind: .number, unit: .megabytes, labels: []),
+        "disk_usage_percent": SeriesInfo(kind: .number, unit: .percent, labels: ["mount"]),
+        "load_average": SeriesInfo(kind: .number, unit: nil, labels: []),
     ]
 
     /// Functions: arity and which argument carries the window (nil: instant function).
@@ -117,7 +131,7 @@ struct Checker {
                 case .alert(let a): checkAlert(a, in: file.source)
                 case .inhibit(let i): checkInhibit(i, in: file.source)
                 case .metric(let m): checkMetricDecl(m, in: file.source)
-                case .const, .channel, .setting: break
+                case .const, .block, .setting: break
                 }
             }
         }
@@ -126,12 +140,12 @@ struct Checker {
         }
     }
 
-    private mutating func error(_ file: SourceFile, _ code: String, _ message: String, _ range: SourceRange,
+    mutating func error(_ file: SourceFile, _ code: String, _ message: String, _ range: SourceRange,
                                 notes: [Diagnostic.Note] = [], fixIt: String? = nil) {
         diagnostics.append(Diagnostic(.error, code, message, file: file, range: range, notes: notes, fixIt: fixIt))
     }
 
-    private mutating func warn(_ file: SourceFile, _ code: String, _ message: String, _ range: SourceRange,
+    mutating func warn(_ file: SourceFile, _ code: String, _ message: String, _ range: SourceRange,
                                notes: [Diagnostic.Note] = [], fixIt: String? = nil) {
         diagnostics.append(Diagnostic(.warning, code, message, file: file, range: range, notes: notes, fixIt: fixIt))
     }
@@ -149,7 +163,7 @@ struct Checker {
                     duplicate = Self.declare(m, named: m.name, in: &metrics, file: file.source, code: "duplicate-metric", "`\(m.name.name)` is already declared")
                 case .alert(let a):
                     duplicate = Self.declare(a, named: a.name, in: &alerts, file: file.source, code: "duplicate-alert", "alert `\(a.name.name)` is already defined")
-                case .inhibit, .channel, .setting:
+                case .inhibit, .block, .setting:
                     duplicate = nil
                 }
                 if let duplicate { diagnostics.append(duplicate) }
@@ -228,17 +242,22 @@ struct Checker {
         let file = config.source
         var seenChannels: [String: SourceRange] = [:]
         var seenSettings: [String: SourceRange] = [:]
+        var seenBlocks: [String: SourceRange] = [:]
         var targets: [(Setting, String)] = []
         for statement in config.statements {
             switch statement {
-            case .channel(let c):
-                if let first = seenChannels[c.name.name] {
-                    error(file, "duplicate-channel", "channel `\(c.name.name)` is already declared", c.name.range,
+            case .block(let b):
+                guard b.kind == .channel, let name = b.name else {
+                    checkSurroundings(b, in: file, seen: &seenBlocks)
+                    continue
+                }
+                if let first = seenChannels[name.name] {
+                    error(file, "duplicate-channel", "channel `\(name.name)` is already declared", name.range,
                           notes: [.init("first declared here", at: SourceLocation(file, first))])
                     continue
                 }
-                seenChannels[c.name.name] = c.name.range
-                channels[c.name.name] = checkChannel(c, in: file)
+                seenChannels[name.name] = name.range
+                channels[name.name] = checkChannel(b, named: name.name, in: file)
             case .setting(let s):
                 let key = s.key.name
                 guard let kind = Checker.settingKinds[key] else {
@@ -253,7 +272,11 @@ struct Checker {
                     continue
                 }
                 seenSettings[key] = s.key.range
-                switch (kind, s.value) {
+                guard let value = s.value else {
+                    error(file, "bad-value", "`\(key)` needs a value", s.key.range)
+                    continue
+                }
+                switch (kind, value) {
                 case ("channel", .word(let w)):
                     targets.append((s, w.name))
                 case ("duration", .number(let n)) where n.quantity.nanoseconds != nil:
@@ -265,7 +288,7 @@ struct Checker {
                 default:
                     let expected = ["channel": "a channel name", "duration": "a duration like `5m`",
                                     "size": "a size like `1mb`", "count": "a positive number"][kind] ?? kind
-                    error(file, "bad-value", "`\(key)` takes \(expected)", s.value.range)
+                    error(file, "bad-value", "`\(key)` takes \(expected)", value.range)
                 }
             case .const, .metric, .alert, .inhibit:
                 break // the parser already rejected these in a config file
@@ -273,31 +296,31 @@ struct Checker {
         }
         for (s, name) in targets {
             if channels[name] == nil {
-                unknownChannel(name, s.value.range, in: file)
+                unknownChannel(name, s.valueRange, in: file)
             } else if s.key.name == "escalation_target" {
                 escalationTarget = name
-                escalationTargetSource = SourceLocation(file, s.value.range)
+                escalationTargetSource = SourceLocation(file, s.value?.range ?? s.range)
             }
         }
     }
 
     /// Checks one channel block; returns its type.
-    private mutating func checkChannel(_ c: ChannelDecl, in file: SourceFile) -> String {
+    private mutating func checkChannel(_ c: BlockDecl, named channel: String, in file: SourceFile) -> String {
         var type = "console"
         var seen: [String: SourceRange] = [:]
-        if let t = c.settings.first(where: { $0.key.name == "type" }) {
-            if case .word(let w) = t.value, Checker.channelTypes.contains(w.name) {
+        if let t = c.setting("type") {
+            if case .word(let w)? = t.value, Checker.channelTypes.contains(w.name) {
                 type = w.name
             } else {
                 let spelled: String
-                if case .word(let w) = t.value { spelled = w.name } else { spelled = file.text(t.value.range) }
-                error(file, "bad-value", "unknown channel type `\(spelled)`", t.value.range,
+                if case .word(let w)? = t.value { spelled = w.name } else { spelled = file.text(t.value?.range ?? t.range) }
+                error(file, "bad-value", "unknown channel type `\(spelled)`", t.value?.range ?? t.range,
                       notes: [.init("types are: \(Checker.channelTypes.joined(separator: ", "))")],
                       fixIt: closest(spelled, in: Checker.channelTypes))
                 return "console"
             }
         } else {
-            error(file, "missing-clause", "channel `\(c.name.name)` has no `type`", c.name.range,
+            error(file, "missing-clause", "channel `\(channel)` has no `type`", c.name?.range ?? c.range,
                   notes: [.init("add one of: \(Checker.channelTypes.map { "type \($0)" }.joined(separator: ", "))")])
             return "console"
         }
@@ -305,7 +328,7 @@ struct Checker {
         for s in c.settings {
             let key = s.key.name
             if let first = seen[key] {
-                error(file, "duplicate-setting", "`\(key)` is already set for channel `\(c.name.name)`", s.key.range,
+                error(file, "duplicate-setting", "`\(key)` is already set for channel `\(channel)`", s.key.range,
                       notes: [.init("first set here", at: SourceLocation(file, first))])
                 continue
             }
@@ -316,10 +339,10 @@ struct Checker {
                       fixIt: closest(key, in: allowed))
                 continue
             }
-            checkChannelValue(key: key, s, channel: c.name.name, type: type, in: file)
+            checkChannelValue(key: key, s, channel: channel, type: type, in: file)
         }
         for key in Checker.requiredChannelKeys[type] ?? [] where seen[key] == nil {
-            error(file, "missing-clause", "\(type) channel `\(c.name.name)` needs `\(key)`", c.name.range)
+            error(file, "missing-clause", "\(type) channel `\(channel)` needs `\(key)`", c.name?.range ?? c.range)
         }
         return type
     }
@@ -328,9 +351,9 @@ struct Checker {
         switch key {
         case "url", "routing_key":
             switch s.value {
-            case .secret(let ref):
+            case .secret(let ref)?:
                 checkSecretRef(ref, in: file)
-            case .string(let lit):
+            case .string(let lit)?:
                 if let hint = Checker.literalSecret(key: key, value: lit.value) {
                     let envName = "\(channel.uppercased())_\(key == "url" ? "WEBHOOK_URL" : "ROUTING_KEY")"
                     warn(file, "literal-secret", "\(hint) is written into the config; secrets belong in the environment or a file",
@@ -340,21 +363,21 @@ struct Checker {
                     error(file, "bad-value", "`url` must start with http:// or https://", lit.range)
                 }
             default:
-                error(file, "bad-value", "`\(key)` takes a quoted string, `env:NAME` or `file:PATH`", s.value.range)
+                error(file, "bad-value", "`\(key)` takes a quoted string, `env:NAME` or `file:PATH`", s.valueRange)
             }
         case "to", "from", "source":
-            guard case .string = s.value else {
-                error(file, "bad-value", "`\(key)` takes a quoted string", s.value.range)
+            guard case .string? = s.value else {
+                error(file, "bad-value", "`\(key)` takes a quoted string", s.valueRange)
                 return
             }
         case "timeout":
-            guard case .number(let n) = s.value, let ns = n.quantity.nanoseconds, ns > 0 else {
-                error(file, "bad-value", "`timeout` takes a duration like `5s`", s.value.range)
+            guard case .number(let n)? = s.value, let ns = n.quantity.nanoseconds, ns > 0 else {
+                error(file, "bad-value", "`timeout` takes a duration like `5s`", s.valueRange)
                 return
             }
         case "rate":
-            guard case .number(let n) = s.value, n.quantity.unit == nil, n.quantity.value > 0 else {
-                error(file, "bad-value", "`rate` takes messages per second, a positive number like `1`", s.value.range)
+            guard case .number(let n)? = s.value, n.quantity.unit == nil, n.quantity.value > 0 else {
+                error(file, "bad-value", "`rate` takes messages per second, a positive number like `1`", s.valueRange)
                 return
             }
         default:

@@ -104,7 +104,7 @@ private struct Printer {
         let a = attach(items: statements.map(\.range), region: 0..<(source.bytes.count + 1), openLine: nil)
         var first = true
         var previousWasBlock = false
-        let channelWidths = channelRuns(statements, leading: a.leading)
+        let blockWidths = blockRuns(statements, leading: a.leading)
         for (i, s) in statements.enumerated() {
             let isBlock: Bool = if case .alert = s { true } else { false }
             var forceBlank = isBlock || previousWasBlock
@@ -114,7 +114,7 @@ private struct Printer {
             let trailing = a.trailing[i].map { String(Printer.marker) + $0.text } ?? ""
             switch s {
             case .alert(let rule): alert(rule, trailing: trailing)
-            case .channel(let c): channel(c, widths: channelWidths[i], trailing: trailing)
+            case .block(let b): block(b, widths: blockWidths[i], trailing: trailing)
             default: out += Printer.simple(s) + trailing + "\n"
             }
             previousWasBlock = isBlock
@@ -123,24 +123,27 @@ private struct Printer {
         emitComments(a.tail, indent: "", first: &first, forceBlank: &forceBlank)
     }
 
-    /// Column widths shared by consecutive one-line channel statements (as in SPEC §2's example).
-    func channelRuns(_ statements: [Statement], leading: [[Comment]]) -> [Int: (Int, Int)] {
+    /// Column widths shared by consecutive one-line blocks of one kind (as in the examples of
+    /// SPEC §2 and §7): the name, and the first setting (`type T`, `tcp "host:port"`).
+    func blockRuns(_ statements: [Statement], leading: [[Comment]]) -> [Int: (Int, Int)] {
         var result: [Int: (Int, Int)] = [:]
         var run: [Int] = []
+        var runKind: BlockDecl.Kind?
         func flush() {
             guard !run.isEmpty else { return }
-            var nameWidth = 0, typeWidth = 0
+            var nameWidth = 0, firstWidth = 0
             for i in run {
-                guard case .channel(let c) = statements[i] else { continue }
-                nameWidth = max(nameWidth, c.name.name.count)
-                if let t = c.settings.first { typeWidth = max(typeWidth, Printer.setting(t).count) }
+                guard case .block(let b) = statements[i] else { continue }
+                nameWidth = max(nameWidth, b.name?.name.count ?? 0)
+                if let t = b.settings.first { firstWidth = max(firstWidth, Printer.setting(t).count) }
             }
-            for i in run { result[i] = (nameWidth, typeWidth) }
+            for i in run { result[i] = (nameWidth, firstWidth) }
             run = []
         }
         for (i, s) in statements.enumerated() {
-            guard case .channel(let c) = s, !hasInnerComments(c.range, c.bodyEnd) else { flush(); continue }
-            if !run.isEmpty, !leading[i].isEmpty || source.hasBlankLine(before: s.range.start) { flush() }
+            guard case .block(let b) = s, !hasInnerComments(b.range, b.bodyEnd) else { flush(); continue }
+            if !run.isEmpty, b.kind != runKind || !leading[i].isEmpty || source.hasBlankLine(before: s.range.start) { flush() }
+            runKind = b.kind
             run.append(i)
         }
         flush()
@@ -166,12 +169,12 @@ private struct Printer {
             return t
         case .setting(let s):
             return setting(s)
-        case .alert, .channel:
+        case .alert, .block:
             return ""
         }
     }
 
-    static func setting(_ s: Setting) -> String { "\(s.key.name) \(value(s.value))" }
+    static func setting(_ s: Setting) -> String { s.value.map { "\(s.key.name) \(value($0))" } ?? s.key.name }
 
     static func value(_ v: SettingValue) -> String {
         switch v {
@@ -181,27 +184,29 @@ private struct Printer {
         }
     }
 
-    mutating func channel(_ c: ChannelDecl, widths: (Int, Int)?, trailing: String) {
-        if let (nameWidth, typeWidth) = widths {
-            // `channel NAME { type T  key value … }` with NAME and `type T` padded to the run's widths.
-            var t = "channel " + c.name.name + String(repeating: " ", count: nameWidth - c.name.name.count) + " {"
-            for (i, s) in c.settings.enumerated() {
+    mutating func block(_ b: BlockDecl, widths: (Int, Int)?, trailing: String) {
+        let head = b.kind.rawValue + (b.name.map { " " + $0.name } ?? "")
+        if let (nameWidth, firstWidth) = widths {
+            // `KIND NAME { FIRST  key value … }` with NAME and the first setting padded to the run's widths.
+            var t = head + String(repeating: " ", count: nameWidth - (b.name?.name.count ?? 0)) + " {"
+            for (i, s) in b.settings.enumerated() {
                 let text = Printer.setting(s)
-                let pad = i == 0 && c.settings.count > 1 ? typeWidth - text.count : 0
+                let pad = i == 0 && b.settings.count > 1 ? firstWidth - text.count : 0
                 t += " " + text + String(repeating: " ", count: pad)
             }
             out += t + " }" + trailing + "\n"
             return
         }
-        let a = attach(items: c.settings.map(\.range), region: c.range.start..<c.bodyEnd, openLine: line(c.range.start))
-        out += "channel \(c.name.name) {" + (a.header.map { String(Printer.marker) + $0.text } ?? "") + "\n"
-        let width = (c.settings.map { $0.key.name.count }.max() ?? 0) + 1
+        let a = attach(items: b.settings.map(\.range), region: b.range.start..<b.bodyEnd, openLine: line(b.range.start))
+        out += head + " {" + (a.header.map { String(Printer.marker) + $0.text } ?? "") + "\n"
+        let width = (b.settings.filter { $0.value != nil }.map { $0.key.name.count }.max() ?? 0) + 1
         var first = true
-        for (i, s) in c.settings.enumerated() {
+        for (i, s) in b.settings.enumerated() {
             var forceBlank = false
             emitComments(a.leading[i], indent: "  ", first: &first, forceBlank: &forceBlank)
             first = false
-            out += "  " + s.key.name.padding(width) + Printer.value(s.value) + (a.trailing[i].map { String(Printer.marker) + $0.text } ?? "") + "\n"
+            let text = s.value.map { s.key.name.padding(width) + Printer.value($0) } ?? s.key.name
+            out += "  " + text + (a.trailing[i].map { String(Printer.marker) + $0.text } ?? "") + "\n"
         }
         var forceBlank = false
         emitComments(a.tail, indent: "  ", first: &first, forceBlank: &forceBlank)

@@ -16,7 +16,9 @@ struct ParseError: Error {
 /// consumes a token or exits, so no input can make it spin.
 public struct Parser {
     static let ruleKeywords: Set<String> = ["const", "metric", "event", "alert", "inhibit"]
-    static let configKeywords: Set<String> = ["channel"]
+    static let configKeywords = Set(BlockDecl.Kind.allCases.map(\.rawValue))
+    /// Settings that are bare words, with no value.
+    static let flagKeys: Set<String> = ["critical"]
     static let clauseKeywords = ["when", "severity", "notify", "escalate", "repeat", "resolve", "group", "label",
                                  "summary", "description", "runbook"]
     static let reserved: Set<String> = ["and", "or", "not", "over", "for", "true", "false"]
@@ -238,14 +240,14 @@ public struct Parser {
     }
 
     private mutating func statement() throws(ParseError) -> Statement? {
-        guard at(.identifier) else { throw expected(kind == .config ? "a channel or a setting" : "`const`, `metric`, `event`, `alert` or `inhibit`") }
+        guard at(.identifier) else { throw expected(kind == .config ? "a block (`channel`, `probe`, `watch`, `system`) or a setting" : "`const`, `metric`, `event`, `alert` or `inhibit`") }
         let word = current.text
         if kind == .config {
             if Parser.ruleKeywords.contains(word), word != "metric" || peekKind(1) == .identifier {
                 throw ParseError(message: "`\(word)` belongs in a rule file, not in the config file", range: current.range,
                                  notes: [.init("pass rule files as paths (`vigil lint rules/`) and the config with `--config`")])
             }
-            if word == "channel" { return .channel(try channel()) }
+            if let blockKind = BlockDecl.Kind(rawValue: word) { return .block(try block(blockKind)) }
             return .setting(try setting())
         }
         switch word {
@@ -253,9 +255,9 @@ public struct Parser {
         case "metric", "event": return .metric(try metricDecl())
         case "alert": return .alert(try alert())
         case "inhibit": return .inhibit(try inhibit())
-        case "channel":
-            throw ParseError(message: "`channel` belongs in the config file, not in a rule file", range: current.range,
-                             notes: [.init("declare channels in vigil.conf and pass it with `--config`")])
+        case "channel", "probe", "watch", "system":
+            throw ParseError(message: "`\(word)` belongs in the config file, not in a rule file", range: current.range,
+                             notes: [.init("declare \(word == "system" ? "it" : word + "s") in vigil.conf and pass it with `--config`")])
         default:
             let err = expected("`const`, `metric`, `event`, `alert` or `inhibit`",
                                fixIt: closest(word, in: Array(Parser.ruleKeywords)))
@@ -313,33 +315,39 @@ public struct Parser {
 
     // MARK: - Config
 
-    private mutating func channel() throws(ParseError) -> ChannelDecl {
+    /// `KIND NAME { settings }`, or `system { settings }`.
+    private mutating func block(_ blockKind: BlockDecl.Kind) throws(ParseError) -> BlockDecl {
         let start = advance().range.start
-        let name = try identifier("a channel name")
+        let name = blockKind == .system ? nil : try identifier("a \(blockKind.rawValue) name")
         let open = try expect(.lbrace, "`{`")
         var settings: [Setting] = []
+        var broken: Set<String> = []
         while true {
             skipSeparators()
             if at(.rbrace) { break }
             if at(.eof) || atStatementStart() {
-                throw ParseError(message: "expected `}` to close channel `\(name.name)`, found \(describe(current))",
+                let what = name.map { "\(blockKind.rawValue) `\($0.name)`" } ?? "the \(blockKind.rawValue) block"
+                throw ParseError(message: "expected `}` to close \(what), found \(describe(current))",
                                  range: current.range, notes: [.init("the block opens here", at: SourceLocation(sink.file, open.range))])
             }
             let before = pos
             do throws(ParseError) {
                 settings.append(try setting())
             } catch {
+                if tokens[before].kind == .identifier { broken.insert(tokens[before].text) }
                 report(error)
                 recoverClause()
             }
             if pos == before { advance() }
         }
         let close = advance()
-        return ChannelDecl(name: name, settings: settings, range: SourceRange(start, close.range.end), bodyEnd: close.range.start)
+        return BlockDecl(kind: blockKind, name: name, settings: settings, range: SourceRange(start, close.range.end),
+                         bodyEnd: close.range.start, brokenSettings: broken)
     }
 
     private mutating func setting() throws(ParseError) -> Setting {
         let key = try identifier("a setting name")
+        if Parser.flagKeys.contains(key.name) { return Setting(key: key, value: nil, range: key.range) }
         let value: SettingValue
         switch current.kind {
         case .string: value = .string(try stringLiteral("a value"))

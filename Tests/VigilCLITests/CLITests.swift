@@ -28,7 +28,7 @@ struct LintCLITests {
     @Test func shippedRulesLintStrictClean() {
         let r = vigil("lint", path("rules"), "--strict")
         #expect(r.status == 0)
-        #expect(r.out == "11 rules in 3 files: 0 errors, 0 warnings\n")
+        #expect(r.out == "13 rules in 3 files: 0 errors, 0 warnings\n")
         #expect(vigil("lint", path("rules"), "--config", path("examples/vigil.conf"), "--strict").status == 0)
     }
 
@@ -177,7 +177,7 @@ struct BinaryTests {
     func lintExitCodesFromTheBinary() throws {
         let clean = try run(["lint", "rules/", "--strict"])
         #expect(clean.0 == 0)
-        #expect(clean.1 == "11 rules in 3 files: 0 errors, 0 warnings\n")
+        #expect(clean.1 == "13 rules in 3 files: 0 errors, 0 warnings\n")
         #expect(try run(["lint"]).0 == 2)
         #expect(try run(["lint", "Tests/VigilRulesTests/Corpus/broken/04-bad-severity.rules"]).0 == 1)
     }

@@ -1,0 +1,119 @@
+/// Lint for `probe`, `watch` and `system` blocks (SPEC §7): unknown keys, bad values and
+/// durations, a probe with no target or two, a timeout that is not shorter than the interval,
+/// and duplicate names.
+extension Checker {
+    private static let blockKeys: [BlockDecl.Kind: [String]] = [
+        .probe: ["tcp", "http", "every", "timeout", "critical", "expect"],
+        .watch: ["pid", "pid_file", "command", "every"],
+        .system: ["every", "mounts"],
+    ]
+    /// Exactly one of these per block.
+    private static let targetKeys: [BlockDecl.Kind: [String]] = [
+        .probe: ["tcp", "http"],
+        .watch: ["pid", "pid_file", "command"],
+    ]
+
+    /// `seen` holds the names declared so far, keyed `kind name` (`system` has one, unnamed).
+    mutating func checkSurroundings(_ b: BlockDecl, in file: SourceFile, seen: inout [String: SourceRange]) {
+        let kind = b.kind.rawValue
+        let key = kind + " " + (b.name?.name ?? "")
+        let what = b.name.map { "\(kind) `\($0.name)`" } ?? "the \(kind) block"
+        if let first = seen[key] {
+            error(file, "duplicate-\(kind)", b.name == nil ? "there is already a `system` block" : "\(what) is already declared",
+                  b.name?.range ?? SourceRange(b.range.start, b.range.start + kind.utf8.count),
+                  notes: [.init("first declared here", at: SourceLocation(file, first))])
+            return
+        }
+        seen[key] = b.name?.range ?? SourceRange(b.range.start, b.range.start + kind.utf8.count)
+
+        let allowed = Checker.blockKeys[b.kind] ?? []
+        var given: [String: Setting] = [:]
+        for s in b.settings {
+            let name = s.key.name
+            if let first = given[name] {
+                error(file, "duplicate-setting", "`\(name)` is already set for \(what)", s.key.range,
+                      notes: [.init("first set here", at: SourceLocation(file, first.key.range))])
+                continue
+            }
+            guard allowed.contains(name) else {
+                error(file, "unknown-key", "unknown key `\(name)` for a \(kind)", s.key.range,
+                      notes: [.init("\(kind) blocks take: \(allowed.joined(separator: ", "))")],
+                      fixIt: closest(name, in: allowed))
+                continue
+            }
+            given[name] = s
+            checkSurroundingValue(s, kind: b.kind, in: file)
+        }
+
+        if let targets = Checker.targetKeys[b.kind] {
+            let present = targets.filter { given[$0] != nil }
+            let anchor = b.name?.range ?? b.range
+            if present.isEmpty, b.brokenSettings.isDisjoint(with: targets) {
+                error(file, "missing-clause", "\(what) says nothing to \(b.kind == .probe ? "check" : "watch")", anchor,
+                      notes: [.init(b.kind == .probe ? "add `tcp \"host:port\"` or `http \"https://…\"`"
+                                                     : "add `pid N`, `pid_file \"/run/trader.pid\"` or `command \"python3 trader.py\"`")])
+            } else if present.count > 1, let second = given[present[1]] {
+                error(file, "conflicting-clauses", "\(what) has both `\(present[0])` and `\(present[1])`", second.key.range,
+                      notes: [.init("a \(kind) checks one target; declare another \(kind) for the other")])
+            }
+        }
+        if b.kind == .probe {
+            if let expect = given["expect"], given["http"] == nil {
+                error(file, "bad-value", "`expect` is an HTTP status; \(what) is not an HTTP probe", expect.key.range)
+            }
+            let interval = given["every"].flatMap(Surroundings.duration) ?? Surroundings.defaultInterval
+            if let t = given["timeout"], let timeout = Surroundings.duration(t), timeout >= interval {
+                warn(file, "timeout-not-below-interval", "the timeout of \(what) is not shorter than its interval", t.valueRange,
+                     notes: [.init("a check still waiting when the next is due makes that next check skip; make `timeout` shorter than `every`")])
+            }
+        }
+    }
+
+    private mutating func checkSurroundingValue(_ s: Setting, kind: BlockDecl.Kind, in file: SourceFile) {
+        let key = s.key.name
+        func string() -> String? {
+            guard case .string(let lit)? = s.value else {
+                error(file, "bad-value", "`\(key)` takes a quoted string", s.valueRange)
+                return nil
+            }
+            return lit.value
+        }
+        switch key {
+        case "every", "timeout":
+            if Surroundings.duration(s) == nil {
+                error(file, "bad-value", "`\(key)` takes a duration like `10s`", s.valueRange)
+            }
+        case "critical":
+            break // a flag: the parser never gives it a value
+        case "expect":
+            guard case .number(let n)? = s.value, n.quantity.unit == nil, let code = Int(exactly: n.quantity.value), (100...599).contains(code) else {
+                error(file, "bad-value", "`expect` takes an HTTP status from 100 to 599, like `200`", s.valueRange)
+                return
+            }
+        case "tcp":
+            guard let text = string() else { return }
+            if case .failure(let e) = Surroundings.parseTCP(text) { error(file, "bad-value", e.message, s.valueRange) }
+        case "http":
+            guard let text = string() else { return }
+            if !Surroundings.isHTTPURL(text) {
+                error(file, "bad-value", "`http` takes a URL starting with http:// or https://", s.valueRange)
+            }
+        case "pid":
+            guard case .number(let n)? = s.value, n.quantity.unit == nil, let pid = Int32(exactly: n.quantity.value), pid > 0 else {
+                error(file, "bad-value", "`pid` takes a process id, a positive whole number", s.valueRange)
+                return
+            }
+        case "pid_file", "command":
+            guard let text = string() else { return }
+            if text.isEmpty { error(file, "bad-value", "`\(key)` cannot be empty", s.valueRange) }
+        case "mounts":
+            guard let text = string() else { return }
+            let mounts = text.split(separator: " ")
+            if mounts.isEmpty || mounts.contains(where: { !$0.hasPrefix("/") }) {
+                error(file, "bad-value", "`mounts` takes absolute paths separated by spaces, like \"/ /var/lib/trader\"", s.valueRange)
+            }
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,179 @@
+/// What `probe`, `watch` and `system` blocks ask vigil to measure (SPEC §7), typed. `load`
+/// reads a linted config; the checker (`Checker+Surroundings`) has already reported every
+/// block that does not fit, and `load` skips such a block rather than guess.
+public struct Surroundings: Sendable, Equatable {
+    public struct Probe: Sendable, Equatable {
+        public enum Target: Sendable, Equatable {
+            /// `tcp "host:port"` or `tcp "[v6]:port"`: a name is resolved at each check.
+            case tcp(host: String, port: UInt16)
+            /// `tcp "unix:/path"` or `tcp "/path"`: a stream Unix socket.
+            case unix(String)
+            /// `http "http(s)://…"`: a GET.
+            case http(String)
+        }
+        public var name: String
+        public var target: Target
+        public var interval: Int64
+        public var timeout: Int64
+        public var critical: Bool
+        /// `expect N`: the one status that counts as up. nil: any 2xx.
+        public var expect: Int?
+
+        public init(name: String, target: Target, interval: Int64, timeout: Int64? = nil, critical: Bool = false, expect: Int? = nil) {
+            self.name = name
+            self.target = target
+            self.interval = interval
+            self.timeout = timeout ?? Surroundings.defaultTimeout(interval: interval)
+            self.critical = critical
+            self.expect = expect
+        }
+
+        /// The target as logs and the API may show it: an HTTP URL loses its user, password
+        /// and query (they can hold tokens).
+        public var displayTarget: String {
+            switch target {
+            case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            case .unix(let path): "unix:\(path)"
+            case .http(let url): Surroundings.redacted(url)
+            }
+        }
+    }
+
+    public struct Watch: Sendable, Equatable {
+        public enum Selector: Sendable, Equatable {
+            case pid(Int32)
+            /// Re-read at every check, so a restarted process is followed.
+            case pidFile(String)
+            /// The oldest process whose command line (arguments joined by spaces) contains it.
+            case command(String)
+        }
+        public var name: String
+        public var selector: Selector
+        public var interval: Int64
+
+        public init(name: String, selector: Selector, interval: Int64 = Surroundings.defaultInterval) {
+            self.name = name
+            self.selector = selector
+            self.interval = interval
+        }
+    }
+
+    public struct System: Sendable, Equatable {
+        public var interval: Int64
+        /// Mount points whose usage is reported; `/` unless `mounts` says otherwise.
+        public var mounts: [String]
+
+        public init(interval: Int64 = Surroundings.defaultInterval, mounts: [String] = ["/"]) {
+            self.interval = interval
+            self.mounts = mounts
+        }
+    }
+
+    public var probes: [Probe]
+    public var watches: [Watch]
+    public var system: System?
+
+    public init(probes: [Probe] = [], watches: [Watch] = [], system: System? = nil) {
+        self.probes = probes
+        self.watches = watches
+        self.system = system
+    }
+
+    public var isEmpty: Bool { probes.isEmpty && watches.isEmpty && system == nil }
+
+    /// `every` when a block leaves it out.
+    public static let defaultInterval: Int64 = 10_000_000_000
+    /// `timeout` when a probe leaves it out: 5 s, or the interval if that is shorter.
+    public static func defaultTimeout(interval: Int64) -> Int64 { min(5_000_000_000, interval) }
+
+    /// The blocks of a linted config; nothing without one.
+    public static func load(_ file: RuleFile?) -> Surroundings {
+        var result = Surroundings()
+        for case .block(let b) in file?.statements ?? [] {
+            let interval = b.setting("every").flatMap { duration($0) } ?? defaultInterval
+            switch b.kind {
+            case .probe:
+                guard let name = b.name?.name, let target = probeTarget(b) else { continue }
+                var expect: Int?
+                if case .number(let n)? = b.setting("expect")?.value { expect = Int(exactly: n.quantity.value) }
+                result.probes.append(Probe(name: name, target: target, interval: interval,
+                                           timeout: b.setting("timeout").flatMap { duration($0) },
+                                           critical: b.setting("critical") != nil, expect: expect))
+            case .watch:
+                guard let name = b.name?.name, let selector = watchSelector(b) else { continue }
+                result.watches.append(Watch(name: name, selector: selector, interval: interval))
+            case .system:
+                var mounts = ["/"]
+                if case .string(let s)? = b.setting("mounts")?.value { mounts = s.value.split(separator: " ").map(String.init) }
+                result.system = System(interval: interval, mounts: mounts)
+            case .channel:
+                continue
+            }
+        }
+        return result
+    }
+
+    static func duration(_ s: Setting) -> Int64? {
+        guard case .number(let n)? = s.value, let ns = n.quantity.nanoseconds, ns > 0 else { return nil }
+        return ns
+    }
+
+    static func probeTarget(_ b: BlockDecl) -> Probe.Target? {
+        if case .string(let s)? = b.setting("tcp")?.value, case .success(let t) = parseTCP(s.value) { return t }
+        if case .string(let s)? = b.setting("http")?.value, isHTTPURL(s.value) { return .http(s.value) }
+        return nil
+    }
+
+    static func watchSelector(_ b: BlockDecl) -> Watch.Selector? {
+        if case .number(let n)? = b.setting("pid")?.value, let pid = Int32(exactly: n.quantity.value), pid > 0, n.quantity.unit == nil { return .pid(pid) }
+        if case .string(let s)? = b.setting("pid_file")?.value, !s.value.isEmpty { return .pidFile(s.value) }
+        if case .string(let s)? = b.setting("command")?.value, !s.value.isEmpty { return .command(s.value) }
+        return nil
+    }
+
+    /// `host:port`, `[v6]:port`, `unix:/path` or `/path`; the error says what is wrong.
+    public static func parseTCP(_ text: String) -> Result<Probe.Target, TargetError> {
+        if text.hasPrefix("unix:") || text.hasPrefix("/") {
+            let path = text.hasPrefix("unix:") ? String(text.dropFirst(5)) : text
+            guard path.hasPrefix("/") else { return .failure(TargetError("a Unix socket needs an absolute path, like `unix:/run/redis.sock`")) }
+            guard path.utf8.count < 108 else { return .failure(TargetError("a Unix socket path is limited to 107 bytes")) }
+            return .success(.unix(path))
+        }
+        let host: Substring, portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return .failure(TargetError("an IPv6 address is written `[::1]:6379`"))
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
+                return .failure(TargetError(text.filter { $0 == ":" }.count > 1 ? "an IPv6 address is written `[::1]:6379`" : "a TCP target is `host:port`, like `127.0.0.1:6379`"))
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }) else { return .failure(TargetError("a TCP target needs a host before the port")) }
+        guard let port = UInt16(portText), port > 0 else { return .failure(TargetError("the port must be a number from 1 to 65535")) }
+        return .success(.tcp(host: String(host), port: port))
+    }
+
+    public struct TargetError: Error, Sendable, Equatable {
+        public let message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    public static func isHTTPURL(_ text: String) -> Bool {
+        guard let rest = ["http://", "https://"].first(where: text.hasPrefix).map({ text.dropFirst($0.count) }) else { return false }
+        return !rest.isEmpty && !rest.hasPrefix("/") && !rest.contains(" ")
+    }
+
+    /// A URL without its user, password and query.
+    public static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        var rest = url[scheme.upperBound...]
+        if let at = rest.firstIndex(of: "@"), !rest[..<at].contains("/") { rest = rest[rest.index(after: at)...] }
+        if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<q] }
+        return String(url[..<scheme.upperBound] + rest)
+    }
+}
