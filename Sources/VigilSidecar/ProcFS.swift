@@ -15,8 +15,12 @@ public enum ProcFS {
         /// When it started, in clock ticks after boot: a pid whose start time changed is a new process.
         public var startTicks: Int
         public var openFDs: Int
-        /// Descriptors that are sockets (TCP, UDP and Unix alike).
+        /// Descriptors that are sockets of any family (TCP, UDP, Unix, netlink).
         public var sockets: Int
+        /// Descriptors that are TCP or UDP sockets, IPv4 or IPv6, in any state: psutil's
+        /// `connections("inet")`, which is what `process_connections` reports. A socket never
+        /// bound or connected is in no table and does not count.
+        public var connections: Int
     }
 
     /// Host CPU counters from the first line of `/proc/stat`, in clock ticks.
@@ -31,22 +35,46 @@ public enum ProcFS {
     public static func process(_ pid: Int32, root: String = "/proc") -> Process? {
         guard let stat = read("\(root)/\(pid)/stat").flatMap(parseStat),
               let statm = read("\(root)/\(pid)/statm").flatMap(parseStatm) else { return nil }
-        var fds = 0, sockets = 0
+        var fds = 0
+        var socketInodes: [Int] = []
         if let dir = opendir("\(root)/\(pid)/fd") {
             defer { closedir(dir) }
-            var link = [CChar](repeating: 0, count: 64)
+            var link = [UInt8](repeating: 0, count: 64)
             while let entry = readdir(dir) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
                 guard name != ".", name != ".." else { continue }
                 fds += 1
-                let n = readlink("\(root)/\(pid)/fd/\(name)", &link, link.count - 1)
-                if n >= 7, link.prefix(7).elementsEqual("socket:".utf8.map { CChar(bitPattern: $0) }) { sockets += 1 }
+                // `socket:[INODE]`
+                let n = link.withUnsafeMutableBufferPointer { buf in
+                    buf.withMemoryRebound(to: CChar.self) { readlink("\(root)/\(pid)/fd/\(name)", $0.baseAddress!, $0.count - 1) }
+                }
+                if n > 9, link.prefix(8).elementsEqual("socket:[".utf8), let inode = Int(String(decoding: link[8..<(n - 1)], as: UTF8.self)) {
+                    socketInodes.append(inode)
+                }
             }
         } else {
             return nil
         }
+        var connections = 0
+        if !socketInodes.isEmpty {
+            var inet = Set<Int>()
+            for table in ["tcp", "tcp6", "udp", "udp6"] {
+                if let text = read("\(root)/\(pid)/net/\(table)") { inet.formUnion(parseSocketTable(text)) }
+            }
+            connections = socketInodes.count { inet.contains($0) }
+        }
         return Process(rssBytes: statm.resident * pageSize, vmsBytes: statm.size * pageSize, threads: stat.threads,
-                       cpuTicks: stat.cpuTicks, startTicks: stat.startTicks, openFDs: fds, sockets: sockets)
+                       cpuTicks: stat.cpuTicks, startTicks: stat.startTicks, openFDs: fds, sockets: socketInodes.count,
+                       connections: connections)
+    }
+
+    /// The inodes of `/proc/PID/net/{tcp,tcp6,udp,udp6}` (the process's network namespace): a
+    /// header line, then one socket per line with the inode in the tenth column.
+    static func parseSocketTable(_ text: String) -> [Int] {
+        text.split(separator: "\n").dropFirst().compactMap { line in
+            let f = line.split(separator: " ", maxSplits: 10, omittingEmptySubsequences: true)
+            return f.count > 9 ? Int(f[9]) : nil
+        }
     }
 
     /// `/proc/PID/stat`: the command name is in parentheses and may hold spaces and `)`, so the

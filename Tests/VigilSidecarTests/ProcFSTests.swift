@@ -13,6 +13,17 @@ struct ProcFSTests {
         #expect(ProcFS.parseStat("4242 (truncated) S 1 2") == nil)
     }
 
+    @Test func socketTablesGiveInodes() {
+        let tcp = """
+          sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+           0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 31337 1 0000000000000000 100 0 0 10 0
+           1: 0100007F:A2C4 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 31338 1 0000000000000000 20 4 30 10 -1
+
+        """
+        #expect(ProcFS.parseSocketTable(tcp) == [31337, 31338])
+        #expect(ProcFS.parseSocketTable("  sl  local_address\n") == [])
+    }
+
     @Test func hostCountersAndMemory() {
         let stat = "cpu  100 0 50 800 40 5 5 0 0 0\ncpu0 50 0 25 400 20 2 3 0 0 0\n"
         #expect(ProcFS.parseCPU(stat) == ProcFS.CPUTimes(busy: 160, total: 1000))
@@ -46,24 +57,31 @@ struct ProcFSTests {
 
     @Test(.enabled(if: python != nil, "python3 is not installed: the child-process test needs it"), .timeLimit(.minutes(1)))
     func aChildProcessIsMeasuredAndItsExitSeen() throws {
-        // The child holds 64 MB, opens 5 files and 2 sockets, then reports its own descriptor
-        // and socket counts (sockets by fstat, not by /proc) and waits for its stdin to close.
+        // The child holds 64 MB, opens 5 files, a TCP listener, a bound UDP socket and a Unix
+        // socket, then reports its own descriptor and socket counts (by fstat, not by /proc) and
+        // waits for its stdin to close.
         let script = """
         import os, socket, stat, sys
         ballast = bytearray(64 * 1024 * 1024)
         for i in range(0, len(ballast), 4096): ballast[i] = 1
         files = [open('/dev/null') for _ in range(5)]
-        socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)]
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM); tcp.bind(('127.0.0.1', 0)); tcp.listen()
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(('127.0.0.1', 0))
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         fds = [int(f) for f in os.listdir('/proc/self/fd')]
-        count, sockets = 0, 0
+        count, sockets, inet = 0, 0, 0
         for f in fds:
             try:
                 mode = os.fstat(f).st_mode
             except OSError:
                 continue  # the descriptor listdir used, closed by now
             count += 1
-            sockets += stat.S_ISSOCK(mode)
-        print(count, sockets, flush=True)
+            if stat.S_ISSOCK(mode):
+                sockets += 1
+                s = socket.socket(fileno=os.dup(f))  # descriptors inherited from the test runner count too
+                inet += s.family in (socket.AF_INET, socket.AF_INET6) and s.getsockname()[1] != 0
+                s.close()
+        print(count, sockets, inet, flush=True)
         sys.stdin.read()
         """
         let child = Process()
@@ -78,8 +96,8 @@ struct ProcFSTests {
         let deadline = Date().addingTimeInterval(20)
         while !reported.contains(0x0A), Date() < deadline { reported += output.fileHandleForReading.availableData }
         let counts = String(decoding: reported, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
-        try #require(counts.count == 2, "the child reported \(String(decoding: reported, as: UTF8.self))")
-        let (fds, sockets) = (counts[0], counts[1])
+        try #require(counts.count == 3, "the child reported \(String(decoding: reported, as: UTF8.self))")
+        let (fds, sockets, inet) = (counts[0], counts[1], counts[2])
 
         let pid = child.processIdentifier
         let p = try #require(ProcFS.process(pid))
@@ -91,7 +109,9 @@ struct ProcFSTests {
         #expect(p.vmsBytes >= p.rssBytes)
         #expect(p.openFDs == fds)
         #expect(p.sockets == sockets)
-        #expect(sockets >= 2)
+        #expect(sockets >= 3)
+        #expect(inet >= 2)
+        #expect(p.connections == inet) // the TCP listener and the UDP socket; the Unix socket is not a connection
         #expect(p.threads >= 1)
         #expect(p.startTicks > 0)
 
