@@ -92,7 +92,7 @@ public struct AlertingConfig: Sendable {
         for statement in file.statements {
             switch statement {
             case .block(let c) where c.kind == .channel:
-                guard let name = c.name?.name else { continue }
+                guard let channelName = c.name?.name else { continue }
                 var values: [String: SettingValue] = [:]
                 for s in c.settings { values[s.key.name] = s.value }
                 func word(_ key: String) -> String? {
@@ -111,13 +111,13 @@ public struct AlertingConfig: Sendable {
                         if text.hasPrefix("env:") {
                             let name = String(text.dropFirst(4))
                             guard let v = environment[name], !v.isEmpty else {
-                                throw LoadError(channel: name, message: "\(key) comes from the environment variable \(name), which is not set")
+                                throw LoadError(channel: channelName, message: "\(key) comes from the environment variable \(name), which is not set")
                             }
                             return Secret(v)
                         }
                         let path = String(text.dropFirst(5))
                         guard let v = readFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else {
-                            throw LoadError(channel: name, message: "\(key) comes from the file \(path), which cannot be read or is empty")
+                            throw LoadError(channel: channelName, message: "\(key) comes from the file \(path), which cannot be read or is empty")
                         }
                         return Secret(v)
                     default: return nil
@@ -130,8 +130,8 @@ public struct AlertingConfig: Sendable {
                 let type = ChannelType(rawValue: word("type") ?? "console") ?? .console
                 var rate = 1.0
                 if case .number(let n)? = values["rate"] { rate = n.quantity.value }
-                config.channels[name] = ChannelConfig(
-                    name: name, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
+                config.channels[channelName] = ChannelConfig(
+                    name: channelName, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
                     to: word("to"), from: word("from"), source: word("source"),
                     timeout: duration("timeout") ?? 10_000_000_000, rate: rate)
             case .setting(let s):

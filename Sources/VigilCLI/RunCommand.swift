@@ -95,6 +95,7 @@ enum RunCommand {
             terminal.err("error: \(error)\n")
             return .failure
         }
+        opts.surroundings = Surroundings.load(lint.config)
         let sidecar = Sidecar(rules: lint, config: config, options: opts, log: log, console: { terminal.out($0) })
         let rulePaths = [parsed.value("--rules") ?? "rules"], configPath = parsed.value("--config")
         let reload: @Sendable () -> (Bool, String) = {
@@ -128,7 +129,7 @@ enum RunCommand {
         } catch {
             return fail("\(error)")
         }
-        guard case .ok(let detail)? = sidecar.run(.reload(lint, alerting)) else { return fail("the core did not answer") }
+        guard case .ok(let detail)? = sidecar.run(.reload(lint, alerting, Surroundings.load(lint.config))) else { return fail("the core did not answer") }
         return (true, detail)
     }
 

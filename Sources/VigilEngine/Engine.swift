@@ -186,8 +186,9 @@ public final class Engine {
     }
 
     /// Applies decoded samples: deadlines before each timestamp first, then the samples of that
-    /// timestamp together, then the rules they affect.
-    public func apply(_ samples: [Sample]) {
+    /// timestamp together, then the rules they affect. Samples vigil measures itself (probes,
+    /// watches) pass `fromStream: false`: they do not make the stream look alive.
+    public func apply(_ samples: [Sample], fromStream: Bool = true) {
         var i = 0
         while i < samples.count {
             let t = max(samples[i].time.nanoseconds, now.nanoseconds)
@@ -199,9 +200,9 @@ public final class Engine {
                 store(samples[j])
                 j += 1
             }
-            lastMessage = max(lastMessage, t)
+            if fromStream { lastMessage = max(lastMessage, t) }
             evaluatePending(samples: j - i)
-            for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) }
+            if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
             i = j
         }
     }

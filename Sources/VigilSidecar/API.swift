@@ -33,9 +33,14 @@ public struct API: Sendable {
         case ("GET", ["health"]):
             return .json(200, "{\"status\":\"ok\",\"timestamp\":\"\(Instant(nanoseconds: Int64(Date().timeIntervalSince1970 * 1e9)).rfc3339)\"}")
         case ("GET", ["ready"]):
-            let s = sidecar.snapshot
-            if s.connected { return .json(200, "{\"status\":\"ready\"}") }
-            return .json(503, "{\"status\":\"not ready\",\"reason\":\"the stream is not connected\"}")
+            guard sidecar.snapshot.connected else {
+                return .json(503, "{\"status\":\"not ready\",\"reason\":\"the stream is not connected\"}")
+            }
+            let down = sidecar.monitor.criticalNotUp
+            guard down.isEmpty else {
+                return .json(503, "{\"status\":\"not ready\",\"reason\":\(jsonString("critical dependencies are not up: " + down.joined(separator: ", ")))}")
+            }
+            return .json(200, "{\"status\":\"ready\"}")
         case ("GET", ["health", "detailed"]):
             return .json(200, detailed())
         case ("GET", ["metrics"]):
@@ -123,9 +128,23 @@ public struct API: Sendable {
         let s = sidecar.snapshot
         let outbox = sidecar.delivery.outbox.depth.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",")
         let rejected = s.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\"\($0.key.rawValue)\":\($0.value)" }.joined(separator: ",")
-        return "{\"status\":\"\(s.connected ? "healthy" : "degraded")\",\"stream\":{\"connected\":\(s.connected),\"last_message_age_seconds\":\(formatNumber(s.secondsSinceLastMessage)),"
+        let probes = sidecar.monitor.probes
+        let healthy = s.connected && !probes.contains { $0.critical && $0.up != true }
+        func time(_ d: Date?) -> String { d.map { "\"\(Instant(nanoseconds: Int64($0.timeIntervalSince1970 * 1e9)).rfc3339)\"" } ?? "null" }
+        func state(_ up: Bool?) -> String { up.map { $0 ? "\"up\"" : "\"down\"" } ?? "\"unknown\"" }
+        let dependencies = probes.map { p in
+            "{\"name\":\(jsonString(p.name)),\"type\":\"\(p.kind)\",\"target\":\(jsonString(p.target)),\"critical\":\(p.critical),\"status\":\(state(p.up)),"
+                + "\"last_check\":\(time(p.lastCheck)),\"last_duration_seconds\":\(p.lastDuration.map(formatNumber) ?? "null"),"
+                + "\"last_error\":\(p.lastError.map(jsonString) ?? "null"),\"next_check\":\(time(p.nextCheck))}"
+        }
+        let processes = sidecar.monitor.watches.map { w in
+            "{\"name\":\(jsonString(w.name)),\"pid\":\(w.pid.map { "\($0)" } ?? "null"),\"status\":\(state(w.up)),"
+                + "\"last_check\":\(time(w.lastCheck)),\"last_error\":\(w.lastError.map(jsonString) ?? "null")}"
+        }
+        return "{\"status\":\"\(healthy ? "healthy" : "degraded")\",\"stream\":{\"connected\":\(s.connected),\"last_message_age_seconds\":\(formatNumber(s.secondsSinceLastMessage)),"
             + "\"lines\":\(s.lines),\"samples\":\(s.samples),\"rejected\":{\(rejected)}},\"rules_loaded\":\(s.rules.count),"
-            + "\"active_alerts\":\(s.pending + s.firing),\"outbox\":{\(outbox)},\"dependencies\":[]}"
+            + "\"active_alerts\":\(s.pending + s.firing),\"outbox\":{\(outbox)},"
+            + "\"dependencies\":[\(dependencies.joined(separator: ","))],\"processes\":[\(processes.joined(separator: ","))]}"
     }
 
     /// Prometheus text format (version 0.0.4).

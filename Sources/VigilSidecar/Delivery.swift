@@ -30,7 +30,8 @@ public protocol HTTPTransport: Sendable {
     func post(_ request: OutgoingRequest, timeout: Int64) async -> HTTPResult
 }
 
-/// POSTs through FoundationNetworking's URLSession (the system libcurl).
+/// POSTs (delivery) and GETs (`http` probes) through FoundationNetworking's URLSession (the
+/// system libcurl).
 public struct URLSessionTransport: HTTPTransport {
     public init() {}
 
@@ -40,21 +41,70 @@ public struct URLSessionTransport: HTTPTransport {
         r.httpMethod = "POST"
         r.httpBody = request.body
         r.setValue(request.contentType, forHTTPHeaderField: "Content-Type")
-        r.timeoutInterval = Double(timeout) / 1e9
+        return await perform(r, timeout: timeout)
+    }
+
+    /// A GET for an `http` probe, on the probes' own session (no cache, no cookies, its own
+    /// connection pool, so a hung webhook delivery cannot hold a probe back), answered on
+    /// URLSession's queue rather than the cooperative pool. Returns a cancel function.
+    public static func get(_ url: String, timeout: Int64, done: @escaping @Sendable (HTTPResult) -> Void) -> @Sendable () -> Void {
+        guard let url = URL(string: url) else {
+            done(.failed("not a URL"))
+            return {}
+        }
+        var r = URLRequest(url: url)
+        r.cachePolicy = .reloadIgnoringLocalCacheData
+        r.timeoutInterval = curlTimeout(timeout)
+        let task = probeSession.dataTask(with: r) { _, response, error in
+            done(result(response, error))
+        }
+        task.resume()
+        return { task.cancel() }
+    }
+
+    private static let probeQueue = DispatchQueue(label: "vigil-probe-http")
+    private static let probeSession: URLSession = {
+        let c = URLSessionConfiguration.ephemeral
+        c.urlCache = nil
+        c.httpCookieStorage = nil
+        c.httpShouldSetCookies = false
+        c.httpMaximumConnectionsPerHost = 64
+        // Completions on a queue of its own: a serial queue gets a thread even when blocking
+        // work fills the global pool, where the default delegate queue would wait its turn.
+        let q = OperationQueue()
+        q.underlyingQueue = probeQueue
+        q.maxConcurrentOperationCount = 1
+        return URLSession(configuration: c, delegate: nil, delegateQueue: q)
+    }()
+
+    /// FoundationNetworking turns the timeout into libcurl's low-speed time in whole seconds, so
+    /// 0.25 s becomes 0 and aborts at once, and 1.5 s becomes 1. Round up; callers that need a
+    /// sharper bound (probes) enforce their own deadline.
+    static func curlTimeout(_ ns: Int64) -> TimeInterval { max(1, (Double(ns) / 1e9).rounded(.up)) }
+
+    private func perform(_ request: URLRequest, timeout: Int64) async -> HTTPResult {
+        var r = request
+        r.timeoutInterval = URLSessionTransport.curlTimeout(timeout)
         do {
             let (_, response) = try await URLSession.shared.data(for: r)
-            guard let http = response as? HTTPURLResponse else { return .failed("not an HTTP response") }
-            return .status(http.statusCode, retryAfter: http.value(forHTTPHeaderField: "Retry-After"))
-        } catch let e as URLError {
+            return URLSessionTransport.result(response, nil)
+        } catch {
+            return URLSessionTransport.result(nil, error)
+        }
+    }
+
+    static func result(_ response: URLResponse?, _ error: (any Error)?) -> HTTPResult {
+        if let e = error as? URLError {
             switch e.code {
             case .timedOut: return .timeout
             case .cannotConnectToHost, .cannotFindHost, .networkConnectionLost, .notConnectedToInternet, .dnsLookupFailed:
                 return .cannotConnect("URL error \(e.code.rawValue)")
             default: return .failed("URL error \(e.code.rawValue)")
             }
-        } catch {
-            return .failed("\(type(of: error))")
         }
+        if let error { return .failed("\(type(of: error))") }
+        guard let http = response as? HTTPURLResponse else { return .failed("not an HTTP response") }
+        return .status(http.statusCode, retryAfter: http.value(forHTTPHeaderField: "Retry-After"))
     }
 }
 

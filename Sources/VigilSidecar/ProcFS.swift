@@ -77,6 +77,23 @@ public enum ProcFS {
         }
     }
 
+    /// The oldest process (`pgrep -o -f`) whose command line, its arguments joined by spaces,
+    /// contains `text`; never this process.
+    public static func oldestProcess(commandContaining text: String, root: String = "/proc") -> Int32? {
+        guard let dir = opendir(root) else { return nil }
+        defer { closedir(dir) }
+        let me = getpid()
+        var best: (pid: Int32, start: Int)?
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), pid != me, let raw = read("\(root)/\(pid)/cmdline"), !raw.isEmpty else { continue }
+            let command = raw.split(separator: "\0").joined(separator: " ")
+            guard command.contains(text), let stat = read("\(root)/\(pid)/stat").flatMap(parseStat) else { continue }
+            if best == nil || stat.startTicks < best!.start { best = (pid, stat.startTicks) }
+        }
+        return best?.pid
+    }
+
     /// `/proc/PID/stat`: the command name is in parentheses and may hold spaces and `)`, so the
     /// fields are counted from the last `)`. After it: state is field 3, utime 14, stime 15,
     /// num_threads 20, starttime 22 (proc(5)).

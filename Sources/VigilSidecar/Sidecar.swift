@@ -16,6 +16,10 @@ public final class Sidecar: Sendable {
         public var recordDir: URL?
         public var clock: any Clock = WallClock()
         public var policy = RetryPolicy()
+        /// `probe`, `watch` and `system` blocks of the config (SPEC §7).
+        public var surroundings = Surroundings()
+        /// How `http` probes GET (URLSession unless a test says otherwise).
+        public var httpGet: Monitor.HTTPGet = { URLSessionTransport.get($0, timeout: $1, done: $2) }
         public init() {}
     }
 
@@ -46,7 +50,7 @@ public final class Sidecar: Sendable {
         case ack(fingerprint: String, for: Int64?)
         case addSilence(matchers: [LabelMatcher], duration: Int64, createdBy: String, comment: String)
         case removeSilence(id: String)
-        case reload(LintResult, AlertingConfig)
+        case reload(LintResult, AlertingConfig, Surroundings)
         case markReloadFailed
     }
 
@@ -57,6 +61,7 @@ public final class Sidecar: Sendable {
 
     private enum Input: Sendable {
         case stream(StreamEvent)
+        case readings([Monitor.Reading])
         case command(Command, @Sendable (Reply) -> Void)
         case query(@Sendable (Engine, Router, Set<String>) -> Void)
     }
@@ -96,6 +101,8 @@ public final class Sidecar: Sendable {
 
     public let options: Options
     public let delivery: Delivery
+    /// Probes, watches and the host (SPEC §7); its readings become series on the core thread.
+    public let monitor: Monitor
     let log: LogSink
     private let inbox = Inbox()
     private let snapshotBox = Mutex(Snapshot())
@@ -117,6 +124,8 @@ public final class Sidecar: Sendable {
         var dirty = false
         /// Notifications this step added to the outbox, dispatched once the step is journaled.
         var added: [Outbox.Entry] = []
+        /// Monitor metrics already logged as undeliverable.
+        var droppedReadings: Set<String> = []
 
         init(engine: Engine, router: Router) {
             self.engine = engine
@@ -151,16 +160,14 @@ public final class Sidecar: Sendable {
         snapshotBox.withLock { $0 = initial }
         let inbox = self.inbox
         source = StreamSource(options.source, maxLine: options.maxLine, log: log) { event in inbox.post(.stream(event)) }
+        monitor = Monitor(options.surroundings, log: log, http: options.httpGet) { readings in inbox.post(.readings(readings)) }
     }
 
     /// Starts the stream source and the core thread.
     public func start() throws {
         delivery.resume()
-        do {
-            try source.start()
-        } catch {
-            throw error
-        }
+        try source.start()
+        monitor.start()
         let thread = Thread { [self] in loop() }
         thread.name = "vigil-core"
         thread.start()
@@ -169,6 +176,7 @@ public final class Sidecar: Sendable {
     /// Stops reading, lets delivery flush for up to `flush`, and returns when the core has stopped.
     public func stop(flush: Duration = .seconds(10)) async -> Bool {
         source.stop()
+        monitor.stop()
         running.withLock { $0 = false }
         inbox.wake.signal()
         while !finished.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) } // not a blocking wait: this may run on the cooperative pool
@@ -227,6 +235,8 @@ public final class Sidecar: Sendable {
                 }
                 observe(ContinuousClock.now - started, lines: lines.count)
                 core.snapshot.lines += lines.count + tooLong
+            case .readings(let readings):
+                apply(readings, at: now)
             case .stream(.connected(let up)):
                 engine.setConnected(up, at: now)
                 core.snapshot.connected = up
@@ -249,6 +259,28 @@ public final class Sidecar: Sendable {
         for entry in core.added { delivery.dispatch(entry) }
         core.added.removeAll(keepingCapacity: true)
         publish()
+    }
+
+    /// What the monitor measured, as samples that do not count as stream messages. A reading
+    /// whose metric the stream gave another kind (or over the series cap) is dropped, and
+    /// logged once per metric.
+    private func apply(_ readings: [Monitor.Reading], at now: Instant) {
+        let engine = core.engine
+        var samples: [Sample] = []
+        samples.reserveCapacity(readings.count)
+        for r in readings {
+            let value: Engine.SampleValue = switch r.value {
+            case .number(let x): .number(x)
+            case .string(let s): .string(s)
+            }
+            if let sample = engine.sample(metric: r.metric, labels: r.labels, value: value, at: now) {
+                samples.append(sample)
+            } else if core.droppedReadings.insert(r.metric).inserted {
+                log.write(LogRecord(level: .warning, service: "monitor", message: "a measurement cannot become a series; dropping it",
+                                    data: ["metric": r.metric, "cause": "the stream uses this name for another kind of value, or the series cap is reached"]))
+            }
+        }
+        engine.apply(samples, fromStream: false)
     }
 
     private func journalState() -> Journal.State {
@@ -307,8 +339,9 @@ public final class Sidecar: Sendable {
         case .markReloadFailed:
             core.snapshot.lastReloadSuccessful = false
             return .ok("")
-        case .reload(let rules, let config):
+        case .reload(let rules, let config, let surroundings):
             core.engine.reload(rules: rules)
+            monitor.reconfigure(surroundings)
             core.router.reload(rules: rules, config: config, at: now)
             delivery.reconfigure(config)
             core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }

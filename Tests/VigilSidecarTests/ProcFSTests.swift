@@ -53,57 +53,13 @@ struct ProcFSTests {
         #expect(ProcFS.diskUsagePercent("/no/such/mount") == nil)
     }
 
-    static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    @Test(.enabled(if: python != nil, "python3 is not installed: the child-process test needs it"), .timeLimit(.minutes(1)))
+    @Test(.enabled(if: PythonChild.python != nil, "python3 is not installed: the child-process test needs it"), .timeLimit(.minutes(1)))
     func aChildProcessIsMeasuredAndItsExitSeen() throws {
-        // The child holds 64 MB, opens 5 files, a TCP listener, a bound UDP socket and a Unix
-        // socket, then reports its own descriptor and socket counts (by fstat, not by /proc) and
-        // waits for its stdin to close.
-        let script = """
-        import os, socket, stat, sys
-        ballast = bytearray(64 * 1024 * 1024)
-        for i in range(0, len(ballast), 4096): ballast[i] = 1
-        files = [open('/dev/null') for _ in range(5)]
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM); tcp.bind(('127.0.0.1', 0)); tcp.listen()
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(('127.0.0.1', 0))
-        unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        fds = [int(f) for f in os.listdir('/proc/self/fd')]
-        count, sockets, inet = 0, 0, 0
-        for f in fds:
-            try:
-                mode = os.fstat(f).st_mode
-            except OSError:
-                continue  # the descriptor listdir used, closed by now
-            count += 1
-            if stat.S_ISSOCK(mode):
-                sockets += 1
-                s = socket.socket(fileno=os.dup(f))  # descriptors inherited from the test runner count too
-                inet += s.family in (socket.AF_INET, socket.AF_INET6) and s.getsockname()[1] != 0
-                s.close()
-        print(count, sockets, inet, flush=True)
-        sys.stdin.read()
-        """
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: try #require(Self.python))
-        child.arguments = ["-c", script]
-        let input = Pipe(), output = Pipe()
-        child.standardInput = input
-        child.standardOutput = output
-        try child.run()
-        defer { if child.isRunning { child.terminate(); child.waitUntilExit() } }
-        var reported = Data()
-        let deadline = Date().addingTimeInterval(20)
-        while !reported.contains(0x0A), Date() < deadline { reported += output.fileHandleForReading.availableData }
-        let counts = String(decoding: reported, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
-        try #require(counts.count == 3, "the child reported \(String(decoding: reported, as: UTF8.self))")
-        let (fds, sockets, inet) = (counts[0], counts[1], counts[2])
-
-        let pid = child.processIdentifier
+        let child = try PythonChild()
+        let (fds, sockets, inet) = (child.fds, child.sockets, child.inet)
+        let pid = child.pid
         let p = try #require(ProcFS.process(pid))
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        let vmRSS = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
-            .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) }) * 1024
+        let vmRSS = try #require(child.vmRSS)
         #expect(abs(Double(p.rssBytes - vmRSS)) <= 0.1 * Double(vmRSS), "rss \(p.rssBytes) vs VmRSS \(vmRSS)")
         #expect(p.rssBytes > 64 << 20)
         #expect(p.vmsBytes >= p.rssBytes)
@@ -115,8 +71,7 @@ struct ProcFSTests {
         #expect(p.threads >= 1)
         #expect(p.startTicks > 0)
 
-        try input.fileHandleForWriting.close()
-        child.waitUntilExit()
+        child.finish()
         #expect(ProcFS.process(pid) == nil)
     }
 }

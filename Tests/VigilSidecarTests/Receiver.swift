@@ -9,6 +9,9 @@ final class Receiver: Sendable {
     struct Response: Sendable {
         let status: Int
         var headers: [String: String] = [:]
+
+        /// Reads the request and never answers (until the client gives up, or 10 s).
+        static let hang = Response(status: 0)
     }
 
     struct Request: Sendable {
@@ -26,7 +29,9 @@ final class Receiver: Sendable {
     private let fd: Int32
     private let shared = Shared()
 
-    init(script: [Response], port: UInt16 = 0, reserved: Int32? = nil) throws {
+    /// `only`: requests whose path does not start with it get a 404 and take no scripted
+    /// response (a stray client of a reused port cannot shift the script).
+    init(script: [Response], port: UInt16 = 0, reserved: Int32? = nil, only: String? = nil) throws {
         if let reserved { close(reserved) } // hand the held port over at the last moment
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard s >= 0 else { throw POSIXError(.EMFILE) }
@@ -43,7 +48,7 @@ final class Receiver: Sendable {
         _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
         self.port = UInt16(bigEndian: got.sin_port)
         fd = s
-        let box = Box(fd: s, script: script, shared: shared)
+        let box = Box(fd: s, script: script, only: only, shared: shared)
         Thread { box.serve() }.start()
     }
 
@@ -77,6 +82,7 @@ final class Receiver: Sendable {
     private struct Box: Sendable {
         let fd: Int32
         let script: [Response]
+        let only: String?
         let shared: Shared
 
         func serve() {
@@ -110,11 +116,21 @@ final class Receiver: Sendable {
             let text = String(decoding: data, as: UTF8.self)
             let path = text.split(separator: " ").dropFirst().first.map(String.init) ?? ""
             let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
-            let index = shared.state.withLock { s -> Int in
-                s.requests.append(Request(at: .now, path: path, body: body))
-                return s.requests.count - 1
+            let r: Response
+            if let only, !path.hasPrefix(only) {
+                r = Response(status: 404)
+            } else {
+                let index = shared.state.withLock { s -> Int in
+                    s.requests.append(Request(at: .now, path: path, body: body))
+                    return s.requests.count - 1
+                }
+                r = script[min(index, script.count - 1)]
             }
-            let r = script[min(index, script.count - 1)]
+            if r.status == 0 {
+                var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, 10_000) // the client closing makes it readable
+                return
+            }
             var response = "HTTP/1.1 \(r.status) X\r\nContent-Length: 0\r\nConnection: close\r\n"
             for (k, v) in r.headers { response += "\(k): \(v)\r\n" }
             response += "\r\n"

@@ -1,0 +1,546 @@
+import Foundation
+import Glibc
+import Synchronization
+import VigilAlerting
+import VigilEngine
+import VigilRules
+
+/// Watches the trader's surroundings (SPEC §7): `probe`s of its dependencies, `watch`es of its
+/// process, and the `system`. One thread runs every check on its own schedule. TCP connects
+/// are non-blocking and polled, HTTP probes run on URLSession, and host name lookups run off the
+/// thread, so a target that never answers costs one pending check and delays nothing else.
+/// Results leave through `emit` as readings, which the sidecar applies as series; they never
+/// count as stream messages.
+public final class Monitor: Sendable {
+    /// One measured value, for a series the rules can name.
+    public struct Reading: Sendable, Equatable {
+        public let metric: String
+        public let labels: [Label]
+        public let value: Value
+
+        public enum Value: Sendable, Equatable {
+            case number(Double)
+            case string(String)
+        }
+
+        public init(_ metric: String, _ labels: [Label], _ value: Value) {
+            self.metric = metric
+            self.labels = labels
+            self.value = value
+        }
+    }
+
+    /// What `/health/detailed` shows of a probe.
+    public struct ProbeStatus: Sendable, Equatable {
+        public let name: String
+        public let kind: String
+        public let target: String
+        public let critical: Bool
+        /// nil until the first check finishes.
+        public var up: Bool?
+        public var lastCheck: Date?
+        public var lastDuration: Double?
+        public var lastError: String?
+        public var nextCheck: Date?
+
+        init(_ p: Surroundings.Probe) {
+            (name, kind, target, critical) = (p.name, p.kindName, p.displayTarget, p.critical)
+        }
+    }
+
+    /// What `/health/detailed` shows of a watched process.
+    public struct WatchStatus: Sendable, Equatable {
+        public let name: String
+        public var pid: Int32?
+        public var up: Bool?
+        public var lastCheck: Date?
+        public var lastError: String?
+    }
+
+    /// Starts a GET and calls `done` with its result; returns a function that cancels it.
+    public typealias HTTPGet = @Sendable (_ url: String, _ timeout: Int64, _ done: @escaping @Sendable (HTTPResult) -> Void) -> @Sendable () -> Void
+
+    enum Message: Sendable {
+        case reconfigure(Surroundings)
+        case httpDone(key: String, generation: Int, HTTPResult, at: Int64)
+        case resolved(key: String, generation: Int, TCPConnect.Resolution)
+        case stop
+    }
+
+    private let mailbox = Mutex<[Message]>([])
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let status = Mutex<(probes: [ProbeStatus], watches: [WatchStatus])>(([], []))
+    private let done = DispatchSemaphore(value: 0)
+    private let started = Mutex(false)
+    private let loop: Loop
+
+    public init(_ config: Surroundings, log: LogSink, http: @escaping HTTPGet = { URLSessionTransport.get($0, timeout: $1, done: $2) },
+                emit: @escaping @Sendable ([Reading]) -> Void) {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+        } else {
+            fds = [-1, -1] // no wake-ups: the thread still runs its schedule, and polls at least every check
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        loop = Loop(log: log, http: http, emit: emit)
+        // Known before the first check, so `/ready` never sees an empty list and says ready.
+        status.withLock { $0 = (config.probes.map(ProbeStatus.init), config.watches.map { WatchStatus(name: $0.name) }) }
+        post(.reconfigure(config))
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    /// Starts the checks (once).
+    public func start() {
+        guard started.withLock({ s in defer { s = true }; return !s }) else { return }
+        let thread = Thread { [self] in
+            loop.run(self)
+            done.signal()
+        }
+        thread.name = "vigil-monitor"
+        thread.start()
+    }
+
+    /// Stops the checks; returns when the thread has closed its sockets (at most 2 s).
+    public func stop() {
+        guard started.withLock({ $0 }) else { return }
+        post(.stop)
+        _ = done.wait(timeout: .now() + 2)
+    }
+
+    /// New blocks after a reload: unchanged checks keep their state and schedule.
+    public func reconfigure(_ config: Surroundings) { post(.reconfigure(config)) }
+
+    public var probes: [ProbeStatus] { status.withLock { $0.probes } }
+    public var watches: [WatchStatus] { status.withLock { $0.watches } }
+
+    /// Critical probes that are not known to be up (down, or not checked yet).
+    public var criticalNotUp: [String] { probes.filter { $0.critical && $0.up != true }.map(\.name) }
+
+    func post(_ m: Message) {
+        mailbox.withLock { $0.append(m) }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1) // a full pipe already holds a wake-up
+    }
+
+    fileprivate func take() -> [Message] {
+        var byte = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &byte, byte.count) > 0 {}
+        return mailbox.withLock { m in defer { m.removeAll() }; return m }
+    }
+
+    fileprivate func publish(_ probes: [ProbeStatus], _ watches: [WatchStatus]) {
+        status.withLock { $0 = (probes, watches) }
+    }
+
+    fileprivate var wakeFD: Int32 { wakeRead }
+}
+
+/// Monotonic nanoseconds.
+private func monotonic() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+/// The checks and their state, touched only by the monitor thread.
+private final class Loop: @unchecked Sendable {
+    let log: LogSink
+    let http: Monitor.HTTPGet
+    let emit: @Sendable ([Monitor.Reading]) -> Void
+    var checks: [String: Check] = [:]
+    /// Check keys in config order (probes, watches, system), for the status lists.
+    var order: [String] = []
+
+    init(log: LogSink, http: @escaping Monitor.HTTPGet, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
+        self.log = log
+        self.http = http
+        self.emit = emit
+    }
+
+    final class Check {
+        enum Kind {
+            case probe(Surroundings.Probe)
+            case watch(Surroundings.Watch)
+            case system(Surroundings.System)
+        }
+        let kind: Kind
+        var due: Int64
+        /// Bumped at each run: a late answer to an earlier run is ignored.
+        var generation = 0
+        var inFlight: InFlight?
+        var probeStatus: Monitor.ProbeStatus?
+        var watchStatus: Monitor.WatchStatus?
+        // watch
+        var pid: Int32?
+        var startTicks: Int?
+        var cpu = CPUSampler()
+        var lastReading: Int64?
+        // system
+        var hostCPU = CPUSampler()
+        /// Host name lookups block, so a probe of a name runs them here: a serial queue of its
+        /// own gets a thread even when the global pool is busy, and a slow resolver holds back
+        /// only this probe (its checks never overlap).
+        lazy var lookups = DispatchQueue(label: "vigil-lookup")
+
+        init(kind: Kind, due: Int64) {
+            self.kind = kind
+            self.due = due
+        }
+
+        var interval: Int64 {
+            switch kind {
+            case .probe(let p): p.interval
+            case .watch(let w): w.interval
+            case .system(let s): s.interval
+            }
+        }
+    }
+
+    struct InFlight {
+        let started: Int64
+        let deadline: Int64
+        var fd: Int32 = -1
+        var addresses: [TCPConnect.Address] = []
+        var lastError: String?
+        var cancel: (@Sendable () -> Void)?
+    }
+
+    func run(_ monitor: Monitor) {
+        var pollSet: [pollfd] = []
+        var keys: [String] = []
+        while true {
+            for m in monitor.take() {
+                switch m {
+                case .stop:
+                    for check in checks.values { cancel(check) }
+                    return
+                case .reconfigure(let config): reconfigure(config, monitor)
+                case .httpDone(let key, let generation, let result, let at):
+                    guard let check = checks[key], check.generation == generation, check.inFlight != nil,
+                          case .probe(let p) = check.kind else { continue }
+                    httpFinished(check, p, result, at: at, monitor)
+                case .resolved(let key, let generation, let resolution):
+                    guard let check = checks[key], check.generation == generation, check.inFlight != nil,
+                          case .probe(let p) = check.kind else { continue }
+                    connect(check, p, resolution, monitor)
+                }
+            }
+            var now = monotonic()
+            for key in order {
+                guard let check = checks[key], check.due <= now else { continue }
+                if check.inFlight == nil { runCheck(key, check, now: now, monitor) }
+                // A check still waiting skips this turn; the schedule keeps its phase.
+                check.due += check.interval * max(1, (now - check.due) / check.interval + 1)
+            }
+            now = monotonic()
+            for key in order {
+                guard let check = checks[key], let f = check.inFlight, f.deadline <= now, case .probe(let p) = check.kind else { continue }
+                f.cancel?() // only a GET still running: cancelling a finished task races URLSession's own cleanup
+                finish(check, p, up: false, at: now, error: "timed out after \(seconds(p.timeout))", monitor)
+            }
+            publish(monitor)
+
+            pollSet.removeAll(keepingCapacity: true)
+            keys.removeAll(keepingCapacity: true)
+            pollSet.append(pollfd(fd: monitor.wakeFD, events: Int16(POLLIN), revents: 0))
+            var wakeAt = Int64.max
+            for key in order {
+                guard let check = checks[key] else { continue }
+                wakeAt = min(wakeAt, check.due)
+                if let f = check.inFlight {
+                    wakeAt = min(wakeAt, f.deadline)
+                    if f.fd >= 0 {
+                        pollSet.append(pollfd(fd: f.fd, events: Int16(POLLOUT), revents: 0))
+                        keys.append(key)
+                    }
+                }
+            }
+            let waitNs = wakeAt == .max ? 3_600_000_000_000 : max(0, wakeAt - monotonic())
+            let waitMs = Int32(min((waitNs + 999_999) / 1_000_000, 3_600_000))
+            let n = poll(&pollSet, nfds_t(pollSet.count), waitMs)
+            guard n > 0 else { continue }
+            let at = monotonic()
+            for (i, key) in keys.enumerated() where pollSet[i + 1].revents != 0 {
+                guard let check = checks[key], var f = check.inFlight, f.fd == pollSet[i + 1].fd, case .probe(let p) = check.kind else { continue }
+                let error = TCPConnect.outcome(f.fd)
+                close(f.fd)
+                f.fd = -1
+                check.inFlight = f
+                if let error {
+                    check.inFlight?.lastError = error
+                    tryNextAddress(check, p, monitor)
+                } else {
+                    finish(check, p, up: true, at: at, error: nil, monitor)
+                }
+            }
+        }
+    }
+
+    // MARK: - Configuration
+
+    func reconfigure(_ config: Surroundings, _ monitor: Monitor) {
+        var next: [String: Check] = [:]
+        var nextOrder: [String] = []
+        let now = monotonic()
+        func place(_ key: String, _ kind: Check.Kind, interval: Int64, same: (Check.Kind) -> Bool) {
+            if let old = checks[key], same(old.kind) {
+                next[key] = old
+            } else {
+                // The first check comes soon, spread over up to a second so probes do not fire together.
+                let check = Check(kind: kind, due: now + Int64.random(in: 0..<max(1, min(interval, 1_000_000_000))))
+                if case .probe(let p) = kind {
+                    check.probeStatus = Monitor.ProbeStatus(p)
+                }
+                if case .watch(let w) = kind { check.watchStatus = Monitor.WatchStatus(name: w.name) }
+                next[key] = check
+            }
+            nextOrder.append(key)
+        }
+        for p in config.probes {
+            place("probe " + p.name, .probe(p), interval: p.interval) { if case .probe(let o) = $0 { o == p } else { false } }
+        }
+        for w in config.watches {
+            place("watch " + w.name, .watch(w), interval: w.interval) { if case .watch(let o) = $0 { o == w } else { false } }
+        }
+        if let s = config.system {
+            place("system", .system(s), interval: s.interval) { if case .system(let o) = $0 { o == s } else { false } }
+        }
+        for (key, check) in checks where next[key] !== check { cancel(check) }
+        checks = next
+        order = nextOrder
+        publish(monitor)
+    }
+
+    func cancel(_ check: Check) {
+        if let f = check.inFlight {
+            if f.fd >= 0 { close(f.fd) }
+            f.cancel?()
+        }
+        check.inFlight = nil
+        check.generation += 1
+    }
+
+    func publish(_ monitor: Monitor) {
+        let nowMono = monotonic(), nowWall = Date()
+        var probes: [Monitor.ProbeStatus] = []
+        var watches: [Monitor.WatchStatus] = []
+        for key in order {
+            guard let check = checks[key] else { continue }
+            if var s = check.probeStatus {
+                s.nextCheck = nowWall.addingTimeInterval(Double(check.due - nowMono) / 1e9)
+                probes.append(s)
+            }
+            if let s = check.watchStatus { watches.append(s) }
+        }
+        monitor.publish(probes, watches)
+    }
+
+    // MARK: - Running checks
+
+    func runCheck(_ key: String, _ check: Check, now: Int64, _ monitor: Monitor) {
+        check.generation += 1
+        switch check.kind {
+        case .probe(let p):
+            check.inFlight = InFlight(started: now, deadline: now + p.timeout)
+            switch p.target {
+            case .http(let url):
+                let generation = check.generation
+                check.inFlight?.cancel = http(url, p.timeout) { result in
+                    monitor.post(.httpDone(key: key, generation: generation, result, at: monotonic()))
+                }
+            case .tcp(let host, let port):
+                let resolution = TCPConnect.resolveNumeric(p.target)
+                if resolution == .needsLookup {
+                    let generation = check.generation
+                    check.lookups.async {
+                        monitor.post(.resolved(key: key, generation: generation, TCPConnect.lookup(host: host, port: port, numericOnly: false)))
+                    }
+                } else {
+                    connect(check, p, resolution, monitor)
+                }
+            case .unix:
+                connect(check, p, TCPConnect.resolveNumeric(p.target), monitor)
+            }
+        case .watch(let w):
+            watch(check, w, now: now)
+        case .system(let s):
+            system(check, s, now: now)
+        }
+    }
+
+    func connect(_ check: Check, _ p: Surroundings.Probe, _ resolution: TCPConnect.Resolution, _ monitor: Monitor) {
+        switch resolution {
+        case .addresses(let a):
+            check.inFlight?.addresses = a
+            tryNextAddress(check, p, monitor)
+        case .failed(let why):
+            finish(check, p, up: false, at: monotonic(), error: why, monitor)
+        case .needsLookup:
+            finish(check, p, up: false, at: monotonic(), error: "cannot resolve the host", monitor)
+        }
+    }
+
+    /// Connects to the next address of the target; out of addresses, the probe is down with the
+    /// last error.
+    func tryNextAddress(_ check: Check, _ p: Surroundings.Probe, _ monitor: Monitor) {
+        while var f = check.inFlight, !f.addresses.isEmpty {
+            let address = f.addresses.removeFirst()
+            check.inFlight = f
+            switch TCPConnect.start(address) {
+            case .connected(let fd):
+                close(fd)
+                finish(check, p, up: true, at: monotonic(), error: nil, monitor)
+                return
+            case .inProgress(let fd):
+                check.inFlight?.fd = fd
+                return
+            case .failed(let why):
+                check.inFlight?.lastError = why
+            }
+        }
+        finish(check, p, up: false, at: monotonic(), error: check.inFlight?.lastError ?? "no address to connect to", monitor)
+    }
+
+    func httpFinished(_ check: Check, _ p: Surroundings.Probe, _ result: HTTPResult, at: Int64, _ monitor: Monitor) {
+        switch result {
+        case .status(let code, _):
+            let up = p.expect.map { code == $0 } ?? (200...299).contains(code)
+            finish(check, p, up: up, at: at, error: up ? nil : "HTTP \(code) (expected \(p.expect.map(String.init) ?? "2xx"))", monitor)
+        case .timeout:
+            finish(check, p, up: false, at: at, error: "timed out after \(seconds(p.timeout))", monitor)
+        default:
+            finish(check, p, up: false, at: at, error: result.description, monitor)
+        }
+    }
+
+    func finish(_ check: Check, _ p: Surroundings.Probe, up: Bool, at: Int64, error: String?, _ monitor: Monitor) {
+        guard let f = check.inFlight else { return }
+        if f.fd >= 0 { close(f.fd) }
+        check.inFlight = nil
+        let duration = Double(max(0, at - f.started)) / 1e9
+        let labels = [Label("probe", p.name)]
+        emit([
+            Monitor.Reading("probe_up", labels, .number(up ? 1 : 0)),
+            Monitor.Reading("probe_duration_seconds", labels, .number(duration)),
+            Monitor.Reading("service_status", [Label("service", p.name)], .string(up ? "healthy" : "down")),
+        ])
+        let was = check.probeStatus?.up
+        check.probeStatus?.up = up
+        check.probeStatus?.lastCheck = Date()
+        check.probeStatus?.lastDuration = duration
+        check.probeStatus?.lastError = error
+        var data = ["probe": p.name, "target": p.displayTarget, "critical": "\(p.critical)"]
+        if let error { data["cause"] = error }
+        if was != up {
+            log.write(LogRecord(level: up ? .info : .warning, service: "monitor", message: up ? "probe up" : "probe down", data: data))
+        }
+        data["seconds"] = formatNumber(duration)
+        log.write(LogRecord(level: .debug, service: "monitor", message: "probe checked", data: data))
+        publish(monitor)
+    }
+
+    // MARK: - Watch and system
+
+    func watch(_ check: Check, _ w: Surroundings.Watch, now: Int64) {
+        let labels = [Label("process", w.name)]
+        var found: (pid: Int32, process: ProcFS.Process)?
+        var why: String?
+        switch w.selector {
+        case .pid(let pid):
+            found = ProcFS.process(pid).map { (pid, $0) }
+            if found == nil { why = "no process has pid \(pid)" }
+        case .pidFile(let path):
+            if let text = ProcFS.read(path), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 {
+                found = ProcFS.process(pid).map { (pid, $0) }
+                if found == nil { why = "no process has pid \(pid) (from \(path))" }
+            } else {
+                why = "cannot read a pid from \(path)"
+            }
+        case .command(let text):
+            // The process seen last time, if it is still the same one; else a new search.
+            if let pid = check.pid, let p = ProcFS.process(pid), p.startTicks == check.startTicks {
+                found = (pid, p)
+            } else if let pid = ProcFS.oldestProcess(commandContaining: text), let p = ProcFS.process(pid) {
+                found = (pid, p)
+            } else {
+                why = "no process runs a command containing \"\(text)\""
+            }
+        }
+        let wasUp = check.watchStatus?.up
+        check.watchStatus?.lastCheck = Date()
+        check.watchStatus?.lastError = why
+        guard let (pid, p) = found else {
+            check.watchStatus?.up = false
+            check.watchStatus?.pid = nil
+            if wasUp != false {
+                log.write(LogRecord(level: .warning, service: "monitor", message: "watched process is gone",
+                                    data: ["watch": w.name, "pid": check.pid.map(String.init) ?? "", "cause": why ?? ""]))
+            }
+            check.pid = nil
+            check.startTicks = nil
+            emit([Monitor.Reading("process_up", labels, .number(0))])
+            return
+        }
+        if check.pid != pid || check.startTicks != p.startTicks {
+            if let old = check.pid {
+                log.write(LogRecord(level: .warning, service: "monitor", message: "watched process restarted",
+                                    data: ["watch": w.name, "old_pid": "\(old)", "pid": "\(pid)"]))
+            } else {
+                log.write(LogRecord(level: .info, service: "monitor", message: "watching a process", data: ["watch": w.name, "pid": "\(pid)"]))
+            }
+            check.cpu = CPUSampler()
+            check.lastReading = nil
+        }
+        check.pid = pid
+        check.startTicks = p.startTicks
+        check.watchStatus?.pid = pid
+        check.watchStatus?.up = true
+        let elapsed = check.lastReading.map { Double(now - $0) / 1e9 } ?? 0
+        let cpu = check.cpu.percent(ticks: p.cpuTicks, elapsedSeconds: elapsed)
+        check.lastReading = now
+        var readings = [
+            Monitor.Reading("process_up", labels, .number(1)),
+            Monitor.Reading("process_rss_mb", labels, .number(Double(p.rssBytes) / 1_048_576)),
+            Monitor.Reading("process_vms_mb", labels, .number(Double(p.vmsBytes) / 1_048_576)),
+            Monitor.Reading("process_threads", labels, .number(Double(p.threads))),
+            Monitor.Reading("process_open_fds", labels, .number(Double(p.openFDs))),
+            Monitor.Reading("process_connections", labels, .number(Double(p.connections))),
+        ]
+        if let cpu { readings.append(Monitor.Reading("process_cpu_percent", labels, .number(cpu))) }
+        emit(readings)
+    }
+
+    func system(_ check: Check, _ s: Surroundings.System, now: Int64) {
+        var readings: [Monitor.Reading] = []
+        if let times = ProcFS.cpuTimes(), let cpu = check.hostCPU.percent(times) {
+            readings.append(Monitor.Reading("cpu_percent", [], .number(cpu)))
+        }
+        if let used = ProcFS.memoryUsedBytes() { readings.append(Monitor.Reading("memory_usage_mb", [], .number(Double(used) / 1_048_576))) }
+        for mount in s.mounts {
+            if let pct = ProcFS.diskUsagePercent(mount) { readings.append(Monitor.Reading("disk_usage_percent", [Label("mount", mount)], .number(pct))) }
+        }
+        if let load = ProcFS.loadAverage() { readings.append(Monitor.Reading("load_average", [], .number(load))) }
+        if !readings.isEmpty { emit(readings) }
+    }
+}
+
+private func seconds(_ ns: Int64) -> String { formatNumber(Double(ns) / 1e9) + "s" }
+
+extension Surroundings.Probe {
+    var kindName: String {
+        switch target {
+        case .tcp, .unix: "tcp"
+        case .http: "http"
+        }
+    }
+}
