@@ -19,7 +19,8 @@ enum DemoCommand {
 
     Runs a simulated trader, the real sidecar (shipped rules, a Unix socket, the HTTP API) and a
     local webhook receiver, through an incident: normal noise, feed latency climbing on Kalshi,
-    the Polymarket adapter going down, limits approached, the trader falling silent. Alerts go
+    the trader's Redis going away (seen by a TCP probe), the Polymarket adapter going down,
+    limits approached, the trader falling silent. Alerts go
     pending, fire, escalate, are acknowledged through the API, and resolve. Needs no
     configuration; run it from the vigil checkout (it reads rules/). Exits 0 when the incident
     is over, or on Ctrl-C.
@@ -49,6 +50,10 @@ final class Demo: Sendable {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-demo-\(getpid())")
     private let counts = Mutex<(lines: Int, notifications: Int, phase: String)>((0, 0, "starting"))
     private let interrupted = Mutex(false)
+    /// A stand-in for the trader's Redis: a listener the `redis` probe connects to, closed and
+    /// reopened on the same port during the incident.
+    private let redis = Mutex<HTTPServer?>(nil)
+    private let redisPort = Mutex<UInt16>(0)
 
     init(terminal: Terminal, speed: Double) {
         self.terminal = terminal
@@ -81,6 +86,13 @@ final class Demo: Sendable {
         }
         defer { receiver.stop() }
         let base = "http://127.0.0.1:\(receiver.port)"
+        guard setRedis(up: true) else {
+            terminal.err("error: the demo's Redis stand-in cannot listen\n")
+            return .failure
+        }
+        defer { _ = setRedis(up: false) }
+        // Probe timing is real time: every 5 demo seconds.
+        let every = max(10, Int(5000 / clock.speed))
 
         // 2. The sidecar with the shipped rules and channels pointing at the receiver.
         let configText = """
@@ -88,6 +100,7 @@ final class Demo: Sendable {
             channel slack { type slack url "\(base)/slack" rate 10 }
             channel email { type email url "\(base)/email" to "oncall@example.com" }
             escalation_target pager
+            probe redis { tcp "127.0.0.1:\(redisPort.withLock { $0 })" every \(every)ms timeout \(every * 4 / 5)ms critical }
             """
         let ruleFiles: [SourceFile]
         do {
@@ -107,6 +120,7 @@ final class Demo: Sendable {
         var policy = RetryPolicy()
         policy.base = 100_000_000
         options.policy = policy
+        options.surroundings = Surroundings.load(lint.config)
         let sidecar = Sidecar(rules: lint, config: config, options: options, log: DemoLog(demo: self))
         let api: HTTPServer
         do {
@@ -119,7 +133,8 @@ final class Demo: Sendable {
         defer { api.stop() }
         terminal.out("""
             vigil demo: a simulated trader → the sidecar (\(lint.alerts.count) shipped rules, socket \(socketPath),
-            API http://127.0.0.1:\(api.port)) → a local receiver standing in for Slack, PagerDuty and email.
+            API http://127.0.0.1:\(api.port), a TCP probe of the trader's Redis at 127.0.0.1:\(redisPort.withLock { $0 }))
+            → a local receiver standing in for Slack, PagerDuty and email.
             Demo time runs \(formatNumber(clock.speed))× faster than real time; the incident takes 13½ minutes of it.
 
             """)
@@ -158,6 +173,19 @@ final class Demo: Sendable {
     }
 
     func setPhase(_ p: String) { counts.withLock { $0.phase = p } }
+
+    /// Starts or stops the Redis stand-in (on the port it had before, once it has one).
+    @discardableResult
+    func setRedis(up: Bool) -> Bool {
+        redis.withLock { server in
+            server?.stop()
+            server = nil
+            guard up else { return true }
+            server = try? HTTPServer(host: "127.0.0.1", port: redisPort.withLock { $0 }) { _ in .json(200, "{}") }
+            if let port = server?.port { redisPort.withLock { $0 = port } }
+            return server != nil
+        }
+    }
     func countLine() { counts.withLock { $0.lines += 1 } }
     var isInterrupted: Bool { interrupted.withLock { $0 } }
 
@@ -192,6 +220,8 @@ struct DemoLog: LogSink {
             let state = r.message.replacingOccurrences(of: "alert ", with: "")
             let value = r.data["value"].map { Double($0).map(formatHuman) ?? $0 } ?? "?"
             demo.say("● \(alert)\(labels) \(state) (value \(value))")
+        } else if r.service == "monitor", r.message == "probe down" || r.message == "probe up", let probe = r.data["probe"] {
+            demo.say("◦ probe \(probe) \(r.message.dropFirst(6))" + (r.data["cause"].map { ": \($0)" } ?? ""))
         } else if r.level >= .error {
             demo.say("! \(r.message) \(r.data)")
         }
@@ -220,9 +250,16 @@ struct Trader {
             demo.say(text)
         }
         var rng = SystemRandomNumberGenerator()
+        var redisUp = true
         while !demo.isInterrupted {
             let t = elapsed(start)
             if t >= 13.5 * 60 { break }
+            // Redis goes away from 2:00 to 3:30, alongside the latency story.
+            if redisUp == (t >= 2 * 60 && t < 3.5 * 60) {
+                redisUp.toggle()
+                demo.say(redisUp ? "Redis is back" : "the trader's Redis stops answering (its process died)")
+                demo.setRedis(up: redisUp)
+            }
             let kalshiSlow = t >= 60 && t < 8 * 60
             let polyDown = t >= 4 * 60 && t < 7 * 60
             let limits = t >= 6 * 60 && t < 9 * 60

@@ -191,7 +191,9 @@ struct BinaryTests {
         #expect(status == 0)
         #expect(Date().timeIntervalSince(started) < 90)
         for expected in ["● high_latency{venue=kalshi} pending", "● high_latency{venue=kalshi} firing", "→ Slack      [FIRING] high_latency",
-                         "→ PagerDuty  trigger", "on-call acknowledges service_down through the API", "→ PagerDuty  acknowledge",
+                         "→ PagerDuty  trigger", "◦ probe redis down: connection refused", "● service_down{service=redis} firing",
+                         "→ PagerDuty  trigger dedup_key", "◦ probe redis up", "● service_down{service=redis} resolved",
+                         "on-call acknowledges service_down through the API", "→ PagerDuty  acknowledge",
                          "→ PagerDuty  resolve", "● stale_data firing", "● stale_data resolved", "the incident is over"] {
             #expect(out.contains(expected), "missing: \(expected)")
         }
