@@ -142,6 +142,14 @@ public final class Monitor: Sendable {
         status.withLock { $0 = (probes, watches) }
     }
 
+    fileprivate func setProbe(_ i: Int, _ s: ProbeStatus) {
+        status.withLock { if i < $0.probes.count { $0.probes[i] = s } }
+    }
+
+    fileprivate func setWatch(_ i: Int, _ s: WatchStatus) {
+        status.withLock { if i < $0.watches.count { $0.watches[i] = s } }
+    }
+
     fileprivate var wakeFD: Int32 { wakeRead }
 }
 
@@ -157,9 +165,14 @@ private final class Loop: @unchecked Sendable {
     let log: LogSink
     let http: Monitor.HTTPGet
     let emit: @Sendable ([Monitor.Reading]) -> Void
-    var checks: [String: Check] = [:]
-    /// Check keys in config order (probes, watches, system), for the status lists.
-    var order: [String] = []
+    /// In config order: probes, watches, system.
+    var checks: [Check] = []
+    /// Readings of this turn of the loop, handed over together at its end (one wake-up of the
+    /// core for all the checks that finished together).
+    var pending: [Monitor.Reading] = []
+    /// Checks due this close together run in one turn: fewer wake-ups, at most this much early.
+    static let slack: Int64 = 20_000_000
+    var byKey: [String: Check] = [:]
 
     init(log: LogSink, http: @escaping Monitor.HTTPGet, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
         self.log = log
@@ -173,8 +186,12 @@ private final class Loop: @unchecked Sendable {
             case watch(Surroundings.Watch)
             case system(Surroundings.System)
         }
+        /// `probe NAME`, `watch NAME` or `system`: what a reload matches on.
+        let key: String
         let kind: Kind
         var due: Int64
+        /// Its entry in the probe or watch status list.
+        var statusIndex = 0
         /// Bumped at each run: a late answer to an earlier run is ignored.
         var generation = 0
         var inFlight: InFlight?
@@ -192,7 +209,8 @@ private final class Loop: @unchecked Sendable {
         /// only this probe (its checks never overlap).
         lazy var lookups = DispatchQueue(label: "vigil-lookup")
 
-        init(kind: Kind, due: Int64) {
+        init(key: String, kind: Kind, due: Int64) {
+            self.key = key
             self.kind = kind
             self.due = due
         }
@@ -217,51 +235,54 @@ private final class Loop: @unchecked Sendable {
 
     func run(_ monitor: Monitor) {
         var pollSet: [pollfd] = []
-        var keys: [String] = []
+        var polled: [Check] = []
         while true {
             for m in monitor.take() {
                 switch m {
                 case .stop:
-                    for check in checks.values { cancel(check) }
+                    for check in checks { cancel(check) }
                     return
                 case .reconfigure(let config): reconfigure(config, monitor)
                 case .httpDone(let key, let generation, let result, let at):
-                    guard let check = checks[key], check.generation == generation, check.inFlight != nil,
+                    guard let check = byKey[key], check.generation == generation, check.inFlight != nil,
                           case .probe(let p) = check.kind else { continue }
                     httpFinished(check, p, result, at: at, monitor)
                 case .resolved(let key, let generation, let resolution):
-                    guard let check = checks[key], check.generation == generation, check.inFlight != nil,
+                    guard let check = byKey[key], check.generation == generation, check.inFlight != nil,
                           case .probe(let p) = check.kind else { continue }
                     connect(check, p, resolution, monitor)
                 }
             }
             var now = monotonic()
-            for key in order {
-                guard let check = checks[key], check.due <= now else { continue }
-                if check.inFlight == nil { runCheck(key, check, now: now, monitor) }
+            for check in checks where check.due <= now + Loop.slack {
+                if check.inFlight == nil { runCheck(check, now: now, monitor) }
                 // A check still waiting skips this turn; the schedule keeps its phase.
                 check.due += check.interval * max(1, (now - check.due) / check.interval + 1)
+                push(check, monitor)
             }
             now = monotonic()
-            for key in order {
-                guard let check = checks[key], let f = check.inFlight, f.deadline <= now, case .probe(let p) = check.kind else { continue }
+            for check in checks {
+                guard let f = check.inFlight, f.deadline <= now, case .probe(let p) = check.kind else { continue }
                 f.cancel?() // only a GET still running: cancelling a finished task races URLSession's own cleanup
                 finish(check, p, up: false, at: now, error: "timed out after \(seconds(p.timeout))", monitor)
             }
-            publish(monitor)
+
+            if !pending.isEmpty {
+                emit(pending)
+                pending.removeAll(keepingCapacity: true)
+            }
 
             pollSet.removeAll(keepingCapacity: true)
-            keys.removeAll(keepingCapacity: true)
+            polled.removeAll(keepingCapacity: true)
             pollSet.append(pollfd(fd: monitor.wakeFD, events: Int16(POLLIN), revents: 0))
             var wakeAt = Int64.max
-            for key in order {
-                guard let check = checks[key] else { continue }
+            for check in checks {
                 wakeAt = min(wakeAt, check.due)
                 if let f = check.inFlight {
                     wakeAt = min(wakeAt, f.deadline)
                     if f.fd >= 0 {
                         pollSet.append(pollfd(fd: f.fd, events: Int16(POLLOUT), revents: 0))
-                        keys.append(key)
+                        polled.append(check)
                     }
                 }
             }
@@ -270,8 +291,8 @@ private final class Loop: @unchecked Sendable {
             let n = poll(&pollSet, nfds_t(pollSet.count), waitMs)
             guard n > 0 else { continue }
             let at = monotonic()
-            for (i, key) in keys.enumerated() where pollSet[i + 1].revents != 0 {
-                guard let check = checks[key], var f = check.inFlight, f.fd == pollSet[i + 1].fd, case .probe(let p) = check.kind else { continue }
+            for (i, check) in polled.enumerated() where pollSet[i + 1].revents != 0 {
+                guard var f = check.inFlight, f.fd == pollSet[i + 1].fd, case .probe(let p) = check.kind else { continue }
                 let error = TCPConnect.outcome(f.fd)
                 close(f.fd)
                 f.fd = -1
@@ -289,22 +310,21 @@ private final class Loop: @unchecked Sendable {
     // MARK: - Configuration
 
     func reconfigure(_ config: Surroundings, _ monitor: Monitor) {
-        var next: [String: Check] = [:]
-        var nextOrder: [String] = []
+        var next: [Check] = []
+        var nextByKey: [String: Check] = [:]
         let now = monotonic()
         func place(_ key: String, _ kind: Check.Kind, interval: Int64, same: (Check.Kind) -> Bool) {
-            if let old = checks[key], same(old.kind) {
-                next[key] = old
+            let check: Check
+            if let old = byKey[key], same(old.kind) {
+                check = old
             } else {
                 // The first check comes soon, spread over up to a second so probes do not fire together.
-                let check = Check(kind: kind, due: now + Int64.random(in: 0..<max(1, min(interval, 1_000_000_000))))
-                if case .probe(let p) = kind {
-                    check.probeStatus = Monitor.ProbeStatus(p)
-                }
+                check = Check(key: key, kind: kind, due: now + Int64.random(in: 0..<max(1, min(interval, 1_000_000_000))))
+                if case .probe(let p) = kind { check.probeStatus = Monitor.ProbeStatus(p) }
                 if case .watch(let w) = kind { check.watchStatus = Monitor.WatchStatus(name: w.name) }
-                next[key] = check
             }
-            nextOrder.append(key)
+            next.append(check)
+            nextByKey[key] = check
         }
         for p in config.probes {
             place("probe " + p.name, .probe(p), interval: p.interval) { if case .probe(let o) = $0 { o == p } else { false } }
@@ -315,10 +335,22 @@ private final class Loop: @unchecked Sendable {
         if let s = config.system {
             place("system", .system(s), interval: s.interval) { if case .system(let o) = $0 { o == s } else { false } }
         }
-        for (key, check) in checks where next[key] !== check { cancel(check) }
+        for check in checks where nextByKey[check.key] !== check { cancel(check) }
         checks = next
-        order = nextOrder
-        publish(monitor)
+        byKey = nextByKey
+        // The status lists, rebuilt whole; from here on each check updates its own entry.
+        var probes: [Monitor.ProbeStatus] = [], watches: [Monitor.WatchStatus] = []
+        for check in checks {
+            if var s = check.probeStatus {
+                check.statusIndex = probes.count
+                s.nextCheck = wall(check.due)
+                probes.append(s)
+            } else if let s = check.watchStatus {
+                check.statusIndex = watches.count
+                watches.append(s)
+            }
+        }
+        monitor.publish(probes, watches)
     }
 
     func cancel(_ check: Check) {
@@ -330,24 +362,22 @@ private final class Loop: @unchecked Sendable {
         check.generation += 1
     }
 
-    func publish(_ monitor: Monitor) {
-        let nowMono = monotonic(), nowWall = Date()
-        var probes: [Monitor.ProbeStatus] = []
-        var watches: [Monitor.WatchStatus] = []
-        for key in order {
-            guard let check = checks[key] else { continue }
-            if var s = check.probeStatus {
-                s.nextCheck = nowWall.addingTimeInterval(Double(check.due - nowMono) / 1e9)
-                probes.append(s)
-            }
-            if let s = check.watchStatus { watches.append(s) }
+    /// Updates the check's entry in the status lists.
+    func push(_ check: Check, _ monitor: Monitor) {
+        if var s = check.probeStatus {
+            s.nextCheck = wall(check.due)
+            monitor.setProbe(check.statusIndex, s)
+        } else if let s = check.watchStatus {
+            monitor.setWatch(check.statusIndex, s)
         }
-        monitor.publish(probes, watches)
     }
+
+    func wall(_ mono: Int64) -> Date { Date().addingTimeInterval(Double(mono - monotonic()) / 1e9) }
 
     // MARK: - Running checks
 
-    func runCheck(_ key: String, _ check: Check, now: Int64, _ monitor: Monitor) {
+    func runCheck(_ check: Check, now: Int64, _ monitor: Monitor) {
+        let key = check.key
         check.generation += 1
         switch check.kind {
         case .probe(let p):
@@ -429,7 +459,7 @@ private final class Loop: @unchecked Sendable {
         check.inFlight = nil
         let duration = Double(max(0, at - f.started)) / 1e9
         let labels = [Label("probe", p.name)]
-        emit([
+        pending.append(contentsOf: [
             Monitor.Reading("probe_up", labels, .number(up ? 1 : 0)),
             Monitor.Reading("probe_duration_seconds", labels, .number(duration)),
             Monitor.Reading("service_status", [Label("service", p.name)], .string(up ? "healthy" : "down")),
@@ -439,14 +469,17 @@ private final class Loop: @unchecked Sendable {
         check.probeStatus?.lastCheck = Date()
         check.probeStatus?.lastDuration = duration
         check.probeStatus?.lastError = error
-        var data = ["probe": p.name, "target": p.displayTarget, "critical": "\(p.critical)"]
+        var data = ["probe": p.name]
         if let error { data["cause"] = error }
         if was != up {
-            log.write(LogRecord(level: up ? .info : .warning, service: "monitor", message: up ? "probe up" : "probe down", data: data))
+            var change = data
+            change["target"] = check.probeStatus?.target
+            change["critical"] = "\(p.critical)"
+            log.write(LogRecord(level: up ? .info : .warning, service: "monitor", message: up ? "probe up" : "probe down", data: change))
         }
         data["seconds"] = formatNumber(duration)
         log.write(LogRecord(level: .debug, service: "monitor", message: "probe checked", data: data))
-        publish(monitor)
+        push(check, monitor)
     }
 
     // MARK: - Watch and system
@@ -488,7 +521,7 @@ private final class Loop: @unchecked Sendable {
             }
             check.pid = nil
             check.startTicks = nil
-            emit([Monitor.Reading("process_up", labels, .number(0))])
+            pending.append(Monitor.Reading("process_up", labels, .number(0)))
             return
         }
         if check.pid != pid || check.startTicks != p.startTicks {
@@ -517,7 +550,7 @@ private final class Loop: @unchecked Sendable {
             Monitor.Reading("process_connections", labels, .number(Double(p.connections))),
         ]
         if let cpu { readings.append(Monitor.Reading("process_cpu_percent", labels, .number(cpu))) }
-        emit(readings)
+        pending += readings
     }
 
     func system(_ check: Check, _ s: Surroundings.System, now: Int64) {
@@ -530,7 +563,7 @@ private final class Loop: @unchecked Sendable {
             if let pct = ProcFS.diskUsagePercent(mount) { readings.append(Monitor.Reading("disk_usage_percent", [Label("mount", mount)], .number(pct))) }
         }
         if let load = ProcFS.loadAverage() { readings.append(Monitor.Reading("load_average", [], .number(load))) }
-        if !readings.isEmpty { emit(readings) }
+        pending += readings
     }
 }
 

@@ -290,7 +290,126 @@ func benchTransport() {
           ("p99_ms", f(percentile(latencies, 0.99)))])
 }
 
+// MARK: - Probes
+
+/// The probe targets, in a child process so their work is not counted: an accepting listener
+/// (connect, accept, close) and a black hole (a full backlog: SYNs are dropped, connects hang).
+/// Prints the two ports, then serves until its stdin closes.
+func serveProbeTargets() {
+    func listener(backlog: Int32) -> (Int32, UInt16) {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(s, backlog)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        return (s, UInt16(bigEndian: addr.sin_port))
+    }
+    let (open, openPort) = listener(backlog: 1024)
+    let (hole, holePort) = listener(backlog: 0)
+    // Fill the black hole's accept queue: once a connect stops completing, it is full.
+    var fillers: [Int32] = []
+    for _ in 0..<8 {
+        let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = holePort.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        fillers.append(c)
+        var p = pollfd(fd: c, events: Int16(POLLOUT), revents: 0)
+        if poll(&p, 1, 200) == 0 { break }
+    }
+    Thread {
+        while true {
+            let c = accept(open, nil, nil)
+            if c < 0 { return }
+            close(c)
+        }
+    }.start()
+    print("\(openPort) \(holePort)")
+    fflush(nil)
+    _ = FileHandle.standardInput.readDataToEndOfFile()
+    _ = (hole, fillers)
+}
+
+/// 100 TCP probes at 1 s intervals against an idle sidecar (SPEC §7): the CPU they add, and how
+/// late any check runs while two more probes wait on targets that never answer (a TCP black
+/// hole and an HTTP server that accepts and never replies).
+func benchProbes() {
+    let target = Process()
+    target.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    target.arguments = ["__probe_targets"]
+    let input = Pipe(), output = Pipe()
+    target.standardInput = input
+    target.standardOutput = output
+    guard (try? target.run()) != nil else { return }
+    defer { try? input.fileHandleForWriting.close(); target.waitUntilExit() }
+    var reported = Data()
+    while !reported.contains(0x0A), target.isRunning { reported += output.fileHandleForReading.availableData }
+    let ports = String(decoding: reported, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { UInt16($0) }
+    guard ports.count == 2 else { print("{\"bench\":\"probes\",\"error\":\"no probe targets\"}"); return }
+
+    /// Every finished check, by probe, with when (the monitor logs one debug record per check).
+    final class Checks: LogSink {
+        let times = Mutex<[String: [UInt64]]>([:])
+        func write(_ r: LogRecord) {
+            guard r.message == "probe checked", let probe = r.data["probe"] else { return }
+            let now = nowNanos()
+            times.withLock { $0[probe, default: []].append(now) }
+        }
+    }
+    func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+    let seconds = 10.0
+    /// CPU percent of one core used by a sidecar running `surroundings` for `seconds`.
+    func run(_ surroundings: Surroundings, log: LogSink) -> Double {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-probes-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: "p.rules", text: "alert down { when probe_up == 0 for > 5s; severity warning; notify slack }\n")])
+        var options = Sidecar.Options()
+        options.source = .listen(dir.appendingPathComponent("t.sock").path)
+        options.surroundings = surroundings
+        let sidecar = Sidecar(rules: lint, config: .defaults, options: options, log: log, console: { _ in })
+        guard (try? sidecar.start()) != nil else { return .nan }
+        usleep(1_500_000) // every probe has run once
+        let c0 = cpuSeconds(), t0 = nowNanos()
+        usleep(useconds_t(seconds * 1e6))
+        let used = cpuSeconds() - c0, wall = Double(nowNanos() - t0) / 1e9
+        let done = DispatchSemaphore(value: 0)
+        Task { _ = await sidecar.stop(flush: .seconds(1)); done.signal() }
+        done.wait()
+        return used / wall * 100
+    }
+    let idle = run(Surroundings(), log: MemoryLog())
+    let second: Int64 = 1_000_000_000
+    var probes = (0..<100).map { Surroundings.Probe(name: "p\($0)", target: .tcp(host: "127.0.0.1", port: ports[0]), interval: second, timeout: second / 2) }
+    probes.append(Surroundings.Probe(name: "black_hole", target: .tcp(host: "127.0.0.1", port: ports[1]), interval: 10 * second, timeout: 5 * second))
+    probes.append(Surroundings.Probe(name: "silent_http", target: .http("http://127.0.0.1:\(ports[1])/health"), interval: 10 * second, timeout: 5 * second))
+    let checks = Checks()
+    let busy = run(Surroundings(probes: probes), log: checks)
+    let times = checks.times.withLock { $0 }
+    var gaps: [Double] = []
+    for (name, t) in times where name.hasPrefix("p") {
+        gaps += zip(t, t.dropFirst()).map { Double($1 - $0) / 1e6 }
+    }
+    gaps.sort()
+    let hung = ["black_hole", "silent_http"].map { times[$0]?.count ?? 0 }
+    line([("bench", "\"probes_100_at_1s\""), ("probes", "100"), ("seconds", f(seconds, 0)),
+          ("idle_cpu_percent", f(idle, 2)), ("with_probes_cpu_percent", f(busy, 2)), ("added_cpu_percent", f(busy - idle, 2)),
+          ("budget_percent", "2"), ("checks", "\(gaps.count + times.filter { $0.key.hasPrefix("p") }.count)"),
+          ("gap_p50_ms", f(percentile(gaps, 0.5), 1)), ("gap_max_ms", f(gaps.last ?? 0, 1)),
+          ("hung_checks_timed_out", "\(hung.reduce(0, +))")])
+}
+
 func main() {
+    if CommandLine.arguments.dropFirst().first == "__probe_targets" { return serveProbeTargets() }
     let wanted = Set(CommandLine.arguments.dropFirst())
     func on(_ name: String) -> Bool { wanted.isEmpty || wanted.contains(name) }
     if on("lint") { benchLint() }
@@ -301,6 +420,7 @@ func main() {
     }
     if on("memory") { benchMemory() }
     if on("transport") { benchTransport() }
+    if on("probes") { benchProbes() }
     if on("e2e") {
         benchEndToEnd(durable: false)
         benchEndToEnd(durable: true)

@@ -387,7 +387,8 @@ struct CrashTests {
         for _ in 0..<50 where sink.pagerEvents.filter({ $0.hasPrefix("resolve") }).count < 3 { try await Task.sleep(for: .milliseconds(200)) }
         done.set()
         _ = await trader.value
-        #expect(await v.terminate() == 0)
+        let status = await v.terminate()
+        #expect(status == 0, "exit \(String(describing: status)); the last lines of its log: \(v.stderr.split(separator: "\n").suffix(6).joined(separator: "\n"))")
 
         let slack = sink.slackTexts
         for k in ["a", "b", "c"] {
