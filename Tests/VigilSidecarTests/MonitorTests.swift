@@ -101,6 +101,30 @@ struct MonitorTests {
         #expect(m.probes.first?.lastError == "no such file or directory")
     }
 
+    /// A listener on [::1], or nil where the machine has no IPv6 loopback.
+    static func ipv6Listener() -> (fd: Int32, port: UInt16)? {
+        let s = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else { return nil }
+        var addr = sockaddr_in6()
+        addr.sin6_family = sa_family_t(AF_INET6)
+        addr.sin6_addr = in6addr_loopback
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        guard bound == 0, listen(s, 128) == 0 else { close(s); return nil }
+        var len = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        return (s, UInt16(bigEndian: addr.sin6_port))
+    }
+
+    @Test(.enabled(if: ipv6Listener().map { close($0.fd); return true } ?? false, "this machine has no IPv6 loopback"), .timeLimit(.minutes(1)))
+    func anIPv6Probe() async throws {
+        let listener = try #require(Self.ipv6Listener())
+        defer { close(listener.fd) }
+        let (m, c) = monitor(Surroundings(probes: [.init(name: "v6", target: .tcp(host: "::1", port: listener.port), interval: 200 * Self.ms, timeout: 2000 * Self.ms)]))
+        defer { m.stop() }
+        #expect(await c.wait { c.numbers("probe_up", "probe", "v6").first == 1 })
+        #expect(m.probes.first?.target == "[::1]:\(listener.port)")
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func anHTTPProbeSees200Then503ThenAHangPastItsTimeout() async throws {
         let receiver = try Receiver(script: [.init(status: 200), .init(status: 200), .init(status: 503), .hang], only: "/health")
