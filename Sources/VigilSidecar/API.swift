@@ -179,16 +179,9 @@ public struct API: Sendable {
         let depth = sidecar.delivery.outbox.depth
         family("vigil_outbox_depth", "gauge", "Notifications waiting in the outbox, per channel.", channels.map { (label("channel", $0), Double(depth[$0] ?? 0)) })
         family("vigil_config_last_reload_successful", "gauge", "1 if the last configuration load succeeded.", [("", s.lastReloadSuccessful ? 1 : 0)])
-        family("vigil_process_resident_memory_bytes", "gauge", "Resident set size.", [("", Double(API.residentBytes()))])
+        family("vigil_process_resident_memory_bytes", "gauge", "Resident set size.", [("", Double(ProcFS.residentBytes(getpid()) ?? 0))])
         family("vigil_process_cpu_seconds_total", "counter", "CPU time used.", [("", API.cpuSeconds())])
         return out
-    }
-
-    static func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-        return kb * 1024
     }
 
     static func cpuSeconds() -> Double {

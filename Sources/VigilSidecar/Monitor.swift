@@ -57,9 +57,6 @@ public final class Monitor: Sendable {
         public var lastError: String?
     }
 
-    /// Starts a GET and calls `done` with its result; returns a function that cancels it.
-    public typealias HTTPGet = @Sendable (_ url: String, _ timeout: Int64, _ done: @escaping @Sendable (HTTPResult) -> Void) -> @Sendable () -> Void
-
     enum Message: Sendable {
         case reconfigure(Surroundings)
         case httpDone(key: String, generation: Int, HTTPResult, at: Int64)
@@ -75,8 +72,7 @@ public final class Monitor: Sendable {
     private let started = Mutex(false)
     private let loop: Loop
 
-    public init(_ config: Surroundings, log: LogSink, http: @escaping HTTPGet = { URLSessionTransport.get($0, timeout: $1, done: $2) },
-                emit: @escaping @Sendable ([Reading]) -> Void) {
+    public init(_ config: Surroundings, log: LogSink, emit: @escaping @Sendable ([Reading]) -> Void) {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -88,7 +84,7 @@ public final class Monitor: Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
-        loop = Loop(log: log, http: http, emit: emit)
+        loop = Loop(log: log, emit: emit)
         // Known before the first check, so `/ready` never sees an empty list and says ready.
         status.withLock { $0 = (config.probes.map(ProbeStatus.init), config.watches.map { WatchStatus(name: $0.name) }) }
         post(.reconfigure(config))
@@ -163,7 +159,6 @@ private func monotonic() -> Int64 {
 /// The checks and their state, touched only by the monitor thread.
 private final class Loop: @unchecked Sendable {
     let log: LogSink
-    let http: Monitor.HTTPGet
     let emit: @Sendable ([Monitor.Reading]) -> Void
     /// In config order: probes, watches, system.
     var checks: [Check] = []
@@ -174,9 +169,8 @@ private final class Loop: @unchecked Sendable {
     static let slack: Int64 = 20_000_000
     var byKey: [String: Check] = [:]
 
-    init(log: LogSink, http: @escaping Monitor.HTTPGet, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
+    init(log: LogSink, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
         self.log = log
-        self.http = http
         self.emit = emit
     }
 
@@ -385,7 +379,7 @@ private final class Loop: @unchecked Sendable {
             switch p.target {
             case .http(let url):
                 let generation = check.generation
-                check.inFlight?.cancel = http(url, p.timeout) { result in
+                check.inFlight?.cancel = URLSessionTransport.get(url, timeout: p.timeout) { result in
                     monitor.post(.httpDone(key: key, generation: generation, result, at: monotonic()))
                 }
             case .tcp(let host, let port):

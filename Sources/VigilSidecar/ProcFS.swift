@@ -94,6 +94,11 @@ public enum ProcFS {
         return best?.pid
     }
 
+    /// Resident memory alone (statm), without the descriptor walk of `process`.
+    public static func residentBytes(_ pid: Int32, root: String = "/proc") -> Int? {
+        read("\(root)/\(pid)/statm").flatMap(parseStatm).map { $0.resident * pageSize }
+    }
+
     /// `/proc/PID/stat`: the command name is in parentheses and may hold spaces and `)`, so the
     /// fields are counted from the last `)`. After it: state is field 3, utime 14, stime 15,
     /// num_threads 20, starttime 22 (proc(5)).

@@ -18,8 +18,6 @@ public final class Sidecar: Sendable {
         public var policy = RetryPolicy()
         /// `probe`, `watch` and `system` blocks of the config (SPEC §7).
         public var surroundings = Surroundings()
-        /// How `http` probes GET (URLSession unless a test says otherwise).
-        public var httpGet: Monitor.HTTPGet = { URLSessionTransport.get($0, timeout: $1, done: $2) }
         public init() {}
     }
 
@@ -160,7 +158,7 @@ public final class Sidecar: Sendable {
         snapshotBox.withLock { $0 = initial }
         let inbox = self.inbox
         source = StreamSource(options.source, maxLine: options.maxLine, log: log) { event in inbox.post(.stream(event)) }
-        monitor = Monitor(options.surroundings, log: log, http: options.httpGet) { readings in inbox.post(.readings(readings)) }
+        monitor = Monitor(options.surroundings, log: log) { readings in inbox.post(.readings(readings)) }
     }
 
     /// Starts the stream source and the core thread.

@@ -33,20 +33,9 @@ final class Receiver: Sendable {
     /// response (a stray client of a reused port cannot shift the script).
     init(script: [Response], port: UInt16 = 0, reserved: Int32? = nil, only: String? = nil) throws {
         if let reserved { close(reserved) } // hand the held port over at the last moment
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard s >= 0 else { throw POSIXError(.EMFILE) }
-        var one: Int32 = 1
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0, listen(s, 64) == 0 else { close(s); throw POSIXError(.EADDRINUSE) }
-        var got = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        self.port = UInt16(bigEndian: got.sin_port)
+        guard let (s, bound) = loopbackSocket(port: port, reuseAddress: true) else { throw POSIXError(.EADDRINUSE) }
+        guard listen(s, 64) == 0 else { close(s); throw POSIXError(.EADDRINUSE) }
+        self.port = bound
         fd = s
         let box = Box(fd: s, script: script, only: only, shared: shared)
         Thread { box.serve() }.start()
@@ -66,16 +55,8 @@ final class Receiver: Sendable {
     static func reservePort() throws -> (port: UInt16, fd: Int32) {
         // No SO_REUSEADDR here: on Linux two sockets that both set it may bind one port while
         // neither listens, and another test's receiver could take this one.
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard s >= 0, bound == 0 else { throw POSIXError(.EADDRINUSE) }
-        var got = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        return (UInt16(bigEndian: got.sin_port), s)
+        guard let (s, port) = loopbackSocket(reuseAddress: false) else { throw POSIXError(.EADDRINUSE) }
+        return (port, s)
     }
 
     /// What the accept thread owns (the fd belongs to the receiver, which outlives the thread's work).
