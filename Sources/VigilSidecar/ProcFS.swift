@@ -33,7 +33,8 @@ public enum ProcFS {
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     public static func process(_ pid: Int32, root: String = "/proc") -> Process? {
-        guard let stat = read("\(root)/\(pid)/stat").flatMap(parseStat),
+        // A zombie (exited, not yet reaped by its parent) is gone: it holds no memory or files.
+        guard let stat = read("\(root)/\(pid)/stat").flatMap(parseStat), !stat.exited,
               let statm = read("\(root)/\(pid)/statm").flatMap(parseStatm) else { return nil }
         var fds = 0
         var socketInodes: [Int] = []
@@ -88,7 +89,7 @@ public enum ProcFS {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard let pid = Int32(name), pid != me, let raw = read("\(root)/\(pid)/cmdline"), !raw.isEmpty else { continue }
             let command = raw.split(separator: "\0").joined(separator: " ")
-            guard command.contains(text), let stat = read("\(root)/\(pid)/stat").flatMap(parseStat) else { continue }
+            guard command.contains(text), let stat = read("\(root)/\(pid)/stat").flatMap(parseStat), !stat.exited else { continue }
             if best == nil || stat.startTicks < best!.start { best = (pid, stat.startTicks) }
         }
         return best?.pid
@@ -102,12 +103,12 @@ public enum ProcFS {
     /// `/proc/PID/stat`: the command name is in parentheses and may hold spaces and `)`, so the
     /// fields are counted from the last `)`. After it: state is field 3, utime 14, stime 15,
     /// num_threads 20, starttime 22 (proc(5)).
-    static func parseStat(_ text: String) -> (cpuTicks: Int, threads: Int, startTicks: Int)? {
+    static func parseStat(_ text: String) -> (cpuTicks: Int, threads: Int, startTicks: Int, exited: Bool)? {
         guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
         func field(_ n: Int) -> Int? { n - 3 < fields.count ? Int(fields[n - 3]) : nil }
-        guard let utime = field(14), let stime = field(15), let threads = field(20), let start = field(22) else { return nil }
-        return (utime + stime, threads, start)
+        guard let state = fields.first, let utime = field(14), let stime = field(15), let threads = field(20), let start = field(22) else { return nil }
+        return (utime + stime, threads, start, state == "Z" || state == "X")
     }
 
     /// `/proc/PID/statm`: size and resident, in pages.
