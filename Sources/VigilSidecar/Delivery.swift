@@ -95,10 +95,18 @@ public struct URLSessionTransport: HTTPTransport {
 
     static func result(_ response: URLResponse?, _ error: (any Error)?) -> HTTPResult {
         if let e = error as? URLError {
+            // On Linux a URLError prints as a bare number; say it in words.
             switch e.code {
             case .timedOut: return .timeout
-            case .cannotConnectToHost, .cannotFindHost, .networkConnectionLost, .notConnectedToInternet, .dnsLookupFailed:
-                return .cannotConnect("URL error \(e.code.rawValue)")
+            case .cannotConnectToHost: return .cannotConnect("refused or unreachable")
+            case .cannotFindHost, .dnsLookupFailed: return .cannotConnect("host not found")
+            case .networkConnectionLost: return .cannotConnect("connection lost")
+            case .notConnectedToInternet: return .cannotConnect("no network")
+            case .secureConnectionFailed: return .failed("TLS handshake failed")
+            case .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid:
+                return .failed("untrusted TLS certificate")
+            case .badServerResponse, .cannotParseResponse: return .failed("not a valid HTTP response")
+            case .httpTooManyRedirects, .redirectToNonExistentLocation: return .failed("too many redirects")
             default: return .failed("URL error \(e.code.rawValue)")
             }
         }

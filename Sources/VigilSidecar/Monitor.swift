@@ -80,7 +80,7 @@ public final class Monitor: Sendable {
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             }
         } else {
-            fds = [-1, -1] // no wake-ups: the thread still runs its schedule, and polls at least every check
+            fds = [-1, -1] // no wake-ups: the thread still runs its schedule, but sees a stop or a reload only at its next check
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
@@ -106,9 +106,9 @@ public final class Monitor: Sendable {
         thread.start()
     }
 
-    /// Stops the checks; returns when the thread has closed its sockets (at most 2 s).
+    /// Stops the checks; returns when the thread has closed its sockets (at most 2 s). Once.
     public func stop() {
-        guard started.withLock({ $0 }) else { return }
+        guard started.withLock({ s in defer { s = false }; return s }) else { return }
         post(.stop)
         _ = done.wait(timeout: .now() + 2)
     }

@@ -156,6 +156,16 @@ struct MonitorTests {
         #expect(m.probes.first?.lastError == "HTTP 404 (expected 2xx)")
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func anHTTPProbeOfAClosedPortSaysSoInWords() async throws {
+        let (port, held) = try Receiver.reservePort() // bound, not listening: connects are refused
+        defer { close(held) }
+        let (m, c) = monitor(Surroundings(probes: [.init(name: "api", target: .http("http://127.0.0.1:\(port)/"), interval: 1000 * Self.ms)]))
+        defer { m.stop() }
+        #expect(await c.wait(seconds: 10) { c.numbers("probe_up", "probe", "api").first == 0 })
+        #expect(m.probes.first?.lastError == "cannot connect (refused or unreachable)")
+    }
+
     /// A target that never answers holds only its own check: the other probe keeps its pace.
     @Test(.timeLimit(.minutes(1)))
     func aTargetThatNeverAnswersDelaysNoOtherProbe() async throws {
