@@ -139,11 +139,8 @@ final class Demo: Sendable {
 
             """)
 
-        // Ctrl-C ends the demo early, cleanly.
-        signal(SIGINT, SIG_IGN)
-        let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        sigint.setEventHandler { [self] in interrupted.withLock { $0 = true } }
-        sigint.resume()
+        // Ctrl-C (or SIGTERM, or a closed terminal's SIGHUP) ends the demo early, cleanly.
+        for sig in [SIGINT, SIGTERM, SIGHUP] { Signals.on(sig) { [self] _ in interrupted.withLock { $0 = true } } }
 
         // 3. The trader, and the status line.
         let trader = Thread { [self] in Trader(demo: self, socket: socketPath, api: "http://127.0.0.1:\(api.port)").run() }
@@ -168,7 +165,6 @@ final class Demo: Sendable {
         done.wait()
         let notes = counts.withLock { $0.notifications }
         terminal.out(interrupted.withLock { $0 } ? "\ninterrupted; bye.\n" : "\nthe incident is over: \(notes) notifications were delivered. That was vigil.\n")
-        _ = sigint
         return .success
     }
 

@@ -40,6 +40,12 @@ enum RunCommand {
     ]
 
     static func run(_ args: [String], _ terminal: Terminal) throws(UsageError) -> ExitCode {
+        // A SIGTERM or SIGINT while vigil is still starting is kept: it stops vigil cleanly once
+        // it runs. A SIGHUP then has nothing to reload yet.
+        let stop = DispatchSemaphore(value: 0)
+        Signals.on(SIGTERM) { _ in stop.signal() }
+        Signals.on(SIGINT) { _ in stop.signal() }
+        Signals.on(SIGHUP) { _ in }
         let parsed = try scanArguments(args, options: options, command: "run", maxPositionals: 0)
         let sources = [parsed.value("--connect").map { ("--connect", $0) }, parsed.value("--listen").map { ("--listen", $0) },
                        parsed.flag("--stdin") ? ("--stdin", "") : nil].compactMap { $0 }
@@ -101,7 +107,7 @@ enum RunCommand {
         let reload: @Sendable () -> (Bool, String) = {
             reloadRules(sidecar, rules: rulePaths, config: configPath, log: log)
         }
-        return serve(sidecar, host: host, port: port, token: token, log: log, terminal: terminal, reload: reload)
+        return serve(sidecar, host: host, port: port, token: token, log: log, terminal: terminal, stop: stop, reload: reload)
     }
 
     /// Re-reads rules and config; an invalid set is logged with its diagnostics and the running
@@ -141,9 +147,9 @@ enum RunCommand {
         return (host, port)
     }
 
-    /// Runs the sidecar and its API until SIGTERM or SIGINT.
+    /// Runs the sidecar and its API until `stop` is signalled (SIGTERM or SIGINT).
     static func serve(_ sidecar: Sidecar, host: String, port: UInt16, token: String?, log: LogSink, terminal: Terminal,
-                      reload: (@Sendable () -> (Bool, String))? = nil) -> ExitCode {
+                      stop: DispatchSemaphore, reload: (@Sendable () -> (Bool, String))? = nil) -> ExitCode {
         let server: HTTPServer
         do {
             try sidecar.start()
@@ -155,21 +161,10 @@ enum RunCommand {
         }
         log.write(LogRecord(level: .info, service: "vigil", message: "vigil is running",
                             data: ["http": "\(host):\(server.port)", "rules": "\(sidecar.snapshot.rules.count)"]))
-        let stop = DispatchSemaphore(value: 0)
-        let signals = [SIGTERM, SIGINT].map { sig -> DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
-        // SIGHUP reloads rules and config.
-        signal(SIGHUP, SIG_IGN)
-        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hup.setEventHandler { _ = reload?() }
-        hup.resume()
+        // SIGHUP reloads rules and config (on the signal thread: one reload at a time).
+        Signals.on(SIGHUP) { _ in _ = reload?() }
         stop.wait()
-        hup.cancel()
+        Signals.on(SIGHUP) { _ in }
         log.write(LogRecord(level: .info, service: "vigil", message: "stopping: flushing the outbox for up to 10 s", data: [:]))
         server.stop()
         let flushed = Mutex(false)
@@ -182,7 +177,6 @@ enum RunCommand {
         done.wait()
         let ok = flushed.withLock { $0 }
         log.write(LogRecord(level: ok ? .info : .warning, service: "vigil", message: ok ? "stopped" : "stopped with notifications left in the outbox", data: [:]))
-        _ = signals
         return .success
     }
 }

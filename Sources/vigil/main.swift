@@ -1,4 +1,8 @@
 import Foundation
 import VigilCLI
 
-exit(CLI.run(Array(CommandLine.arguments.dropFirst()), terminal: StandardTerminal()))
+let arguments = Array(CommandLine.arguments.dropFirst())
+// Before anything starts a thread. `run` and `demo` handle signals; a signal that comes while
+// they start waits for them.
+Signals.takeOver(holding: ["run", "demo"].contains(arguments.first ?? ""))
+exit(CLI.run(arguments, terminal: StandardTerminal()))

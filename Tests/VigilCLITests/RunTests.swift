@@ -342,6 +342,42 @@ struct ShutdownTests {
     }
 }
 
+extension ShutdownTests {
+    /// Whether `pid` blocks `sig` (the SigBlk mask of /proc/PID/status).
+    static func blocks(_ pid: Int32, _ sig: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigBlk:") }),
+              let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+        return mask & (1 << UInt64(sig - 1)) != 0
+    }
+
+    /// A SIGHUP and a SIGTERM that come while vigil is still starting are not lost: it stops
+    /// cleanly once it runs (before, an ignored signal arriving ahead of its handler vanished and
+    /// vigil ran on).
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func signalsWhileStartingAreKept() async throws {
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: "metric x\nalert a { when x > 1; severity warning; notify slack }\n")
+        let pid = v.process.processIdentifier
+        var blocked = false
+        for _ in 0..<500 where !blocked {
+            blocked = Self.blocks(pid, SIGTERM) && Self.blocks(pid, SIGHUP)
+            if !blocked { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(blocked, "vigil blocks SIGTERM and SIGHUP from the start")
+        kill(pid, SIGHUP)
+        kill(pid, SIGTERM)
+        let p = v.process
+        let exited = await offPool { () -> Bool in
+            let deadline = Date().addingTimeInterval(15)
+            while p.isRunning, Date() < deadline { usleep(20_000) }
+            return !p.isRunning
+        }
+        #expect(exited)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0)
+        #expect(v.stderr.contains(#""message":"vigil is running""#) && v.stderr.contains(#""message":"stopped""#), "\(v.stderr)")
+    }
+}
+
 struct CrashTests {
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
     func twentyKill9sLoseNothingAndNeverTriggerTwice() async throws {
