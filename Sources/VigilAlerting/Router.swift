@@ -80,8 +80,36 @@ public final class Router {
 
     private var rules: [String: RoutingRule] = [:]
     private var inhibitions: [(target: String, source: String, on: [String])] = []
-    private var tracked: [String: Tracked] = [:]
-    private var silences: [String: Silence] = [:]
+    private var tracked = ChangeTracked<Tracked>()
+    private var silences: [String: Silence] = [:] {
+        didSet { silencesChanged = true }
+    }
+    private var silencesChanged = false
+
+    /// Whether to remember what changes, for a journal (`takeChanges`).
+    public var recordsChanges: Bool {
+        get { tracked.recording }
+        set { tracked.recording = newValue }
+    }
+
+    /// What changed since the last call (with `recordsChanges`): alerts followed now, alerts no
+    /// longer followed, and the silences when any changed. Costs what changed.
+    public struct Changes: Sendable {
+        public var tracked: [String: Tracked] = [:]
+        public var untracked: [String] = []
+        public var silences: [Silence]?
+    }
+
+    public func takeChanges() -> Changes {
+        var c = Changes()
+        for fp in tracked.takeChanged() {
+            if let t = tracked[fp] { c.tracked[fp] = t } else { c.untracked.append(fp) }
+        }
+        c.untracked.sort()
+        if silencesChanged { c.silences = persisted().silences }
+        silencesChanged = false
+        return c
+    }
     private var groups: [String: Group] = [:]
     private var timers = MinHeap<Timer>(key: \.at.nanoseconds)
     private var now = Instant(nanoseconds: .min)
@@ -146,7 +174,7 @@ public final class Router {
     public var nextDeadline: Instant? {
         var heap = timers
         while let top = heap.peek {
-            if due(top.key) == top.at { return top.at }
+            if let d = due(top.key), d <= top.at { return top.at }
             _ = heap.pop()
         }
         return nil
@@ -262,7 +290,7 @@ public final class Router {
     }
 
     public func persisted() -> Persisted {
-        Persisted(tracked: tracked, silences: Array(silences.values).sorted { $0.id < $1.id })
+        Persisted(tracked: tracked.storage, silences: Array(silences.values).sorted { $0.id < $1.id })
     }
 
     /// Puts back alerts, acks, escalation positions and silences from the journal; timers resume
@@ -314,7 +342,9 @@ public final class Router {
             recheckMuted()
             return
         }
-        guard due(key) == t, var tr = tracked[key], let rule = rules[tr.info.name] else { return }
+        // A timer whose alert is due no later than it (overdue steps after a mute) runs; one whose
+        // alert moved on (a step sent, an ack) is stale.
+        guard let d = due(key), d <= t, var tr = tracked[key], let rule = rules[tr.info.name] else { return }
         if let until = tr.ackedUntil, until <= t { tr.ackedUntil = nil; tracked[key] = tr }
         if tr.flapping, let stable = tr.stableAt, stable <= t {
             tr.flapping = false
@@ -324,7 +354,9 @@ public final class Router {
             return
         }
         guard tr.firing, !tr.flapping, tr.ackedUntil == nil, !tr.pendingFirst else { schedule(key); return }
-        if isMuted(tr.info) { schedule(key); return }
+        // Muted now: the due step waits for the mute to end (`recheckMuted` reschedules it).
+        // Rescheduling here would put it at this same instant again, and the clock would spin.
+        if isMuted(tr.info) { return }
         // Escalation steps that are due.
         while tr.nextStep < rule.steps.count, tr.firedAt + rule.steps[tr.nextStep].delay <= t {
             let step = rule.steps[tr.nextStep]
@@ -375,11 +407,18 @@ public final class Router {
         tracked[fp] = nil
     }
 
-    /// Alerts whose first notification waited on a mute that has ended.
+    /// After a mute may have ended (a silence's start or end, an alert resolved): alerts whose
+    /// first notification waited on it are sent, and steps that came due while they were muted
+    /// are scheduled now (they go out in this same advance, unless still muted).
     private func recheckMuted() {
-        for fp in tracked.keys.sorted() where tracked[fp]?.pendingFirst == true && tracked[fp]?.firing == true {
-            let inGroup = groups.values.contains { $0.fingerprints.contains(fp) }
-            if !inGroup { sendFirst(fp) }
+        for fp in tracked.keys.sorted() {
+            guard let tr = tracked[fp], tr.firing else { continue }
+            if tr.pendingFirst {
+                let inGroup = groups.values.contains { $0.fingerprints.contains(fp) }
+                if !inGroup { sendFirst(fp) }
+            } else if let d = due(fp), d <= now {
+                timers.push(Timer(at: now, key: fp)) // overdue steps are taken at once: one page, one repeat
+            }
         }
     }
 
@@ -463,4 +502,29 @@ public final class Router {
 struct Timer {
     let at: Instant
     let key: String
+}
+
+/// A dictionary by fingerprint that remembers, while `recording`, which keys were written since
+/// `takeChanged()`: the journal's delta costs what changed, not what is followed.
+struct ChangeTracked<Value> {
+    private(set) var storage: [String: Value] = [:]
+    var recording = false
+    private var changed: Set<String> = []
+
+    subscript(key: String) -> Value? {
+        get { storage[key] }
+        set {
+            storage[key] = newValue
+            if recording { changed.insert(key) }
+        }
+    }
+
+    var keys: Dictionary<String, Value>.Keys { storage.keys }
+    var values: Dictionary<String, Value>.Values { storage.values }
+    func filter(_ isIncluded: ((key: String, value: Value)) throws -> Bool) rethrows -> [String: Value] { try storage.filter(isIncluded) }
+
+    mutating func takeChanged() -> Set<String> {
+        defer { changed.removeAll(keepingCapacity: true) }
+        return changed
+    }
 }

@@ -35,7 +35,7 @@ public struct InstanceSnapshot: Sendable, Equatable {
 
 /// One instance's state, Prometheus' alerting-rule state machine: new → pending → firing after
 /// the hold; false while pending → gone; false while firing → resolved (after `resolve after`).
-struct Instance {
+struct Instance: Equatable {
     var state: AlertStateKind
     var activeAt: Int64
     var value: Double
@@ -75,6 +75,13 @@ enum StateMachine {
 }
 
 /// An instance as the journal keeps it (labels as strings: ids do not survive a restart).
+/// Which instance: its rule (name and condition signature) and labels.
+public struct InstanceKey: Sendable, Equatable {
+    public let rule: String
+    public let signature: String
+    public let labels: [Label]
+}
+
 public struct PersistedInstance: Codable, Sendable, Equatable {
     public let rule: String
     public let signature: String

@@ -54,6 +54,10 @@ public final class Engine {
 
     // Per rule: instances by label set, and recent state changes for flapping.
     @exclusivity(unchecked) private var instances: [[Int32: Instance]] = []
+    /// Whether to remember which instances change, for a journal (`takeInstanceChanges`).
+    public var recordsChanges = false
+    /// `rule << 32 | labels` of the instances changed since the last take.
+    private var changedInstances: Set<Int64> = []
     private var changes: [[Int32: [Int64]]] = []
 
     // Deadlines: "evaluate rule R for label set L at T", deduplicated to the earliest per (R, L).
@@ -85,6 +89,7 @@ public final class Engine {
     /// evaluating every rule once.
     public func reload(rules lint: LintResult) {
         let oldRules = rules, oldInstances = instances, oldChanges = changes, oldSpecs = windowSpecs
+        changedInstances.removeAll() // rule indices change: a journal writes the whole state after a reload
         install(lint)
         instances = Array(repeating: [:], count: rules.count)
         changes = Array(repeating: [:], count: rules.count)
@@ -442,6 +447,7 @@ public final class Engine {
                                                       holdFor: rule.holdFor, resolveAfter: rule.resolveAfter)
         next?.isString = isString
         instances[r][labels] = next
+        if recordsChanges, next != current { changedInstances.insert(Int64(r) << 32 | Int64(UInt32(bitPattern: labels))) }
         if let report { emit(rule: r, labels: labels, state: report, value: value, isString: isString) }
         if let timer { schedule(rule: r, labels: labels, at: timer) }
         if next != nil, staleAt != .max { schedule(rule: r, labels: labels, at: staleAt) }
@@ -680,13 +686,32 @@ public final class Engine {
     /// Pending and firing instances, for the journal.
     public func persistedInstances() -> [PersistedInstance] {
         var out: [PersistedInstance] = []
-        for (r, rule) in rules.enumerated() {
-            for (labels, inst) in instances[r] {
-                out.append(PersistedInstance(rule: rule.name, signature: rule.signature, labels: symbols.labels(labels), state: inst.state.rawValue,
-                                             activeAt: inst.activeAt, value: inst.value, falseSince: inst.falseSince, isString: inst.isString))
-            }
+        for r in rules.indices {
+            for (labels, inst) in instances[r] { out.append(persisted(r, labels, inst)) }
         }
         return out
+    }
+
+    /// The instances changed since the last call (with `recordsChanges`): those that are now
+    /// pending or firing, and the keys of those that are gone. Costs what changed.
+    public func takeInstanceChanges() -> (upserted: [PersistedInstance], removed: [InstanceKey]) {
+        var upserted: [PersistedInstance] = [], removed: [InstanceKey] = []
+        for key in changedInstances {
+            let r = Int(key >> 32), labels = Int32(bitPattern: UInt32(truncatingIfNeeded: key))
+            guard r < rules.count else { continue }
+            if let inst = instances[r][labels] {
+                upserted.append(persisted(r, labels, inst))
+            } else {
+                removed.append(InstanceKey(rule: rules[r].name, signature: rules[r].signature, labels: symbols.labels(labels)))
+            }
+        }
+        changedInstances.removeAll(keepingCapacity: true)
+        return (upserted, removed)
+    }
+
+    private func persisted(_ r: Int, _ labels: Int32, _ inst: Instance) -> PersistedInstance {
+        PersistedInstance(rule: rules[r].name, signature: rules[r].signature, labels: symbols.labels(labels), state: inst.state.rawValue,
+                          activeAt: inst.activeAt, value: inst.value, falseSince: inst.falseSince, isString: inst.isString)
     }
 
     /// Puts back instances from the journal (of rules that are unchanged).

@@ -10,8 +10,9 @@ import VigilEngine
 /// payload, and the payload, a JSON `Record`. A core step that changed anything appends one
 /// record holding what changed in the alerting state since the last record (engine instances,
 /// router tracking with notified channels, escalation positions, repeats, acks, flapping,
-/// silences; found by diffing against the last written state, so a step costs what it changed,
-/// not what is firing) *and* the notifications that step added to the outbox, then fsyncs once;
+/// silences; the engine and router remember what they changed, so a step costs what it
+/// changed, not what is firing) *and* the notifications that step added to the outbox, then
+/// fsyncs once;
 /// only then are those notifications handed to the channel workers. State and owed
 /// notifications are therefore one atomic fact: a crash before the fsync loses both (the step
 /// is redone from the stream), after it keeps both.
@@ -35,6 +36,20 @@ final class Journal: Sendable {
         var untracked: [String]?
         var silences: [Silence]?
         var acked: Set<String>?
+
+        init() {}
+
+        /// From the engine's and the router's changes (and the acks when they changed).
+        init(instances: (upserted: [PersistedInstance], removed: [InstanceKey]), router: Router.Changes, acked: Set<String>?) {
+            if !instances.upserted.isEmpty { upserted = instances.upserted }
+            if !instances.removed.isEmpty { removed = instances.removed.map { Journal.key(rule: $0.rule, signature: $0.signature, labels: $0.labels) } }
+            if !router.tracked.isEmpty { tracked = router.tracked }
+            if !router.untracked.isEmpty { untracked = router.untracked }
+            silences = router.silences
+            self.acked = acked
+        }
+
+        var isEmpty: Bool { upserted == nil && removed == nil && tracked == nil && untracked == nil && silences == nil && acked == nil }
     }
 
     /// One journal record: a whole state (the first, and a compaction) or a step's delta, the
@@ -46,7 +61,7 @@ final class Journal: Sendable {
         var done: [UInt64]?
     }
 
-    /// The state as the records so far leave it, keyed for diffing and replaying.
+    /// The state as the records so far leave it, keyed for replaying.
     struct Image {
         var instances: [String: PersistedInstance] = [:]
         var tracked: [String: Router.Tracked] = [:]
@@ -62,26 +77,7 @@ final class Journal: Sendable {
             acked = s.acked
         }
 
-        static func key(_ i: PersistedInstance) -> String {
-            i.rule + "\u{1F}" + i.signature + "\u{1F}" + i.labels.map { $0.name + "=" + $0.value }.joined(separator: "\u{1E}")
-        }
-
-        /// The delta from `self` to `next`, or nil when nothing changed.
-        func delta(to next: Image) -> Delta? {
-            var d = Delta()
-            let upserted = next.instances.filter { instances[$0.key] != $0.value }.sorted { $0.key < $1.key }.map(\.value)
-            let removed = instances.keys.filter { next.instances[$0] == nil }.sorted()
-            let tracked = next.tracked.filter { self.tracked[$0.key] != $0.value }
-            let untracked = self.tracked.keys.filter { next.tracked[$0] == nil }.sorted()
-            if !upserted.isEmpty { d.upserted = upserted }
-            if !removed.isEmpty { d.removed = removed }
-            if !tracked.isEmpty { d.tracked = tracked }
-            if !untracked.isEmpty { d.untracked = untracked }
-            if next.silences != silences { d.silences = next.silences }
-            if next.acked != acked { d.acked = next.acked }
-            let changed = d.upserted != nil || d.removed != nil || d.tracked != nil || d.untracked != nil || d.silences != nil || d.acked != nil
-            return changed ? d : nil
-        }
+        static func key(_ i: PersistedInstance) -> String { Journal.key(rule: i.rule, signature: i.signature, labels: i.labels) }
 
         mutating func apply(_ d: Delta) {
             for i in d.upserted ?? [] { instances[Image.key(i)] = i }
@@ -106,9 +102,10 @@ final class Journal: Sendable {
 
     let url: URL
     let log: LogSink
-    /// The open descriptor (-1 until the first append), the journal's size, and the state its
-    /// records add up to (nil until one holds a state: the next append then writes it whole).
-    private let file = Mutex<(fd: Int32, size: Int, image: Image?)>((-1, 0, nil))
+    /// The open descriptor (-1 until the first append), the journal's size, and whether the next
+    /// append must write the whole state: at first (a restore may have dropped what no rule
+    /// keeps), after a failed write (its delta is lost), and after `rebase()`.
+    private let file = Mutex<(fd: Int32, size: Int, needsState: Bool)>((-1, 0, true))
     static let compactAt = 1 << 20
 
     init(directory: URL, log: LogSink) {
@@ -142,7 +139,7 @@ final class Journal: Sendable {
                 try? h.close()
             }
         }
-        file.withLock { $0.size = valid; $0.image = image }
+        file.withLock { $0.size = valid }
         return Loaded(state: image?.state, owed: owed.values.sorted { $0.id < $1.id })
     }
 
@@ -170,18 +167,28 @@ final class Journal: Sendable {
         return out + payload
     }
 
-    /// Appends a step (what changed in the state, and the notifications it added) and fsyncs.
-    /// Past 1 MB the journal is compacted instead, which needs everything still `owed`.
-    func append(_ state: State, added: [Outbox.Entry], owed: () -> [Outbox.Entry]) {
-        let next = Image(state)
+    /// Appends a step (what changed in the state since the last record, and the notifications
+    /// it added) and fsyncs. `state` builds the whole state, written instead of the delta when
+    /// the journal needs it, and at compaction past 1 MB with everything still `owed`.
+    func append(_ delta: Delta, added: [Outbox.Entry], state: () -> State, owed: () -> [Outbox.Entry]) {
         file.withLock { f in
             var record = Record(added: added.isEmpty ? nil : added)
-            if let image = f.image { record.delta = image.delta(to: next) } else { record.state = state }
+            if f.needsState { record.state = state() } else if !delta.isEmpty { record.delta = delta }
             guard record.state != nil || record.delta != nil || record.added != nil, let bytes = Journal.frame(record) else { return }
-            // A failed write leaves the image alone, so the next delta carries this step's changes.
-            if f.size + bytes.count > Journal.compactAt, compact(&f, Record(state: state, added: owed())) { return }
-            if write(&f, bytes, sync: true) { f.image = next }
+            if f.size + bytes.count > Journal.compactAt, compact(&f, Record(state: state(), added: owed())) { return }
+            // A failed write loses this step's delta: the next record holds the whole state.
+            f.needsState = !write(&f, bytes, sync: true)
         }
+    }
+
+    /// The next append writes the whole state (after a reload, which renumbers what changed).
+    func rebase() {
+        file.withLock { $0.needsState = true }
+    }
+
+    /// An instance's key in records: rule, condition signature and labels.
+    static func key(rule: String, signature: String, labels: [Label]) -> String {
+        rule + "\u{1F}" + signature + "\u{1F}" + labels.map { $0.name + "=" + $0.value }.joined(separator: "\u{1E}")
     }
 
     /// Records a notification owed outside a core step (a fallback report), with an fsync.
@@ -210,7 +217,7 @@ final class Journal: Sendable {
 
     /// Appends `bytes`; true when they are all written (and fsynced when `sync`). A partial
     /// write is cut off again, so a later record never follows a torn one.
-    private func write(_ f: inout (fd: Int32, size: Int, image: Image?), _ bytes: Data, sync: Bool) -> Bool {
+    private func write(_ f: inout (fd: Int32, size: Int, needsState: Bool), _ bytes: Data, sync: Bool) -> Bool {
         if f.fd < 0 { f.fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) }
         guard f.fd >= 0 else { fail("cannot open the journal"); return false }
         let written = bytes.withUnsafeBytes { raw -> Int in
@@ -234,10 +241,10 @@ final class Journal: Sendable {
     }
 
     /// Replaces the journal with one record holding a whole state; true when it did.
-    private func compact(_ f: inout (fd: Int32, size: Int, image: Image?), _ record: Record) -> Bool {
+    private func compact(_ f: inout (fd: Int32, size: Int, needsState: Bool), _ record: Record) -> Bool {
         var record = record
         if record.added?.isEmpty == true { record.added = nil }
-        guard let state = record.state, let bytes = Journal.frame(record) else { return false }
+        guard record.state != nil, let bytes = Journal.frame(record) else { return false }
         if f.fd >= 0 { Glibc.close(f.fd) }
         f.fd = -1
         let aside = url.appendingPathExtension("new")
@@ -248,7 +255,7 @@ final class Journal: Sendable {
             try h.close()
             guard rename(aside.path, url.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             f.size = bytes.count
-            f.image = Image(state)
+            f.needsState = false
             return true
         } catch {
             log.write(LogRecord(level: .error, service: "journal", message: "cannot compact the journal", data: ["cause": "\(error)"]))

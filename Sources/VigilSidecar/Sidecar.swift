@@ -122,6 +122,8 @@ public final class Sidecar: Sendable {
         var dirty = false
         /// Notifications this step added to the outbox, dispatched once the step is journaled.
         var added: [Outbox.Entry] = []
+        /// The acks changed since the last journal record.
+        var ackedChanged = false
         /// Monitor metrics already logged as undeliverable.
         var droppedReadings: Set<String> = []
 
@@ -153,6 +155,10 @@ public final class Sidecar: Sendable {
             log.write(LogRecord(level: .info, service: "journal", message: "state restored",
                                 data: ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"]))
         }
+        // With a journal, the engine and router remember what they change: a step's record costs
+        // what changed (the first record after a start holds the whole state).
+        engine.recordsChanges = journal != nil
+        core.router.recordsChanges = journal != nil
         core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
         let initial = core.snapshot
         snapshotBox.withLock { $0 = initial }
@@ -251,7 +257,10 @@ public final class Sidecar: Sendable {
         route(through: now)
         if core.dirty, let journal = core.journal {
             let outbox = delivery.outbox
-            journal.append(journalState(), added: core.added, owed: { outbox.entries })
+            let delta = Journal.Delta(instances: engine.takeInstanceChanges(), router: core.router.takeChanges(),
+                                      acked: core.ackedChanged ? core.acked : nil)
+            core.ackedChanged = false
+            journal.append(delta, added: core.added, state: { journalState() }, owed: { outbox.entries })
         }
         core.dirty = false
         for entry in core.added { delivery.dispatch(entry) }
@@ -303,7 +312,7 @@ public final class Sidecar: Sendable {
             log.write(LogRecord(level: tr.state == .pending ? .info : .warning, service: "engine", message: "alert \(tr.state.rawValue)",
                                 data: ["alert": tr.alert, "labels": tr.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ","),
                                        "value": tr.stringValue ?? formatNumber(tr.value)]))
-            if tr.state == .resolved { core.acked.remove(fingerprint(alert: tr.alert, labels: tr.labels)) }
+            if tr.state == .resolved, core.acked.remove(fingerprint(alert: tr.alert, labels: tr.labels)) != nil { core.ackedChanged = true }
         }
         router.handle(engine.transitions)
         engine.transitions.removeAll(keepingCapacity: true)
@@ -322,6 +331,7 @@ public final class Sidecar: Sendable {
         case .ack(let fp, let duration):
             guard core.router.acknowledge(fingerprint: fp, at: now, for: duration) else { return .notFound("no firing alert has fingerprint \(fp)") }
             core.acked.insert(fp)
+            core.ackedChanged = true
             route(through: now)
             log.write(LogRecord(level: .info, service: "api", message: "alert acknowledged", data: ["fingerprint": fp]))
             return .ok(fp)
@@ -338,6 +348,7 @@ public final class Sidecar: Sendable {
             core.snapshot.lastReloadSuccessful = false
             return .ok("")
         case .reload(let rules, let config, let surroundings):
+            core.journal?.rebase()
             core.engine.reload(rules: rules)
             monitor.reconfigure(surroundings)
             core.router.reload(rules: rules, config: config, at: now)

@@ -140,6 +140,40 @@ struct RouterTests {
         #expect(rig.log == ["1 slack firing a{venue=polymarket}", "30 slack firing a{venue=kalshi}"])
     }
 
+    /// A silence that starts after an alert fired holds its escalation (and repeats) while it
+    /// lasts; the overdue page goes out when the silence ends. (The router used to reschedule a
+    /// muted step at the same instant, and its clock spun forever.)
+    @Test func aSilenceHoldsADueEscalationUntilItEnds() {
+        let rig = RouteRig("metric x\nalert a { when x > 1; severity warning; notify slack; escalate after 5min to pager; repeat every 4min }")
+        rig.metric(0, "x", 5)
+        let matchers = (try? LabelMatcher.parseList(#"alertname="a""#).get()) ?? []
+        rig.router.add(Silence(id: "s1", matchers: matchers, startsAt: rig.at(2), endsAt: rig.at(20), createdBy: "oncall", comment: "on it"))
+        rig.run(to: 19)
+        #expect(rig.log == ["0 slack firing a{}"])
+        rig.run(to: 20)
+        #expect(rig.log == ["0 slack firing a{}", "20 pager escalation[1] a{}", "20 slack repeat a{}"])
+        rig.run(to: 24)
+        #expect(rig.log.suffix(1) == ["24 slack repeat a{}"])
+    }
+
+    /// An alert muted by an inhibition when its escalation comes due is paged once the
+    /// inhibiting alert resolves, if it still fires.
+    @Test func anInhibitionHoldsADueEscalationUntilTheSourceResolves() {
+        let rig = RouteRig("""
+            metric down
+            metric lag
+            alert venue_down { when down > 0; severity critical; notify pager; escalate none }
+            alert stale { when lag > 10; severity warning; notify slack; escalate after 5min to pager }
+            inhibit stale when venue_down
+            """)
+        rig.metric(0, "lag", 20)
+        rig.metric(1, "down", 1)
+        rig.run(to: 10)
+        #expect(rig.log == ["0 slack firing stale{}", "1 pager firing venue_down{}"])
+        rig.metric(12, "down", 0)
+        #expect(rig.log.suffix(2) == ["12 pager resolved venue_down{}", "12 pager escalation[1] stale{}"])
+    }
+
     @Test func anInhibitionMutesTheTargetWhileTheSourceFires() {
         let rig = RouteRig("""
             metric down labels venue

@@ -146,7 +146,7 @@ struct DeliveryTests {
                                          ChannelConfig(name: "backup", type: .webhook, url: Secret(backup.url))], fallback: "backup"),
                          outbox: outbox, policy: fast, log: MemoryLog())
         let entry = outbox.add(note("hook"))
-        journal.append(journalState(0), added: [entry], owed: { outbox.entries })
+        journal.append(Journal.Delta(), added: [entry], state: { journalState(0) }, owed: { outbox.entries })
         d.dispatch(entry)
         #expect(await d.drain(timeout: .seconds(20)))
         journal.close()
@@ -173,7 +173,7 @@ struct DeliveryTests {
         let first = Journal(directory: dir, log: MemoryLog())
         let outbox = Outbox()
         let owed = outbox.add(note("hook", alert: "kept"))
-        first.append(empty, added: [owed], owed: { outbox.entries })
+        first.append(Journal.Delta(), added: [owed], state: { empty }, owed: { outbox.entries })
         first.close()
         let torn = try #require(Journal.frame(Journal.Record(state: empty, added: [outbox.add(note("hook", alert: "torn"))])))
         let url = dir.appendingPathComponent("journal.bin")

@@ -12,6 +12,14 @@ func journalState(_ n: Int) -> Journal.State {
                   router: Router.Persisted(tracked: [:], silences: []), acked: [])
 }
 
+extension Journal {
+    /// Appends a record holding the whole `state` (what a start, a reload or a failed write leads to).
+    func appendWhole(_ state: State, added: [Outbox.Entry]) {
+        rebase()
+        append(Delta(), added: added, state: { state }, owed: { [] })
+    }
+}
+
 struct JournalTests {
     func dir() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("vigil-journal-\(UUID().uuidString)") }
 
@@ -19,7 +27,7 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        for n in 1...5 { j.append(journalState(n), added: [], owed: { [] }) }
+        for n in 1...5 { j.appendWhole(journalState(n), added: []) }
         j.close()
         #expect(Journal(directory: d, log: MemoryLog()).load().state?.instances.count == 5)
     }
@@ -28,8 +36,8 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(journalState(1), added: [], owed: { [] })
-        j.append(journalState(2), added: [], owed: { [] })
+        j.appendWhole(journalState(1), added: [])
+        j.appendWhole(journalState(2), added: [])
         j.close()
         let url = d.appendingPathComponent("journal.bin")
         let whole = try Data(contentsOf: url)
@@ -45,8 +53,8 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(journalState(1), added: [], owed: { [] })
-        j.append(journalState(2), added: [], owed: { [] })
+        j.appendWhole(journalState(1), added: [])
+        j.appendWhole(journalState(2), added: [])
         j.close()
         let url = d.appendingPathComponent("journal.bin")
         var bytes = try Data(contentsOf: url)
@@ -61,7 +69,7 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        for n in 1...20 { j.append(journalState(n), added: [], owed: { [] }) }
+        for n in 1...20 { j.appendWhole(journalState(n), added: []) }
         j.compact(journalState(7), owed: [])
         j.close()
         let size = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
@@ -75,9 +83,9 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(journalState(1), added: [owed(1), owed(2)], owed: { [] })
+        j.appendWhole(journalState(1), added: [owed(1), owed(2)])
         j.done(1)
-        j.append(journalState(2), added: [owed(3)], owed: { [] })
+        j.appendWhole(journalState(2), added: [owed(3)])
         j.done(3)
         j.close()
         let loaded = Journal(directory: d, log: MemoryLog()).load()
@@ -89,11 +97,11 @@ struct JournalTests {
         let d = dir()
         defer { try? FileManager.default.removeItem(at: d) }
         let j = Journal(directory: d, log: MemoryLog())
-        j.append(journalState(1), added: [owed(1), owed(2)], owed: { [] })
+        j.appendWhole(journalState(1), added: [owed(1), owed(2)])
         j.done(1)
         j.compact(journalState(3), owed: [owed(2)])
         j.done(2)
-        j.append(journalState(4), added: [owed(5)], owed: { [] })
+        j.appendWhole(journalState(4), added: [owed(5)])
         j.close()
         let loaded = Journal(directory: d, log: MemoryLog()).load()
         #expect(loaded.owed.map(\.id) == [5])
@@ -108,22 +116,83 @@ struct JournalTests {
             PersistedInstance(rule: "a", signature: "s", labels: [Label("i", "\(i)")], state: "firing", activeAt: 1, value: value, falseSince: nil, isString: false)
         }
         let first = Journal.State(instances: (0..<100).map { inst($0, 1) }, router: Router.Persisted(tracked: [:], silences: []), acked: ["x"])
-        j.append(first, added: [], owed: { [] })
+        // The first append after a start writes the whole state, whatever the delta says.
+        j.append(Journal.Delta(), added: [], state: { first }, owed: { [] })
         let whole = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
         // One instance changes, one goes, the acks change: the record holds only that.
-        var instances = first.instances.filter { $0.labels != [Label("i", "7")] }
-        instances[0] = inst(0, 99)
-        let second = Journal.State(instances: instances, router: first.router, acked: ["y"])
-        j.append(second, added: [], owed: { [] })
+        let delta = Journal.Delta(instances: ([inst(0, 99)], [InstanceKey(rule: "a", signature: "s", labels: [Label("i", "7")])]),
+                                  router: Router.Changes(), acked: ["y"])
+        j.append(delta, added: [], state: { Issue.record("a delta step must not build the whole state"); return first }, owed: { [] })
         let afterDelta = try Data(contentsOf: d.appendingPathComponent("journal.bin")).count
         #expect(afterDelta - whole < whole / 20, "a one-instance delta took \(afterDelta - whole) bytes")
-        j.append(second, added: [], owed: { [] })
+        j.append(Journal.Delta(), added: [], state: { first }, owed: { [] })
         #expect(try Data(contentsOf: d.appendingPathComponent("journal.bin")).count == afterDelta)
         j.close()
         let loaded = try #require(Journal(directory: d, log: MemoryLog()).load().state)
+        var expected = first.instances.filter { $0.labels != [Label("i", "7")] }
+        expected[0] = inst(0, 99)
         func sorted(_ a: [PersistedInstance]) -> [PersistedInstance] { a.sorted { Journal.Image.key($0) < Journal.Image.key($1) } }
-        #expect(sorted(loaded.instances) == sorted(second.instances))
+        #expect(sorted(loaded.instances) == sorted(expected))
         #expect(loaded.instances.count == 99)
         #expect(loaded.acked == ["y"])
+    }
+
+    /// The engine's and router's own change records, journaled step by step through an incident
+    /// of firing, resolving, escalating, acked and silenced alerts, replay to exactly their
+    /// whole state, and each step's record costs what it changed.
+    @Test func engineAndRouterChangesReplayToTheirWholeState() throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: """
+            metric x labels k
+            alert hot { when x > 1 for 10s; severity warning; notify slack; escalate after 1min to pager; repeat every 2min }
+            alert flat { when x == 0; severity info; notify email; escalate none }
+
+            """)])
+        #expect(lint.errorCount == 0)
+        let engine = Engine(rules: lint, start: Instant(nanoseconds: 0))
+        let router = Router(rules: lint, config: .defaults)
+        engine.recordsChanges = true
+        router.recordsChanges = true
+        let j = Journal(directory: d, log: MemoryLog())
+        var acked: Set<String> = []
+        func whole() -> Journal.State { Journal.State(instances: engine.persistedInstances(), router: router.persisted(), acked: acked) }
+        var rng = SplitMix64(seed: 5)
+        var largest = 0
+        for step in 1...400 {
+            let t = Instant(nanoseconds: Int64(step) * 5_000_000_000)
+            engine.advance(before: t)
+            for _ in 0..<3 {
+                _ = engine.ingest(#"{"metric":"x","labels":{"k":"k\#(rng.next() % 30)"},"value":\#(rng.next() % 3)}"#, arrival: t)
+            }
+            engine.advance(through: t)
+            router.handle(engine.transitions)
+            engine.transitions.removeAll()
+            router.advance(through: t)
+            router.notifications.removeAll()
+            var ackChanged = false
+            if step % 40 == 0, let fp = router.persisted().tracked.keys.sorted().first, router.acknowledge(fingerprint: fp, at: t) {
+                acked.insert(fp)
+                ackChanged = true
+            }
+            if step == 100 {
+                router.add(Silence(id: "s1", matchers: [], startsAt: t, endsAt: t + 600_000_000_000, createdBy: "test", comment: "quiet"))
+            }
+            let before = (try? Data(contentsOf: d.appendingPathComponent("journal.bin")).count) ?? 0
+            j.append(Journal.Delta(instances: engine.takeInstanceChanges(), router: router.takeChanges(), acked: ackChanged ? acked : nil),
+                     added: [], state: whole, owed: { [] })
+            if step > 1 { largest = max(largest, ((try? Data(contentsOf: d.appendingPathComponent("journal.bin")).count) ?? 0) - before) }
+        }
+        j.close()
+        let live = whole()
+        #expect(live.instances.count > 5 && !live.router.tracked.isEmpty, "the incident must leave something to restore")
+        let loaded = try #require(Journal(directory: d, log: MemoryLog()).load().state)
+        func sorted(_ a: [PersistedInstance]) -> [PersistedInstance] { a.sorted { Journal.Image.key($0) < Journal.Image.key($1) } }
+        #expect(sorted(loaded.instances) == sorted(live.instances))
+        #expect(loaded.router.tracked == live.router.tracked)
+        #expect(loaded.router.silences == live.router.silences)
+        #expect(loaded.acked == live.acked)
+        let wholeSize = Journal.frame(Journal.Record(state: live))?.count ?? 0
+        #expect(largest < wholeSize / 2, "a step's record (at most \(largest) bytes) costs what changed, not the whole state (\(wholeSize))")
     }
 }
