@@ -219,11 +219,6 @@ public final class Delivery: Sendable {
         for entry in outbox.entries { dispatch(entry) }
     }
 
-    /// Records a notification in the outbox and hands it to its channel's worker.
-    public func send(_ n: AlertNotification) {
-        if let entry = record(n) { dispatch(entry) }
-    }
-
     /// Records a notification in the outbox, to be dispatched once it is durable (`now`: made
     /// durable here, else with the core step). A console notification is printed at once and
     /// an undeclared channel logged: neither is owed (nil).

@@ -38,6 +38,13 @@ func webhookDelivery(_ rx: Receiver, _ log: MemoryLog) -> Delivery {
              outbox: Outbox(), policy: fast, log: log)
 }
 
+extension Delivery {
+    /// Records a notification and dispatches it at once: what the sidecar does, without the journal's step in between.
+    func send(_ n: AlertNotification) {
+        if let entry = record(n) { dispatch(entry) }
+    }
+}
+
 struct DeliveryTests {
     @Test(.timeLimit(.minutes(1)))
     func serverErrorsAreRetriedUntilDelivered() async throws {
