@@ -179,6 +179,16 @@ public struct API: Sendable {
         let depth = sidecar.delivery.outbox.depth
         family("vigil_outbox_depth", "gauge", "Notifications waiting in the outbox, per channel.", channels.map { (label("channel", $0), Double(depth[$0] ?? 0)) })
         family("vigil_config_last_reload_successful", "gauge", "1 if the last configuration load succeeded.", [("", s.lastReloadSuccessful ? 1 : 0)])
+        let probes = sidecar.monitor.probes.filter { $0.up != nil }
+        if !probes.isEmpty {
+            family("vigil_probe_up", "gauge", "1 if the probe's last check succeeded.", probes.map { (label("probe", $0.name), $0.up == true ? 1 : 0) })
+            family("vigil_probe_duration_seconds", "gauge", "How long the probe's last check took.", probes.map { (label("probe", $0.name), $0.lastDuration ?? 0) })
+        }
+        let watches = sidecar.monitor.watches.filter { $0.up != nil }
+        if !watches.isEmpty {
+            family("vigil_watched_process_up", "gauge", "1 if the watched process was found at the last check.",
+                   watches.map { (label("process", $0.name), $0.up == true ? 1 : 0) })
+        }
         family("vigil_process_resident_memory_bytes", "gauge", "Resident set size.", [("", Double(ProcFS.residentBytes(getpid()) ?? 0))])
         family("vigil_process_cpu_seconds_total", "counter", "CPU time used.", [("", API.cpuSeconds())])
         return out

@@ -75,6 +75,9 @@ struct SurroundingsRunTests {
         #expect(detailed.contains(#""status":"degraded""#))
         #expect(detailed.contains(#""name":"redis","type":"tcp","target":"127.0.0.1:\#(dep.port)","critical":true,"status":"down""#))
         #expect(detailed.contains(#""last_error":"connection refused""#))
+        let metrics = await v.http("GET", "/metrics").1
+        #expect(metrics.contains("vigil_probe_up{probe=\"redis\"} 0\n"), "\(metrics)")
+        #expect(!metrics.contains("vigil_probe_up{probe=\"venue\"}")) // no answer yet: no sample
         #expect(detailed.contains(#"{"name":"venue","type":"http","target":"http://127.0.0.1:\#(never.port)/health","critical":false,"#))
 
         // The stream is evaluated as ever while the venue probe hangs.
