@@ -225,7 +225,8 @@ public final class Router {
                     groups[key] = Group(fingerprints: [], rule: rule.name, at: t.at + rule.groupWait)
                     timers.push(Timer(at: t.at + rule.groupWait, key: "group:" + key))
                 }
-                groups[key]?.fingerprints.append(fp)
+                // Once: an alert that fires, resolves and fires again within the wait is one alert of the group.
+                if groups[key]?.fingerprints.contains(fp) == false { groups[key]?.fingerprints.append(fp) }
             } else {
                 sendFirst(fp)
             }

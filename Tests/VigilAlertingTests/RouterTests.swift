@@ -200,6 +200,17 @@ struct RouterTests {
         #expect(rig.log.last == "19 slack resolved a{}")
     }
 
+    /// An alert that fires, resolves and fires again within the group wait is in the group's
+    /// notification once (the fuzz test found it listed twice).
+    @Test func anAlertRefiringWithinTheGroupWaitIsListedOnce() {
+        let rig = RouteRig("metric x labels venue\nalert a { when x > 1; severity warning; notify slack; group by venue wait 1min }")
+        rig.metric(0, "x", 5, #"{"venue":"kalshi"}"#)
+        rig.metric(0.25, "x", 0, #"{"venue":"kalshi"}"#)
+        rig.metric(0.5, "x", 5, #"{"venue":"kalshi"}"#)
+        rig.run(to: 2)
+        #expect(rig.log == ["1 slack firing a{venue=kalshi}"])
+    }
+
     @Test func groupWaitBatchesAlertsOfAGroup() {
         let rig = RouteRig("metric x labels venue, market\nalert a { when x > 1; severity warning; notify slack; group by venue wait 30s }")
         rig.metric(0, "x", 5, #"{"venue":"kalshi","market":"m1"}"#)
