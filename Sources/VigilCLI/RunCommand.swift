@@ -101,7 +101,12 @@ enum RunCommand {
             terminal.err("error: \(error)\n")
             return .failure
         }
-        opts.surroundings = Surroundings.load(lint.config)
+        do {
+            opts.surroundings = try resolvedSurroundings(lint)
+        } catch {
+            terminal.err("error: \(error)\n")
+            return .failure
+        }
         let sidecar = Sidecar(rules: lint, config: config, options: opts, log: log, console: { terminal.out($0) })
         let rulePaths = [parsed.value("--rules") ?? "rules"], configPath = parsed.value("--config")
         let reload: @Sendable () -> (Bool, String) = {
@@ -135,8 +140,20 @@ enum RunCommand {
         } catch {
             return fail("\(error)")
         }
-        guard case .ok(let detail)? = sidecar.run(.reload(lint, alerting, Surroundings.load(lint.config))) else { return fail("the core did not answer") }
+        let surroundings: Surroundings
+        do {
+            surroundings = try resolvedSurroundings(lint)
+        } catch {
+            return fail("\(error)")
+        }
+        guard case .ok(let detail)? = sidecar.run(.reload(lint, alerting, surroundings)) else { return fail("the core did not answer") }
         return (true, detail)
+    }
+
+    /// The config's probes, watches and system, with secret probe URLs read.
+    static func resolvedSurroundings(_ lint: LintResult) throws(Surroundings.SecretError) -> Surroundings {
+        try Surroundings.load(lint.config).resolvingSecrets(environment: ProcessInfo.processInfo.environment,
+                                                             readFile: { try? String(contentsOfFile: $0, encoding: .utf8) })
     }
 
     static func parseHTTP(_ text: String) throws(UsageError) -> (String, UInt16) {

@@ -69,6 +69,17 @@ extension Checker {
         }
     }
 
+    /// What in an HTTP URL looks like a credential (a user and password, or a token-like query
+    /// parameter), or nil.
+    static func credentialsInURL(_ url: String) -> String? {
+        let rest = url.drop { $0 != "/" }.dropFirst(2)
+        if let at = rest.firstIndex(of: "@"), !rest[..<at].contains("/") { return "a user and password" }
+        guard let q = url.firstIndex(of: "?") else { return nil }
+        let names = url[url.index(after: q)...].split(separator: "&").map { $0.prefix { $0 != "=" }.lowercased() }
+        let secretish = ["token", "key", "apikey", "api_key", "secret", "password", "auth", "signature", "sig"]
+        return names.first { name in secretish.contains { name == $0 || name.hasSuffix("_" + $0) } }.map { "a `\($0)` parameter" }
+    }
+
     private mutating func checkSurroundingValue(_ s: Setting, kind: BlockDecl.Kind, in file: SourceFile) {
         let key = s.key.name
         func string() -> String? {
@@ -94,9 +105,16 @@ extension Checker {
             guard let text = string() else { return }
             if case .failure(let e) = Surroundings.parseTCP(text) { error(file, "bad-value", e.message, s.valueRange) }
         case "http":
+            if case .secret(let ref)? = s.value {
+                checkSecretRef(ref, in: file)
+                return
+            }
             guard let text = string() else { return }
             if !Surroundings.isHTTPURL(text) {
-                error(file, "bad-value", "`http` takes a URL starting with http:// or https://", s.valueRange)
+                error(file, "bad-value", "`http` takes a URL starting with http:// or https://, `env:NAME` or `file:PATH`", s.valueRange)
+            } else if let hint = Checker.credentialsInURL(text) {
+                warn(file, "literal-secret", "this probe URL carries \(hint); secrets belong in the environment or a file", s.valueRange,
+                     notes: [.init("configs end up in repositories and logs; use `http env:NAME` or `http file:PATH`")])
             }
         case "pid":
             guard case .number(let n)? = s.value, n.quantity.unit == nil, let pid = Int32(exactly: n.quantity.value), pid > 0 else {

@@ -385,7 +385,7 @@ struct Checker {
         }
     }
 
-    private mutating func checkSecretRef(_ ref: Identifier, in file: SourceFile) {
+    mutating func checkSecretRef(_ ref: Identifier, in file: SourceFile) {
         let text = ref.name
         if text.hasPrefix("env:") {
             let name = String(text.dropFirst(4))

@@ -8,7 +8,7 @@ public struct Surroundings: Sendable, Equatable {
             case tcp(host: String, port: UInt16)
             /// `tcp "unix:/path"` or `tcp "/path"`: a stream Unix socket.
             case unix(String)
-            /// `http "http(s)://…"`: a GET.
+            /// `http "http(s)://…"` (or `http env:NAME` / `http file:PATH`, see `urlSecret`): a GET.
             case http(String)
         }
         public var name: String
@@ -18,10 +18,15 @@ public struct Surroundings: Sendable, Equatable {
         public var critical: Bool
         /// `expect N`: the one status that counts as up. nil: any 2xx.
         public var expect: Int?
+        /// `env:NAME` or `file:PATH` when the HTTP URL is a secret (it may carry a token): the
+        /// URL is filled in by `resolvingSecrets`, and this is all logs and the API show of it.
+        public var urlSecret: String?
 
-        public init(name: String, target: Target, interval: Int64, timeout: Int64? = nil, critical: Bool = false, expect: Int? = nil) {
+        public init(name: String, target: Target, interval: Int64, timeout: Int64? = nil, critical: Bool = false, expect: Int? = nil,
+                    urlSecret: String? = nil) {
             self.name = name
             self.target = target
+            self.urlSecret = urlSecret
             self.interval = interval
             self.timeout = timeout ?? Surroundings.defaultTimeout(interval: interval)
             self.critical = critical
@@ -29,12 +34,12 @@ public struct Surroundings: Sendable, Equatable {
         }
 
         /// The target as logs and the API may show it: an HTTP URL loses its user, password
-        /// and query (they can hold tokens).
+        /// and query (they can hold tokens), and a secret one shows only where it comes from.
         public var displayTarget: String {
             switch target {
             case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             case .unix(let path): "unix:\(path)"
-            case .http(let url): Surroundings.redacted(url)
+            case .http(let url): urlSecret ?? Surroundings.redacted(url)
             }
         }
     }
@@ -93,12 +98,12 @@ public struct Surroundings: Sendable, Equatable {
             let interval = b.setting("every").flatMap { duration($0) } ?? defaultInterval
             switch b.kind {
             case .probe:
-                guard let name = b.name?.name, let target = probeTarget(b) else { continue }
+                guard let name = b.name?.name, let (target, secret) = probeTarget(b) else { continue }
                 var expect: Int?
                 if case .number(let n)? = b.setting("expect")?.value { expect = Int(exactly: n.quantity.value) }
                 result.probes.append(Probe(name: name, target: target, interval: interval,
                                            timeout: b.setting("timeout").flatMap { duration($0) },
-                                           critical: b.setting("critical") != nil, expect: expect))
+                                           critical: b.setting("critical") != nil, expect: expect, urlSecret: secret))
             case .watch:
                 guard let name = b.name?.name, let selector = watchSelector(b) else { continue }
                 result.watches.append(Watch(name: name, selector: selector, interval: interval))
@@ -118,10 +123,48 @@ public struct Surroundings: Sendable, Equatable {
         return ns
     }
 
-    static func probeTarget(_ b: BlockDecl) -> Probe.Target? {
-        if case .string(let s)? = b.setting("tcp")?.value, case .success(let t) = parseTCP(s.value) { return t }
-        if case .string(let s)? = b.setting("http")?.value, isHTTPURL(s.value) { return .http(s.value) }
-        return nil
+    static func probeTarget(_ b: BlockDecl) -> (Probe.Target, secret: String?)? {
+        if case .string(let s)? = b.setting("tcp")?.value, case .success(let t) = parseTCP(s.value) { return (t, nil) }
+        switch b.setting("http")?.value {
+        case .string(let s)? where isHTTPURL(s.value): return (.http(s.value), nil)
+        case .secret(let ref)?: return (.http(""), ref.name)
+        default: return nil
+        }
+    }
+
+    /// A probe URL that comes from the environment or a file and cannot be read.
+    public struct SecretError: Error, Sendable, CustomStringConvertible {
+        public let probe: String
+        public let message: String
+        public var description: String { "probe \(probe): \(message)" }
+    }
+
+    /// The surroundings with every secret probe URL read (`env:NAME` from `environment`,
+    /// `file:PATH` through `readFile`, trimmed), checked to be an http(s) URL.
+    public func resolvingSecrets(environment: [String: String], readFile: (String) -> String?) throws(SecretError) -> Surroundings {
+        var out = self
+        for (i, p) in probes.enumerated() {
+            guard let ref = p.urlSecret else { continue }
+            let value: String?
+            if ref.hasPrefix("env:") {
+                let name = String(ref.dropFirst(4))
+                value = environment[name]
+                guard let value, !value.isEmpty else {
+                    throw SecretError(probe: p.name, message: "http comes from the environment variable \(name), which is not set")
+                }
+            } else {
+                let path = String(ref.dropFirst(5))
+                value = readFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard let value, !value.isEmpty else {
+                    throw SecretError(probe: p.name, message: "http comes from the file \(path), which cannot be read or is empty")
+                }
+            }
+            guard let url = value, Surroundings.isHTTPURL(url) else {
+                throw SecretError(probe: p.name, message: "\(ref) does not hold a URL starting with http:// or https://")
+            }
+            out.probes[i].target = .http(url)
+        }
+        return out
     }
 
     static func watchSelector(_ b: BlockDecl) -> Watch.Selector? {

@@ -22,7 +22,7 @@ final class RunningVigil {
     let out: URL
     let err: URL
 
-    init(_ args: [String], rules: String, port: UInt16 = RunningVigil.freeTCPPort()) throws {
+    init(_ args: [String], rules: String, port: UInt16 = RunningVigil.freeTCPPort(), environment: [String: String] = [:]) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-run-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try Data(rules.utf8).write(to: dir.appendingPathComponent("t.rules"))
@@ -35,6 +35,7 @@ final class RunningVigil {
         process.executableURL = binary
         process.arguments = ["run", "--rules", dir.appendingPathComponent("t.rules").path, "--http", "127.0.0.1:\(port)"]
             + args.map { $0.replacingOccurrences(of: "DIR", with: dir.path) }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()

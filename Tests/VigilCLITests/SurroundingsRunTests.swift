@@ -90,4 +90,32 @@ struct SurroundingsRunTests {
         #expect(v.stderr.contains(#""message":"probe down""#))
         #expect(await v.terminate() == 0)
     }
+
+    /// An HTTP probe URL from the environment (it carries a token): probed, and shown in the
+    /// API and logs only as `env:NAME`. A missing variable stops vigil with one clear line.
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func aSecretProbeURLIsUsedAndNeverShown() async throws {
+        let server = try HTTPServer(host: "127.0.0.1", port: 0) { _ in .json(503, "{}") }
+        defer { server.stop() }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-probe-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let conf = work.appendingPathComponent("vigil.conf")
+        try Data("channel out { type console }\nescalation_target out\nprobe venue { http env:VIGIL_TEST_VENUE_URL every 200ms timeout 2s }\n".utf8).write(to: conf)
+        let rules = "alert service_down { when service_status == 'down'; severity critical; notify out; summary \"{{service}} is down\" }\n"
+        let token = "s3cret-\(UUID().uuidString.prefix(8))"
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock", "--config", conf.path], rules: rules,
+                                 environment: ["VIGIL_TEST_VENUE_URL": "http://127.0.0.1:\(server.port)/health?token=\(token)"])
+        #expect(await v.waitUntilUp())
+        #expect(await v.waitForAlerts { $0.contains(#""alert":"service_down","labels":{"service":"venue"},"state":"firing""#) })
+        let detailed = await v.http("GET", "/health/detailed").1
+        #expect(detailed.contains(#""target":"env:VIGIL_TEST_VENUE_URL""#) && detailed.contains(#""last_error":"HTTP 503 (expected 2xx)""#), "\(detailed)")
+        let everything = detailed + (await v.http("GET", "/metrics").1) + (await v.http("GET", "/api/v1/alerts").1)
+        #expect(await v.terminate() == 0)
+        #expect(!(everything + v.stderr + v.stdout).contains(token))
+
+        let missing = vigil("run", "--rules", v.dir.appendingPathComponent("t.rules").path, "--config", conf.path, "--stdin")
+        #expect(missing.status == 1)
+        #expect(missing.err == "error: probe venue: http comes from the environment variable VIGIL_TEST_VENUE_URL, which is not set\n")
+    }
 }

@@ -79,6 +79,38 @@ struct SurroundingsTests {
         #expect(Surroundings.redacted("http://127.0.0.1:8080/a@b") == "http://127.0.0.1:8080/a@b")
     }
 
+    /// An HTTP probe URL may be a secret (it can carry a token): `env:` or `file:`, read at
+    /// start, shown only as its source.
+    @Test func secretProbeURLs() throws {
+        let text = "probe a { http env:A_URL }\nprobe b { http file:/run/secrets/b }\nprobe c { http \"https://c.example/health\" }\n"
+        let (file, _) = Parser.parse(SourceFile(path: "vigil.conf", text: text, kind: .config))
+        #expect(codes(Linter.lint(ruleFiles: [], config: SourceFile(path: "vigil.conf", text: text, kind: .config))) == [])
+        let loaded = Surroundings.load(file)
+        #expect(loaded.probes.map(\.urlSecret) == ["env:A_URL", "file:/run/secrets/b", nil])
+        let env = ["A_URL": "https://a.example/health?token=s3cret"]
+        let files = ["/run/secrets/b": "http://b.example/ok\n"]
+        let resolved = try loaded.resolvingSecrets(environment: env, readFile: { files[$0] })
+        #expect(resolved.probes.map(\.target) == [.http("https://a.example/health?token=s3cret"), .http("http://b.example/ok"), .http("https://c.example/health")])
+        #expect(resolved.probes.map(\.displayTarget) == ["env:A_URL", "file:/run/secrets/b", "https://c.example/health"])
+        func failure(_ env: [String: String], _ files: [String: String]) -> String {
+            do { _ = try loaded.resolvingSecrets(environment: env, readFile: { files[$0] }); return "" } catch { return "\(error)" }
+        }
+        #expect(failure([:], files) == "probe a: http comes from the environment variable A_URL, which is not set")
+        #expect(failure(env, [:]) == "probe b: http comes from the file /run/secrets/b, which cannot be read or is empty")
+        #expect(failure(["A_URL": "a.example/health"], files) == "probe a: env:A_URL does not hold a URL starting with http:// or https://")
+    }
+
+    @Test func literalCredentialsInAProbeURLWarn() {
+        func config(_ url: String) -> [String] {
+            codes(Linter.lint(ruleFiles: [], config: SourceFile(path: "vigil.conf", text: "probe a { http \"\(url)\" }\n", kind: .config)))
+        }
+        #expect(config("https://api.example/health?api_key=abc") == ["W:literal-secret@1:16"])
+        #expect(config("https://user:pw@api.example/health") == ["W:literal-secret@1:16"])
+        #expect(config("https://api.example/health?market=FED&access_token=x") == ["W:literal-secret@1:16"])
+        #expect(config("https://api.example/health?market=FED") == [])
+        #expect(config("https://api.example/a@b") == [])
+    }
+
     @Test func blocksFormatInAlignedRuns() {
         let messy = "probe redis {tcp \"127.0.0.1:6379\" every 10s critical}\nprobe kalshi_api {   http \"https://api.example/health\"\n every 5s }\nwatch trader { pid 42 }\nsystem {every 10s}\n"
         #expect(fmt(messy, kind: .config) == """
