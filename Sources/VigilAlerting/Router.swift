@@ -340,6 +340,9 @@ public final class Router {
             return
         }
         if key.hasPrefix("silence:") {
+            // An ended silence is dropped (the API lists active ones; the journal need not keep it).
+            let id = String(key.dropFirst(8))
+            if let s = silences[id], s.endsAt <= t { silences[id] = nil }
             recheckMuted()
             return
         }

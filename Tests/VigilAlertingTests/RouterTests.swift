@@ -136,8 +136,10 @@ struct RouterTests {
         rig.metric(1, "x", 5, #"{"venue":"polymarket"}"#)
         rig.run(to: 29)
         #expect(rig.log == ["1 slack firing a{venue=polymarket}"])
+        #expect(rig.router.persisted().silences.map(\.id) == ["s1"])
         rig.run(to: 30)
         #expect(rig.log == ["1 slack firing a{venue=polymarket}", "30 slack firing a{venue=kalshi}"])
+        #expect(rig.router.persisted().silences.isEmpty) // ended: dropped, not kept forever
     }
 
     /// A silence that starts after an alert fired holds its escalation (and repeats) while it
