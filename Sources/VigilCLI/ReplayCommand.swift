@@ -63,7 +63,7 @@ enum ReplayCommand {
         }
         let lines = mergedLines(recordings)
         let start = lines.first?.time ?? Instant(nanoseconds: 0)
-        let engine = Engine(rules: lint, start: start)
+        let engine = Engine(rules: lint, config: EngineConfig(config: lint.config), start: start)
         let router = Router(rules: lint, config: config)
         var timeline = Timeline()
         /// Routes what the engine decided, then prints transitions and notifications merged in time order.

@@ -272,8 +272,8 @@ struct RuleTestFile {
 enum RuleTestRunner {
     /// Failure messages (empty when the case passes).
     static func run(_ c: RuleTestFile.Case, rules: LintResult, routing: AlertingConfig, staleAfter: Int64?, path: String) -> [String] {
-        var config = EngineConfig()
-        if let staleAfter { config.staleAfter = staleAfter }
+        var config = EngineConfig(config: rules.config)
+        if let staleAfter { config.staleAfter = staleAfter } // the test file's own setting wins
         let engine = Engine(rules: rules, config: config, start: Instant(nanoseconds: 0))
         let router = Router(rules: rules, config: routing)
         var sent: [AlertNotification] = []

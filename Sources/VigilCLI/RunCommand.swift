@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import VigilAlerting
+import VigilEngine
 import VigilRules
 import VigilSidecar
 
@@ -101,6 +102,7 @@ enum RunCommand {
             terminal.err("error: \(error)\n")
             return .failure
         }
+        opts.engine = EngineConfig(config: lint.config)
         do {
             opts.surroundings = try resolvedSurroundings(lint)
         } catch {

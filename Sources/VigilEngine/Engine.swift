@@ -8,6 +8,26 @@ public struct EngineConfig: Sendable {
     public var maxLine = 1 << 20
 
     public init() {}
+
+    /// The defaults, overridden by a (linted) config file's `stale_after`, `max_series` and
+    /// `max_line`.
+    public init(config: RuleFile?) {
+        self.init()
+        for case .setting(let s) in config?.statements ?? [] {
+            guard case .number(let n)? = s.value else { continue }
+            switch s.key.name {
+            case "stale_after":
+                if let ns = n.quantity.nanoseconds, ns > 0 { staleAfter = ns }
+            case "max_series":
+                if n.quantity.unit == nil, n.quantity.value >= 1, n.quantity.value < Double(Int32.max) { seriesCap = Int(n.quantity.value) }
+            case "max_line":
+                let bytes = n.quantity.value(in: .bytes)
+                if n.quantity.unit == nil || n.quantity.unit?.dimension == .bytes, bytes >= 1, bytes < Double(Int32.max) { maxLine = Int(bytes) }
+            default:
+                break
+            }
+        }
+    }
 }
 
 /// The deterministic core: applies samples, evaluates the compiled rules, drives every alert

@@ -10,7 +10,8 @@ import VigilRules
 public final class Sidecar: Sendable {
     public struct Options: Sendable {
         public var source: StreamSourceSpec = .stdin
-        public var maxLine = 1 << 20
+        /// `stale_after`, `max_series` and `max_line` (SPEC §2, §4).
+        public var engine = EngineConfig()
         public var stateDir: URL?
         /// `--record DIR`: the raw stream, hourly files.
         public var recordDir: URL?
@@ -141,9 +142,7 @@ public final class Sidecar: Sendable {
         let restored = journal?.load() ?? Journal.Loaded(state: nil, owed: [])
         let outbox = Outbox(restoring: restored.owed, onOwe: { journal?.owe($0) }, onDone: { journal?.done($0.id) })
         delivery = Delivery(config: config, transport: transport, outbox: outbox, policy: options.policy, log: log, console: console)
-        var engineConfig = EngineConfig()
-        engineConfig.maxLine = options.maxLine
-        let engine = Engine(rules: rules, config: engineConfig, start: options.clock.now())
+        let engine = Engine(rules: rules, config: options.engine, start: options.clock.now())
         engine.setConnected(false, at: options.clock.now())
         core = Core(engine: engine, router: Router(rules: rules, config: config))
         core.recorder = options.recordDir.map { Recorder(directory: $0, log: log) }
@@ -163,7 +162,7 @@ public final class Sidecar: Sendable {
         let initial = core.snapshot
         snapshotBox.withLock { $0 = initial }
         let inbox = self.inbox
-        source = StreamSource(options.source, maxLine: options.maxLine, log: log) { event in inbox.post(.stream(event)) }
+        source = StreamSource(options.source, maxLine: options.engine.maxLine, log: log) { event in inbox.post(.stream(event)) }
         monitor = Monitor(options.surroundings, log: log) { readings in inbox.post(.readings(readings)) }
     }
 

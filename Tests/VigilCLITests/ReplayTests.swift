@@ -106,6 +106,19 @@ struct ReplayTests {
         #expect(out.last == #"{"at":"2025-01-15T14:05:00Z","notify":"slack","alert":"a","labels":{},"kind":"resolved","step":0}"#)
     }
 
+    /// The config's `stale_after` is the engine's: with `stale_after 2m` the series goes stale
+    /// at 14:02, not at the default 14:05.
+    @Test func theConfigsStaleAfterIsUsed() {
+        let s = Scratch()
+        let rules = s.write("r.rules", "metric x\nmetric y\nalert a { when x > 1; severity info; notify slack }\n")
+        let conf = s.write("vigil.conf", "channel slack { type console }\nescalation_target slack\nstale_after 2m\n")
+        let rec = s.write("rec.ndjson", [stamped(0, #""metric":"x","value":5"#), stamped(1200, #""metric":"y","value":1"#)].joined(separator: "\n") + "\n")
+        let r = vigil(["replay", "--rules", rules, "--config", conf, rec, "--format", "json"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.split(separator: "\n").last { $0.contains("\"resolved\"") && $0.contains("\"notify\"") }
+                == #"{"at":"2025-01-15T14:02:00Z","notify":"slack","alert":"a","labels":{},"kind":"resolved","step":0}"#)
+    }
+
     @Test func textFormatSummarisesPerRuleAndCountsRejects() {
         let s = Scratch()
         let rec = s.write("r.ndjson", [stamped(0, #""metric":"x","value":5"#), "garbage", stamped(60, #""metric":"x","value":0"#)].joined(separator: "\n"))

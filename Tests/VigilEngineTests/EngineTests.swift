@@ -44,6 +44,16 @@ final class Rig {
 }
 
 struct EngineTests {
+    @Test func theConfigsEngineSettings() {
+        let (file, _) = Parser.parse(SourceFile(path: "vigil.conf", text: "stale_after 10m\nmax_series 500\nmax_line 64kb\nfallback slack\n", kind: .config))
+        let c = EngineConfig(config: file)
+        #expect(c.staleAfter == 600_000_000_000)
+        #expect(c.seriesCap == 500)
+        #expect(c.maxLine == 65_536)
+        let d = EngineConfig(config: nil)
+        #expect((d.staleAfter, d.seriesCap, d.maxLine) == (300_000_000_000, 10_000, 1 << 20))
+    }
+
     @Test func forHoldsThenFiresExactlyAtTheDeadline() {
         let rig = Rig("metric lat unit ms labels venue\nalert high { when lat > 2000ms for 2min; severity warning; notify slack }")
         rig.metric(10, "lat", 2500, #"{"venue":"kalshi"}"#)
