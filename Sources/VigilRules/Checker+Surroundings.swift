@@ -57,6 +57,12 @@ extension Checker {
                       notes: [.init("a \(kind) checks one target; declare another \(kind) for the other")])
             }
         }
+        // A series not updated within `stale_after` is absent: a check must come more often.
+        if let every = given["every"], let interval = Surroundings.duration(every), interval >= staleAfter {
+            warn(file, "slower-than-stale", "\(what) runs every \(file.text(every.valueRange)), but its series go stale after "
+                 + "\(formatSeconds(staleAfter)) without a sample", every.valueRange,
+                 notes: [.init("between checks its alerts would resolve as absent; check more often or raise `stale_after`")])
+        }
         if b.kind == .probe {
             if let expect = given["expect"], given["http"] == nil {
                 error(file, "bad-value", "`expect` is an HTTP status; \(what) is not an HTTP probe", expect.key.range)
@@ -67,6 +73,19 @@ extension Checker {
                      notes: [.init("a check still waiting when the next is due makes that next check skip; make `timeout` shorter than `every`")])
             }
         }
+    }
+
+    /// The config's `stale_after` (5 minutes unless set).
+    private var staleAfter: Int64 {
+        for case .setting(let s) in config?.statements ?? [] where s.key.name == "stale_after" {
+            if let ns = Surroundings.duration(s) { return ns }
+        }
+        return 300_000_000_000
+    }
+
+    private func formatSeconds(_ ns: Int64) -> String {
+        let s = ns / 1_000_000_000
+        return s % 60 == 0 ? "\(s / 60)m" : "\(s)s"
     }
 
     /// What in an HTTP URL looks like a credential (a user and password, or a token-like query
