@@ -35,7 +35,9 @@ enum TCPConnect {
     static func lookup(host: String, port: UInt16, numericOnly: Bool) -> Resolution {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV | (numericOnly ? AI_NUMERICHOST : AI_ADDRCONFIG)
+        // No AI_ADDRCONFIG: on a host with only loopback it hides even `localhost`. An address
+        // family the host cannot reach fails its connect, and the next address is tried.
+        hints.ai_flags = AI_NUMERICSERV | (numericOnly ? AI_NUMERICHOST : 0)
         var result: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &result)
         guard rc == 0 else {
