@@ -1,6 +1,7 @@
 /// Lint for `probe`, `watch` and `system` blocks (SPEC §7): unknown keys, bad values and
 /// durations, a probe with no target or two, a timeout that is not shorter than the interval,
-/// and duplicate names.
+/// an interval not shorter than `stale_after`, credentials written into a probe URL, and
+/// duplicate names.
 extension Checker {
     private static let blockKeys: [BlockDecl.Kind: [String]] = [
         .probe: ["tcp", "http", "every", "timeout", "critical", "expect"],
