@@ -3,7 +3,7 @@ import VigilRules
 
 /// Runtime settings of the engine (SPEC §4, config `stale_after`, `max_series`).
 public struct EngineConfig: Sendable {
-    public var staleAfter: Int64 = 300_000_000_000
+    public var staleAfter: Int64 = EngineSettings.defaultStaleAfter
     public var seriesCap = 10_000
     public var maxLine = 1 << 20
 
@@ -13,20 +13,10 @@ public struct EngineConfig: Sendable {
     /// `max_line`.
     public init(config: RuleFile?) {
         self.init()
-        for case .setting(let s) in config?.statements ?? [] {
-            guard case .number(let n)? = s.value else { continue }
-            switch s.key.name {
-            case "stale_after":
-                if let ns = n.quantity.nanoseconds, ns > 0 { staleAfter = ns }
-            case "max_series":
-                if n.quantity.unit == nil, n.quantity.value >= 1, n.quantity.value < Double(Int32.max) { seriesCap = Int(n.quantity.value) }
-            case "max_line":
-                let bytes = n.quantity.value(in: .bytes)
-                if n.quantity.unit == nil || n.quantity.unit?.dimension == .bytes, bytes >= 1, bytes < Double(Int32.max) { maxLine = Int(bytes) }
-            default:
-                break
-            }
-        }
+        let set = EngineSettings(config: config)
+        if let v = set.staleAfter { staleAfter = v }
+        if let v = set.maxSeries { seriesCap = v }
+        if let v = set.maxLine { maxLine = v }
     }
 }
 

@@ -77,12 +77,7 @@ extension Checker {
     }
 
     /// The config's `stale_after` (5 minutes unless set).
-    private var staleAfter: Int64 {
-        for case .setting(let s) in config?.statements ?? [] where s.key.name == "stale_after" {
-            if let ns = Surroundings.duration(s) { return ns }
-        }
-        return 300_000_000_000
-    }
+    private var staleAfter: Int64 { EngineSettings(config: config).staleAfter ?? EngineSettings.defaultStaleAfter }
 
     private func formatSeconds(_ ns: Int64) -> String {
         let s = ns / 1_000_000_000

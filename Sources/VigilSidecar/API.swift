@@ -31,7 +31,7 @@ public struct API: Sendable {
         }
         switch (r.method, parts) {
         case ("GET", ["health"]):
-            return .json(200, "{\"status\":\"ok\",\"timestamp\":\"\(Instant(nanoseconds: Int64(Date().timeIntervalSince1970 * 1e9)).rfc3339)\"}")
+            return .json(200, "{\"status\":\"ok\",\"timestamp\":\"\(WallClock().now().rfc3339)\"}")
         case ("GET", ["ready"]):
             guard sidecar.snapshot.connected else {
                 return .json(503, "{\"status\":\"not ready\",\"reason\":\"the stream is not connected\"}")
@@ -130,7 +130,7 @@ public struct API: Sendable {
         let rejected = s.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\"\($0.key.rawValue)\":\($0.value)" }.joined(separator: ",")
         let probes = sidecar.monitor.probes
         let healthy = s.connected && !probes.contains { $0.critical && $0.up != true }
-        func time(_ d: Date?) -> String { d.map { "\"\(Instant(nanoseconds: Int64($0.timeIntervalSince1970 * 1e9)).rfc3339)\"" } ?? "null" }
+        func time(_ d: Date?) -> String { d.map { "\"\(Instant(seconds: $0.timeIntervalSince1970).rfc3339)\"" } ?? "null" }
         func state(_ up: Bool?) -> String { up.map { $0 ? "\"up\"" : "\"down\"" } ?? "\"unknown\"" }
         let dependencies = probes.map { p in
             "{\"name\":\(jsonString(p.name)),\"type\":\"\(p.kind)\",\"target\":\(jsonString(p.target)),\"critical\":\(p.critical),\"status\":\(state(p.up)),"

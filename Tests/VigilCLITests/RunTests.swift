@@ -64,15 +64,21 @@ final class RunningVigil {
     }
 
     static func freeTCPPort() -> UInt16 {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(s) }
+        let (s, port) = loopbackSocket()
+        close(s)
+        return port
+    }
+
+    /// A TCP socket bound to a free port on 127.0.0.1, and the port.
+    static func loopbackSocket() -> (fd: Int32, port: UInt16) {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        return UInt16(bigEndian: addr.sin_port)
+        return (s, UInt16(bigEndian: addr.sin_port))
     }
 
     /// An HTTP request to the API; (status, body). Bounded by a 5 s timeout.

@@ -11,15 +11,9 @@ struct SurroundingsRunTests {
     /// A TCP listener on 127.0.0.1 that never accepts: its backlog completes connects, and an
     /// HTTP request to it never gets an answer.
     static func listener() throws -> (fd: Int32, port: UInt16) {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard s >= 0, bound == 0, listen(s, 128) == 0 else { throw POSIXError(.EADDRINUSE) }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        return (s, UInt16(bigEndian: addr.sin_port))
+        let (s, port) = RunningVigil.loopbackSocket()
+        guard s >= 0, port != 0, listen(s, 128) == 0 else { close(s); throw POSIXError(.EADDRINUSE) }
+        return (s, port)
     }
 
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
