@@ -192,7 +192,7 @@ struct MonitorTests {
     @Test(.enabled(if: PythonChild.python != nil, "python3 is not installed: the watch test needs it"), .timeLimit(.minutes(1)))
     func aWatchedChildIsMeasuredAndItsExitSeenWithinOneInterval() async throws {
         let marker = "vigil-watch-\(UUID().uuidString)"
-        let child = try PythonChild(marker: marker)
+        let child = try PythonChild(arguments: [marker])
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(marker).pid")
         try Data("\(child.pid)\n".utf8).write(to: pidFile)
         defer { try? FileManager.default.removeItem(at: pidFile) }

@@ -29,22 +29,13 @@ struct ProcFSTests {
     /// A child that exited but was not reaped is a zombie: gone, not up with no memory.
     @Test(.enabled(if: PythonChild.python != nil, "python3 is not installed: the zombie test needs it"), .timeLimit(.minutes(1)))
     func aZombieIsGone() throws {
-        let parent = Process()
-        parent.executableURL = URL(fileURLWithPath: try #require(PythonChild.python))
-        parent.arguments = ["-c", "import os, sys, time\npid = os.fork()\nif pid == 0: os._exit(0)\ntime.sleep(0.2)\nprint(pid, flush=True)\nsys.stdin.read()"]
-        let input = Pipe(), output = Pipe()
-        parent.standardInput = input
-        parent.standardOutput = output
-        try parent.run()
-        defer { try? input.fileHandleForWriting.close(); parent.waitUntilExit() }
-        var reported = Data()
-        let deadline = Date().addingTimeInterval(20)
-        while !reported.contains(0x0A), Date() < deadline, parent.isRunning { reported += output.fileHandleForReading.availableData }
-        let zombie = try #require(Int32(String(decoding: reported, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let parent = try PythonChild(script: "import os, sys, time\npid = os.fork()\nif pid == 0: os._exit(0)\ntime.sleep(0.2)\nprint(pid, flush=True)\nsys.stdin.read()")
+        defer { parent.finish() }
+        let zombie = try #require(Int32(parent.firstLine))
         let stat = try String(contentsOfFile: "/proc/\(zombie)/stat", encoding: .utf8)
         #expect(ProcFS.parseStat(stat)?.exited == true, "\(stat)")
         #expect(ProcFS.process(zombie) == nil)
-        #expect(ProcFS.process(parent.processIdentifier) != nil)
+        #expect(ProcFS.process(parent.pid) != nil)
     }
 
     @Test func hostCountersAndMemory() {

@@ -2,9 +2,10 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// A python3 child for the `/proc` tests: it holds 64 MB, opens 5 files, a TCP listener, a
-/// bound UDP socket and a Unix socket, prints its own descriptor, socket and inet-socket counts
-/// (by fstat, not by /proc) on one line, and waits for its stdin to close.
+/// A python3 child for the `/proc` tests, which prints one line and waits for its stdin to
+/// close. The default script holds 64 MB, opens 5 files, a TCP listener, a bound UDP socket
+/// and a Unix socket, and prints its own descriptor, socket and inet-socket counts (by fstat,
+/// not by /proc).
 final class PythonChild {
     static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
@@ -35,13 +36,14 @@ final class PythonChild {
 
     let process = Process()
     private let input = Pipe()
-    /// What the child reported: descriptors, sockets, inet sockets.
-    let fds: Int, sockets: Int, inet: Int
+    /// The first line the child printed.
+    let firstLine: String
 
-    /// `marker` lands on the child's command line, for `watch { command … }`.
-    init(marker: String = "") throws {
+    /// Runs `script` (by default the one above) with `arguments` on its command line (a marker
+    /// for `watch { command … }`), and waits for its first line.
+    init(script: String = PythonChild.script, arguments: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: PythonChild.python ?? "/usr/bin/python3")
-        process.arguments = ["-c", PythonChild.script] + (marker.isEmpty ? [] : [marker])
+        process.arguments = ["-c", script] + arguments
         let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
@@ -49,15 +51,20 @@ final class PythonChild {
         var reported = Data()
         let deadline = Date().addingTimeInterval(20)
         while !reported.contains(0x0A), Date() < deadline, process.isRunning { reported += output.fileHandleForReading.availableData }
-        let counts = String(decoding: reported, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
-        guard counts.count == 3 else {
+        firstLine = String(decoding: reported, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !firstLine.isEmpty, script != PythonChild.script || report.count == 3 else {
             try? input.fileHandleForWriting.close()
             process.terminate()
             process.waitUntilExit()
             throw POSIXError(.EIO)
         }
-        (fds, sockets, inet) = (counts[0], counts[1], counts[2])
     }
+
+    /// What the default script reported: descriptors, sockets, inet sockets.
+    private var report: [Int] { firstLine.split(whereSeparator: \.isWhitespace).compactMap { Int($0) } }
+    var fds: Int { report[0] }
+    var sockets: Int { report[1] }
+    var inet: Int { report[2] }
 
     var pid: Int32 { process.processIdentifier }
 
