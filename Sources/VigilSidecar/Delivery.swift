@@ -25,9 +25,10 @@ public enum HTTPResult: Sendable, Equatable {
     }
 }
 
-/// Sends one HTTP request. URLSession in `run`; anything in tests.
+/// Sends one HTTP request and blocks until it is answered (delivery calls it on threads of its
+/// own). URLSession in `run`; anything in tests.
 public protocol HTTPTransport: Sendable {
-    func post(_ request: OutgoingRequest, timeout: Int64) async -> HTTPResult
+    func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult
 }
 
 /// POSTs (delivery) and GETs (`http` probes) through FoundationNetworking's URLSession (the
@@ -35,14 +36,32 @@ public protocol HTTPTransport: Sendable {
 public struct URLSessionTransport: HTTPTransport {
     public init() {}
 
-    public func post(_ request: OutgoingRequest, timeout: Int64) async -> HTTPResult {
+    /// POSTs on delivery's own session, whose completions run on a serial queue of its own: a
+    /// serial queue gets a thread even when blocking work fills Dispatch's global pool (where
+    /// URLSession.shared answers, and where a starved pool adds a thread only once a second).
+    /// Waits at most the timeout plus 5 s, in case libcurl never answers.
+    public func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult {
         guard let url = URL(string: request.url.reveal()) else { return .failed("the channel's url is not a URL") }
         var r = URLRequest(url: url)
         r.httpMethod = "POST"
         r.httpBody = request.body
         r.setValue(request.contentType, forHTTPHeaderField: "Content-Type")
-        return await perform(r, timeout: timeout)
+        r.timeoutInterval = URLSessionTransport.curlTimeout(timeout)
+        let answer = Mutex<HTTPResult?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let task = URLSessionTransport.deliverySession.dataTask(with: r) { _, response, error in
+            answer.withLock { $0 = URLSessionTransport.result(response, error) }
+            done.signal()
+        }
+        task.resume()
+        guard done.wait(timeout: .now() + r.timeoutInterval + 5) == .success else {
+            task.cancel()
+            return .timeout
+        }
+        return answer.withLock { $0 } ?? .timeout
     }
+
+    private static let deliverySession = session(label: "vigil-delivery-http")
 
     /// A GET for an `http` probe, on the probes' own session (no cache, no cookies, its own
     /// connection pool, so a hung webhook delivery cannot hold a probe back), answered on
@@ -62,36 +81,27 @@ public struct URLSessionTransport: HTTPTransport {
         return { task.cancel() }
     }
 
-    private static let probeQueue = DispatchQueue(label: "vigil-probe-http")
-    private static let probeSession: URLSession = {
+    private static let probeSession = session(label: "vigil-probe-http")
+
+    /// An ephemeral session (no cache, no cookies) whose completions run on a serial queue of
+    /// its own: a serial queue gets a thread even when blocking work fills the global pool,
+    /// where the default delegate queue would wait its turn.
+    private static func session(label: String) -> URLSession {
         let c = URLSessionConfiguration.ephemeral
         c.urlCache = nil
         c.httpCookieStorage = nil
         c.httpShouldSetCookies = false
         c.httpMaximumConnectionsPerHost = 64
-        // Completions on a queue of its own: a serial queue gets a thread even when blocking
-        // work fills the global pool, where the default delegate queue would wait its turn.
         let q = OperationQueue()
-        q.underlyingQueue = probeQueue
+        q.underlyingQueue = DispatchQueue(label: label)
         q.maxConcurrentOperationCount = 1
         return URLSession(configuration: c, delegate: nil, delegateQueue: q)
-    }()
+    }
 
     /// FoundationNetworking turns the timeout into libcurl's low-speed time in whole seconds, so
     /// 0.25 s becomes 0 and aborts at once, and 1.5 s becomes 1. Round up; callers that need a
     /// sharper bound (probes) enforce their own deadline.
     static func curlTimeout(_ ns: Int64) -> TimeInterval { max(1, (Double(ns) / 1e9).rounded(.up)) }
-
-    private func perform(_ request: URLRequest, timeout: Int64) async -> HTTPResult {
-        var r = request
-        r.timeoutInterval = URLSessionTransport.curlTimeout(timeout)
-        do {
-            let (_, response) = try await URLSession.shared.data(for: r)
-            return URLSessionTransport.result(response, nil)
-        } catch {
-            return URLSessionTransport.result(nil, error)
-        }
-    }
 
     static func result(_ response: URLResponse?, _ error: (any Error)?) -> HTTPResult {
         if let e = error as? URLError {
@@ -187,8 +197,6 @@ public final class Delivery: Sendable {
     /// Config and workers, swapped together on a reload.
     private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker])>
     private let counters = Mutex<[String: DeliveryStats]>([:])
-    /// Hand-offs to workers not yet enqueued (so `drain` does not see a queue that is about to fill as idle).
-    private let inTransit = Mutex(0)
 
     public init(config: AlertingConfig, transport: HTTPTransport = URLSessionTransport(), outbox: Outbox,
                 policy: RetryPolicy = RetryPolicy(), log: LogSink,
@@ -238,20 +246,14 @@ public final class Delivery: Sendable {
     /// Hands an owed notification to its channel's worker.
     public func dispatch(_ entry: Outbox.Entry) {
         guard let worker = workers[entry.channel] else { outbox.done(entry); return }
-        inTransit.withLock { $0 += 1 }
-        Task {
-            await worker.enqueue(entry, delivery: self)
-            inTransit.withLock { $0 -= 1 }
-        }
+        worker.enqueue(entry, delivery: self)
     }
 
     /// Waits until every channel is idle or `timeout` passes; true when idle.
     public func drain(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            var idle = inTransit.withLock { $0 == 0 }
-            for w in workers.values where !(await w.isIdle) { idle = false }
-            if idle { return true }
+            if workers.values.allSatisfy(\.isIdle) { return true }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return false
@@ -282,63 +284,97 @@ public final class Delivery: Sendable {
     }
 }
 
-/// One channel's queue: per-alert FIFOs, up to `policy.concurrency` alerts in flight. A paced
-/// channel (Slack, at `rate`, 1/s by default) sends one request at a time and starts the next
-/// 1/rate after the previous one completed, so requests *arrive* at most `rate` a second.
-actor ChannelWorker {
+/// One channel's queue: per-alert FIFOs, up to `policy.concurrency` alerts in flight, each on a
+/// thread of its own that lives while that alert has notifications queued. Delivery blocks on
+/// its own threads rather than awaiting on Swift's cooperative pool: a pool starved by other
+/// work (on Linux it shares Dispatch's global threads) must not delay a page or drift pacing.
+/// A paced channel (Slack, at `rate`, 1/s by default) sends one request at a time and starts
+/// the next 1/rate after the previous one completed, so requests *arrive* at most `rate` a second.
+final class ChannelWorker: Sendable {
     let channel: ChannelConfig
     let policy: RetryPolicy
-    private var queues: [String: [Outbox.Entry]] = [:]
-    private var order: [String] = []
-    private var inFlight: Set<String> = []
-    private var nextSlot = ContinuousClock.now
+
+    private struct State {
+        var queues: [String: [Outbox.Entry]] = [:]
+        var order: [String] = []
+        var inFlight: Set<String> = []
+        var nextSlot = ContinuousClock.now
+    }
+
+    private let state = Mutex(State())
 
     init(channel: ChannelConfig, policy: RetryPolicy) {
         self.channel = channel
         self.policy = policy
     }
 
-    var isIdle: Bool { queues.isEmpty && inFlight.isEmpty }
+    var isIdle: Bool { state.withLock { $0.queues.isEmpty && $0.inFlight.isEmpty } }
 
     func enqueue(_ entry: Outbox.Entry, delivery: Delivery) {
         let key = entry.notification.alerts.first?.fingerprint ?? ""
-        if queues[key] == nil { order.append(key) }
-        queues[key, default: []].append(entry)
-        pump(delivery)
+        let start = state.withLock { s -> [String] in
+            if s.queues[key] == nil { s.order.append(key) }
+            s.queues[key, default: []].append(entry)
+            return claim(&s)
+        }
+        for key in start { spawn(key, delivery) }
     }
 
     private var isPaced: Bool { channel.type == .slack && channel.rate > 0 }
 
-    private func pump(_ delivery: Delivery) {
-        while inFlight.count < (isPaced ? 1 : policy.concurrency), let key = order.first(where: { !inFlight.contains($0) && !(queues[$0]?.isEmpty ?? true) }) {
-            inFlight.insert(key)
-            Task { await self.work(key, delivery) }
+    /// Marks as in flight the alerts that may start now (under the lock).
+    private func claim(_ s: inout State) -> [String] {
+        var started: [String] = []
+        while s.inFlight.count < (isPaced ? 1 : policy.concurrency),
+              let key = s.order.first(where: { !s.inFlight.contains($0) && !(s.queues[$0]?.isEmpty ?? true) }) {
+            s.inFlight.insert(key)
+            started.append(key)
         }
+        return started
+    }
+
+    private func spawn(_ key: String, _ delivery: Delivery) {
+        let thread = Thread { [self] in work(key, delivery) }
+        thread.name = "vigil-delivery-\(channel.name)"
+        thread.start()
     }
 
     /// Delivers the alert's queued notifications in order, then frees its slot.
-    private func work(_ key: String, _ delivery: Delivery) async {
-        while let entry = queues[key]?.first {
-            await deliver(entry, delivery)
-            queues[key]?.removeFirst()
+    private func work(_ key: String, _ delivery: Delivery) {
+        while let entry = state.withLock({ $0.queues[key]?.first }) {
+            deliver(entry, delivery)
+            state.withLock { _ = $0.queues[key]?.removeFirst() }
         }
-        queues[key] = nil
-        order.removeAll { $0 == key }
-        inFlight.remove(key)
-        pump(delivery)
+        let next = state.withLock { s -> [String] in
+            // An entry enqueued after the last look keeps this alert going on a new thread.
+            if s.queues[key]?.isEmpty ?? true {
+                s.queues[key] = nil
+                s.order.removeAll { $0 == key }
+            }
+            s.inFlight.remove(key)
+            return claim(&s)
+        }
+        for key in next { spawn(key, delivery) }
     }
 
-    private func pace() async {
-        guard isPaced, nextSlot > ContinuousClock.now else { return }
-        try? await Task.sleep(until: nextSlot, clock: .continuous)
+    private func pace() {
+        guard isPaced else { return }
+        let slot = state.withLock { $0.nextSlot }
+        let wait = slot - ContinuousClock.now
+        if wait > .zero { sleep(wait) }
     }
 
     /// After a paced request completes: the next may start 1/rate later.
     private func paced() {
-        if isPaced { nextSlot = ContinuousClock.now + .nanoseconds(Int64(1e9 / channel.rate)) }
+        if isPaced { state.withLock { $0.nextSlot = ContinuousClock.now + .nanoseconds(Int64(1e9 / channel.rate)) } }
     }
 
-    private func deliver(_ entry: Outbox.Entry, _ delivery: Delivery) async {
+    private func sleep(_ d: Duration) {
+        let (seconds, atto) = d.components
+        Thread.sleep(forTimeInterval: Double(seconds) + Double(atto) / 1e18)
+    }
+
+    private func deliver(_ entry: Outbox.Entry, _ delivery: Delivery) {
         guard let request = Payloads.request(for: entry.notification, channel: channel) else {
             delivery.outbox.done(entry) // nothing this target takes (e.g. `acknowledge` outside PagerDuty)
             return
@@ -348,8 +384,8 @@ actor ChannelWorker {
         var attempt = 0
         while true {
             attempt += 1
-            await pace()
-            let result = await delivery.transport.post(request, timeout: channel.timeout)
+            pace()
+            let result = delivery.transport.post(request, timeout: channel.timeout)
             paced()
             switch DeliveryOutcome.classify(result) {
             case .delivered:
@@ -372,7 +408,7 @@ actor ChannelWorker {
                 delivery.log.write(LogRecord(level: .warning, service: "delivery", message: "delivery will be retried",
                                              data: ["channel": channel.name, "alert": entry.notification.alerts.first?.name ?? "?",
                                                     "attempt": "\(attempt)", "cause": result.description]))
-                try? await Task.sleep(for: wait)
+                sleep(wait)
             }
         }
     }

@@ -272,20 +272,14 @@ func benchTransport() {
     defer { server.stop() }
     let transport = URLSessionTransport()
     let request = OutgoingRequest(channel: "bench", url: Secret("http://127.0.0.1:\(server.port)/x"), body: Data("{}".utf8))
-    final class Box: @unchecked Sendable { var latencies: [Double] = [] } // written by one task, read after it ends
-    let box = Box()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        for i in 0..<1050 {
-            let t0 = ContinuousClock.now
-            _ = await transport.post(request, timeout: 5_000_000_000)
-            let d = ContinuousClock.now - t0
-            if i >= 50 { box.latencies.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
-        }
-        done.signal()
+    var latencies: [Double] = []
+    for i in 0..<1050 {
+        let t0 = ContinuousClock.now
+        _ = transport.post(request, timeout: 5_000_000_000)
+        let d = ContinuousClock.now - t0
+        if i >= 50 { latencies.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
     }
-    done.wait()
-    let latencies = box.latencies.sorted()
+    latencies.sort()
     line([("bench", "\"transport_post\""), ("requests", "\(latencies.count)"), ("p50_ms", f(percentile(latencies, 0.5))),
           ("p99_ms", f(percentile(latencies, 0.99)))])
 }

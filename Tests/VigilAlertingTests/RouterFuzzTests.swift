@@ -106,7 +106,7 @@ struct RouterFuzzTests {
                 result.withLock { $0 = RouterFuzzTests.incident(seed: seed) }
                 done.signal()
             }.start()
-            guard await withCheckedContinuation({ c in DispatchQueue.global().async { c.resume(returning: done.wait(timeout: .now() + 20) == .success) } }) else {
+            guard await withCheckedContinuation({ c in Thread { c.resume(returning: done.wait(timeout: .now() + 20) == .success) }.start() }) else {
                 Issue.record("seed \(seed): the router did not come back from advance within 20 s")
                 return
             }

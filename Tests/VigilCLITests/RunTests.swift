@@ -8,10 +8,12 @@ import Synchronization
 @testable import VigilCLI
 import VigilSidecar
 
-/// Runs blocking work (sleeps, socket reads, process waits) on a Dispatch thread, off Swift's
-/// cooperative pool: on 2 cores, a blocked pool starves every other async test.
+/// Runs blocking work (sleeps, socket reads, process waits) on a thread of its own, off Swift's
+/// cooperative pool and off Dispatch's global queues (on Linux they share threads, and a pool
+/// filled with blocked work gets a new thread only once a second): on 2 cores, a blocked pool
+/// starves every other async test.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in DispatchQueue.global().async { c.resume(returning: body()) } }
+    await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
 }
 
 /// `vigil run`, spawned as a process and driven over its socket and its API.
@@ -81,14 +83,11 @@ final class RunningVigil {
         return (s, UInt16(bigEndian: addr.sin_port))
     }
 
-    /// An HTTP request to the API; (status, body). Bounded by a 5 s timeout.
+    /// An HTTP request to the API; (status, body), (0, "") when it fails. On a thread of its own
+    /// over a plain socket (URLSession.shared answers on the shared pool), bounded by 5 s reads.
     func http(_ method: String, _ path: String, body: String? = nil) async -> (Int, String) {
-        var r = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        r.httpMethod = method
-        r.timeoutInterval = 5
-        if let body { r.httpBody = Data(body.utf8) }
-        guard let (data, response) = try? await URLSession.shared.data(for: r) else { return (0, "") }
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        let port = self.port
+        return await offPool { httpRequest(port, method, path, body: body) }
     }
 
     /// Waits (bounded) until the API answers /health.
@@ -205,34 +204,43 @@ struct RunTests {
         let junk = "GET /health HTTP/1.1\r\n" + String(repeating: "X-Junk: " + String(repeating: "a", count: 1000) + "\r\n", count: 1024) + "\r\n"
         #expect(await offPool { rawHTTP(port, junk) }.hasPrefix("HTTP/1.1 431"))
         #expect(await offPool { rawHTTP(port, "POST /api/v1/silences HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n") }.hasPrefix("HTTP/1.1 413"))
-        // A client sending one byte a second is cut off, and /health is answered meanwhile.
+        // A client sending one byte a second is cut off, and /health is answered meanwhile: judged
+        // from what happened (answered while the slow connection was open), not from a budget.
+        let sentBytes = Atomic<Int>(0)
+        let slowClosed = Mutex<Date?>(nil)
         let slow = Task {
             await offPool { () -> String in
                 let fd = tcpConnect(port)
                 defer { close(fd) }
                 for b in "GET /health HTTP/1.1\r\nHost: x".utf8 {
                     if send(fd, [b], 1, Int32(MSG_NOSIGNAL)) != 1 { break }
+                    sentBytes.add(1, ordering: .relaxed)
                     sleep(1)
                 }
-                return readAll(fd)
+                let answer = readAll(fd)
+                slowClosed.withLock { $0 = Date() }
+                return answer
             }
         }
-        try await Task.sleep(for: .seconds(2))
-        let started = Date()
+        for _ in 0..<100 where sentBytes.load(ordering: .relaxed) < 2 { try await Task.sleep(for: .milliseconds(100)) }
         #expect(await v.http("GET", "/health").0 == 200)
-        #expect(Date().timeIntervalSince(started) < 1)
+        let answeredAt = Date()
         let answer = await slow.value
         #expect(answer.hasPrefix("HTTP/1.1 408") || answer.isEmpty)
+        #expect(slowClosed.withLock { $0 }.map { answeredAt < $0 } == true, "/health must be answered while the slow client holds its connection")
         #expect(await v.http("GET", "/health").0 == 200)
         #expect(await v.terminate() == 0)
     }
 
-    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
     func vigilAckStopsAPendingEscalation() async throws {
+        // Both alerts fire together and escalate at the same step, 15 s later: the step is long
+        // enough for the ack to land first on a loaded machine, and the test waits for the
+        // unacked alert's escalation (bounded) instead of sleeping a fixed time.
         let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: """
             metric x labels k
-            alert acked { when x{k="a"} > 1; severity warning; notify slack; escalate after 8s to pager }
-            alert left { when x{k="b"} > 1; severity warning; notify slack; escalate after 8s to pager }
+            alert acked { when x{k="a"} > 1; severity warning; notify slack; escalate after 15s to pager }
+            alert left { when x{k="b"} > 1; severity warning; notify slack; escalate after 15s to pager }
             """)
         #expect(await v.waitUntilUp())
         let sock = v.dir.appendingPathComponent("t.sock").path
@@ -246,12 +254,12 @@ struct RunTests {
         }
         #expect(acked == 0)
         #expect(await v.http("GET", "/api/v1/alerts").1.contains(#""alert":"acked","labels":{"k":"a"},"state":"firing""#))
-        #expect(!v.stdout.contains("ESCALATION"), "the ack must come before the 8 s step for this test to mean anything")
-        try await Task.sleep(for: .seconds(9))
+        #expect(!v.stdout.contains("ESCALATION"), "the ack must come before the 15 s step for this test to mean anything")
+        for _ in 0..<600 where !v.stdout.contains("ESCALATION 1 warning left") { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(await v.terminate() == 0) // flushes the step both escalations belong to
         let out = v.stdout
         #expect(out.contains("ESCALATION 1 warning left"))
         #expect(!out.contains("ESCALATION 1 warning acked"))
-        #expect(await v.terminate() == 0)
     }
 }
 
@@ -606,14 +614,14 @@ final class UnixListener: @unchecked Sendable { // one test owns it; accept runs
     }
 }
 
-func tcpConnect(_ port: UInt16) -> Int32 {
+func tcpConnect(_ port: UInt16, timeoutSeconds: Int = 15) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = port.bigEndian
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var tv = timeval(tv_sec: 15, tv_usec: 0)
+    var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     return fd
 }
@@ -627,6 +635,19 @@ func readAll(_ fd: Int32) -> String {
         data += buf[0..<n]
     }
     return String(decoding: data, as: UTF8.self)
+}
+
+/// One request with `Connection: close`; (status, body), (0, "") when it fails.
+func httpRequest(_ port: UInt16, _ method: String, _ path: String, body: String? = nil) -> (Int, String) {
+    let fd = tcpConnect(port, timeoutSeconds: 5)
+    defer { close(fd) }
+    let payload = body ?? ""
+    let text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(payload.utf8.count)\r\n\r\n\(payload)"
+    guard text.withCString({ send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }) == text.utf8.count else { return (0, "") }
+    let answer = readAll(fd)
+    guard answer.hasPrefix("HTTP/1.1 "), let status = Int(answer.dropFirst(9).prefix(3)),
+          let split = answer.range(of: "\r\n\r\n") else { return (0, "") }
+    return (status, String(answer[split.upperBound...]))
 }
 
 /// Sends raw bytes and reads the whole answer (the server closes after an error).
