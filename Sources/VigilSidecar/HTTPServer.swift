@@ -46,15 +46,18 @@ public struct HTTPResponse: Sendable {
 
 /// A small HTTP/1.1 server on POSIX sockets, built to survive hostile clients: limits on header
 /// bytes (16 KiB → 431), header count (100 → 431), body (1 MiB → 413), time per request (10 s →
-/// 408, so a client sending a byte a second cannot hold a connection), and connections (64; more
-/// are refused with 503). Keep-alive; one thread per connection.
+/// 408, so a client sending a byte a second cannot hold a connection), keep-alive idle time
+/// (5 s), and connections (64). At the cap a new connection evicts the connection idle longest,
+/// else the one whose request has been arriving longest; only when every connection is running
+/// a handler is it refused with 503. So a liveness probe is answered whatever other clients
+/// hold. One thread per connection.
 public final class HTTPServer: Sendable {
     public struct Limits: Sendable {
         public var headerBytes = 16 * 1024
         public var headerCount = 100
         public var bodyBytes = 1 << 20
         public var requestSeconds = 10
-        public var idleSeconds = 15
+        public var idleSeconds = 5
         public var connections = 64
         public init() {}
     }
@@ -64,7 +67,23 @@ public final class HTTPServer: Sendable {
     private let fd: Int32
     private let limits: Limits
     private let handler: @Sendable (HTTPRequest) -> HTTPResponse
-    private let state = Mutex<(stopped: Bool, open: Set<Int32>)>((false, []))
+
+    /// Where a connection is: waiting for a request (since), receiving one (since), or in its handler.
+    enum Phase: Equatable {
+        case idle(since: UInt64)
+        case receiving(since: UInt64)
+        case handling
+    }
+
+    private struct Connections {
+        var stopped = false
+        var open: [Int32: Phase] = [:]
+        /// Shut down to make room; their threads have not closed them yet.
+        var evicted: Set<Int32> = []
+        var evictions = 0
+    }
+
+    private let state = Mutex(Connections())
 
     public struct StartError: Error, CustomStringConvertible {
         public let description: String
@@ -105,25 +124,54 @@ public final class HTTPServer: Sendable {
     }
 
     public func stop() {
-        let open = state.withLock { s -> Set<Int32> in
+        state.withLock { s in
             s.stopped = true
-            return s.open
+            for c in s.open.keys { shutdown(c, Int32(SHUT_RDWR)) } // under the lock: their threads close them only after leaving `open`
         }
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
-        for c in open { shutdown(c, Int32(SHUT_RDWR)) }
+    }
+
+    /// Connections made room for at the cap, since the start.
+    public var evictions: Int { state.withLock { $0.evictions } }
+
+    private static func monotonic() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// The connection to shut down to make room: idle longest, else receiving longest.
+    static func victim(_ open: [Int32: Phase], excluding evicted: Set<Int32>) -> Int32? {
+        var idle: (Int32, UInt64)?
+        var receiving: (Int32, UInt64)?
+        for (c, phase) in open where !evicted.contains(c) {
+            switch phase {
+            case .idle(let t): if idle == nil || t < idle!.1 { idle = (c, t) }
+            case .receiving(let t): if receiving == nil || t < receiving!.1 { receiving = (c, t) }
+            case .handling: break
+            }
+        }
+        return idle?.0 ?? receiving?.0
     }
 
     private func acceptLoop() {
         while true {
             let c = accept(fd, nil, nil)
             if c < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(10_000); continue }
                 return
             }
             let admitted = state.withLock { s -> Bool in
-                guard !s.stopped, s.open.count < limits.connections else { return false }
-                s.open.insert(c)
+                guard !s.stopped else { return false }
+                if s.open.count - s.evicted.count >= limits.connections {
+                    guard let v = HTTPServer.victim(s.open, excluding: s.evicted) else { return false }
+                    shutdown(v, Int32(SHUT_RDWR)) // under the lock, while `v` is still open: its thread closes it
+                    s.evicted.insert(v)
+                    s.evictions += 1
+                }
+                s.open[c] = .idle(since: HTTPServer.monotonic())
                 return true
             }
             guard admitted else {
@@ -135,10 +183,17 @@ public final class HTTPServer: Sendable {
             setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             Thread { [self] in
                 serve(c)
-                state.withLock { _ = $0.open.remove(c) }
+                state.withLock { s in
+                    s.open[c] = nil
+                    s.evicted.remove(c)
+                }
                 close(c)
             }.start()
         }
+    }
+
+    private func enter(_ c: Int32, _ phase: Phase) {
+        state.withLock { s in if s.open[c] != nil { s.open[c] = phase } }
     }
 
     private func send(_ c: Int32, _ data: Data) {
@@ -159,11 +214,12 @@ public final class HTTPServer: Sendable {
         while true {
             let started = Date()
             var requestStarted = !buffer.isEmpty
+            enter(c, requestStarted ? .receiving(since: HTTPServer.monotonic()) : .idle(since: HTTPServer.monotonic()))
             var headerEnd: Int?
-            // Read the head.
+            // Read the head: at most `headerBytes` before its blank line.
             while headerEnd == nil {
-                if let end = find(buffer, [13, 10, 13, 10]) { headerEnd = end; break }
-                if buffer.count > limits.headerBytes {
+                if let end = HTTPServer.headEnd(buffer, limit: limits.headerBytes) { headerEnd = end; break }
+                if buffer.count >= limits.headerBytes + 4 {
                     send(c, HTTPResponse.error(431, "request headers are larger than \(limits.headerBytes) bytes").serialized(keepAlive: false))
                     return
                 }
@@ -180,6 +236,7 @@ public final class HTTPServer: Sendable {
                 if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { continue }
                 if n <= 0 { return }
                 buffer += chunk[0..<n]
+                if !requestStarted { enter(c, .receiving(since: HTTPServer.monotonic())) }
                 requestStarted = true
             }
             guard let end = headerEnd else { return }
@@ -236,28 +293,33 @@ public final class HTTPServer: Sendable {
             let (path, query) = HTTPServer.splitTarget(target)
             let request = HTTPRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
             let keepAlive = (headers["connection"]?.lowercased() ?? "") != "close"
+            enter(c, .handling)
             send(c, handler(request).serialized(keepAlive: keepAlive))
             if !keepAlive { return }
         }
     }
 
+    /// The path and query of a request target; empty keys (`?=`, `?a=1&=x`) are ignored.
     static func splitTarget(_ target: String) -> (String, [String: String]) {
         guard let q = target.firstIndex(of: "?") else { return (target.removingPercentEncoding ?? target, [:]) }
         var query: [String: String] = [:]
         for pair in target[target.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let rawKey = kv.first, !rawKey.isEmpty else { continue }
+            let key = String(rawKey).removingPercentEncoding ?? String(rawKey)
             query[key] = kv.count > 1 ? (String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(kv[1])) : ""
         }
         let path = String(target[..<q])
         return (path.removingPercentEncoding ?? path, query)
     }
 
-    private func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
-        guard hay.count >= needle.count else { return nil }
+    /// Where the head's blank line (CRLF CRLF) starts, if it starts at most `limit` bytes in.
+    static func headEnd(_ hay: [UInt8], limit: Int) -> Int? {
+        guard hay.count >= 4 else { return nil }
         var i = 0
-        while i <= hay.count - needle.count {
-            if hay[i] == needle[0], hay[i + 1] == needle[1], hay[i + 2] == needle[2], hay[i + 3] == needle[3] { return i }
+        let last = min(hay.count - 4, limit)
+        while i <= last {
+            if hay[i] == 13, hay[i + 1] == 10, hay[i + 2] == 13, hay[i + 3] == 10 { return i }
             i += 1
         }
         return nil

@@ -201,6 +201,15 @@ struct RunTests {
         #expect(await v.waitUntilUp())
         let port = v.port
         #expect(await offPool { rawHTTP(port, "NONSENSE\r\n\r\n") }.hasPrefix("HTTP/1.1 400"))
+        for target in ["/health?=", "/health?==", "/ready?a=1&="] { // once a trap (an empty query key), exit 132
+            #expect(await v.http("GET", target).0 != 0, "\(target)")
+        }
+        // 70 idle keep-alive clients (over the cap of 64) do not make liveness 503.
+        let idle = await offPool { (0..<70).map { _ in tcpConnect(port) } }
+        #expect(await v.http("GET", "/health").0 == 200)
+        let ready = await v.http("GET", "/ready")
+        #expect(ready.0 != 0 && !ready.1.contains("too many connections"))
+        for fd in idle { close(fd) }
         let junk = "GET /health HTTP/1.1\r\n" + String(repeating: "X-Junk: " + String(repeating: "a", count: 1000) + "\r\n", count: 1024) + "\r\n"
         #expect(await offPool { rawHTTP(port, junk) }.hasPrefix("HTTP/1.1 431"))
         #expect(await offPool { rawHTTP(port, "POST /api/v1/silences HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n") }.hasPrefix("HTTP/1.1 413"))
