@@ -125,7 +125,7 @@ enum OperatorCommands {
         guard let target = parsed.positionals.first else { throw UsageError(message: "ack needs a fingerprint or ALERT{labels}", command: "ack") }
         var body: [String] = []
         if let d = parsed.value("--for") {
-            guard case .success(let q) = Quantity.parse(d), q.nanoseconds ?? 0 > 0 else { throw UsageError(message: "--for takes a duration like 30m", command: "ack") }
+            if case .failure(let e) = Quantity.positiveDuration(d, field: "--for", example: "30m") { throw UsageError(message: e.message, command: "ack") }
             body.append("\"for\":\(jsonString(d))")
         }
         if let c = parsed.value("--comment") { body.append("\"comment\":\(jsonString(c))") }
@@ -172,9 +172,8 @@ enum OperatorCommands {
                                                                    OptionSpec(name: "--author", valueName: "NAME")], command: "silence", maxPositionals: 1)
             guard let matchers = parsed.positionals.first else { throw UsageError(message: "silence add needs MATCHERS, like 'alertname=\"stale_data\"'", command: "silence") }
             if case .failure(let e) = LabelMatcher.parseList(matchers) { throw UsageError(message: e.message, command: "silence") }
-            guard let d = parsed.value("--for"), case .success(let q) = Quantity.parse(d), q.nanoseconds ?? 0 > 0 else {
-                throw UsageError(message: "silence add needs --for DURATION, like 2h", command: "silence")
-            }
+            guard let d = parsed.value("--for") else { throw UsageError(message: "silence add needs --for DURATION, like 2h", command: "silence") }
+            if case .failure(let e) = Quantity.positiveDuration(d, field: "--for", example: "2h") { throw UsageError(message: e.message, command: "silence") }
             guard let comment = parsed.value("--comment") else { throw UsageError(message: "silence add needs --comment TEXT (say why)", command: "silence") }
             let author = parsed.value("--author") ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
             let body = "{\"matchers\":\(jsonString(matchers)),\"for\":\(jsonString(d)),\"comment\":\(jsonString(comment)),\"createdBy\":\(jsonString(author))}"

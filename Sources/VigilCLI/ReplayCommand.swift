@@ -38,8 +38,10 @@ enum ReplayCommand {
         }
         var until: Int64 = 0
         if let text = parsed.value("--until") {
-            guard case .success(let q) = Quantity.parse(text), let ns = q.nanoseconds, ns >= 0 else {
-                throw UsageError(message: "invalid value '\(text)' for '--until': expected a duration like 5m", command: "replay")
+            guard case .success(let q) = Quantity.parse(text), q.unit?.dimension == .time, let ns = q.nanoseconds, ns >= 0 else {
+                let why = (try? Quantity.parse(text).get())?.isTooLongADuration == true
+                    ? "longer than the longest duration vigil takes (\(Quantity.longestDurationText))" : "expected a duration like 5m"
+                throw UsageError(message: "invalid value '\(text)' for '--until': \(why)", command: "replay")
             }
             until = ns
         }

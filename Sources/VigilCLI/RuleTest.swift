@@ -121,9 +121,13 @@ struct RuleTestFile {
 
     static func duration(_ s: String, _ line: Int) throws(ParseError) -> Int64 {
         if s == "0" { return 0 }
-        guard case .success(let q) = Quantity.parse(s), let ns = q.nanoseconds, ns >= 0 else {
+        guard case .success(let q) = Quantity.parse(s), q.unit?.dimension == .time else {
             throw ParseError(line: line, message: "expected a duration like `30s`, found `\(s)`")
         }
+        guard let ns = q.nanoseconds else {
+            throw ParseError(line: line, message: "`\(s)` is longer than the longest duration vigil takes (\(Quantity.longestDurationText))")
+        }
+        guard ns >= 0 else { throw ParseError(line: line, message: "a duration cannot be negative, found `\(s)`") }
         return ns
     }
 

@@ -102,7 +102,7 @@ enum RunCommand {
             terminal.err("error: \(error)\n")
             return .failure
         }
-        opts.engine = EngineConfig(config: lint.config)
+        opts.engine = EngineConfig.live(config: lint.config)
         do {
             opts.surroundings = try resolvedSurroundings(lint)
         } catch {

@@ -52,7 +52,7 @@ enum StateMachine {
         guard var inst = current else {
             guard holds else { return (nil, nil, nil) }
             if holdFor == 0 { return (Instance(state: .firing, activeAt: now, value: value), .firing, nil) }
-            return (Instance(state: .pending, activeAt: now, value: value), .pending, now + holdFor)
+            return (Instance(state: .pending, activeAt: now, value: value), .pending, now.addingSaturated(holdFor))
         }
         if holds {
             inst.value = value
@@ -62,7 +62,7 @@ enum StateMachine {
                     inst.state = .firing
                     return (inst, .firing, nil)
                 }
-                return (inst, nil, inst.activeAt + holdFor)
+                return (inst, nil, inst.activeAt.addingSaturated(holdFor))
             }
             return (inst, nil, nil)
         }
@@ -70,7 +70,7 @@ enum StateMachine {
         let since = inst.falseSince ?? now
         if now - since >= resolveAfter { return (nil, .resolved, nil) }
         inst.falseSince = since
-        return (inst, nil, since + resolveAfter)
+        return (inst, nil, since.addingSaturated(resolveAfter))
     }
 }
 

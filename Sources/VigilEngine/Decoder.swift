@@ -8,6 +8,10 @@ public enum RejectReason: String, CaseIterable, Sendable {
     case tooLong = "too_long"
     case badTimestamp = "bad_timestamp"
     case seriesCap = "series_cap"
+    /// Stamped more than `max_clock_skew` ahead of the wall clock (`run` only).
+    case futureTimestamp = "future_timestamp"
+    /// Older than its series' last sample (counted per sample).
+    case outOfOrder = "out_of_order"
 }
 
 /// One decoded observation: a series, its value (a string series holds a string id), and when.
@@ -25,6 +29,10 @@ public struct Sample: Sendable, Equatable {
 /// Swift's own C-locale parser).
 public struct LineDecoder {
     public var maxLine: Int
+    /// `run`'s clock rule (`EngineConfig.maxClockSkew`): a line stamped more than this ahead of
+    /// its arrival is `future_timestamp`; one stamped ahead by less arrives at its arrival. nil:
+    /// the stream's timestamps stand (`replay`, `test`).
+    public var maxClockSkew: Int64?
 
     private var scratch: [UInt8] = []
     private var fields: [Field] = []
@@ -84,9 +92,23 @@ public struct LineDecoder {
     }
 
     /// Decodes `line` (without its newline). Samples are appended to `out`; series over the cap are
-    /// counted in `capped`. Returns the reason when the whole line is rejected.
+    /// counted in `capped`. Returns the reason when the whole line is rejected. Nothing is interned
+    /// for a sample that is dropped, nor for a line that yields none (a cardinality attack leaves
+    /// no trace in memory).
     public mutating func decode(_ line: UnsafeRawBufferPointer, arrival: Instant, symbols: Symbols,
                                 into out: inout [Sample], capped: inout Int) -> RejectReason? {
+        let mark = symbols.checkpoint
+        let start = out.count
+        let reason = decodeLine(line, arrival: arrival, symbols: symbols, into: &out, capped: &capped)
+        if reason != nil || out.count == start {
+            out.removeSubrange(start...)
+            symbols.rollback(to: mark)
+        }
+        return reason
+    }
+
+    private mutating func decodeLine(_ line: UnsafeRawBufferPointer, arrival: Instant, symbols: Symbols,
+                                     into out: inout [Sample], capped: inout Int) -> RejectReason? {
         guard line.count <= maxLine else { return .tooLong }
         scratch.removeAll(keepingCapacity: true)
         fields.removeAll(keepingCapacity: true)
@@ -120,9 +142,7 @@ public struct LineDecoder {
         guard i < p.count, p[i] == UInt8(ascii: "{") else { return nil }
         do {
             try object(group: .top, prefix: nil, depth: 0)
-            let none = Instant(nanoseconds: .min)
-            let t = try timestamp(none)
-            return t == none ? nil : t
+            return try stamped()
         } catch {
             return nil
         }
@@ -565,18 +585,27 @@ public struct LineDecoder {
         return nil
     }
 
+    /// The line's time: its stamp, between 1970 and 2200 (`Instant.isAccepted`), held to
+    /// `maxClockSkew` when set; else its arrival.
     private func timestamp(_ arrival: Instant) throws -> Instant {
+        guard let stamp = try stamped() else { return arrival }
+        guard let skew = maxClockSkew else { return stamp }
+        if stamp.nanoseconds > arrival.nanoseconds.addingSaturated(skew) { throw Failure(reason: .futureTimestamp) }
+        return min(stamp, arrival)
+    }
+
+    private func stamped() throws -> Instant? {
         if let t = top(.ts) ?? top(.timestamp) {
-            guard fields[t].kind == .string, let v = withScratch(fields[t].string, { Instant.parseRFC3339($0) }) else {
+            guard fields[t].kind == .string, let v = withScratch(fields[t].string, { Instant.parseRFC3339($0) }), v.isAccepted else {
                 throw Failure(reason: .badTimestamp)
             }
             return v
         }
         if let t = top(.timestampNs) {
-            guard fields[t].kind == .number, let ns = fields[t].integer else { throw Failure(reason: .badTimestamp) }
+            guard fields[t].kind == .number, let ns = fields[t].integer, Instant(nanoseconds: ns).isAccepted else { throw Failure(reason: .badTimestamp) }
             return Instant(nanoseconds: ns)
         }
-        return arrival
+        return nil
     }
 
     /// The label set of the `labels` object plus an optional extra pair.
@@ -614,10 +643,17 @@ public struct LineDecoder {
         }
     }
 
+    /// Appends the sample of `name{labels}`; a series over a cap is counted in `capped`, and what
+    /// was interned for it alone (since `mark`, by default its metric name) is forgotten.
     private func emit(_ name: Range<Int>, kind: SeriesKind, labels: Int32, value: Double, time: Instant,
-                      _ symbols: Symbols, _ out: inout [Sample], _ capped: inout Int) throws {
+                      _ symbols: Symbols, _ out: inout [Sample], _ capped: inout Int, since mark: Symbols.Checkpoint? = nil) throws {
+        let mark = mark ?? symbols.checkpoint
         guard isName(name), let metric = withScratch(name, { symbols.metric($0, kind: kind) }) else { throw Failure(reason: .badValue) }
-        guard let series = symbols.series(metric: metric, labelSet: labels) else { capped += 1; return }
+        guard let series = symbols.series(metric: metric, labelSet: labels) else {
+            capped += 1
+            symbols.rollback(to: mark)
+            return
+        }
         out.append(Sample(series: series, value: value, time: time))
     }
 
@@ -634,11 +670,12 @@ public struct LineDecoder {
         let checkName = symbols.strings.intern("check")
         let healthRange = appendScratch(LineDecoder.kHealthCheck)
         for f in fields where f.group == .details && f.kind == .bool {
+            let mark = symbols.checkpoint
             pairs.removeAll(keepingCapacity: true)
             pairs.append((serviceName, serviceValue))
             pairs.append((checkName, withScratch(f.key) { symbols.strings.intern($0) }))
             let l = try internPairs(symbols)
-            try emit(healthRange, kind: .number, labels: l, value: f.number, time: time, symbols, &out, &capped)
+            try emit(healthRange, kind: .number, labels: l, value: f.number, time: time, symbols, &out, &capped, since: mark)
         }
     }
 

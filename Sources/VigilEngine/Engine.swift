@@ -1,11 +1,18 @@
 import Foundation
 import VigilRules
 
-/// Runtime settings of the engine (SPEC §4, config `stale_after`, `max_series`).
+/// Runtime settings of the engine (SPEC §4, config `stale_after`, `max_series`,
+/// `max_series_total`, `max_line`, `max_clock_skew`).
 public struct EngineConfig: Sendable {
     public var staleAfter: Int64 = EngineSettings.defaultStaleAfter
     public var seriesCap = 10_000
+    public var seriesTotalCap = EngineSettings.defaultMaxSeriesTotal
     public var maxLine = 1 << 20
+    /// nil: the stream's timestamps are the clock (`replay`, `test`). Set (in `run`): the clock
+    /// is the caller's (the wall clock, passed as each line's arrival); a line stamped more than
+    /// this ahead of its arrival is rejected as `future_timestamp`, one stamped ahead by less is
+    /// taken as arriving now, so no stream timestamp moves the clock.
+    public var maxClockSkew: Int64?
 
     public init() {}
 
@@ -16,7 +23,15 @@ public struct EngineConfig: Sendable {
         let set = EngineSettings(config: config)
         if let v = set.staleAfter { staleAfter = v }
         if let v = set.maxSeries { seriesCap = v }
+        if let v = set.maxSeriesTotal { seriesTotalCap = v }
         if let v = set.maxLine { maxLine = v }
+    }
+
+    /// `run`'s settings: the wall clock is the clock, with the config's `max_clock_skew` (default 5 s).
+    public static func live(config: RuleFile?) -> EngineConfig {
+        var c = EngineConfig(config: config)
+        c.maxClockSkew = EngineSettings(config: config).maxClockSkew ?? EngineSettings.defaultMaxClockSkew
+        return c
     }
 }
 
@@ -82,10 +97,11 @@ public final class Engine {
     /// Builds an engine for rules that lint without errors (`LintResult`), starting at `start`.
     public init(rules lint: LintResult, config: EngineConfig = EngineConfig(), start: Instant) {
         self.config = config
-        symbols = Symbols(seriesCap: config.seriesCap)
+        symbols = Symbols(seriesCap: config.seriesCap, seriesTotalCap: config.seriesTotalCap)
         now = start
         lastMessage = start.nanoseconds
         decoder = LineDecoder(maxLine: config.maxLine)
+        decoder.maxClockSkew = config.maxClockSkew
         install(lint)
         instances = Array(repeating: [:], count: self.rules.count)
         changes = Array(repeating: [:], count: self.rules.count)
@@ -190,6 +206,7 @@ public final class Engine {
             rejected[reason, default: 0] += 1
             return reason
         }
+        if capped > 0, decoded.isEmpty { return .seriesCap }
         apply(decoded)
         return nil
     }
@@ -265,14 +282,17 @@ public final class Engine {
         for r in upRules { evaluate(rule: r, focus: 0, series: -1) }
     }
 
+    /// Stores a sample, unless it is older than its series' last one (dropped: `out_of_order`).
     private func store(_ s: Sample) {
         growSeries()
         let id = Int(s.series)
         let t = s.time.nanoseconds
-        if t >= lastTime[id] {
-            lastTime[id] = t
-            lastValue[id] = s.value
+        guard t >= lastTime[id] else {
+            rejected[.outOfOrder, default: 0] += 1
+            return
         }
+        lastTime[id] = t
+        lastValue[id] = s.value
         let base = Int(windowBase[id])
         for k in base..<(base + Int(windowCount[id])) { windows[k].add(time: t, value: s.value) }
         samplesApplied += 1
@@ -433,11 +453,11 @@ public final class Engine {
                 let w = Int(windowBase[id]) + c.spec
                 if c.spec < Int(windowCount[id]), let v = windows[w].evaluate(c.function, at: t, scratch: &windowScratch) {
                     value = v
-                    hint = windows[w].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
+                    hint = windows[w].nextExpiry(after: t).map { max($0, t.addingSaturated(1_000_000_000)) } ?? .max
                 }
             } else if !isStale(id) {
                 value = lastValue[id]
-                staleAt = lastTime[id] + config.staleAfter
+                staleAt = lastTime[id].addingSaturated(config.staleAfter)
             }
         }
         if let v = value {
@@ -511,12 +531,12 @@ public final class Engine {
             candidates(sel, focus: focus, series: series) { id in
                 guard !isStale(id) else { return }
                 let labels = symbols.seriesLabels[id]
-                let staleAt = lastTime[id] + config.staleAfter
+                let staleAt = lastTime[id].addingSaturated(config.staleAfter)
                 switch kind {
                 case .event:
                     // True (1) only at the instant it arrives, then 0 (SPEC §1.2).
                     let fresh = lastTime[id] == t
-                    arena.append(Element(labels: labels, value: fresh ? 1 : 0, truth: fresh, hint: fresh ? t + 1 : .max))
+                    arena.append(Element(labels: labels, value: fresh ? 1 : 0, truth: fresh, hint: fresh ? t.addingSaturated(1) : .max))
                 case .string:
                     arena.append(Element(labels: labels, value: lastValue[id], truth: true, isString: true, staleAt: staleAt))
                 case .number, .unknown:
@@ -530,7 +550,7 @@ public final class Engine {
                 let w = Int(windowBase[id]) + spec
                 guard spec < Int(windowCount[id]), let value = windows[w].evaluate(f, at: t, scratch: &windowScratch) else { return }
                 // Re-evaluate when the oldest sample leaves, at most once a second.
-                let hint = windows[w].nextExpiry(after: t).map { max($0, t + 1_000_000_000) } ?? .max
+                let hint = windows[w].nextExpiry(after: t).map { max($0, t.addingSaturated(1_000_000_000)) } ?? .max
                 arena.append(Element(labels: symbols.seriesLabels[id], value: value, truth: value != 0, hint: hint))
             }
             return Vector(range: start..<arena.count)
@@ -546,7 +566,7 @@ public final class Engine {
             var newest = Int64.min
             candidates(sel, focus: 0, series: -1) { id in newest = max(newest, lastTime[id]) }
             let absent = newest == .min || t - newest >= config.staleAfter
-            return Vector(scalar: Element(labels: 0, value: absent ? 1 : 0, truth: absent, hint: absent ? .max : newest + config.staleAfter))
+            return Vector(scalar: Element(labels: 0, value: absent ? 1 : 0, truth: absent, hint: absent ? .max : newest.addingSaturated(config.staleAfter)))
         case .negate(let x):
             return map(eval(x, focus: focus, series: series)) { e in
                 e.value = -e.value
@@ -674,7 +694,7 @@ public final class Engine {
         // moving = (t − since) × rate reaches `fixed` at since + fixed / rate seconds.
         let seconds = fixed.value / moving.rate
         guard seconds.isFinite, seconds > -9e9, seconds < 9e9 else { return nil }
-        let at = moving.since + Int64((seconds * 1e9).rounded())
+        let at = moving.since.addingSaturated(Int64((seconds * 1e9).rounded()))
         // A strict comparison flips just after equality, a non-strict one at it (for a growing side).
         var strictAfter: Bool
         switch op {
@@ -683,7 +703,7 @@ public final class Engine {
         default: return nil
         }
         if moving.rate < 0 { strictAfter.toggle() }
-        let flip = strictAfter ? at + 1 : at
+        let flip = strictAfter ? at.addingSaturated(1) : at
         return flip > now.nanoseconds ? flip : nil
     }
 
@@ -733,9 +753,9 @@ public final class Engine {
             let labels = symbols.labelSet(p.labels)
             instances[r][labels] = Instance(state: state, activeAt: p.activeAt, value: p.value, falseSince: p.falseSince, isString: p.isString)
             restored.insert(r)
-            if state == .pending { schedule(rule: r, labels: labels, at: max(now.nanoseconds + 1, p.activeAt + rules[r].holdFor)) }
+            if state == .pending { schedule(rule: r, labels: labels, at: max(now.nanoseconds.addingSaturated(1), p.activeAt.addingSaturated(rules[r].holdFor))) }
         }
-        restoredUntil = now.nanoseconds + config.staleAfter
+        restoredUntil = now.nanoseconds.addingSaturated(config.staleAfter)
         for r in restored { schedule(rule: r, labels: 0, at: restoredUntil) }
     }
 

@@ -149,6 +149,22 @@ struct ByteInterner {
         for id in 0..<hashes.count { insert(id, hash: hashes[id]) }
     }
 
+    /// Forgets every entry from id `count` on (the latest ones), so a rejected line leaves no
+    /// trace. Safe with linear probing without re-seating anything: an entry's probe run crosses
+    /// only slots that older entries filled (inserts, and re-inserts on growth, go in id order),
+    /// and every entry newer than `count` goes.
+    mutating func truncate(to count: Int) {
+        guard count < hashes.count else { return }
+        for id in count..<hashes.count {
+            var i = Int(hashes[id]) & mask
+            while slots[i] != Int32(id + 1) { i = (i + 1) & mask }
+            slots[i] = 0
+        }
+        hashes.removeSubrange(count...)
+        starts.removeSubrange((count + 1)...)
+        arena.removeSubrange(Int(starts[count])...)
+    }
+
     /// The bytes of an id, as a String.
     func string(_ id: Int32) -> String {
         let s = Int(starts[Int(id)]), e = Int(starts[Int(id) + 1])

@@ -41,12 +41,52 @@ public final class Symbols {
     /// Per metric: its kind (fixed by first use) and its series.
     @exclusivity(unchecked) private(set) var metricKind: [SeriesKind] = []
     @exclusivity(unchecked) private(set) var metricSeries: [[SeriesID]] = []
-    /// New series per metric beyond this are dropped (SPEC §4).
+    /// New series per metric beyond this are dropped (SPEC §4, `max_series`).
     public var seriesCap: Int
+    /// New series beyond this many in all are dropped (`max_series_total`).
+    public var seriesTotalCap: Int
 
-    public init(seriesCap: Int = 10_000) {
+    public init(seriesCap: Int = 10_000, seriesTotalCap: Int = 100_000) {
         self.seriesCap = seriesCap
+        self.seriesTotalCap = seriesTotalCap
         _ = internLabelSet([]) // label set 0 is the empty one
+    }
+
+    /// How many names, strings, label sets and series existed at a moment, to forget what came after.
+    struct Checkpoint {
+        let names: Int, strings: Int, labelSets: Int, series: Int
+    }
+
+    /// The sizes now (`rollback(to:)` forgets what a rejected line added).
+    var checkpoint: Checkpoint { Checkpoint(names: names.count, strings: strings.count, labelSets: labelSets.count, series: seriesMetric.count) }
+
+    /// Forgets the series, names, strings and label sets made since `c`, within one line's
+    /// decoding: its series are not yet known to the engine (still in `newSeries`), and nothing
+    /// else refers to what is forgotten.
+    func rollback(to c: Checkpoint) {
+        while seriesMetric.count > c.series, let id = seriesMetric.indices.last {
+            let metric = seriesMetric.removeLast(), labels = seriesLabels.removeLast()
+            seriesByKey[Int64(metric) << 32 | Int64(labels)] = nil
+            metricSeries[Int(metric)].removeLast()
+            if newSeries.last == SeriesID(id) { newSeries.removeLast() }
+        }
+        if names.count > c.names {
+            names.truncate(to: c.names)
+            metricKind.removeSubrange(c.names...)
+            metricSeries.removeSubrange(c.names...)
+        }
+        strings.truncate(to: c.strings)
+        if labelSets.count > c.labelSets {
+            labelSets.truncate(to: c.labelSets)
+            labelPairs.removeSubrange(c.labelSets...)
+        }
+    }
+
+    /// Whether the interners have room for another line's names: each is bounded by what the
+    /// series caps allow (a few entries per series), so no stream can grow them without end.
+    var internersFull: Bool {
+        let limit = 4 * seriesTotalCap + 65_536
+        return names.count > limit || strings.count > 2 * limit || labelSets.count > limit
     }
 
     public var seriesCount: Int { seriesMetric.count }
@@ -144,7 +184,7 @@ public final class Symbols {
     func series(metric: Int32, labelSet: Int32) -> SeriesID? {
         let key = Int64(metric) << 32 | Int64(labelSet)
         if let id = seriesByKey[key] { return id }
-        guard metricSeries[Int(metric)].count < seriesCap else { return nil }
+        guard metricSeries[Int(metric)].count < seriesCap, seriesMetric.count < seriesTotalCap, !internersFull else { return nil }
         let id = SeriesID(seriesMetric.count)
         seriesByKey[key] = id
         seriesMetric.append(metric)

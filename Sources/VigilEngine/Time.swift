@@ -13,8 +13,20 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
     public init(seconds: Double) { nanoseconds = Int64((seconds * 1e9).rounded()) }
 
     public static func < (a: Instant, b: Instant) -> Bool { a.nanoseconds < b.nanoseconds }
-    public static func + (a: Instant, ns: Int64) -> Instant { Instant(nanoseconds: a.nanoseconds &+ ns) }
-    public static func - (a: Instant, b: Instant) -> Int64 { a.nanoseconds &- b.nanoseconds }
+    /// Saturating: an instant plus a duration never wraps past the ends of Int64 nanoseconds.
+    public static func + (a: Instant, ns: Int64) -> Instant { Instant(nanoseconds: a.nanoseconds.addingSaturated(ns)) }
+    /// Saturating, like `+`.
+    public static func - (a: Instant, b: Instant) -> Int64 { a.nanoseconds.subtractingSaturated(b.nanoseconds) }
+
+    /// The earliest time a stream line may carry: 1970-01-01T00:00:00Z.
+    public static let earliestAccepted = Instant(nanoseconds: 0)
+    /// The latest time a stream line may carry: 2200-01-01T00:00:00Z. Int64 nanoseconds end in
+    /// April 2262; the 62 years between leave room for every deadline vigil adds to a time
+    /// from outside (durations from outside are at most 3650 days, `Quantity.longestDuration`).
+    public static let latestAccepted = Instant(nanoseconds: 7_258_118_400 * 1_000_000_000)
+
+    /// Whether a time from outside is one vigil takes.
+    public var isAccepted: Bool { self >= Instant.earliestAccepted && self <= Instant.latestAccepted }
 
     public var seconds: Double { Double(nanoseconds) / 1e9 }
     public var description: String { rfc3339 }
@@ -149,4 +161,24 @@ public func formatDuration(_ ns: Int64) -> String {
         out += frac == 0 ? "\(s)s" : "\(Double(s) + Double(frac) / 1e9)s"
     }
     return out
+}
+
+extension Int64 {
+    /// `self + other`, clamped to `Int64.min...Int64.max` instead of trapping.
+    @inlinable public func addingSaturated(_ other: Int64) -> Int64 {
+        let (r, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : r
+    }
+
+    /// `self × other`, clamped to `Int64.min...Int64.max` instead of trapping.
+    @inlinable public func multipliedSaturated(by other: Int64) -> Int64 {
+        let (r, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? ((self < 0) != (other < 0) ? .min : .max) : r
+    }
+
+    /// `self - other`, clamped to `Int64.min...Int64.max` instead of trapping.
+    @inlinable public func subtractingSaturated(_ other: Int64) -> Int64 {
+        let (r, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other < 0 ? .max : .min) : r
+    }
 }

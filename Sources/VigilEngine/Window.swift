@@ -86,7 +86,7 @@ struct Window {
 
     /// Drops raw samples that left the window at `t`.
     mutating func expire(before t: Int64) {
-        while head < times.count, times[head] <= t - width { head += 1 }
+        while head < times.count, times[head] <= t.subtractingSaturated(width) { head += 1 }
     }
 
     private mutating func convertToBuckets() {
@@ -138,7 +138,7 @@ struct Window {
     /// Empties the buckets wholly before the window at `t` (they would otherwise linger in the
     /// running total until their slot is reused).
     private mutating func expireBuckets(at t: Int64) {
-        let oldest = floorDiv(t - width, bucketWidth)
+        let oldest = floorDiv(t.subtractingSaturated(width), bucketWidth)
         for slot in buckets.indices where buckets[slot].index != .min && buckets[slot].index < oldest { clear(slot) }
     }
 
@@ -154,7 +154,7 @@ struct Window {
 
     private func evaluateRaw(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
         var start = head
-        while start < times.count, times[start] <= t - width { start += 1 }
+        while start < times.count, times[start] <= t.subtractingSaturated(width) { start += 1 }
         var end = times.count
         while end > start, times[end - 1] > t { end -= 1 }
         let n = end - start
@@ -194,7 +194,7 @@ struct Window {
 
     private func evaluateBuckets(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
         let newest = floorDiv(t, bucketWidth)
-        let oldest = floorDiv(t - width, bucketWidth) // partially inside: included (the error bound)
+        let oldest = floorDiv(t.subtractingSaturated(width), bucketWidth) // partially inside: included (the error bound)
         // Included buckets in time order.
         scratch.order.removeAll(keepingCapacity: true)
         for (slot, b) in buckets.enumerated() where b.count > 0 && b.index >= oldest && b.index <= newest {
@@ -244,16 +244,16 @@ struct Window {
     /// (its oldest sample, or oldest bucket, leaves it); nil when it is empty.
     func nextExpiry(after t: Int64) -> Int64? {
         if isBucketed {
-            let oldest = floorDiv(t - width, bucketWidth)
+            let oldest = floorDiv(t.subtractingSaturated(width), bucketWidth)
             var first: Int64?
             for b in buckets where b.count > 0 && b.index >= oldest && b.index <= floorDiv(t, bucketWidth) {
                 first = Swift.min(first ?? b.index, b.index)
             }
-            return first.map { ($0 + 1) * bucketWidth + width }
+            return first.map { ($0 + 1).multipliedSaturated(by: bucketWidth).addingSaturated(width) }
         }
         var k = head
-        while k < times.count, times[k] <= t - width { k += 1 }
-        return k < times.count ? times[k] + width : nil
+        while k < times.count, times[k] <= t.subtractingSaturated(width) { k += 1 }
+        return k < times.count ? times[k].addingSaturated(width) : nil
     }
 
     /// Bytes held, for the memory report.

@@ -218,7 +218,7 @@ struct Checker {
 
     private static let settingKinds: [String: String] = [
         "escalation_target": "channel", "fallback": "channel", "stale_after": "duration",
-        "max_line": "size", "max_series": "count",
+        "max_line": "size", "max_series": "count", "max_series_total": "count", "max_clock_skew": "duration",
     ]
     private static let channelTypes = ["slack", "pagerduty", "email", "webhook", "alertmanager", "console"]
     private static let channelKeys: [String: [String]] = [
@@ -285,6 +285,8 @@ struct Checker {
                     break
                 case ("count", .number(let n)) where n.quantity.unit == nil && n.quantity.value >= 1:
                     break
+                case ("duration", .number(let n)) where n.quantity.isTooLongADuration:
+                    error(file, "bad-value", "`\(key)` is longer than the longest duration vigil takes (\(Quantity.longestDurationText))", value.range)
                 default:
                     let expected = ["channel": "a channel name", "duration": "a duration like `5m`",
                                     "size": "a size like `1mb`", "count": "a positive number"][kind] ?? kind

@@ -161,6 +161,9 @@ public struct Parser {
         guard at(.number) else { throw expected(what) }
         let t = current
         let n = try numberLiteral()
+        if n.quantity.isTooLongADuration {
+            throw ParseError(message: "a duration cannot be longer than \(Quantity.longestDurationText), found `\(t.text)`", range: t.range)
+        }
         guard let ns = n.quantity.nanoseconds else {
             let fix = n.quantity.unit == nil ? "\(t.text)s" : nil
             throw ParseError(message: "expected \(what), found `\(t.text)` (\(n.quantity.unit.map { "a quantity in \($0)" } ?? "a number without a unit"))",

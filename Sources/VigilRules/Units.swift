@@ -71,12 +71,39 @@ public struct Quantity: Sendable, Hashable {
         return unit.convert(value, to: target)
     }
 
-    /// Nanoseconds, for a time quantity.
+    /// The longest duration vigil takes from outside (rules, config, API, command line, test
+    /// files): 3650 days. Stream times end at 2200 (`Instant.latestAccepted`), so an instant plus
+    /// several such durations stays far inside Int64 nanoseconds (which end in 2262).
+    public static let longestDuration: Int64 = 3650 * 86_400 * 1_000_000_000
+    /// How the limit reads in an error message.
+    public static let longestDurationText = "3650d"
+
+    /// Nanoseconds, for a time quantity within ±`longestDuration`.
     public var nanoseconds: Int64? {
         guard let unit, unit.dimension == .time else { return nil }
         let ns = (value * unit.factor * 1e9).rounded()
-        guard ns.isFinite, abs(ns) < 9.2e18 else { return nil }
+        guard ns.isFinite, abs(ns) <= Double(Quantity.longestDuration) else { return nil }
         return Int64(ns)
+    }
+
+    /// A time quantity too long to take (beyond `longestDuration`).
+    public var isTooLongADuration: Bool {
+        guard let unit, unit.dimension == .time else { return false }
+        let ns = value * unit.factor * 1e9
+        return !ns.isFinite || abs(ns) > Double(Quantity.longestDuration)
+    }
+
+    /// A positive duration from outside (`"2h"` in an API body or on the command line), or the
+    /// reason in words, naming `field` and the limit.
+    public static func positiveDuration(_ text: String, field: String, example: String) -> Result<Int64, QuantityError> {
+        guard case .success(let q) = parse(text), q.unit?.dimension == .time else {
+            return .failure(QuantityError(message: "`\(field)` must be a duration like \(example)"))
+        }
+        guard !q.isTooLongADuration, let ns = q.nanoseconds else {
+            return .failure(QuantityError(message: "`\(field)` is longer than the longest duration vigil takes (\(longestDurationText))"))
+        }
+        guard ns > 0 else { return .failure(QuantityError(message: "`\(field)` must be longer than 0")) }
+        return .success(ns)
     }
 
     /// Parses a number token's text; the error says what is wrong in words.

@@ -65,8 +65,11 @@ public struct API: Sendable {
                 if case .failure(let e) = LabelMatcher.parseList(text) { return .error(400, e.message) }
                 return .error(400, "invalid matchers")
             }
-            guard let forText = body["for"] as? String, case .success(let q) = Quantity.parse(forText), let ns = q.nanoseconds, ns > 0 else {
-                return .error(400, "`for` must be a duration like 2h")
+            guard let forText = body["for"] as? String else { return .error(400, "`for` must be a duration like 2h") }
+            let ns: Int64
+            switch Quantity.positiveDuration(forText, field: "for", example: "2h") {
+            case .success(let d): ns = d
+            case .failure(let e): return .error(400, e.message)
             }
             guard let comment = body["comment"] as? String, !comment.isEmpty else { return .error(400, "a silence needs a `comment`") }
             let author = (body["createdBy"] as? String) ?? "api"
@@ -89,8 +92,10 @@ public struct API: Sendable {
         guard let body else { return .error(400, "the body must be a JSON object") }
         var duration: Int64?
         if let text = body["for"] as? String {
-            guard case .success(let q) = Quantity.parse(text), let ns = q.nanoseconds, ns > 0 else { return .error(400, "`for` must be a duration like 30m") }
-            duration = ns
+            switch Quantity.positiveDuration(text, field: "for", example: "30m") {
+            case .success(let ns): duration = ns
+            case .failure(let e): return .error(400, e.message)
+            }
         }
         return reply(sidecar.run(.ack(fingerprint: fp, for: duration)), created: false)
     }

@@ -10,8 +10,9 @@ import VigilRules
 public final class Sidecar: Sendable {
     public struct Options: Sendable {
         public var source: StreamSourceSpec = .stdin
-        /// `stale_after`, `max_series` and `max_line` (SPEC §2, §4).
-        public var engine = EngineConfig()
+        /// `stale_after`, `max_series`, `max_series_total`, `max_line` and `max_clock_skew` (SPEC
+        /// §2, §4). The sidecar's clock is the engine's: stream timestamps never move it.
+        public var engine = EngineConfig.live(config: nil)
         public var stateDir: URL?
         /// `--record DIR`: the raw stream, hourly files.
         public var recordDir: URL?

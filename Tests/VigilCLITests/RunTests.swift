@@ -241,6 +241,26 @@ struct RunTests {
         #expect(await v.terminate() == 0)
     }
 
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func aFutureStampedLineNeitherResolvesNorBlindsRun() async throws {
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: "metric x labels k\nalert a { when x > 1; severity warning; notify slack }\n")
+        #expect(await v.waitUntilUp())
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        #expect(await offPool { unixWrite(sock, [#"{"metric":"x","labels":{"k":"a"},"value":5}"#]) })
+        #expect(await v.waitForAlerts { $0.contains(#""labels":{"k":"a"},"state":"firing""#) })
+        let ahead = Int64(Date().timeIntervalSince1970 * 1e9) + 600_000_000_000 // ten minutes ahead
+        #expect(await offPool { unixWrite(sock, [#"{"timestamp_ns":\#(ahead),"metric":"x","labels":{"k":"b"},"value":0}"#,
+                                                 #"{"ts":"2030-01-01T00:00:00Z","metric":"x","labels":{"k":"b"},"value":0}"#,
+                                                 #"{"metric":"x","labels":{"k":"c"},"value":5}"#]) })
+        #expect(await v.waitForAlerts { $0.contains(#""labels":{"k":"c"},"state":"firing""#) }, "a new series over its threshold still fires")
+        let metrics = await v.http("GET", "/metrics").1
+        #expect(metrics.contains(#"vigil_stream_rejected_total{reason="future_timestamp"} 2"#))
+        #expect(await v.http("GET", "/api/v1/alerts").1.contains(#""labels":{"k":"a"},"state":"firing""#))
+        #expect(await v.terminate() == 0)
+        #expect(!v.stdout.contains("RESOLVED"), "a is still high: nothing may tell Slack it resolved")
+        #expect(v.stdout.contains(#"FIRING warning a{k="c"}"#))
+    }
+
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
     func vigilAckStopsAPendingEscalation() async throws {
         // Both alerts fire together and escalate at the same step, 15 s later: the step is long
@@ -509,9 +529,21 @@ struct RecordTests {
         let v = try RunningVigil(["--listen", "unix:DIR/t.sock", "--record", "DIR/rec"], rules: rules)
         #expect(await v.waitUntilUp())
         let sock = v.dir.appendingPathComponent("t.sock").path
-        let start = Int64(Date().timeIntervalSince1970 * 1e9)
-        let lines = (0..<30).map { i in #"{"timestamp_ns":\#(start + Int64(i) * 100_000_000),"metric":"x","labels":{"k":"\#(i % 2)"},"value":\#(i < 20 ? 5 : 0)}"# }
-        #expect(await offPool { unixWrite(sock, lines) })
+        // A trader writing in real time, 200 ms apart, each line stamped as it is written (in
+        // `run` the wall clock is the clock: a batch stamped into the future would not replay alike).
+        let lines = await offPool { () -> [String] in
+            var lines: [String] = []
+            guard let fd = UnixSocket.connect(sock, attempts: 50) else { return [] }
+            defer { close(fd) }
+            for i in 0..<30 {
+                let line = #"{"timestamp_ns":\#(Int64(Date().timeIntervalSince1970 * 1e9)),"metric":"x","labels":{"k":"\#(i % 2)"},"value":\#(i < 20 ? 5 : 0)}"#
+                lines.append(line)
+                guard send(fd, line + "\n", line.utf8.count + 1, Int32(MSG_NOSIGNAL)) == line.utf8.count + 1 else { return [] }
+                usleep(200_000)
+            }
+            return lines
+        }
+        #expect(lines.count == 30)
         #expect(await v.waitForAlerts { $0 == "[]" || $0.contains("firing") })
         try await Task.sleep(for: .milliseconds(500))
         #expect(await v.terminate() == 0)
