@@ -45,6 +45,7 @@ struct RoutingRule {
         var groupWait: Int64 = 0
         for c in a.clauses {
             if case .repeatEvery(let d) = c.body { repeatEvery = d?.nanoseconds }
+            if let every = repeatEvery, every <= 0 { repeatEvery = nil } // the parser refuses it; never spin on it
             if case .group(let g) = c.body {
                 groupBy = g.by.map(\.name)
                 groupWait = g.wait?.nanoseconds ?? 0

@@ -432,7 +432,11 @@ public struct Parser {
             } else {
                 guard atWord("every") else { throw expected("`every` or `never`") }
                 advance()
-                body = .repeatEvery(try duration())
+                let every = try duration()
+                guard every.nanoseconds > 0 else {
+                    throw ParseError(message: "`repeat every` needs a duration longer than 0 (or `repeat never`)", range: every.range)
+                }
+                body = .repeatEvery(every)
             }
         case "resolve":
             try expectWord("after")

@@ -204,6 +204,12 @@ struct RunTests {
         for target in ["/health?=", "/health?==", "/ready?a=1&="] { // once a trap (an empty query key), exit 132
             #expect(await v.http("GET", target).0 != 0, "\(target)")
         }
+        // A duration that cannot be represented is a 400 naming the field and the limit (it was 201
+        // with a silence that wrapped past 2262 and muted nothing).
+        let longSilence = await v.http("POST", "/api/v1/silences", body: #"{"matchers":"alertname=\"a\"","for":"100000d","comment":"c"}"#)
+        #expect(longSilence.0 == 400)
+        #expect(longSilence.1.contains("`for` is longer than the longest duration vigil takes (3650d)"))
+        #expect(await v.http("POST", "/api/v1/alerts/0123456789abcdef/ack", body: #"{"for":"1e300d"}"#).0 == 400)
         // 70 idle keep-alive clients (over the cap of 64) do not make liveness 503.
         let idle = await offPool { (0..<70).map { _ in tcpConnect(port) } }
         #expect(await v.http("GET", "/health").0 == 200)

@@ -152,3 +152,38 @@ struct ParserTests {
         #expect(source.position(of: c.range.start) == SourcePosition(line: 2, column: 8))
     }
 }
+
+struct DurationLimitTests {
+    private func messages(_ text: String, kind: SourceKind = .rules) -> [String] {
+        Parser.parse(SourceFile(path: "t", text: text, kind: kind)).1.map(\.message)
+    }
+
+    @Test func repeatEveryZeroIsAnErrorNotAHang() {
+        // It made the router step its next repeat by 0 forever.
+        #expect(messages("alert a { when x > 1; severity info; notify slack; repeat every 0s }\n")
+                == ["`repeat every` needs a duration longer than 0 (or `repeat never`)"])
+    }
+
+    @Test func durationsBeyond3650DaysAreErrorsNamingTheLimit() {
+        #expect(messages("alert a { when x > 1 for 100000d; severity info; notify slack }\n")
+                == ["a duration cannot be longer than 3650d, found `100000d`"])
+        #expect(messages("alert a { when x > 1 for 3650d; severity info; notify slack }\n") == [])
+        #expect(Quantity.positiveDuration("100000d", field: "for", example: "2h").failureMessage
+                == "`for` is longer than the longest duration vigil takes (3650d)")
+        #expect(Quantity.positiveDuration("0s", field: "for", example: "2h").failureMessage == "`for` must be longer than 0")
+        #expect(Quantity.positiveDuration("2 cents", field: "for", example: "2h").failureMessage == "`for` must be a duration like 2h")
+        #expect((try? Quantity.positiveDuration("2h", field: "for", example: "2h").get()) == 7_200_000_000_000)
+    }
+
+    @Test func aConfigDurationBeyondTheLimitIsNamed() {
+        let lint = Linter.lint(ruleFiles: [], config: SourceFile(path: "vigil.conf", text: "stale_after 100000d\n", kind: .config))
+        #expect(lint.diagnostics.map(\.message) == ["`stale_after` is longer than the longest duration vigil takes (3650d)"])
+    }
+}
+
+extension Result where Failure == QuantityError {
+    var failureMessage: String? {
+        if case .failure(let e) = self { return e.message }
+        return nil
+    }
+}
