@@ -47,6 +47,10 @@ public final class Engine {
     /// Rejected lines (and dropped series samples) by reason.
     public private(set) var rejected: [RejectReason: Int] = [:]
     public private(set) var samplesApplied = 0
+    /// Why some samples of the last ingested line were dropped although the line was taken
+    /// (`series_cap`, `out_of_order`), for reject logs.
+    public private(set) var droppedFromLastLine: RejectReason?
+    private var outOfOrderDrops = 0
     public private(set) var evaluations = 0
 
     private var rules: [CompiledRule] = []
@@ -201,13 +205,16 @@ public final class Engine {
         decoded.removeAll(keepingCapacity: true)
         var capped = 0
         let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped)
+        droppedFromLastLine = capped > 0 ? .seriesCap : nil
         if capped > 0 { rejected[.seriesCap, default: 0] += capped }
         if let reason {
             rejected[reason, default: 0] += 1
             return reason
         }
         if capped > 0, decoded.isEmpty { return .seriesCap }
+        let drops = outOfOrderDrops
         apply(decoded)
+        if outOfOrderDrops != drops, droppedFromLastLine == nil { droppedFromLastLine = .outOfOrder }
         return nil
     }
 
@@ -289,6 +296,7 @@ public final class Engine {
         let t = s.time.nanoseconds
         guard t >= lastTime[id] else {
             rejected[.outOfOrder, default: 0] += 1
+            outOfOrderDrops += 1
             return
         }
         lastTime[id] = t

@@ -128,6 +128,7 @@ public final class Sidecar: Sendable {
         var ackedChanged = false
         /// Monitor metrics already logged as undeliverable.
         var droppedReadings: Set<String> = []
+        var rejects = RejectLog()
 
         init(engine: Engine, router: Router) {
             self.engine = engine
@@ -230,15 +231,23 @@ public final class Sidecar: Sendable {
         route(through: Instant(nanoseconds: now.nanoseconds - 1))
         for input in inputs {
             switch input {
-            case .stream(.lines(let lines, let tooLong)):
-                if tooLong > 0 { engine.countRejected(.tooLong, tooLong) }
-                core.recorder?.write(lines, at: now)
-                let started = ContinuousClock.now
-                for line in lines {
-                    line.withUnsafeBytes { _ = engine.ingest($0, arrival: now) }
+            case .stream(.lines(let batch)):
+                if !batch.tooLong.isEmpty {
+                    engine.countRejected(.tooLong, batch.tooLong.count)
+                    for offset in batch.tooLong { core.rejects.note(.tooLong, source: batch.source, offset: offset, at: now, log: log, engine: options.engine) }
                 }
-                observe(ContinuousClock.now - started, lines: lines.count)
-                core.snapshot.lines += lines.count + tooLong
+                core.recorder?.write(batch.lines, at: now)
+                let started = ContinuousClock.now
+                for (k, line) in batch.lines.enumerated() {
+                    let reason = line.withUnsafeBytes { engine.ingest($0, arrival: now) }
+                    if let reason {
+                        core.rejects.note(reason, source: batch.source, offset: batch.offsets[k], at: now, log: log, engine: options.engine)
+                    } else if let dropped = engine.droppedFromLastLine {
+                        core.rejects.note(dropped, source: batch.source, offset: batch.offsets[k], at: now, log: log, engine: options.engine)
+                    }
+                }
+                observe(ContinuousClock.now - started, lines: batch.lines.count)
+                core.snapshot.lines += batch.lines.count + batch.tooLong.count
             case .readings(let readings):
                 apply(readings, at: now)
             case .stream(.connected(let up)):
@@ -377,5 +386,32 @@ public final class Sidecar: Sendable {
         core.snapshot.rejected = engine.rejected
         let s = core.snapshot
         snapshotBox.withLock { $0 = s }
+    }
+}
+
+/// SPEC §4: the first reject of each kind per minute is logged (WARNING) with its source and
+/// byte offset, and how many of that kind were dropped since it was last logged; a series cap
+/// says which caps apply. Owned by the core thread.
+struct RejectLog {
+    private var lastLogged: [RejectReason: Int64] = [:]
+    private var unlogged: [RejectReason: Int] = [:]
+
+    static let interval: Int64 = 60_000_000_000
+
+    mutating func note(_ reason: RejectReason, source: String, offset: Int64, at now: Instant, log: LogSink, engine: EngineConfig) {
+        if let last = lastLogged[reason], now.nanoseconds.subtractingSaturated(last) < RejectLog.interval {
+            unlogged[reason, default: 0] += 1
+            return
+        }
+        lastLogged[reason] = now.nanoseconds
+        var data = ["reason": reason.rawValue, "source": source, "offset": "\(offset)"]
+        if let n = unlogged.removeValue(forKey: reason) { data["dropped_since_last_log"] = "\(n)" }
+        if reason == .seriesCap {
+            data["max_series"] = "\(engine.seriesCap)"
+            data["max_series_total"] = "\(engine.seriesTotalCap)"
+            log.write(LogRecord(level: .warning, service: "stream", message: "a series cap is reached: samples of new series are dropped", data: data))
+        } else {
+            log.write(LogRecord(level: .warning, service: "stream", message: "a stream line was rejected", data: data))
+        }
     }
 }

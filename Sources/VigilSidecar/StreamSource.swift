@@ -3,44 +3,66 @@ import Glibc
 import Synchronization
 
 /// Splits a byte stream into lines (without their newline), dropping any longer than `maxLine`:
-/// the rest of such a line is skipped up to its newline, and the drop is counted.
+/// the rest of such a line is skipped up to its newline, and the drop is reported. Every line
+/// comes with the byte offset where it starts in the stream, for reject logs.
 struct LineFramer {
     let maxLine: Int
     private var buffer: [UInt8] = []
     private var skipping = false
+    /// Offset of the first byte of `buffer` (or of the line being skipped).
+    private var lineStart: Int64 = 0
+    /// Bytes fed so far.
+    private var consumed: Int64 = 0
 
     init(maxLine: Int) { self.maxLine = maxLine }
 
-    /// Feeds bytes; returns the complete lines and how many were too long.
-    mutating func feed(_ bytes: UnsafeRawBufferPointer) -> (lines: [[UInt8]], tooLong: Int) {
-        var lines: [[UInt8]] = []
-        var tooLong = 0
+    /// Feeds bytes; returns the complete lines and the offsets of those too long.
+    mutating func feed(_ bytes: UnsafeRawBufferPointer) -> LineBatch {
+        var batch = LineBatch()
         var start = 0
         for i in 0..<bytes.count where bytes[i] == UInt8(ascii: "\n") {
             if skipping {
                 skipping = false
             } else {
                 buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
-                if buffer.count > maxLine { tooLong += 1 } else if !buffer.isEmpty { lines.append(buffer) }
+                if buffer.count > maxLine {
+                    batch.tooLong.append(lineStart)
+                } else if !buffer.isEmpty {
+                    batch.lines.append(buffer)
+                    batch.offsets.append(lineStart)
+                }
             }
             buffer.removeAll(keepingCapacity: true)
             start = i + 1
+            lineStart = consumed + Int64(start)
         }
         if !skipping {
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
             if buffer.count > maxLine {
-                tooLong += 1
+                batch.tooLong.append(lineStart)
                 skipping = true
                 buffer.removeAll(keepingCapacity: false)
             }
         }
-        return (lines, tooLong)
+        consumed += Int64(bytes.count)
+        return batch
     }
+}
+
+/// Lines framed from one source: each with its byte offset there, and the offsets of lines
+/// dropped as longer than `max_line`.
+struct LineBatch: Sendable {
+    var source = ""
+    var lines: [[UInt8]] = []
+    var offsets: [Int64] = []
+    var tooLong: [Int64] = []
+
+    var isEmpty: Bool { lines.isEmpty && tooLong.isEmpty }
 }
 
 /// What a stream source tells the core.
 enum StreamEvent: Sendable {
-    case lines([[UInt8]], tooLong: Int)
+    case lines(LineBatch)
     case connected(Bool)
 }
 
@@ -52,17 +74,36 @@ public enum StreamSourceSpec: Sendable, Equatable {
     case stdin
 }
 
-/// A running source. `stop()` closes its descriptors so its threads end.
+/// A running source. `stop()` closes its descriptors so its threads end. In listen mode at most
+/// `maxWriters` traders are connected at once (one reader thread each); one more is refused
+/// (closed at once), logged at most every 10 s with how many were refused.
 final class StreamSource: Sendable {
+    /// Writers connected at once in listen mode, by default.
+    static let defaultMaxWriters = 64
+
     private let spec: StreamSourceSpec
     private let maxLine: Int
+    private let maxWriters: Int
     private let emit: @Sendable (StreamEvent) -> Void
     private let log: LogSink
-    private let state = Mutex<(stopped: Bool, fds: Set<Int32>, writers: Int, socketFile: String?)>((false, [], 0, nil))
 
-    init(_ spec: StreamSourceSpec, maxLine: Int, log: LogSink, emit: @escaping @Sendable (StreamEvent) -> Void) {
+    private struct State {
+        var stopped = false
+        var fds: Set<Int32> = []
+        var writers = 0
+        var socketFile: String?
+        var accepted = 0
+        var refused = 0
+        var refusalLogged: UInt64?
+    }
+
+    private let state = Mutex(State())
+
+    init(_ spec: StreamSourceSpec, maxLine: Int, maxWriters: Int = StreamSource.defaultMaxWriters, log: LogSink,
+         emit: @escaping @Sendable (StreamEvent) -> Void) {
         self.spec = spec
         self.maxLine = maxLine
+        self.maxWriters = max(1, maxWriters)
         self.log = log
         self.emit = emit
     }
@@ -76,7 +117,7 @@ final class StreamSource: Sendable {
         case .stdin:
             emit(.connected(true))
             Thread { [self] in
-                read(fd: 0)
+                read(fd: 0, source: "stdin")
                 emit(.connected(false))
                 log.write(LogRecord(level: .info, service: "stream", message: "stdin closed", data: [:]))
             }.start()
@@ -115,16 +156,17 @@ final class StreamSource: Sendable {
         if owned { close(fd) }
     }
 
-    /// Reads a descriptor to its end, framing lines.
-    private func read(fd: Int32) {
+    /// Reads a descriptor to its end, framing lines; `source` names it in reject logs.
+    private func read(fd: Int32, source: String) {
         var framer = LineFramer(maxLine: maxLine)
         var buf = [UInt8](repeating: 0, count: 65_536)
         while true {
             let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
             if n <= 0 { return }
-            let (lines, tooLong) = buf.withUnsafeBytes { framer.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            if !lines.isEmpty || tooLong > 0 { emit(.lines(lines, tooLong: tooLong)) }
+            var batch = buf.withUnsafeBytes { framer.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            batch.source = source
+            if !batch.isEmpty { emit(.lines(batch)) }
         }
     }
 
@@ -172,24 +214,49 @@ final class StreamSource: Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            guard track(c) else { close(c); return }
-            let first = state.withLock { s -> Bool in
+            let admitted = state.withLock { s -> (first: Bool, name: String)? in
+                guard !s.stopped, s.writers < maxWriters else { return nil }
+                s.fds.insert(c)
                 s.writers += 1
-                return s.writers == 1
+                s.accepted += 1
+                return (s.writers == 1, "writer \(s.accepted)")
+            }
+            guard let (first, name) = admitted else {
+                close(c)
+                if stopped { return }
+                refused()
+                continue
             }
             if first { emit(.connected(true)) }
-            log.write(LogRecord(level: .info, service: "stream", message: "a trader connected", data: [:]))
+            log.write(LogRecord(level: .info, service: "stream", message: "a trader connected", data: ["source": name]))
             Thread { [self] in
-                read(fd: c)
+                read(fd: c, source: name)
                 untrack(c)
                 let last = state.withLock { s -> Bool in
                     s.writers -= 1
                     return s.writers == 0
                 }
-                log.write(LogRecord(level: .info, service: "stream", message: "a trader disconnected", data: [:]))
+                log.write(LogRecord(level: .info, service: "stream", message: "a trader disconnected", data: ["source": name]))
                 if last { emit(.connected(false)) }
             }.start()
         }
+    }
+
+    /// Counts a writer refused at the cap; logs at most every 10 s, with the count since the last log.
+    private func refused() {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        let count = state.withLock { s -> Int? in
+            s.refused += 1
+            if let last = s.refusalLogged, now - last < 10_000_000_000 { return nil }
+            s.refusalLogged = now
+            defer { s.refused = 0 }
+            return s.refused
+        }
+        guard let count else { return }
+        log.write(LogRecord(level: .warning, service: "stream", message: "a trader was refused: too many writers are connected",
+                            data: ["max_writers": "\(maxWriters)", "refused": "\(count)"]))
     }
 
     /// Connects to the trader's socket, reconnecting with backoff (100 ms doubling to 5 s);
@@ -212,7 +279,7 @@ final class StreamSource: Sendable {
             loggedDown = false
             log.write(LogRecord(level: .info, service: "stream", message: "connected to the trader", data: ["socket": path]))
             emit(.connected(true))
-            read(fd: fd)
+            read(fd: fd, source: "connect \(path)")
             untrack(fd)
             emit(.connected(false))
             if !stopped { log.write(LogRecord(level: .warning, service: "stream", message: "the trader closed the connection; reconnecting", data: ["socket": path])) }

@@ -247,6 +247,44 @@ struct RunTests {
         #expect(await v.terminate() == 0)
     }
 
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(2)))
+    func attacksOnTheStreamAreLoggedAndAlertingGoesOn() async throws {
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: "metric x labels k\nalert a { when x > 1; severity warning; notify slack }\n")
+        #expect(await v.waitUntilUp())
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        var n = 0
+        /// A good line for a new series, and waits for its alert: alerting is still alive.
+        func stillFires() async -> Bool {
+            n += 1
+            guard await offPool({ [n] in unixWrite(sock, [#"{"metric":"x","labels":{"k":"good\#(n)"},"value":5}"#]) }) else { return false }
+            return await v.waitForAlerts { $0.contains(#""labels":{"k":"good\#(n)"},"state":"firing""#) }
+        }
+        // Junk: logged once per kind, with its source and byte offset.
+        #expect(await offPool { unixWrite(sock, ["not json", #"{"metric":"x","value":"NaN"}"#, "still not json", #"{"metric":"x","value":1,"timestamp_ns":9223372036854775807}"#]) })
+        #expect(await stillFires())
+        // Unique label values past the per-metric cap (10,000), from one writer.
+        #expect(await offPool { unixWrite(sock, (0..<12_000).map { #"{"metric":"x","labels":{"k":"v\#($0)"},"value":0}"# }) })
+        #expect(await v.waitForAlerts { _ in v.stderr.contains("a series cap is reached") })
+        // 70 writers at once: 64 are served, the rest refused and logged.
+        let fds = await offPool { (0..<70).compactMap { _ in UnixSocket.connect(sock, attempts: 5) } }
+        #expect(await v.waitForAlerts { _ in v.stderr.contains("too many writers are connected") })
+        let threads = (try? String(contentsOfFile: "/proc/\(v.process.processIdentifier)/status", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("Threads:") }.flatMap { Int($0.dropFirst(8).trimmingCharacters(in: .whitespaces)) }
+        #expect((threads ?? 999) < 64 + 40, "one reader thread per admitted writer, no more")
+        for fd in fds { close(fd) }
+        // The capped metric still evaluates its existing series; a new one of another metric fires.
+        #expect(await offPool { unixWrite(sock, [#"{"metric":"x","labels":{"k":"v7"},"value":5}"#]) })
+        #expect(await v.waitForAlerts { $0.contains(#""labels":{"k":"v7"},"state":"firing""#) })
+        #expect(await v.terminate() == 0)
+        let logs = v.stderr.split(separator: "\n").map(String.init)
+        let rejected = logs.filter { $0.contains("a stream line was rejected") }
+        #expect(rejected.count == 3, "not_json, bad_value, bad_timestamp: once each")
+        #expect(rejected.contains { $0.contains(#""reason":"not_json""#) && $0.contains(#""offset":"0""#) && $0.contains(#""source":"writer 1""#) })
+        #expect(rejected.contains { $0.contains(#""reason":"bad_value""#) && $0.contains(#""offset":"9""#) })
+        #expect(logs.filter { $0.contains("a series cap is reached") }.count == 1)
+        #expect(logs.contains { $0.contains("too many writers are connected") && $0.contains(#""max_writers":"64""#) })
+    }
+
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
     func aFutureStampedLineNeitherResolvesNorBlindsRun() async throws {
         let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: "metric x labels k\nalert a { when x > 1; severity warning; notify slack }\n")
