@@ -25,11 +25,18 @@ let package = Package(
         .target(name: "VigilCLI", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
         .executableTarget(name: "vigil", dependencies: ["VigilCLI"]),
         .executableTarget(name: "vigil-bench", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
+        // libFuzzer's entry point, referenced weakly, so the fuzzer builds both with and without it.
+        .target(name: "CFuzzer"),
+        // One coverage-guided fuzz harness per parser of outside bytes; `swift test` replays their corpus.
+        .target(name: "VigilFuzz", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar", "VigilCLI"]),
+        // gold crashes linking libFuzzer into Swift (an internal error in its DWARF reader); lld ships with the toolchain.
+        .executableTarget(name: "vigil-fuzz", dependencies: ["VigilFuzz", "CFuzzer"], linkerSettings: [.unsafeFlags(["-use-ld=lld"])]),
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules"], exclude: ["Corpus"]),
         .testTarget(name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilRules"]),
         .testTarget(name: "VigilAlertingTests", dependencies: ["VigilAlerting", "VigilEngine", "VigilRules"], exclude: ["Golden"]),
         .testTarget(name: "VigilSidecarTests", dependencies: ["VigilSidecar", "VigilAlerting", "VigilEngine", "VigilRules"]),
         .testTarget(name: "VigilCLITests", dependencies: ["VigilCLI", "VigilRules"]),
+        .testTarget(name: "VigilFuzzTests", dependencies: ["VigilFuzz"]),
     ],
     swiftLanguageModes: [.v6]
 )

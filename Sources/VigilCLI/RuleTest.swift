@@ -16,16 +16,16 @@ import VigilRules
 /// Values use promtool's expanding notation: `a`, `_` (no sample), `a+bxN` and `a-bxN` (N+1
 /// values from a in steps of b), `axN` (a, N+1 times), `_xN` (N gaps), and quoted strings
 /// (`'down'x5`) for string series. An event series' every present value is one occurrence.
-struct RuleTestFile {
-    struct Series {
+package struct RuleTestFile {
+    package struct Series {
         let metric: String
         let labels: [Label]
         let interval: Int64
-        let values: [Value?]
+        package let values: [Value?]
         let line: Int
     }
 
-    enum Value: Equatable {
+    package enum Value: Equatable {
         case number(Double)
         case string(String)
     }
@@ -50,25 +50,25 @@ struct RuleTestFile {
         let line: Int
     }
 
-    struct Case {
+    package struct Case {
         let name: String
         let line: Int
-        var series: [Series] = []
+        package var series: [Series] = []
         var expectations: [Expectation] = []
         var acks: [Ack] = []
     }
 
-    struct ParseError: Error {
-        let line: Int
-        let message: String
+    package struct ParseError: Error {
+        package let line: Int
+        package let message: String
     }
 
     var rules: [String] = []
     var config: String?
     var staleAfter: Int64?
-    var cases: [Case] = []
+    package var cases: [Case] = []
 
-    static func parse(_ text: String) -> Result<RuleTestFile, ParseError> {
+    package static func parse(_ text: String) -> Result<RuleTestFile, ParseError> {
         var file = RuleTestFile()
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = n + 1
@@ -169,9 +169,20 @@ struct RuleTestFile {
         var values: [Value?] = []
         for token in tokens(String(text[text.index(after: colon)...])) {
             values += try expand(token, line)
+            guard values.count <= maxValues else {
+                throw ParseError(line: line, message: "a series holds at most \(maxValues) values")
+            }
+        }
+        // Its last sample's time must be one vigil takes (a series spans at most 3650 days).
+        guard interval.multipliedReportingOverflow(by: Int64(max(0, values.count - 1))).partialValue <= Quantity.longestDuration,
+              !interval.multipliedReportingOverflow(by: Int64(max(0, values.count - 1))).overflow else {
+            throw ParseError(line: line, message: "the series spans more than \(Quantity.longestDurationText) (\(values.count) values every \(formatDuration(interval)))")
         }
         return Series(metric: name, labels: labels, interval: interval, values: values, line: line)
     }
+
+    /// Values one `series` line may expand to (promtool's notation makes a few bytes many).
+    static let maxValues = 1_000_000
 
     private static func tokens(_ s: String) -> [String] {
         var out: [String] = []
@@ -273,9 +284,9 @@ struct RuleTestFile {
 
 /// Runs a case: feeds its series to a fresh engine (and router) from t = 0 and checks each
 /// expectation at its time, after every sample and ack up to and including that time.
-enum RuleTestRunner {
+package enum RuleTestRunner {
     /// Failure messages (empty when the case passes).
-    static func run(_ c: RuleTestFile.Case, rules: LintResult, routing: AlertingConfig, staleAfter: Int64?, path: String) -> [String] {
+    package static func run(_ c: RuleTestFile.Case, rules: LintResult, routing: AlertingConfig, staleAfter: Int64?, path: String) -> [String] {
         var config = EngineConfig(config: rules.config)
         if let staleAfter { config.staleAfter = staleAfter } // the test file's own setting wins
         let engine = Engine(rules: rules, config: config, start: Instant(nanoseconds: 0))

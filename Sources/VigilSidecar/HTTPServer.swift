@@ -215,14 +215,8 @@ public final class HTTPServer: Sendable {
             let started = Date()
             var requestStarted = !buffer.isEmpty
             enter(c, requestStarted ? .receiving(since: HTTPServer.monotonic()) : .idle(since: HTTPServer.monotonic()))
-            var headerEnd: Int?
-            // Read the head: at most `headerBytes` before its blank line.
-            while headerEnd == nil {
-                if let end = HTTPServer.headEnd(buffer, limit: limits.headerBytes) { headerEnd = end; break }
-                if buffer.count >= limits.headerBytes + 4 {
-                    send(c, HTTPResponse.error(431, "request headers are larger than \(limits.headerBytes) bytes").serialized(keepAlive: false))
-                    return
-                }
+            var parsed = HTTPServer.parse(buffer, limits: limits)
+            while case .needMore = parsed {
                 let budget = requestStarted ? limits.requestSeconds : limits.idleSeconds
                 let left = Double(budget) - Date().timeIntervalSince(started)
                 if left <= 0 {
@@ -232,71 +226,63 @@ public final class HTTPServer: Sendable {
                 var tv = timeval(tv_sec: Int(left.rounded(.up)), tv_usec: 0)
                 setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
                 let n = recv(c, &chunk, chunk.count, 0)
-                if n < 0, errno == EINTR { continue }
-                if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { continue }
+                if n < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { continue }
                 if n <= 0 { return }
                 buffer += chunk[0..<n]
                 if !requestStarted { enter(c, .receiving(since: HTTPServer.monotonic())) }
                 requestStarted = true
+                parsed = HTTPServer.parse(buffer, limits: limits)
             }
-            guard let end = headerEnd else { return }
-            let head = String(decoding: buffer[0..<end], as: UTF8.self)
-            var lines = head.components(separatedBy: "\r\n")
-            let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: true)
-            guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
-                send(c, HTTPResponse.error(400, "malformed request line").serialized(keepAlive: false))
+            switch parsed {
+            case .needMore:
                 return
-            }
-            guard lines.count <= limits.headerCount else {
-                send(c, HTTPResponse.error(431, "more than \(limits.headerCount) headers").serialized(keepAlive: false))
+            case .reject(let response):
+                send(c, response.serialized(keepAlive: false))
                 return
+            case .request(let request, let consumed, let keepAlive):
+                buffer.removeFirst(consumed)
+                enter(c, .handling)
+                send(c, handler(request).serialized(keepAlive: keepAlive))
+                if !keepAlive { return }
             }
-            var headers: [String: String] = [:]
-            for line in lines {
-                guard let colon = line.firstIndex(of: ":") else {
-                    send(c, HTTPResponse.error(400, "malformed header line").serialized(keepAlive: false))
-                    return
-                }
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-            let length = Int(headers["content-length"] ?? "0") ?? -1
-            guard length >= 0 else {
-                send(c, HTTPResponse.error(400, "invalid Content-Length").serialized(keepAlive: false))
-                return
-            }
-            guard length <= limits.bodyBytes else {
-                send(c, HTTPResponse.error(413, "the body is larger than \(limits.bodyBytes) bytes").serialized(keepAlive: false))
-                return
-            }
-            if headers["transfer-encoding"] != nil {
-                send(c, HTTPResponse.error(400, "chunked bodies are not accepted; send Content-Length").serialized(keepAlive: false))
-                return
-            }
-            // Read the body.
-            let bodyStart = end + 4
-            while buffer.count < bodyStart + length {
-                let left = Double(limits.requestSeconds) - Date().timeIntervalSince(started)
-                if left <= 0 {
-                    send(c, HTTPResponse.error(408, "the request took longer than \(limits.requestSeconds) s").serialized(keepAlive: false))
-                    return
-                }
-                var tv = timeval(tv_sec: Int(left.rounded(.up)), tv_usec: 0)
-                setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                let n = recv(c, &chunk, chunk.count, 0)
-                if n < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { continue }
-                if n <= 0 { return }
-                buffer += chunk[0..<n]
-            }
-            let body = Data(buffer[bodyStart..<(bodyStart + length)])
-            buffer.removeFirst(bodyStart + length)
-            let target = String(requestLine[1])
-            let (path, query) = HTTPServer.splitTarget(target)
-            let request = HTTPRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
-            let keepAlive = (headers["connection"]?.lowercased() ?? "") != "close"
-            enter(c, .handling)
-            send(c, handler(request).serialized(keepAlive: keepAlive))
-            if !keepAlive { return }
         }
+    }
+
+    /// What the bytes received so far on a connection come to.
+    package enum Parsed {
+        /// Not a whole request yet.
+        case needMore
+        /// A request, the bytes it took, and whether the connection stays open after it.
+        case request(HTTPRequest, consumed: Int, keepAlive: Bool)
+        /// A request that breaks the protocol or a limit: answer this and close.
+        case reject(HTTPResponse)
+    }
+
+    /// Parses the request at the start of `buffer` (pure, so the fuzz harness drives it).
+    package static func parse(_ buffer: [UInt8], limits: Limits) -> Parsed {
+        guard let end = headEnd(buffer, limit: limits.headerBytes) else {
+            return buffer.count >= limits.headerBytes + 4
+                ? .reject(.error(431, "request headers are larger than \(limits.headerBytes) bytes")) : .needMore
+        }
+        let head = String(decoding: buffer[0..<end], as: UTF8.self)
+        var lines = head.components(separatedBy: "\r\n")
+        let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: true)
+        guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else { return .reject(.error(400, "malformed request line")) }
+        guard lines.count <= limits.headerCount else { return .reject(.error(431, "more than \(limits.headerCount) headers")) }
+        var headers: [String: String] = [:]
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { return .reject(.error(400, "malformed header line")) }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        guard let length = Int(headers["content-length"] ?? "0"), length >= 0 else { return .reject(.error(400, "invalid Content-Length")) }
+        guard length <= limits.bodyBytes else { return .reject(.error(413, "the body is larger than \(limits.bodyBytes) bytes")) }
+        if headers["transfer-encoding"] != nil { return .reject(.error(400, "chunked bodies are not accepted; send Content-Length")) }
+        let bodyStart = end + 4
+        guard buffer.count >= bodyStart + length else { return .needMore }
+        let (path, query) = splitTarget(String(requestLine[1]))
+        let request = HTTPRequest(method: String(requestLine[0]), path: path, query: query, headers: headers,
+                                  body: Data(buffer[bodyStart..<(bodyStart + length)]))
+        return .request(request, consumed: bodyStart + length, keepAlive: (headers["connection"]?.lowercased() ?? "") != "close")
     }
 
     /// The path and query of a request target; empty keys (`?=`, `?a=1&=x`) are ignored.

@@ -1,0 +1,158 @@
+import Foundation
+import VigilAlerting
+import VigilCLI
+import VigilEngine
+import VigilRules
+import VigilSidecar
+
+/// Bytes → `HTTPServer.parse` (pipelined requests too) → `API.handle` on a running sidecar.
+enum HTTPHarness {
+    final class Box: @unchecked Sendable { // built once, then used from the fuzzer's one thread
+        let api: API
+        let sidecar: Sidecar
+        var runs = 0
+
+        init() {
+            _ = Fixture.check
+            var options = Sidecar.Options()
+            options.source = .listen(FileManager.default.temporaryDirectory.appendingPathComponent("vigil-fuzz-\(getpid()).sock").path)
+            sidecar = Sidecar(rules: Fixture.lint, config: Fixture.config, options: options, log: NullLog(), console: { _ in })
+            try? sidecar.start()
+            api = API(sidecar: sidecar, token: nil)
+        }
+    }
+
+    static let box = Box()
+
+    static func run(_ data: UnsafeRawBufferPointer) {
+        var limits = HTTPServer.Limits()
+        limits.bodyBytes = 64 * 1024
+        var buffer = Array(data)
+        var requests = 0
+        while requests < 8, case .request(let request, let consumed, _) = HTTPServer.parse(buffer, limits: limits) {
+            precondition(consumed > 0 && consumed <= buffer.count, "parse consumed \(consumed) of \(buffer.count) bytes")
+            let response = box.api.handle(request)
+            precondition((200..<600).contains(response.status), "status \(response.status)")
+            buffer.removeFirst(consumed)
+            requests += 1
+        }
+        // Silences the inputs added would pile up over millions of runs: clear them now and then.
+        box.runs += 1
+        if box.runs % 256 == 0, let now = box.sidecar.alerts() {
+            for s in now.silences { _ = box.sidecar.run(.removeSilence(id: s.id)) }
+        }
+    }
+}
+
+/// Lines (split on newlines) through the decoder, `Engine.ingest` and the router. A line
+/// `@N` moves the driver's clock N tenths of a second (at most 10⁶) and advances to it. The
+/// first byte picks the clock: odd is run's (the driver's clock; no stamp may move it), even is
+/// the stream's (replay). A fresh engine per input, so a finding reproduces from its bytes alone.
+enum StreamHarness {
+    static func run(_ data: UnsafeRawBufferPointer) {
+        _ = Fixture.check
+        guard let first = data.first else { return }
+        let live = first & 1 == 1
+        let start = Instant(nanoseconds: 1_700_000_000_000_000_000)
+        var config = live ? EngineConfig.live(config: nil) : EngineConfig()
+        config.seriesCap = 64
+        config.seriesTotalCap = 256
+        let engine = Engine(rules: Fixture.lint, config: config, start: start)
+        let router = Router(rules: Fixture.lint, config: Fixture.config)
+        var clock = start
+        var lastNow = engine.now
+        func route(through t: Instant) {
+            var steps = 0
+            while let d = [engine.nextDeadline, router.nextDeadline].compactMap({ $0 }).min(), d <= t, steps < 10_000 {
+                engine.advance(through: d)
+                router.handle(engine.transitions)
+                engine.transitions.removeAll()
+                router.advance(through: d)
+                router.notifications.removeAll()
+                steps += 1
+            }
+            engine.advance(through: t)
+            router.handle(engine.transitions)
+            engine.transitions.removeAll()
+            router.advance(through: t)
+            router.notifications.removeAll()
+            precondition(engine.now >= lastNow, "the engine's clock went back")
+            lastNow = engine.now
+        }
+        var lineStart = 1
+        var lines = 0
+        for i in 1...data.count where i == data.count || data[i] == UInt8(ascii: "\n") {
+            defer { lineStart = i + 1 }
+            guard i > lineStart, lines < 512 else { continue }
+            lines += 1
+            let line = UnsafeRawBufferPointer(rebasing: data[lineStart..<i])
+            if line[0] == UInt8(ascii: "@") {
+                var tenths: Int64 = 0
+                for b in line.dropFirst().prefix(7) where b >= 48 && b <= 57 { tenths = tenths * 10 + Int64(b - 48) }
+                clock = clock + tenths * 100_000_000
+                route(through: clock)
+                continue
+            }
+            engine.advance(before: clock)
+            _ = engine.ingest(line, arrival: clock)
+            if live { precondition(engine.now <= clock, "a stream timestamp moved run's clock past the wall clock") }
+            route(through: clock)
+        }
+        if live { precondition(engine.now == max(clock, start), "run's clock is the driver's") }
+        _ = engine.instances()
+    }
+}
+
+/// A rule file (first byte even) or a config (odd) through the parser and checker; what lints
+/// clean is formatted (which must keep its meaning and lint clean again) and compiled, and the
+/// engine and router run a few deadlines over no data.
+enum RulesHarness {
+    static func run(_ data: UnsafeRawBufferPointer) {
+        _ = Fixture.check
+        guard let first = data.first else { return }
+        let isConfig = first & 1 == 1
+        let file = SourceFile(path: isConfig ? "fuzz.conf" : "fuzz.rules", bytes: Array(data.dropFirst()), kind: isConfig ? .config : .rules)
+        let lint = isConfig ? Linter.lint(ruleFiles: [SourceFile(path: "fuzz.rules", text: Fixture.rules)], config: file)
+                            : Linter.lint(ruleFiles: [file])
+        for d in lint.diagnostics {
+            precondition(d.range.start >= 0 && d.range.end <= d.file.bytes.count, "a diagnostic outside its file")
+            _ = DiagnosticRenderer.text(d)
+        }
+        guard lint.errorCount == 0 else { return }
+        let (parsed, errors) = Parser.parse(file)
+        guard errors.isEmpty else { return }
+        let formatted = Formatter.format(parsed)
+        let (again, againErrors) = Parser.parse(SourceFile(path: file.path, text: formatted, kind: file.kind))
+        precondition(againErrors.isEmpty, "formatted text does not parse: \(againErrors.map(\.message))\n\(formatted)")
+        precondition(ASTDump.dump(again) == ASTDump.dump(parsed), "formatting changed the meaning\n\(formatted)")
+        guard let config = isConfig ? try? AlertingConfig.load(lint.config, environment: ["X": "http://127.0.0.1:1/x"]) : Fixture.config else { return }
+        _ = EngineConfig.live(config: lint.config)
+        _ = Surroundings.load(lint.config)
+        let start = Instant(nanoseconds: 1_700_000_000_000_000_000)
+        let engine = Engine(rules: lint, config: EngineConfig(config: lint.config), start: start)
+        let router = Router(rules: lint, config: config)
+        var steps = 0
+        while steps < 200, let d = [engine.nextDeadline, router.nextDeadline].compactMap({ $0 }).min(), d < start + 86_400_000_000_000 {
+            engine.advance(through: d)
+            router.handle(engine.transitions)
+            engine.transitions.removeAll()
+            router.advance(through: d)
+            router.notifications.removeAll()
+            steps += 1
+        }
+    }
+}
+
+/// A `.test` file through its parser; its cases (up to 100,000 values in all) run against the
+/// fixture rules.
+enum TestFileHarness {
+    static func run(_ data: UnsafeRawBufferPointer) {
+        _ = Fixture.check
+        guard case .success(let file) = RuleTestFile.parse(String(decoding: data, as: UTF8.self)) else { return }
+        let values = file.cases.reduce(0) { $0 + $1.series.reduce(0) { $0 + $1.values.count } }
+        guard values <= 100_000 else { return }
+        for c in file.cases.prefix(8) {
+            _ = RuleTestRunner.run(c, rules: Fixture.lint, routing: Fixture.config, staleAfter: nil, path: "fuzz.test")
+        }
+    }
+}
