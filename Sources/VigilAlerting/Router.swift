@@ -375,9 +375,9 @@ public final class Router {
         if let r = tr.nextRepeat, r <= t, let every = rule.repeatEvery {
             send(.repeat, to: rule.channels, alerts: [tr.info], fp: key)
             tr = tracked[key] ?? tr
-            var next = r
-            while next <= t { next = next + every }
-            tr.nextRepeat = next
+            // The first repeat after t on the same phase, computed: a replay that jumps years
+            // ahead must not walk there one period at a time.
+            tr.nextRepeat = r + ((t - r) / every + 1).multipliedSaturated(by: every)
             tracked[key] = tr
         }
         schedule(key)

@@ -215,6 +215,7 @@ package struct RuleTestFile {
         if let q = base.first, q == "'" || q == "\"", base.count >= 2, base.last == q {
             return Array(repeating: .string(String(base.dropFirst().dropLast())), count: (times ?? 0) + 1)
         }
+        guard !base.isEmpty else { throw ParseError(line: line, message: "expected a value before `x` (`1x3`, `_x3`), found `\(token)`") }
         // a, a+b, a-b (the step form needs xN); a leading minus belongs to a.
         var split: String.Index?
         var i = base.index(after: base.startIndex)

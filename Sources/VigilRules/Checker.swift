@@ -491,8 +491,11 @@ struct Checker {
     }
 
     private mutating func checkTemplate(_ s: StringLiteral, labels: Set<String>?, alert: String, in file: SourceFile) {
-        // Scan the spelling, whose bytes sit at known offsets in the file (the value may differ by escapes).
-        switch Template.parse(s.spelling) {
+        // Scan the spelling's bytes as they sit in the file (the value may differ by escapes, and
+        // a String of them by replaced invalid UTF-8, which would shift every offset).
+        let bytes = file.bytes
+        let spelled = Array(bytes[min(s.range.start, bytes.count)..<min(s.range.end, bytes.count)])
+        switch Template.parse(bytes: spelled) {
         case .failure(let e):
             error(file, "bad-template", e.message, SourceRange(s.range.start + e.range.lowerBound, s.range.start + e.range.upperBound))
         case .success(let (_, placeholders)):

@@ -18,7 +18,11 @@ public struct Template: Sendable, Equatable {
 
     /// Scans `text`; the error names the byte range of the broken placeholder.
     public static func parse(_ text: String) -> Result<(Template, [Placeholder]), TemplateError> {
-        let b = Array(text.utf8)
+        parse(bytes: Array(text.utf8))
+    }
+
+    /// Scans bytes as written (ranges are offsets into them, even where they are not UTF-8).
+    public static func parse(bytes b: [UInt8]) -> Result<(Template, [Placeholder]), TemplateError> {
         var parts: [Part] = []
         var placeholders: [Placeholder] = []
         var literal: [UInt8] = []

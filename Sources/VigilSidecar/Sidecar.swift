@@ -80,22 +80,63 @@ public final class Sidecar: Sendable {
         return (v.0, v.1, v.2)
     }
 
-    /// Inputs for the core, and the semaphore that wakes it.
+    /// Inputs for the core, and the semaphore that wakes it. Stream lines are bounded: a reader
+    /// posting while `streamCap` bytes of lines wait blocks until the core takes them, so a
+    /// writer faster than the core fills its socket buffer and waits, instead of vigil's memory.
     private final class Inbox: Sendable {
-        let items = Mutex<[Input]>([])
+        private struct Queue {
+            var items: [Input] = []
+            var streamBytes = 0
+            var closed = false
+        }
+
+        /// About 0.1 s of the core's work: enough to batch, small enough to bound memory.
+        static let streamCap = 8 << 20
+
+        private let queue = Mutex(Queue())
+        /// Signalled when the core has taken what waited (readers blocked on the cap retry).
+        private let space = DispatchSemaphore(value: 0)
+        private let blocked = Mutex(0)
         let wake = DispatchSemaphore(value: 0)
 
         func post(_ input: Input) {
-            items.withLock { $0.append(input) }
+            var bytes = 0
+            if case .stream(.lines(let batch)) = input { bytes = batch.bytes.count + 64 * batch.count }
+            while true {
+                let posted = queue.withLock { q -> Bool in
+                    guard q.closed || bytes == 0 || q.streamBytes == 0 || q.streamBytes + bytes <= Inbox.streamCap else { return false }
+                    q.items.append(input)
+                    q.streamBytes += bytes
+                    return true
+                }
+                if posted { break }
+                blocked.withLock { $0 += 1 }
+                wake.signal()
+                space.wait()
+            }
             wake.signal()
         }
 
         func take() -> [Input] {
-            items.withLock { i in
-                let taken = i
-                i.removeAll(keepingCapacity: true)
+            let taken = queue.withLock { q -> [Input] in
+                let taken = q.items
+                q.items.removeAll(keepingCapacity: true)
+                q.streamBytes = 0
                 return taken
             }
+            releaseBlocked()
+            return taken
+        }
+
+        /// Lets every blocked reader through from now on (the core has stopped).
+        func close() {
+            queue.withLock { $0.closed = true }
+            releaseBlocked()
+        }
+
+        private func releaseBlocked() {
+            let n = blocked.withLock { n -> Int in defer { n = 0 }; return n }
+            for _ in 0..<n { space.signal() }
         }
     }
 
@@ -220,6 +261,7 @@ public final class Sidecar: Sendable {
             journal.compact(journalState(), owed: delivery.outbox.entries)
             journal.close()
         }
+        inbox.close()
         finished.withLock { $0 = true }
     }
 
@@ -236,18 +278,18 @@ public final class Sidecar: Sendable {
                     engine.countRejected(.tooLong, batch.tooLong.count)
                     for offset in batch.tooLong { core.rejects.note(.tooLong, source: batch.source, offset: offset, at: now, log: log, engine: options.engine) }
                 }
-                core.recorder?.write(batch.lines, at: now)
+                if let recorder = core.recorder { recorder.write(batch.lines, at: now) }
                 let started = ContinuousClock.now
-                for (k, line) in batch.lines.enumerated() {
-                    let reason = line.withUnsafeBytes { engine.ingest($0, arrival: now) }
+                for k in 0..<batch.count {
+                    let reason = batch.withLine(k) { engine.ingest($0, arrival: now) }
                     if let reason {
                         core.rejects.note(reason, source: batch.source, offset: batch.offsets[k], at: now, log: log, engine: options.engine)
                     } else if let dropped = engine.droppedFromLastLine {
                         core.rejects.note(dropped, source: batch.source, offset: batch.offsets[k], at: now, log: log, engine: options.engine)
                     }
                 }
-                observe(ContinuousClock.now - started, lines: batch.lines.count)
-                core.snapshot.lines += batch.lines.count + batch.tooLong.count
+                observe(ContinuousClock.now - started, lines: batch.count)
+                core.snapshot.lines += batch.count + batch.tooLong.count
             case .readings(let readings):
                 apply(readings, at: now)
             case .stream(.connected(let up)):

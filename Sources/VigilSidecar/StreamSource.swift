@@ -18,18 +18,17 @@ struct LineFramer {
 
     /// Feeds bytes; returns the complete lines and the offsets of those too long.
     mutating func feed(_ bytes: UnsafeRawBufferPointer) -> LineBatch {
-        var batch = LineBatch()
+        var batch = LineBatch(capacity: buffer.count + bytes.count)
         var start = 0
         for i in 0..<bytes.count where bytes[i] == UInt8(ascii: "\n") {
             if skipping {
                 skipping = false
             } else {
-                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
-                if buffer.count > maxLine {
+                let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
+                if buffer.count + piece.count > maxLine {
                     batch.tooLong.append(lineStart)
-                } else if !buffer.isEmpty {
-                    batch.lines.append(buffer)
-                    batch.offsets.append(lineStart)
+                } else if buffer.count + piece.count > 0 {
+                    batch.append(buffer, piece, offset: lineStart)
                 }
             }
             buffer.removeAll(keepingCapacity: true)
@@ -49,15 +48,37 @@ struct LineFramer {
     }
 }
 
-/// Lines framed from one source: each with its byte offset there, and the offsets of lines
-/// dropped as longer than `max_line`.
+/// Lines framed from one source, back to back in one buffer (one allocation per read, not per
+/// line): each with its byte offset there, and the offsets of lines dropped as longer than
+/// `max_line`.
 struct LineBatch: Sendable {
     var source = ""
-    var lines: [[UInt8]] = []
-    var offsets: [Int64] = []
+    private(set) var bytes: [UInt8] = []
+    /// Where each line ends in `bytes` (it starts where the previous one ends).
+    private(set) var ends: [Int] = []
+    private(set) var offsets: [Int64] = []
     var tooLong: [Int64] = []
 
-    var isEmpty: Bool { lines.isEmpty && tooLong.isEmpty }
+    init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+    var count: Int { ends.count }
+    var isEmpty: Bool { ends.isEmpty && tooLong.isEmpty }
+
+    /// Line `k`'s bytes.
+    func withLine<R>(_ k: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let range = (k == 0 ? 0 : ends[k - 1])..<ends[k]
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
+    /// Every line, copied (for tests and the recorder).
+    var lines: [[UInt8]] { (0..<count).map { k in withLine(k) { Array($0) } } }
+
+    mutating func append(_ head: [UInt8], _ tail: UnsafeRawBufferPointer, offset: Int64) {
+        bytes.append(contentsOf: head)
+        bytes.append(contentsOf: tail)
+        ends.append(bytes.count)
+        offsets.append(offset)
+    }
 }
 
 /// What a stream source tells the core.

@@ -402,6 +402,82 @@ func benchProbes() {
           ("hung_checks_timed_out", "\(hung.reduce(0, +))")])
 }
 
+// MARK: - Cardinality attacks
+
+/// Resident set now, in bytes (VmRSS).
+func currentRSS() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb * 1024
+}
+
+/// A hostile trader against a real sidecar over its Unix socket: 3×10⁶ lines of unique label
+/// values, of unique label names, and of unique metric names, each against a fresh sidecar.
+/// Reports RSS before, at steady state (after the first 10% of the attack), at its peak and
+/// at the end, and whether a good line sent after the attack still fires.
+func benchCardinality(lines total: Int = 3_000_000) {
+    let attacks: [(String, (Int) -> String)] = [
+        ("unique_label_values", { #"{"metric":"x","labels":{"k":"v\#($0)"},"value":0}"# }),
+        ("unique_label_names", { #"{"metric":"x","labels":{"l\#($0)":"v"},"value":0}"# }),
+        ("unique_metric_names", { #"{"metric":"m\#($0)","labels":{"k":"v"},"value":0}"# }),
+    ]
+    for (name, make) in attacks {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-card-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let socketPath = dir.appendingPathComponent("t.sock").path
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: "c.rules", text: "metric x labels k\nalert a { when x > 1; severity warning; notify slack }\n")])
+        var options = Sidecar.Options()
+        options.source = .listen(socketPath)
+        let sidecar = Sidecar(rules: lint, config: .defaults, options: options, log: MemoryLog(), console: { _ in })
+        guard (try? sidecar.start()) != nil, let fd = UnixSocket.connect(socketPath, attempts: 50) else { return }
+        // A series that exists before the attack: after it, that series must still alert (new
+        // series cannot be made at a cap; that is the point of the cap).
+        let warm = #"{"metric":"x","labels":{"k":"good"},"value":0}"# + "\n"
+        _ = send(fd, warm, warm.utf8.count, Int32(MSG_NOSIGNAL))
+        while sidecar.snapshot.lines < 1 { usleep(1000) }
+        let before = currentRSS()
+        var steady = 0, peak = 0
+        let started = nowNanos()
+        var chunk = ""
+        for i in 0..<total {
+            chunk += make(i) + "\n"
+            if i % 1000 == 999 {
+                _ = chunk.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                chunk = ""
+            }
+            if i % 100_000 == 99_999 {
+                let rss = currentRSS()
+                if i + 1 == total / 10 { steady = rss }
+                peak = max(peak, rss)
+            }
+        }
+        // Wait for the core to take the last line, then a good line must still fire.
+        while sidecar.snapshot.lines < total + 1 { usleep(10_000) }
+        let seconds = Double(nowNanos() - started) / 1e9
+        let good = #"{"metric":"x","labels":{"k":"good"},"value":5}"# + "\n"
+        _ = send(fd, good, good.utf8.count, Int32(MSG_NOSIGNAL))
+        var fired = false
+        for _ in 0..<500 where !fired {
+            fired = sidecar.alerts()?.alerts.contains { $0.alert == "a" && $0.state == .firing } ?? false
+            if !fired { usleep(10_000) }
+        }
+        let end = currentRSS()
+        close(fd)
+        let rejected = sidecar.snapshot.rejected[.seriesCap] ?? 0
+        line([("bench", "\"cardinality_\(name)\""), ("lines", "\(total)"), ("series_cap_rejects", "\(rejected)"),
+              ("lines_per_s", "\(Int(Double(total) / seconds))"),
+              ("rss_before_mb", f(Double(before) / 1_048_576, 1)), ("rss_steady_mb", f(Double(steady) / 1_048_576, 1)),
+              ("rss_peak_mb", f(Double(peak) / 1_048_576, 1)), ("rss_end_mb", f(Double(end) / 1_048_576, 1)),
+              ("growth_after_steady_mb", f(Double(max(peak, end) - steady) / 1_048_576, 1)), ("budget_growth_mb", "64"),
+              ("good_line_fired", "\(fired)")])
+        let semaphore = DispatchSemaphore(value: 0)
+        Task { _ = await sidecar.stop(flush: .seconds(1)); semaphore.signal() }
+        semaphore.wait()
+    }
+}
+
 func main() {
     if CommandLine.arguments.dropFirst().first == "__probe_targets" { return serveProbeTargets() }
     let wanted = Set(CommandLine.arguments.dropFirst())
@@ -415,6 +491,7 @@ func main() {
     if on("memory") { benchMemory() }
     if on("transport") { benchTransport() }
     if on("probes") { benchProbes() }
+    if on("cardinality") { benchCardinality() }
     if on("e2e") {
         benchEndToEnd(durable: false)
         benchEndToEnd(durable: true)

@@ -39,7 +39,7 @@ for path in arguments.dropFirst(2) where !path.hasPrefix("-") {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
     if isDirectory.boolValue {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        files += names.sorted().map { path + "/" + $0 }
+        files += names.filter { !$0.hasPrefix(".") }.sorted().map { path + "/" + $0 }
     } else {
         files.append(path)
     }

@@ -108,3 +108,17 @@ struct CheckerTests {
         #expect(r.diagnostics[0].notes.first?.location.map { $0.file.position(of: $0.range.start) } == SourcePosition(line: 1, column: 7))
     }
 }
+
+struct TemplateRangeTests {
+    /// Invalid UTF-8 in a summary used to shift the template's offsets (a String of it holds
+    /// three bytes per replaced byte), putting the diagnostic past the end of the file.
+    @Test func aBrokenTemplateAfterInvalidUTF8PointsInsideTheFile() {
+        let bytes = Array("metric x\nalert a { when x > 1; severity info; notify slack; summary \"".utf8) + [0xE3, 0xE3, 0xE3, 0xE3]
+            + Array(" {{value\" }\n".utf8)
+        let r = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", bytes: bytes)])
+        let template = r.diagnostics.first { $0.code == "bad-template" }
+        #expect(template != nil)
+        #expect(template.map { $0.range.start >= 0 && $0.range.end <= bytes.count } == true)
+        #expect(template.map { Array(bytes[$0.range.start..<$0.range.start + 2]) } == Array("{{".utf8))
+    }
+}
