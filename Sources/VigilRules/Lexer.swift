@@ -199,6 +199,13 @@ struct Lexer {
                 }
                 continue
             }
+            if c < 0x20, c != UInt8(ascii: "\t") {
+                // A raw control character is never meant (JSON refuses them too), and the
+                // formatter marks trailing comments with one.
+                problems.append(("control character 0x\(String(c, radix: 16, uppercase: true)) in a string; remove it or write an escape (`\\n`, `\\t`)", fileRange(i, i + 1)))
+                i += 1
+                continue
+            }
             value.append(c)
             i += 1
         }

@@ -59,3 +59,13 @@ struct LexerTests {
         #expect(l.tokenize().map(\.range) == [SourceRange(100, 101), SourceRange(102, 103), SourceRange(104, 105), SourceRange(105, 105)])
     }
 }
+
+struct ControlCharacterTests {
+    /// A raw U+0001 in a string was taken by `fmt` for its trailing-comment marker, and the
+    /// formatted file said something else (found by the rules fuzzer).
+    @Test func aRawControlCharacterInAStringIsAnError() {
+        let r = lint("metric x\nalert a { when x > 1; severity info; notify slack; summary \"a\u{1}b\" }\n")
+        #expect(r.diagnostics.map(\.message) == ["control character 0x1 in a string; remove it or write an escape (`\\n`, `\\t`)"])
+        #expect(lint("metric x\nalert a { when x > 1; severity info; notify slack; summary \"a\tb\" }\n").errorCount == 0)
+    }
+}
