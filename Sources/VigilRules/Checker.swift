@@ -378,8 +378,8 @@ struct Checker {
                 return
             }
         case "rate":
-            guard case .number(let n)? = s.value, n.quantity.unit == nil, n.quantity.value > 0 else {
-                error(file, "bad-value", "`rate` takes messages per second, a positive number like `1`", s.valueRange)
+            guard case .number(let n)? = s.value, n.quantity.unit == nil, n.quantity.value >= 0.001, n.quantity.value <= 1000 else {
+                error(file, "bad-value", "`rate` takes messages per second, a number from 0.001 to 1000, like `1`", s.valueRange)
                 return
             }
         default:

@@ -164,16 +164,23 @@ public enum DeliveryOutcome: Sendable, Equatable {
         }
     }
 
-    /// `Retry-After: 2` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` → nanoseconds from now.
+    /// The longest `Retry-After` honoured: a receiver cannot park a channel for longer (the
+    /// give-up age decides what happens after).
+    static let longestRetryAfter: Int64 = 86_400_000_000_000
+
+    /// `Retry-After: 2` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` → nanoseconds from now,
+    /// at most a day.
     static func parseRetryAfter(_ value: String, now: Date) -> Int64? {
         let v = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int64(v), seconds >= 0 { return seconds * 1_000_000_000 }
+        if let seconds = Int64(v), seconds >= 0 { return min(seconds.multipliedSaturated(by: 1_000_000_000), longestRetryAfter) }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")
         f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = f.date(from: v) else { return nil }
-        return max(0, Int64(date.timeIntervalSince(now) * 1e9))
+        let seconds = date.timeIntervalSince(now)
+        guard seconds.isFinite else { return nil }
+        return Int64(max(0, min(seconds, Double(longestRetryAfter) / 1e9)) * 1e9)
     }
 }
 
@@ -366,7 +373,8 @@ final class ChannelWorker: Sendable {
 
     /// After a paced request completes: the next may start 1/rate later.
     private func paced() {
-        if isPaced { state.withLock { $0.nextSlot = ContinuousClock.now + .nanoseconds(Int64(1e9 / channel.rate)) } }
+        // `rate` is 0.001…1000 a second (lint), so the interval is 1 ms…1000 s.
+        if isPaced { state.withLock { $0.nextSlot = ContinuousClock.now + .nanoseconds(Int64(min(1e12, 1e9 / channel.rate))) } }
     }
 
     private func sleep(_ d: Duration) {

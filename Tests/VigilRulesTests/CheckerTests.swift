@@ -122,3 +122,13 @@ struct TemplateRangeTests {
         #expect(template.map { Array(bytes[$0.range.start..<$0.range.start + 2]) } == Array("{{".utf8))
     }
 }
+
+struct ChannelRateTests {
+    /// `rate 1e-300` made Slack's pacing interval 1e309 ns, and Int64 of it trapped.
+    @Test func rateIsBetweenAThousandthAndAThousandPerSecond() {
+        for (rate, ok) in [("1", true), ("0.001", true), ("1000", true), ("0.0001", false), ("1e-300", false), ("1001", false)] {
+            let r = lint("", config: "channel slack { type slack url env:X rate \(rate) }\n")
+            #expect((r.errorCount == 0) == ok, "rate \(rate): \(r.diagnostics.map(\.message))")
+        }
+    }
+}

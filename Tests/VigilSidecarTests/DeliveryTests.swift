@@ -239,6 +239,16 @@ struct DeliveryTests {
         #expect(DeliveryOutcome.classify(.cannotConnect("refused")) == .retry(after: nil))
     }
 
+    /// A receiver's Retry-After is outside input: these trapped (seconds × 10⁹, a date in 9999).
+    @Test func anAbsurdRetryAfterIsCappedAtADay() {
+        let now = Date(timeIntervalSince1970: 1_445_412_480)
+        let day: Int64 = 86_400_000_000_000
+        #expect(DeliveryOutcome.classify(.status(429, retryAfter: "9223372036854775807")) == .retry(after: day))
+        #expect(DeliveryOutcome.classify(.status(503, retryAfter: "Fri, 31 Dec 9999 23:59:59 GMT"), now: now) == .retry(after: day))
+        #expect(DeliveryOutcome.classify(.status(503, retryAfter: "Wed, 21 Oct 2015 07:27:00 GMT"), now: now) == .retry(after: 0))
+        #expect(DeliveryOutcome.classify(.status(429, retryAfter: "-5")) == .retry(after: nil))
+    }
+
     @Test func backoffIsExponentialWithFullJitterAndCapped() {
         var p = RetryPolicy()
         p.base = 1_000_000_000
