@@ -85,7 +85,7 @@ public struct AlertingConfig: Sendable {
     /// secrets with `environment` and `readFile` (injected so tests need no real environment).
     /// `resolveSecrets: false` (replay, test: nothing is sent) leaves every secret unresolved.
     public static func load(_ file: RuleFile?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                            readFile: (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) },
+                            readFile: (String) -> String? = SecretFile.read,
                             resolveSecrets: Bool = true) throws(LoadError) -> AlertingConfig {
         guard let file else { return defaults }
         var config = AlertingConfig(channels: [:], escalationTarget: "pager", fallback: nil)
@@ -142,5 +142,19 @@ public struct AlertingConfig: Sendable {
             }
         }
         return config
+    }
+}
+
+/// Reads a secret or token file (`file:PATH`, `--api-token-file`): at most 64 KiB of UTF-8, so
+/// a path that names /dev/zero or a log file cannot hang or flood vigil at start or reload.
+public enum SecretFile {
+    public static let limit = 64 * 1024
+
+    /// The file's text, or nil when it cannot be read, is longer than `limit` or is not UTF-8.
+    public static func read(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: limit + 1), data.count <= limit else { return nil }
+        return String(data: data, encoding: .utf8)
     }
 }

@@ -45,7 +45,7 @@ enum OperatorCommands {
         init(_ parsed: ParsedArguments) throws(UsageError) {
             base = "http://" + (parsed.value("--http") ?? "127.0.0.1:9177")
             if let file = parsed.value("--api-token-file") {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                guard let text = SecretFile.read(file) else {
                     throw UsageError(message: "cannot read a token from '\(file)'", command: nil)
                 }
                 token = text.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -66,7 +66,7 @@ enum RunCommand {
         let (host, port) = try parseHTTP(parsed.value("--http") ?? "127.0.0.1:9177")
         var token: String?
         if let file = parsed.value("--api-token-file") {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            guard let text = SecretFile.read(file), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw UsageError(message: "cannot read a token from '\(file)'", command: nil)
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -155,7 +155,7 @@ enum RunCommand {
     /// The config's probes, watches and system, with secret probe URLs read.
     static func resolvedSurroundings(_ lint: LintResult) throws(Surroundings.SecretError) -> Surroundings {
         try Surroundings.load(lint.config).resolvingSecrets(environment: ProcessInfo.processInfo.environment,
-                                                             readFile: { try? String(contentsOfFile: $0, encoding: .utf8) })
+                                                             readFile: SecretFile.read)
     }
 
     static func parseHTTP(_ text: String) throws(UsageError) -> (String, UInt16) {

@@ -138,3 +138,18 @@ struct PayloadTests {
                 == "2025-01-15T14:06:40Z ESCALATION 2 warning high_latency{market=\"<!channel> & <@U123>\", venue=\"kalshi\"} value=2600: p95 feed latency on kalshi is 2600ms <b> [out]\n")
     }
 }
+
+struct SecretFileTests {
+    @Test func aSecretFileIsReadUpTo64KiBAndNoMore() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-secret-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let small = dir.appendingPathComponent("small"), big = dir.appendingPathComponent("big")
+        try Data("https://hooks.example/T0/B0/x\n".utf8).write(to: small)
+        try Data(repeating: 0x61, count: SecretFile.limit + 1).write(to: big)
+        #expect(SecretFile.read(small.path) == "https://hooks.example/T0/B0/x\n")
+        #expect(SecretFile.read(big.path) == nil)
+        #expect(SecretFile.read("/dev/zero") == nil, "an endless file is refused, not read forever")
+        #expect(SecretFile.read(dir.appendingPathComponent("missing").path) == nil)
+    }
+}
