@@ -5,6 +5,25 @@ import VigilEngine
 import VigilRules
 import VigilSidecar
 
+/// Advances the engine to `t` and hands what it decided to the router, which advances too; the
+/// notifications are dropped (nothing is sent). The one-core issue replaces this with `Core.step`.
+func pump(_ engine: Engine, _ router: Router, through t: Instant) {
+    engine.advance(through: t)
+    router.handle(engine.transitions)
+    engine.transitions.removeAll()
+    router.advance(through: t)
+    router.notifications.removeAll()
+}
+
+/// Pumps deadline by deadline up to `t`, at most `limit` of them (an input may schedule many).
+func pump(_ engine: Engine, _ router: Router, deadlinesThrough t: Instant, atMost limit: Int) {
+    var steps = 0
+    while steps < limit, let d = [engine.nextDeadline, router.nextDeadline].compactMap({ $0 }).min(), d <= t {
+        pump(engine, router, through: d)
+        steps += 1
+    }
+}
+
 /// Bytes → `HTTPServer.parse` (pipelined requests too) → `API.handle` on a running sidecar.
 enum HTTPHarness {
     final class Box: @unchecked Sendable { // built once, then used from the fuzzer's one thread
@@ -62,20 +81,8 @@ enum StreamHarness {
         var clock = start
         var lastNow = engine.now
         func route(through t: Instant) {
-            var steps = 0
-            while let d = [engine.nextDeadline, router.nextDeadline].compactMap({ $0 }).min(), d <= t, steps < 10_000 {
-                engine.advance(through: d)
-                router.handle(engine.transitions)
-                engine.transitions.removeAll()
-                router.advance(through: d)
-                router.notifications.removeAll()
-                steps += 1
-            }
-            engine.advance(through: t)
-            router.handle(engine.transitions)
-            engine.transitions.removeAll()
-            router.advance(through: t)
-            router.notifications.removeAll()
+            pump(engine, router, deadlinesThrough: t, atMost: 10_000)
+            pump(engine, router, through: t)
             precondition(engine.now >= lastNow, "the engine's clock went back")
             lastNow = engine.now
         }
@@ -131,15 +138,7 @@ enum RulesHarness {
         let start = Instant(nanoseconds: 1_700_000_000_000_000_000)
         let engine = Engine(rules: lint, config: EngineConfig(config: lint.config), start: start)
         let router = Router(rules: lint, config: config)
-        var steps = 0
-        while steps < 200, let d = [engine.nextDeadline, router.nextDeadline].compactMap({ $0 }).min(), d < start + 86_400_000_000_000 {
-            engine.advance(through: d)
-            router.handle(engine.transitions)
-            engine.transitions.removeAll()
-            router.advance(through: d)
-            router.notifications.removeAll()
-            steps += 1
-        }
+        pump(engine, router, deadlinesThrough: start + 86_400_000_000_000, atMost: 200)
     }
 }
 
