@@ -80,72 +80,15 @@ public final class Sidecar: Sendable {
         return (v.0, v.1, v.2)
     }
 
-    /// Inputs for the core, and the semaphore that wakes it. Stream lines are bounded: a reader
-    /// posting while `streamCap` bytes of lines wait blocks until the core takes them, so a
-    /// writer faster than the core fills its socket buffer and waits, instead of vigil's memory.
-    private final class Inbox: Sendable {
-        private struct Queue {
-            var items: [Input] = []
-            var streamBytes = 0
-            var closed = false
-        }
-
-        /// About 0.1 s of the core's work: enough to batch, small enough to bound memory.
-        static let streamCap = 8 << 20
-
-        private let queue = Mutex(Queue())
-        /// Signalled when the core has taken what waited (readers blocked on the cap retry).
-        private let space = DispatchSemaphore(value: 0)
-        private let blocked = Mutex(0)
-        let wake = DispatchSemaphore(value: 0)
-
-        func post(_ input: Input) {
-            var bytes = 0
-            if case .stream(.lines(let batch)) = input { bytes = batch.bytes.count + 64 * batch.count }
-            while true {
-                let posted = queue.withLock { q -> Bool in
-                    guard q.closed || bytes == 0 || q.streamBytes == 0 || q.streamBytes + bytes <= Inbox.streamCap else { return false }
-                    q.items.append(input)
-                    q.streamBytes += bytes
-                    return true
-                }
-                if posted { break }
-                blocked.withLock { $0 += 1 }
-                wake.signal()
-                space.wait()
-            }
-            wake.signal()
-        }
-
-        func take() -> [Input] {
-            let taken = queue.withLock { q -> [Input] in
-                let taken = q.items
-                q.items.removeAll(keepingCapacity: true)
-                q.streamBytes = 0
-                return taken
-            }
-            releaseBlocked()
-            return taken
-        }
-
-        /// Lets every blocked reader through from now on (the core has stopped).
-        func close() {
-            queue.withLock { $0.closed = true }
-            releaseBlocked()
-        }
-
-        private func releaseBlocked() {
-            let n = blocked.withLock { n -> Int in defer { n = 0 }; return n }
-            for _ in 0..<n { space.signal() }
-        }
-    }
-
     public let options: Options
     public let delivery: Delivery
     /// Probes, watches and the host (SPEC §7); its readings become series on the core thread.
     public let monitor: Monitor
     let log: LogSink
-    private let inbox = Inbox()
+    private let inbox = Inbox<Input> { input in
+        if case .stream(.lines(let batch)) = input { return (batch.bytes.count + 64 * batch.count, batch.source) }
+        return (0, "")
+    }
     private let snapshotBox = Mutex(Snapshot())
     private let running = Mutex(true)
     private let finished = Mutex(false)

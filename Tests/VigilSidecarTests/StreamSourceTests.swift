@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 @testable import VigilEngine
 @testable import VigilSidecar
@@ -49,5 +50,59 @@ struct RejectLogTests {
             ["reason": "not_json", "source": "writer 3", "offset": "30", "dropped_since_last_log": "2"],
             ["reason": "series_cap", "source": "stdin", "offset": "40", "max_series": "10000", "max_series_total": "100000"],
         ])
+    }
+}
+
+struct InboxTests {
+    private final class Counter: Sendable {
+        private let n = Mutex(0)
+        func add() { n.withLock { $0 += 1 } }
+        var value: Int { n.withLock { $0 } }
+    }
+
+    private struct Item: Sendable, Equatable {
+        let source: String
+        let bytes: Int
+    }
+
+    private static func inbox() -> Inbox<Item> { Inbox<Item>(cap: 100) { ($0.bytes, $0.source) } }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFloodingSourceWaitsAndOthersGetIn() async {
+        let inbox = Self.inbox()
+        inbox.post(Item(source: "flood", bytes: 60))
+        inbox.post(Item(source: "flood", bytes: 40)) // exactly at the cap
+        let third = Counter()
+        Thread { inbox.post(Item(source: "flood", bytes: 10)); third.add() }.start()
+        for _ in 0..<500 where inbox.blockedCount == 0 { try? await Task.sleep(for: .milliseconds(2)) }
+        #expect(inbox.blockedCount == 1, "the flood's third batch waits")
+        #expect(third.value == 0)
+        // The trader's lines, and what weighs nothing (commands), go straight in.
+        inbox.post(Item(source: "trader", bytes: 90))
+        inbox.post(Item(source: "command", bytes: 0))
+        #expect(inbox.take() == [Item(source: "flood", bytes: 60), Item(source: "flood", bytes: 40),
+                                 Item(source: "trader", bytes: 90), Item(source: "command", bytes: 0)])
+        // Taking lets the flood retry.
+        for _ in 0..<500 where third.value == 0 { try? await Task.sleep(for: .milliseconds(2)) }
+        #expect(third.value == 1)
+        #expect(inbox.take() == [Item(source: "flood", bytes: 10)])
+    }
+
+    @Test func oneBatchLargerThanTheCapStillGetsIn() {
+        let inbox = Self.inbox()
+        inbox.post(Item(source: "w", bytes: 5_000))
+        #expect(inbox.take() == [Item(source: "w", bytes: 5_000)])
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func closingReleasesEveryBlockedReader() async {
+        let inbox = Self.inbox()
+        inbox.post(Item(source: "w", bytes: 100))
+        let done = Counter()
+        for _ in 0..<3 { Thread { inbox.post(Item(source: "w", bytes: 1)); done.add() }.start() }
+        for _ in 0..<500 where inbox.blockedCount < 3 { try? await Task.sleep(for: .milliseconds(2)) }
+        inbox.close()
+        for _ in 0..<500 where done.value < 3 { try? await Task.sleep(for: .milliseconds(2)) }
+        #expect(done.value == 3)
     }
 }
