@@ -495,7 +495,7 @@ extension ShutdownTests {
 struct CrashTests {
     /// 50 SIGKILLs through an incident that moves one step per kill: before kill i, alert k_i
     /// fires (Slack, and the pager at once) and k_(i-6) resolves, so deliveries are always on
-    /// the way however slow the machine. Every other kill lands in the at-least-once window (the
+    /// the way however slow the machine, and every other process is seen to fire its k_i first. Every other kill lands in the at-least-once window (the
     /// receiver has read a delivery and not answered it). Nothing is lost, a kill costs at most
     /// one extra copy of each delivery it interrupted, and PagerDuty never gets a second
     /// trigger for a dedup_key from one process (each process posts to its own `?gen=N` URL).
@@ -534,12 +534,23 @@ struct CrashTests {
         #expect(await v.waitUntilUp())
         var inWindow = 0
         for i in 0..<kills {
-            phase.store(i, ordering: .relaxed)
             let pid = v.process.processIdentifier
-            if i % 2 == 0, await offPool({ sink.killOnNextDelivery(pid, within: 10) }) {
-                inWindow += 1
+            if i % 2 == 0 {
+                // Armed before the step, so the step's deliveries (k_i firing, k_(i-6) resolved)
+                // are the ones the kill interrupts.
+                let armed = Task { await offPool { sink.killOnNextDelivery(pid, within: 15) } }
+                try await Task.sleep(for: .milliseconds(20))
+                phase.store(i, ordering: .relaxed)
+                if await armed.value { inWindow += 1 } else { kill(pid, SIGKILL) }
             } else {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 100...400)))
+                // A process that has seen k_i fire, killed at a random moment after: each key is
+                // high through six kills, so some process always sees it (one that is killed
+                // before it reads its socket sees nothing, and that is not a loss).
+                phase.store(i, ordering: .relaxed)
+                for _ in 0..<150 where !(await v.http("GET", "/api/v1/alerts").1.contains(#""labels":{"k":"k\#(i)"},"state":"firing""#)) {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...300)))
                 kill(pid, SIGKILL)
             }
             let p = v.process
