@@ -82,9 +82,9 @@ public final class Router {
     private var rules: [String: RoutingRule] = [:]
     private var inhibitions: [(target: String, source: String, on: [String])] = []
     private var tracked = ChangeTracked<Tracked>()
-    private var silences: [String: Silence] = [:] {
-        didSet { silencesChanged = true }
-    }
+    /// Mutated in place (a `didSet` here made every insertion copy the whole dictionary), so
+    /// each change sets `silencesChanged` itself.
+    private var silences: [String: Silence] = [:]
     private var silencesChanged = false
 
     /// Whether to remember what changes, for a journal (`takeChanges`).
@@ -171,10 +171,14 @@ public final class Router {
         for a in lint.alerts { rules[a.name.name] = RoutingRule(a, config: config, consts: consts) }
     }
 
-    /// The earliest time the router must be advanced to, if any.
+    /// The earliest time the router must be advanced to, if any. A group's flush and a
+    /// silence's start or end are deadlines as they stand (they used to be skipped, so a
+    /// sidecar with nothing else to do slept through them, and each silence cost every step a
+    /// pop); an alert's timer counts if it is still its due time (rescheduling leaves old ones).
     public var nextDeadline: Instant? {
         var heap = timers
         while let top = heap.peek {
+            if top.key.hasPrefix("group:") || top.key.hasPrefix("silence:") { return top.at }
             if let d = due(top.key), d <= top.at { return top.at }
             _ = heap.pop()
         }
@@ -264,6 +268,7 @@ public final class Router {
     public func add(_ silence: Silence) {
         advance(through: silence.startsAt)
         silences[silence.id] = silence
+        silencesChanged = true
         timers.push(Timer(at: silence.endsAt, key: "silence:" + silence.id))
         if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: "silence:" + silence.id)) }
     }
@@ -272,11 +277,15 @@ public final class Router {
     public func removeSilence(id: String, at t: Instant) -> Bool {
         advance(through: t)
         guard silences.removeValue(forKey: id) != nil else { return false }
+        silencesChanged = true
         recheckMuted()
         return true
     }
 
     public var activeSilences: [Silence] { silences.values.filter { $0.endsAt > now }.sorted { $0.id < $1.id } }
+
+    /// Silences held, active or not yet started (ended ones are dropped at their end).
+    public var silenceCount: Int { silences.count }
 
     /// What the journal keeps of the router.
     public struct Persisted: Codable, Sendable {
@@ -302,6 +311,7 @@ public final class Router {
         for (fp, tr) in p.tracked where rules[tr.info.name] != nil { tracked[fp] = tr }
         for s in p.silences where s.endsAt > t {
             silences[s.id] = s
+            silencesChanged = true
             timers.push(Timer(at: s.endsAt, key: "silence:" + s.id))
         }
         for fp in tracked.keys.sorted() {
@@ -343,7 +353,10 @@ public final class Router {
         if key.hasPrefix("silence:") {
             // An ended silence is dropped (the API lists active ones; the journal need not keep it).
             let id = String(key.dropFirst(8))
-            if let s = silences[id], s.endsAt <= t { silences[id] = nil }
+            if let s = silences[id], s.endsAt <= t {
+                silences[id] = nil
+                silencesChanged = true
+            }
             recheckMuted()
             return
         }

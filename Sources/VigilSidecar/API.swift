@@ -110,6 +110,7 @@ public struct API: Sendable {
         switch r {
         case .ok(let id)?: return .json(created ? 201 : 200, "{\"status\":\"ok\",\"id\":\(jsonString(id))}")
         case .notFound(let why)?: return .error(404, why)
+        case .refused(let why)?: return .error(429, why)
         case nil: return .error(503, "the core did not answer in time")
         }
     }

@@ -33,7 +33,7 @@ public struct HTTPResponse: Sendable {
     }
 
     static let reasons = [200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-                          405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+                          405: "Method Not Allowed", 408: "Request Timeout", 413: "Content Too Large", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
                           500: "Internal Server Error", 503: "Service Unavailable"]
 
     func serialized(keepAlive: Bool) -> Data {

@@ -57,6 +57,8 @@ public final class Sidecar: Sendable {
     public enum Reply: Sendable, Equatable {
         case ok(String)
         case notFound(String)
+        /// Not done: a limit says no (the reason names it).
+        case refused(String)
     }
 
     private enum Input: Sendable {
@@ -330,6 +332,9 @@ public final class Sidecar: Sendable {
             log.write(LogRecord(level: .info, service: "api", message: "alert acknowledged", data: ["fingerprint": fp]))
             return .ok(fp)
         case .addSilence(let matchers, let duration, let createdBy, let comment):
+            guard core.router.silenceCount < Sidecar.maxSilences else {
+                return .refused("vigil holds at most \(Sidecar.maxSilences) silences; expire some first")
+            }
             core.silenceCounter += 1
             let id = String(format: "s%04d-%@", core.silenceCounter, String(UInt64(now.nanoseconds), radix: 36))
             core.router.add(Silence(id: id, matchers: matchers, startsAt: now, endsAt: now + duration, createdBy: createdBy, comment: comment))
@@ -354,6 +359,10 @@ public final class Sidecar: Sendable {
             return .ok("\(rules.alerts.count) rules")
         }
     }
+
+    /// Silences held at once: each is journaled and matched against every alert, so a client
+    /// looping on POST /api/v1/silences cannot grow vigil without end.
+    public static let maxSilences = 10_000
 
     /// A reload that failed before reaching the core (its diagnostics are logged by the caller).
     public func reloadFailed() {

@@ -142,6 +142,20 @@ struct RouterTests {
         #expect(rig.router.persisted().silences.isEmpty) // ended: dropped, not kept forever
     }
 
+    /// The router's deadline names a silence's end and a group's flush: a driver that sleeps
+    /// until `nextDeadline` (the sidecar) must wake for them. They used to be skipped.
+    @Test func aSilencesEndAndAGroupsFlushAreDeadlines() {
+        let rig = RouteRig("metric x labels venue\nalert a { when x > 1; severity warning; notify slack; group by venue wait 1min }")
+        let matchers = (try? LabelMatcher.parseList(#"alertname="a", venue="kalshi""#).get()) ?? []
+        rig.router.add(Silence(id: "s1", matchers: matchers, startsAt: rig.at(0), endsAt: rig.at(30), createdBy: "oncall", comment: "c"))
+        #expect(rig.router.nextDeadline == rig.at(30))
+        rig.metric(1, "x", 5, #"{"venue":"polymarket"}"#)
+        #expect(rig.router.nextDeadline == rig.at(2), "the group's flush, before the silence's end")
+        rig.run(to: 2)
+        #expect(rig.log == ["2 slack firing a{venue=polymarket}"])
+        #expect(rig.router.nextDeadline.map { $0 <= rig.at(30) } == true)
+    }
+
     /// A silence that starts after an alert fired holds its escalation (and repeats) while it
     /// lasts; the overdue page goes out when the silence ends. (The router used to reschedule a
     /// muted step at the same instant, and its clock spun forever.)
