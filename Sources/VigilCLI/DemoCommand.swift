@@ -310,11 +310,11 @@ struct Trader {
         let demo = self.demo
         Task {
             defer { sem.signal() }
-            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: url + "/api/v1/alerts")!),
+            guard let list = URL(string: url + "/api/v1/alerts"), let (data, _) = try? await URLSession.shared.data(from: list),
                   let alerts = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return }
             for a in alerts where (a["state"] as? String) == "firing" && (a["alert"] as? String).map({ ["high_latency", "service_down"].contains($0) }) == true {
-                guard let fp = a["fingerprint"] as? String else { continue }
-                var r = URLRequest(url: URL(string: url + "/api/v1/alerts/\(fp)/ack")!)
+                guard let fp = a["fingerprint"] as? String, let ack = URL(string: url + "/api/v1/alerts/\(fp)/ack") else { continue }
+                var r = URLRequest(url: ack)
                 r.httpMethod = "POST"
                 r.httpBody = Data(#"{"comment":"on it"}"#.utf8)
                 if let (_, resp) = try? await URLSession.shared.data(for: r), (resp as? HTTPURLResponse)?.statusCode == 200 {

@@ -41,6 +41,7 @@ struct RouterFuzzTests {
         var problems: [String] = []
         var open: Set<String> = [] // "fp channel" told firing and not yet resolved
         var silenceCount = 0
+        var firings = 0
         var t: Int64 = 0
         for _ in 0..<250 {
             t += Int64(1 + rng.next() % 40) * 1_000_000_000
@@ -51,7 +52,9 @@ struct RouterFuzzTests {
             engine.transitions.removeAll()
             for _ in 0..<Int(rng.next() % 3) {
                 let metric = rng.next() % 2 == 0 ? "x" : "y"
-                _ = engine.ingest(#"{"metric":"\#(metric)","labels":{"k":"k\#(rng.next() % 4)"},"value":\#(rng.next() % 3)}"#, arrival: now)
+                if let reason = engine.ingest(#"{"metric":"\#(metric)","labels":{"k":"k\#(rng.next() % 4)"},"value":\#(rng.next() % 3)}"#, arrival: now) {
+                    problems.append("seed \(seed): a line was rejected (\(reason.rawValue))")
+                }
             }
             engine.advance(through: now)
             forgetFlapping(engine.transitions, &open)
@@ -80,6 +83,7 @@ struct RouterFuzzTests {
                     let key = a.fingerprint + " " + n.channel
                     switch n.kind {
                     case .firing:
+                        firings += 1
                         if !open.insert(key).inserted { problems.append("seed \(seed): \(a.name) fired twice on \(n.channel) at \(n.at.rfc3339)") }
                     case .resolved:
                         open.remove(key)
@@ -92,6 +96,9 @@ struct RouterFuzzTests {
             }
             router.notifications.removeAll()
         }
+        // 250 steps of random values always fire something: a rig whose ingestion broke would
+        // otherwise pass with nothing to check.
+        if firings == 0 { problems.append("seed \(seed): nothing fired in 250 steps") }
         return problems
     }
 
