@@ -502,13 +502,13 @@ public final class Router {
                     case "severity": return rule.severity.rawValue
                     case "threshold": return rule.threshold ?? ""
                     case "since": return since.rfc3339
-                    case "labels": return t.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ", ")
+                    case "labels": return t.labels.text()
                     default: return t.labels.first { $0.name == name }?.value ?? ""
                     }
                 }
             }.joined()
         }
-        let labelText = t.labels.isEmpty ? "" : " (" + t.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ", ") + ")"
+        let labelText = t.labels.isEmpty ? "" : " (" + t.labels.text() + ")"
         return AlertInfo(name: t.alert, severity: rule.severity, labels: t.labels, fingerprint: fp, value: t.value,
                          stringValue: t.stringValue, summary: render(rule.summary) ?? "\(t.alert)\(labelText) is \(value)",
                          description: render(rule.description), runbook: render(rule.runbook), startsAt: since, endsAt: nil)

@@ -142,7 +142,7 @@ enum ReplayCommand {
     }
 
     static func labelsText(_ labels: [Label]) -> String {
-        "{" + labels.map { "\($0.name)=\(jsonString($0.value))" }.joined(separator: ", ") + "}"
+        "{" + labels.text(quoted: true) + "}"
     }
 
     static func valueJSON(_ t: Transition) -> String {

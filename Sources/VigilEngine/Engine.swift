@@ -792,7 +792,7 @@ public final class Engine {
                                             value: inst.value, stringValue: inst.isString ? symbols.string(Int32(inst.value)) : nil))
             }
         }
-        func key(_ i: InstanceSnapshot) -> String { i.alert + "{" + i.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",") }
+        func key(_ i: InstanceSnapshot) -> String { i.alert + "{" + i.labels.text(separator: ",") }
         return out.sorted { key($0) < key($1) }
     }
 

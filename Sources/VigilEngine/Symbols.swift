@@ -1,4 +1,5 @@
 import Foundation
+import VigilRules
 
 /// A dense id for one series (metric name + label set).
 public typealias SeriesID = Int32
@@ -14,6 +15,14 @@ public struct Label: Hashable, Sendable, Comparable, Codable {
     }
 
     public static func < (a: Label, b: Label) -> Bool { (a.name, a.value) < (b.name, b.value) }
+}
+
+extension Array where Element == Label {
+    /// `name=value` pairs joined by `separator`; with `quoted`, values are JSON strings
+    /// (`venue="kalshi"`), so a value holding the separator stays readable.
+    public func text(separator: String = ", ", quoted: Bool = false) -> String {
+        map { "\($0.name)=\(quoted ? jsonString($0.value) : $0.value)" }.joined(separator: separator)
+    }
 }
 
 /// What a metric's series hold.

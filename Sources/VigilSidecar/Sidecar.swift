@@ -306,7 +306,7 @@ public final class Sidecar: Sendable {
         for tr in engine.transitions {
             core.snapshot.transitions[tr.state.rawValue, default: 0] += 1
             log.write(LogRecord(level: tr.state == .pending ? .info : .warning, service: "engine", message: "alert \(tr.state.rawValue)",
-                                data: ["alert": tr.alert, "labels": tr.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ","),
+                                data: ["alert": tr.alert, "labels": tr.labels.text(separator: ","),
                                        "value": tr.stringValue ?? formatNumber(tr.value)]))
             if tr.state == .resolved, core.acked.remove(fingerprint(alert: tr.alert, labels: tr.labels)) != nil { core.ackedChanged = true }
         }

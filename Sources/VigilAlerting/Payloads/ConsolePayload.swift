@@ -5,7 +5,7 @@ import VigilRules
 public enum ConsolePayload {
     public static func line(_ n: AlertNotification) -> String {
         n.alerts.map { a in
-            let labels = a.labels.isEmpty ? "" : "{" + a.labels.map { "\($0.name)=\(jsonString($0.value))" }.joined(separator: ", ") + "}"
+            let labels = a.labels.isEmpty ? "" : "{" + a.labels.text(quoted: true) + "}"
             let kind = n.kind == .escalation ? "ESCALATION \(n.step)" : n.kind.rawValue.uppercased()
             return "\(n.at.rfc3339) \(kind) \(a.severity.rawValue) \(a.name)\(labels) value=\(a.valueText): \(a.summary) [\(n.channel)]"
         }.joined(separator: "\n") + "\n"
