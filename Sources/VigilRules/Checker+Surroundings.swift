@@ -31,11 +31,7 @@ extension Checker {
         var given: [String: Setting] = [:]
         for s in b.settings {
             let name = s.key.name
-            if let first = given[name] {
-                error(file, "duplicate-setting", "`\(name)` is already set for \(what)", s.key.range,
-                      notes: [.init("first set here", at: SourceLocation(file, first.key.range))])
-                continue
-            }
+            if reportDuplicate(s, firstAt: given[name]?.key.range, of: what, in: file) { continue }
             guard allowed.contains(name) else {
                 error(file, "unknown-key", "unknown key `\(name)` for a \(kind)", s.key.range,
                       notes: [.init("\(kind) blocks take: \(allowed.joined(separator: ", "))")],

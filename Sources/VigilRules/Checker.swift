@@ -266,11 +266,7 @@ struct Checker {
                           fixIt: closest(key, in: Array(Checker.settingKinds.keys)))
                     continue
                 }
-                if let first = seenSettings[key] {
-                    error(file, "duplicate-setting", "`\(key)` is already set", s.key.range,
-                          notes: [.init("first set here", at: SourceLocation(file, first))])
-                    continue
-                }
+                if reportDuplicate(s, firstAt: seenSettings[key], of: nil, in: file) { continue }
                 seenSettings[key] = s.key.range
                 guard let value = s.value else {
                     error(file, "bad-value", "`\(key)` needs a value", s.key.range)
@@ -329,11 +325,7 @@ struct Checker {
         let allowed = ["type"] + (Checker.channelKeys[type] ?? [])
         for s in c.settings {
             let key = s.key.name
-            if let first = seen[key] {
-                error(file, "duplicate-setting", "`\(key)` is already set for channel `\(channel)`", s.key.range,
-                      notes: [.init("first set here", at: SourceLocation(file, first))])
-                continue
-            }
+            if reportDuplicate(s, firstAt: seen[key], of: "channel `\(channel)`", in: file) { continue }
             seen[key] = s.key.range
             guard allowed.contains(key) else {
                 error(file, "unknown-key", "unknown key `\(key)` for a \(type) channel", s.key.range,
@@ -726,5 +718,16 @@ struct Checker {
         case .bool: t.kind = .bool
         }
         return t
+    }
+}
+
+extension Checker {
+    /// A `duplicate-setting` error when `s`'s key was set before, at `first` (of `owner`: a
+    /// channel, a probe…; nil for the config's top level). True when it was.
+    mutating func reportDuplicate(_ s: Setting, firstAt first: SourceRange?, of owner: String?, in file: SourceFile) -> Bool {
+        guard let first else { return false }
+        error(file, "duplicate-setting", "`\(s.key.name)` is already set" + (owner.map { " for \($0)" } ?? ""), s.key.range,
+              notes: [.init("first set here", at: SourceLocation(file, first))])
+        return true
     }
 }
