@@ -38,12 +38,13 @@ enum ReplayCommand {
         }
         var until: Int64 = 0
         if let text = parsed.value("--until") {
-            guard case .success(let q) = Quantity.parse(text), q.unit?.dimension == .time, let ns = q.nanoseconds, ns >= 0 else {
-                let why = (try? Quantity.parse(text).get())?.isTooLongADuration == true
-                    ? "longer than the longest duration vigil takes (\(Quantity.longestDurationText))" : "expected a duration like 5m"
-                throw UsageError(message: "invalid value '\(text)' for '--until': \(why)", command: "replay")
+            switch Quantity.duration(text) {
+            case .success(let ns) where ns >= 0: until = ns
+            case .failure(.tooLong):
+                throw UsageError(message: "invalid value '\(text)' for '--until': longer than the longest duration vigil takes (\(Quantity.longestDurationText))", command: "replay")
+            default:
+                throw UsageError(message: "invalid value '\(text)' for '--until': expected a duration like 5m", command: "replay")
             }
-            until = ns
         }
         let json = parsed.value("--format") == "json"
         guard let lint = try RuleLoading.load(rules: [rulesPath], config: parsed.value("--config"), terminal: terminal) else {

@@ -121,10 +121,11 @@ package struct RuleTestFile {
 
     static func duration(_ s: String, _ line: Int) throws(ParseError) -> Int64 {
         if s == "0" { return 0 }
-        guard case .success(let q) = Quantity.parse(s), q.unit?.dimension == .time else {
-            throw ParseError(line: line, message: "expected a duration like `30s`, found `\(s)`")
-        }
-        guard let ns = q.nanoseconds else {
+        let ns: Int64
+        switch Quantity.duration(s) {
+        case .success(let d): ns = d
+        case .failure(.notADuration): throw ParseError(line: line, message: "expected a duration like `30s`, found `\(s)`")
+        case .failure(.tooLong):
             throw ParseError(line: line, message: "`\(s)` is longer than the longest duration vigil takes (\(Quantity.longestDurationText))")
         }
         guard ns >= 0 else { throw ParseError(line: line, message: "a duration cannot be negative, found `\(s)`") }
@@ -174,8 +175,8 @@ package struct RuleTestFile {
             }
         }
         // Its last sample's time must be one vigil takes (a series spans at most 3650 days).
-        guard interval.multipliedReportingOverflow(by: Int64(max(0, values.count - 1))).partialValue <= Quantity.longestDuration,
-              !interval.multipliedReportingOverflow(by: Int64(max(0, values.count - 1))).overflow else {
+        let span = interval.multipliedReportingOverflow(by: Int64(max(0, values.count - 1)))
+        guard !span.overflow, span.partialValue <= Quantity.longestDuration else {
             throw ParseError(line: line, message: "the series spans more than \(Quantity.longestDurationText) (\(values.count) values every \(formatDuration(interval)))")
         }
         return Series(metric: name, labels: labels, interval: interval, values: values, line: line)

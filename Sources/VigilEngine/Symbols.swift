@@ -55,7 +55,7 @@ public final class Symbols {
     /// New series beyond this many in all are dropped (`max_series_total`).
     public var seriesTotalCap: Int
 
-    public init(seriesCap: Int = 10_000, seriesTotalCap: Int = 100_000) {
+    public init(seriesCap: Int = 10_000, seriesTotalCap: Int = EngineSettings.defaultMaxSeriesTotal) {
         self.seriesCap = seriesCap
         self.seriesTotalCap = seriesTotalCap
         _ = internLabelSet([]) // label set 0 is the empty one

@@ -96,13 +96,25 @@ public struct Quantity: Sendable, Hashable {
     /// A positive duration from outside (`"2h"` in an API body or on the command line), or the
     /// reason in words, naming `field` and the limit.
     public static func positiveDuration(_ text: String, field: String, example: String) -> Result<Int64, QuantityError> {
-        guard case .success(let q) = parse(text), q.unit?.dimension == .time else {
-            return .failure(QuantityError(message: "`\(field)` must be a duration like \(example)"))
+        switch duration(text) {
+        case .success(let ns) where ns > 0: .success(ns)
+        case .success: .failure(QuantityError(message: "`\(field)` must be longer than 0"))
+        case .failure(.notADuration): .failure(QuantityError(message: "`\(field)` must be a duration like \(example)"))
+        case .failure(.tooLong): .failure(QuantityError(message: "`\(field)` is longer than the longest duration vigil takes (\(longestDurationText))"))
         }
-        guard !q.isTooLongADuration, let ns = q.nanoseconds else {
-            return .failure(QuantityError(message: "`\(field)` is longer than the longest duration vigil takes (\(longestDurationText))"))
-        }
-        guard ns > 0 else { return .failure(QuantityError(message: "`\(field)` must be longer than 0")) }
+    }
+
+    /// Why text from outside is not a duration vigil takes.
+    public enum DurationProblem: Error, Sendable {
+        case notADuration
+        case tooLong
+    }
+
+    /// A duration from outside (`"2h"`, `"-5s"`), within ±`longestDuration`; each caller words
+    /// the problem for its field.
+    public static func duration(_ text: String) -> Result<Int64, DurationProblem> {
+        guard case .success(let q) = parse(text), q.unit?.dimension == .time else { return .failure(.notADuration) }
+        guard let ns = q.nanoseconds else { return .failure(.tooLong) }
         return .success(ns)
     }
 

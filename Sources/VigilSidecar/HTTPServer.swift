@@ -70,8 +70,8 @@ public final class HTTPServer: Sendable {
 
     /// Where a connection is: waiting for a request (since), receiving one (since), or in its handler.
     enum Phase: Equatable {
-        case idle(since: UInt64)
-        case receiving(since: UInt64)
+        case idle(since: Int64)
+        case receiving(since: Int64)
         case handling
     }
 
@@ -135,16 +135,10 @@ public final class HTTPServer: Sendable {
     /// Connections made room for at the cap, since the start.
     public var evictions: Int { state.withLock { $0.evictions } }
 
-    private static func monotonic() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
     /// The connection to shut down to make room: idle longest, else receiving longest.
     static func victim(_ open: [Int32: Phase], excluding evicted: Set<Int32>) -> Int32? {
-        var idle: (Int32, UInt64)?
-        var receiving: (Int32, UInt64)?
+        var idle: (Int32, Int64)?
+        var receiving: (Int32, Int64)?
         for (c, phase) in open where !evicted.contains(c) {
             switch phase {
             case .idle(let t): if idle == nil || t < idle!.1 { idle = (c, t) }
@@ -171,7 +165,7 @@ public final class HTTPServer: Sendable {
                     s.evicted.insert(v)
                     s.evictions += 1
                 }
-                s.open[c] = .idle(since: HTTPServer.monotonic())
+                s.open[c] = .idle(since: monotonic())
                 return true
             }
             guard admitted else {
@@ -214,7 +208,7 @@ public final class HTTPServer: Sendable {
         while true {
             let started = Date()
             var requestStarted = !buffer.isEmpty
-            enter(c, requestStarted ? .receiving(since: HTTPServer.monotonic()) : .idle(since: HTTPServer.monotonic()))
+            enter(c, requestStarted ? .receiving(since: monotonic()) : .idle(since: monotonic()))
             var parsed = HTTPServer.parse(buffer, limits: limits)
             while case .needMore = parsed {
                 let budget = requestStarted ? limits.requestSeconds : limits.idleSeconds
@@ -229,7 +223,7 @@ public final class HTTPServer: Sendable {
                 if n < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { continue }
                 if n <= 0 { return }
                 buffer += chunk[0..<n]
-                if !requestStarted { enter(c, .receiving(since: HTTPServer.monotonic())) }
+                if !requestStarted { enter(c, .receiving(since: monotonic())) }
                 requestStarted = true
                 parsed = HTTPServer.parse(buffer, limits: limits)
             }

@@ -149,8 +149,8 @@ public final class Monitor: Sendable {
     fileprivate var wakeFD: Int32 { wakeRead }
 }
 
-/// Monotonic nanoseconds.
-private func monotonic() -> Int64 {
+/// Monotonic nanoseconds (probes' schedules, HTTP connection ages, log rate limits).
+func monotonic() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)

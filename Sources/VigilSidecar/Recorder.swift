@@ -24,8 +24,9 @@ final class Recorder {
         return "stream-\(date)-\(String(chars[11..<13])).ndjson"
     }
 
-    func write(_ lines: [[UInt8]], at t: Instant) {
-        guard !lines.isEmpty else { return }
+    /// Appends a batch's lines, each with its newline, to the hour's file.
+    func write(_ batch: LineBatch, at t: Instant) {
+        guard batch.count > 0 else { return }
         let h = t.nanoseconds / 3_600_000_000_000
         if h != hour {
             try? handle?.close()
@@ -36,9 +37,9 @@ final class Recorder {
             hour = h
             if handle == nil { log.write(LogRecord(level: .error, service: "recorder", message: "cannot open the recording", data: ["file": url.path])) }
         }
-        var data = Data()
-        for line in lines {
-            data.append(contentsOf: line)
+        var data = Data(capacity: batch.bytes.count + batch.count)
+        for k in 0..<batch.count {
+            batch.withLine(k) { data.append(contentsOf: $0) }
             data.append(0x0A)
         }
         try? handle?.write(contentsOf: data)

@@ -223,7 +223,7 @@ public final class Sidecar: Sendable {
                     engine.countRejected(.tooLong, batch.tooLong.count)
                     for offset in batch.tooLong { core.rejects.note(.tooLong, source: batch.source, offset: offset, at: now, log: log, engine: options.engine) }
                 }
-                if let recorder = core.recorder { recorder.write(batch.lines, at: now) }
+                core.recorder?.write(batch, at: now)
                 let started = ContinuousClock.now
                 for k in 0..<batch.count {
                     let reason = batch.withLine(k) { engine.ingest($0, arrival: now) }

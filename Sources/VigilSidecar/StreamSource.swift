@@ -70,7 +70,7 @@ struct LineBatch: Sendable {
         return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
-    /// Every line, copied (for tests and the recorder).
+    /// Every line, copied (for tests).
     var lines: [[UInt8]] { (0..<count).map { k in withLine(k) { Array($0) } } }
 
     mutating func append(_ head: [UInt8], _ tail: UnsafeRawBufferPointer, offset: Int64) {
@@ -115,7 +115,7 @@ final class StreamSource: Sendable {
         var socketFile: String?
         var accepted = 0
         var refused = 0
-        var refusalLogged: UInt64?
+        var refusalLogged: Int64?
     }
 
     private let state = Mutex(State())
@@ -265,9 +265,7 @@ final class StreamSource: Sendable {
 
     /// Counts a writer refused at the cap; logs at most every 10 s, with the count since the last log.
     private func refused() {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        let now = monotonic()
         let count = state.withLock { s -> Int? in
             s.refused += 1
             if let last = s.refusalLogged, now - last < 10_000_000_000 { return nil }
