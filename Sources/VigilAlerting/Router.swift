@@ -259,6 +259,11 @@ public final class Router {
         return true
     }
 
+    /// Firing alerts acknowledged now (an ack ends with its duration or the alert's resolve).
+    public var acknowledged: Set<String> {
+        Set(tracked.filter { $0.value.firing && ($0.value.ackedUntil.map { $0 > now } ?? false) }.keys)
+    }
+
     /// The fingerprints of firing alerts of `alert` whose labels include `labels`.
     public func firing(alert: String, labels: [Label]) -> [String] {
         tracked.filter { $0.value.firing && $0.value.info.name == alert && labels.allSatisfy($0.value.info.labels.contains) }

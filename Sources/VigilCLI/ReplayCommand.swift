@@ -66,46 +66,41 @@ enum ReplayCommand {
         }
         let lines = mergedLines(recordings)
         let start = lines.first?.time ?? Instant(nanoseconds: 0)
-        let engine = Engine(rules: lint, config: EngineConfig(config: lint.config), start: start)
-        let router = Router(rules: lint, config: config)
+        let core = Core(rules: lint, config: config, engine: EngineConfig(config: lint.config), start: start)
         var timeline = Timeline()
-        /// Routes what the engine decided, then prints transitions and notifications merged in time order.
-        func flush(through t: Instant) {
-            let transitions = engine.transitions
-            engine.transitions.removeAll(keepingCapacity: true)
-            router.handle(transitions)
-            router.advance(through: t)
+        /// One core step; its transitions and notifications printed merged in time order.
+        func step(_ batch: LineBatch?, at t: Instant) {
+            let output = core.step(batch.map { [.lines($0)] } ?? [], at: t)
             var out: [(Instant, Int, String)] = []
-            for tr in transitions {
+            for tr in output.transitions {
                 out.append((tr.at, out.count, json ? jsonLine(tr) : textLine(tr)))
                 timeline.record(tr)
             }
-            for n in router.notifications {
+            for n in output.notifications {
                 out.append((n.at, out.count, json ? jsonLine(n) : textLine(n)))
                 timeline.record(n)
             }
-            router.notifications.removeAll(keepingCapacity: true)
             out.sort { ($0.0, $0.1) < ($1.0, $1.1) }
             terminal.out(out.map(\.2).joined())
         }
-        var last = start
-        for line in lines {
-            if line.time > last {
-                // The engine's own deadlines before this line come first, then routing up to it.
-                let before = Instant(nanoseconds: line.time.nanoseconds - 1)
-                engine.advance(through: before)
-                flush(through: before)
+        // The lines of one timestamp are one step (one instant), as a live sidecar's batch is.
+        var i = 0
+        while i < lines.count {
+            let t = lines[i].time
+            var batch = LineBatch()
+            while i < lines.count, lines[i].time == t {
+                let line = lines[i]
+                recordings[line.file].withUnsafeBytes { raw in
+                    batch.append(UnsafeRawBufferPointer(rebasing: raw[line.range]), offset: Int64(line.range.lowerBound))
+                }
+                i += 1
             }
-            recordings[line.file].withUnsafeBytes { raw in
-                _ = engine.ingest(UnsafeRawBufferPointer(rebasing: raw[line.range]), arrival: line.time)
-            }
-            last = max(last, line.time)
+            step(batch, at: t)
         }
-        let end = last + until
-        engine.advance(through: end)
-        flush(through: end)
+        let end = (lines.last?.time ?? start) + until
+        step(nil, at: end)
         if !json {
-            terminal.out(timeline.summary(end: end, lines: lines.count, rejected: engine.rejected))
+            terminal.out(timeline.summary(end: end, lines: lines.count, rejected: core.engine.rejected))
         }
         return .success
     }

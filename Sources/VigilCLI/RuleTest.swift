@@ -291,18 +291,10 @@ package enum RuleTestRunner {
     package static func run(_ c: RuleTestFile.Case, rules: LintResult, routing: AlertingConfig, staleAfter: Int64?, path: String) -> [String] {
         var config = EngineConfig(config: rules.config)
         if let staleAfter { config.staleAfter = staleAfter } // the test file's own setting wins
-        let engine = Engine(rules: rules, config: config, start: Instant(nanoseconds: 0))
-        let router = Router(rules: rules, config: routing)
+        let core = Core(rules: rules, config: routing, engine: config, start: Instant(nanoseconds: 0))
+        let engine = core.engine
         var sent: [AlertNotification] = []
         var failures: [String] = []
-        func route(through t: Int64) {
-            engine.advance(through: Instant(nanoseconds: t))
-            router.handle(engine.transitions)
-            engine.transitions.removeAll()
-            router.advance(through: Instant(nanoseconds: t))
-            sent += router.notifications
-            router.notifications.removeAll()
-        }
         // Samples by time.
         var points: [Int64: [Sample]] = [:]
         for s in c.series {
@@ -322,15 +314,15 @@ package enum RuleTestRunner {
         }
         let times = Set(points.keys).union(c.acks.map(\.at)).union(c.expectations.map(\.at)).sorted()
         for t in times {
-            if t > 0 { route(through: t - 1) }
-            if let batch = points[t] { engine.apply(batch) }
-            route(through: t)
+            let at = Instant(nanoseconds: t)
+            sent += core.step(points[t].map { [.samples($0, fromStream: true)] } ?? [], at: at).notifications
+            var acks: [Core.Input] = []
             for a in c.acks where a.at == t {
-                let fps = router.firing(alert: a.alert, labels: a.labels)
+                let fps = core.router.firing(alert: a.alert, labels: a.labels)
                 if fps.isEmpty { failures.append("\(path):\(a.line): case \"\(c.name)\": at \(formatDuration(t)) there is no firing \(a.alert) to acknowledge\n") }
-                for fp in fps { router.acknowledge(fingerprint: fp, at: Instant(nanoseconds: t), for: a.duration) }
+                acks += fps.map { .command(.ack(fingerprint: $0, for: a.duration)) }
             }
-            route(through: t)
+            if !acks.isEmpty { sent += core.step(acks, at: at).notifications }
             for x in c.expectations where x.at == t {
                 if let failure = check(x, engine, sent, c, path) { failures.append(failure) }
             }

@@ -5,22 +5,15 @@ import VigilEngine
 import VigilRules
 import VigilSidecar
 
-/// Advances the engine to `t` and hands what it decided to the router, which advances too; the
-/// notifications are dropped (nothing is sent). The one-core issue replaces this with `Core.step`.
-func pump(_ engine: Engine, _ router: Router, through t: Instant) {
-    engine.advance(through: t)
-    router.handle(engine.transitions)
-    engine.transitions.removeAll()
-    router.advance(through: t)
-    router.notifications.removeAll()
-}
-
-/// Pumps deadline by deadline up to `t`, at most `limit` of them (an input may schedule many).
-func pump(_ engine: Engine, _ router: Router, deadlinesThrough t: Instant, atMost limit: Int) {
-    var steps = 0
-    while steps < limit, let d = [engine.nextDeadline, router.nextDeadline].compactMap({ $0 }).min(), d <= t {
-        pump(engine, router, through: d)
-        steps += 1
+extension Core {
+    /// Steps deadline by deadline up to `t`, at most `limit` of them (an input may schedule
+    /// many), as a sidecar with nothing to read does; what they decide is dropped.
+    func stepDeadlines(through t: Instant, atMost limit: Int) {
+        var steps = 0
+        while steps < limit, let d = nextDeadline, d <= t {
+            _ = step([], at: d)
+            steps += 1
+        }
     }
 }
 
@@ -63,7 +56,7 @@ enum HTTPHarness {
     }
 }
 
-/// Lines (split on newlines) through the decoder, `Engine.ingest` and the router. A line
+/// Lines (split on newlines) through the core: the decoder, the engine and the router. A line
 /// `@N` moves the driver's clock N tenths of a second (at most 10⁶) and advances to it. The
 /// first byte picks the clock: odd is run's (the driver's clock; no stamp may move it), even is
 /// the stream's (replay). A fresh engine per input, so a finding reproduces from its bytes alone.
@@ -76,13 +69,13 @@ enum StreamHarness {
         var config = live ? EngineConfig.live(config: nil) : EngineConfig()
         config.seriesCap = 64
         config.seriesTotalCap = 256
-        let engine = Engine(rules: Fixture.lint, config: config, start: start)
-        let router = Router(rules: Fixture.lint, config: Fixture.config)
+        let core = Core(rules: Fixture.lint, config: Fixture.config, engine: config, start: start)
+        let engine = core.engine
         var clock = start
         var lastNow = engine.now
-        func route(through t: Instant) {
-            pump(engine, router, deadlinesThrough: t, atMost: 10_000)
-            pump(engine, router, through: t)
+        func route(through t: Instant, _ inputs: [Core.Input] = []) {
+            core.stepDeadlines(through: t, atMost: 10_000)
+            _ = core.step(inputs, at: t)
             precondition(engine.now >= lastNow, "the engine's clock went back")
             lastNow = engine.now
         }
@@ -100,10 +93,10 @@ enum StreamHarness {
                 route(through: clock)
                 continue
             }
-            engine.advance(before: clock)
-            _ = engine.ingest(line, arrival: clock)
+            var batch = LineBatch()
+            batch.append(line, offset: Int64(lineStart))
+            route(through: clock, [.lines(batch)])
             if live { precondition(engine.now <= clock, "a stream timestamp moved run's clock past the wall clock") }
-            route(through: clock)
         }
         if live { precondition(engine.now == max(clock, start), "run's clock is the driver's") }
         _ = engine.instances()
@@ -136,9 +129,8 @@ enum RulesHarness {
         _ = EngineConfig.live(config: lint.config)
         _ = Surroundings.load(lint.config)
         let start = Instant(nanoseconds: 1_700_000_000_000_000_000)
-        let engine = Engine(rules: lint, config: EngineConfig(config: lint.config), start: start)
-        let router = Router(rules: lint, config: config)
-        pump(engine, router, deadlinesThrough: start + 86_400_000_000_000, atMost: 200)
+        Core(rules: lint, config: config, engine: EngineConfig(config: lint.config), start: start)
+            .stepDeadlines(through: start + 86_400_000_000_000, atMost: 200)
     }
 }
 

@@ -22,10 +22,20 @@ import VigilEngine
 /// notification still owed), written aside, fsynced and renamed. On start the records are
 /// replayed; a torn or corrupt tail is cut off with a WARNING.
 final class Journal: Sendable {
+    /// The core's state. Acks are the router's (`Tracked.ackedUntil`); journals from before
+    /// that also hold an `acked` set, which decoding ignores.
     struct State: Codable {
         var instances: [PersistedInstance]
         var router: Router.Persisted
-        var acked: Set<String>
+
+        init(instances: [PersistedInstance], router: Router.Persisted) {
+            self.instances = instances
+            self.router = router
+        }
+
+        init(_ s: Core.State) { self.init(instances: s.instances, router: s.router) }
+
+        var core: Core.State { Core.State(instances: instances, router: router) }
     }
 
     /// What changed since the previous record (absent fields did not change).
@@ -35,21 +45,20 @@ final class Journal: Sendable {
         var tracked: [String: Router.Tracked]?
         var untracked: [String]?
         var silences: [Silence]?
-        var acked: Set<String>?
 
         init() {}
 
-        /// From the engine's and the router's changes (and the acks when they changed).
-        init(instances: (upserted: [PersistedInstance], removed: [InstanceKey]), router: Router.Changes, acked: Set<String>?) {
+        /// From the core's changes (the engine's and the router's).
+        init(_ changes: Core.Changes) {
+            let instances = changes.instances, router = changes.router
             if !instances.upserted.isEmpty { upserted = instances.upserted }
             if !instances.removed.isEmpty { removed = instances.removed.map { Journal.key(rule: $0.rule, signature: $0.signature, labels: $0.labels) } }
             if !router.tracked.isEmpty { tracked = router.tracked }
             if !router.untracked.isEmpty { untracked = router.untracked }
             silences = router.silences
-            self.acked = acked
         }
 
-        var isEmpty: Bool { upserted == nil && removed == nil && tracked == nil && untracked == nil && silences == nil && acked == nil }
+        var isEmpty: Bool { upserted == nil && removed == nil && tracked == nil && untracked == nil && silences == nil }
     }
 
     /// One journal record: a whole state (the first, and a compaction) or a step's delta, the
@@ -66,7 +75,6 @@ final class Journal: Sendable {
         var instances: [String: PersistedInstance] = [:]
         var tracked: [String: Router.Tracked] = [:]
         var silences: [Silence] = []
-        var acked: Set<String> = []
 
         init() {}
 
@@ -74,7 +82,6 @@ final class Journal: Sendable {
             for i in s.instances { instances[Image.key(i)] = i }
             tracked = s.router.tracked
             silences = s.router.silences
-            acked = s.acked
         }
 
         static func key(_ i: PersistedInstance) -> String { Journal.key(rule: i.rule, signature: i.signature, labels: i.labels) }
@@ -85,12 +92,11 @@ final class Journal: Sendable {
             for (fp, t) in d.tracked ?? [:] { tracked[fp] = t }
             for fp in d.untracked ?? [] { tracked[fp] = nil }
             if let s = d.silences { silences = s }
-            if let a = d.acked { acked = a }
         }
 
         var state: State {
             State(instances: instances.sorted { $0.key < $1.key }.map(\.value),
-                  router: Router.Persisted(tracked: tracked, silences: silences), acked: acked)
+                  router: Router.Persisted(tracked: tracked, silences: silences))
         }
     }
 

@@ -54,18 +54,14 @@ public final class Sidecar: Sendable {
         case markReloadFailed
     }
 
-    public enum Reply: Sendable, Equatable {
-        case ok(String)
-        case notFound(String)
-        /// Not done: a limit says no (the reason names it).
-        case refused(String)
-    }
+    public typealias Reply = Core.Reply
 
     private enum Input: Sendable {
         case stream(StreamEvent)
         case readings([Monitor.Reading])
         case command(Command, @Sendable (Reply) -> Void)
-        case query(@Sendable (Engine, Router, Set<String>) -> Void)
+        /// Runs on the core thread after the step that took it.
+        case query(@Sendable (Core) -> Void)
     }
 
     /// Pending and firing alerts with their acks and the active silences, built on the core
@@ -74,8 +70,8 @@ public final class Sidecar: Sendable {
         final class Box: @unchecked Sendable { var value: ([InstanceSnapshot], Set<String>, [Silence])? } // written once by the core, read after the signal
         let box = Box()
         let done = DispatchSemaphore(value: 0)
-        inbox.post(.query { engine, router, acked in
-            box.value = (engine.instances(), acked, router.activeSilences)
+        inbox.post(.query { core in
+            box.value = (core.engine.instances(), core.acknowledged, core.router.activeSilences)
             done.signal()
         })
         guard done.wait(timeout: .now() + 5) == .success, let v = box.value else { return nil }
@@ -95,31 +91,19 @@ public final class Sidecar: Sendable {
     private let running = Mutex(true)
     private let finished = Mutex(false)
     private let source: StreamSource
-    private let core: Core
+    private let shell: CoreThread
 
-    /// The engine and router, touched only by the core thread.
-    private final class Core: @unchecked Sendable {
-        let engine: Engine
-        let router: Router
+    /// The core and what the core thread keeps beside it; touched only by that thread.
+    private final class CoreThread: @unchecked Sendable {
+        let core: Core
         var snapshot = Snapshot()
-        var silenceCounter = 0
-        var acked: Set<String> = []
         var recorder: Recorder?
         var journal: Journal?
-        /// Something the journal must keep happened in this step.
-        var dirty = false
-        /// Notifications this step added to the outbox, dispatched once the step is journaled.
-        var added: [Outbox.Entry] = []
-        /// The acks changed since the last journal record.
-        var ackedChanged = false
         /// Monitor metrics already logged as undeliverable.
         var droppedReadings: Set<String> = []
         var rejects = RejectLog()
 
-        init(engine: Engine, router: Router) {
-            self.engine = engine
-            self.router = router
-        }
+        init(_ core: Core) { self.core = core }
     }
 
     public init(rules: LintResult, config: AlertingConfig, options: Options, log: LogSink,
@@ -130,24 +114,22 @@ public final class Sidecar: Sendable {
         let restored = journal?.load() ?? Journal.Loaded(state: nil, owed: [])
         let outbox = Outbox(restoring: restored.owed, onOwe: { journal?.owe($0) }, onDone: { journal?.done($0.id) })
         delivery = Delivery(config: config, transport: transport, outbox: outbox, policy: options.policy, log: log, console: console)
-        let engine = Engine(rules: rules, config: options.engine, start: options.clock.now())
-        engine.setConnected(false, at: options.clock.now())
-        core = Core(engine: engine, router: Router(rules: rules, config: config))
-        core.recorder = options.recordDir.map { Recorder(directory: $0, log: log) }
-        core.journal = journal
+        let start = options.clock.now()
+        let core = Core(rules: rules, config: config, engine: options.engine, start: start)
+        core.engine.setConnected(false, at: start)
+        shell = CoreThread(core)
+        shell.recorder = options.recordDir.map { Recorder(directory: $0, log: log) }
+        shell.journal = journal
         if let state = restored.state {
-            engine.restore(state.instances)
-            core.router.restore(state.router, at: options.clock.now())
-            core.acked = state.acked
+            core.restore(state.core, at: start)
             log.write(LogRecord(level: .info, service: "journal", message: "state restored",
                                 data: ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"]))
         }
-        // With a journal, the engine and router remember what they change: a step's record costs
-        // what changed (the first record after a start holds the whole state).
-        engine.recordsChanges = journal != nil
-        core.router.recordsChanges = journal != nil
-        core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
-        let initial = core.snapshot
+        // With a journal, the core remembers what it changes: a step's record costs what changed
+        // (the first record after a start holds the whole state).
+        core.recordsChanges = journal != nil
+        shell.snapshot.rules = Sidecar.ruleList(rules)
+        let initial = shell.snapshot
         snapshotBox.withLock { $0 = initial }
         let inbox = self.inbox
         source = StreamSource(options.source, maxLine: options.engine.maxLine, log: log) { event in inbox.post(.stream(event)) }
@@ -192,8 +174,7 @@ public final class Sidecar: Sendable {
         while running.withLock({ $0 }) {
             step()
             let now = clock.now()
-            let next = [core.engine.nextDeadline, core.router.nextDeadline].compactMap { $0 }.min()
-            if let next {
+            if let next = shell.core.nextDeadline {
                 let wait = max(0, clock.realDuration(next - now))
                 _ = inbox.wake.wait(timeout: .now() + .nanoseconds(Int(min(wait, 3_600_000_000_000))))
             } else {
@@ -201,74 +182,135 @@ public final class Sidecar: Sendable {
             }
         }
         step()
-        core.recorder?.close()
-        if let journal = core.journal {
-            journal.compact(journalState(), owed: delivery.outbox.entries)
+        shell.recorder?.close()
+        if let journal = shell.journal {
+            journal.compact(Journal.State(shell.core.persisted()), owed: delivery.outbox.entries)
             journal.close()
         }
         inbox.close()
         finished.withLock { $0 = true }
     }
 
+    /// Core steps over what the inbox holds. A command is a step of its own, so what it changes
+    /// (a reload's channels) applies to the notifications from it on; all of them are journaled
+    /// once, then dispatched.
     private func step() {
         let now = options.clock.now()
-        let inputs = inbox.take()
-        let engine = core.engine
-        engine.advance(before: now)
-        route(through: Instant(nanoseconds: now.nanoseconds - 1))
-        for input in inputs {
+        let core = shell.core
+        var inputs: [Core.Input] = []
+        var replies: [(Command, @Sendable (Reply) -> Void)] = []
+        var queries: [@Sendable (Core) -> Void] = []
+        var added: [Outbox.Entry] = []
+        var changed = false
+        var lines = 0
+        func run() {
+            let started = ContinuousClock.now
+            let out = core.step(inputs, at: now)
+            if lines > 0 { observe(ContinuousClock.now - started, lines: lines) }
+            changed = changed || out.changed
+            var answers: [(Reply, @Sendable (Reply) -> Void)] = []
+            for (k, (command, reply)) in replies.enumerated() {
+                let r = k < out.replies.count ? out.replies[k] : .ok("")
+                completed(command, r)
+                answers.append((r, reply))
+            }
+            take(out, at: now, into: &added)
+            for (r, reply) in answers { reply(r) }
+            inputs.removeAll()
+            replies.removeAll()
+            lines = 0
+        }
+        for input in inbox.take() {
             switch input {
             case .stream(.lines(let batch)):
-                if !batch.tooLong.isEmpty {
-                    engine.countRejected(.tooLong, batch.tooLong.count)
-                    for offset in batch.tooLong { core.rejects.note(.tooLong, source: batch.source, offset: offset, at: now, log: log, engine: options.engine) }
-                }
-                core.recorder?.write(batch, at: now)
-                let started = ContinuousClock.now
-                for k in 0..<batch.count {
-                    let reason = batch.withLine(k) { engine.ingest($0, arrival: now) }
-                    if let reason {
-                        core.rejects.note(reason, source: batch.source, offset: batch.offsets[k], at: now, log: log, engine: options.engine)
-                    } else if let dropped = engine.droppedFromLastLine {
-                        core.rejects.note(dropped, source: batch.source, offset: batch.offsets[k], at: now, log: log, engine: options.engine)
-                    }
-                }
-                observe(ContinuousClock.now - started, lines: batch.count)
-                core.snapshot.lines += batch.count + batch.tooLong.count
+                shell.recorder?.write(batch, at: now)
+                shell.snapshot.lines += batch.count + batch.tooLong.count
+                lines += batch.count
+                inputs.append(.lines(batch))
             case .readings(let readings):
-                apply(readings, at: now)
+                inputs.append(.samples(samples(readings, at: now), fromStream: false))
             case .stream(.connected(let up)):
-                engine.setConnected(up, at: now)
-                core.snapshot.connected = up
+                inputs.append(.connected(up))
+                shell.snapshot.connected = up
+            case .command(.markReloadFailed, let reply):
+                shell.snapshot.lastReloadSuccessful = false
+                reply(.ok(""))
             case .command(let command, let reply):
-                route(through: now)
-                core.dirty = true
-                reply(execute(command, at: now))
+                if case .reload = command { shell.journal?.rebase() } // renumbers what changed
+                if !inputs.isEmpty { run() } // what came before keeps the config it came under
+                inputs.append(.command(coreCommand(command)))
+                replies.append((command, reply))
+                run()
             case .query(let body):
-                route(through: now)
-                body(engine, core.router, core.acked)
+                queries.append(body)
             }
         }
-        engine.advance(through: now)
-        route(through: now)
-        if core.dirty, let journal = core.journal {
+        run()
+        if changed, let journal = shell.journal {
             let outbox = delivery.outbox
-            let delta = Journal.Delta(instances: engine.takeInstanceChanges(), router: core.router.takeChanges(),
-                                      acked: core.ackedChanged ? core.acked : nil)
-            core.ackedChanged = false
-            journal.append(delta, added: core.added, state: { journalState() }, owed: { outbox.entries })
+            journal.append(Journal.Delta(core.takeChanges()), added: added,
+                           state: { Journal.State(core.persisted()) }, owed: { outbox.entries })
         }
-        core.dirty = false
-        for entry in core.added { delivery.dispatch(entry) }
-        core.added.removeAll(keepingCapacity: true)
+        for entry in added { delivery.dispatch(entry) }
+        for body in queries { body(core) }
         publish()
     }
 
-    /// What the monitor measured, as samples that do not count as stream messages. A reading
-    /// whose metric the stream gave another kind (or over the series cap) is dropped, and
-    /// logged once per metric.
-    private func apply(_ readings: [Monitor.Reading], at now: Instant) {
-        let engine = core.engine
+    /// Logs and counts what a step decided; its notifications go to the outbox (dispatched
+    /// once the step is journaled).
+    private func take(_ out: Core.Output, at now: Instant, into added: inout [Outbox.Entry]) {
+        for r in out.rejects {
+            shell.rejects.note(r.reason, source: r.source, offset: r.offset, at: now, log: log, engine: options.engine)
+        }
+        for tr in out.transitions {
+            shell.snapshot.transitions[tr.state.rawValue, default: 0] += 1
+            log.write(LogRecord(level: tr.state == .pending ? .info : .warning, service: "engine", message: "alert \(tr.state.rawValue)",
+                                data: ["alert": tr.alert, "labels": tr.labels.text(separator: ","),
+                                       "value": tr.stringValue ?? formatNumber(tr.value)]))
+        }
+        for n in out.notifications {
+            shell.snapshot.notifications[n.channel, default: 0] += 1
+            if let entry = delivery.record(n) { added.append(entry) }
+        }
+    }
+
+    private func coreCommand(_ command: Command) -> Core.Command {
+        switch command {
+        case .ack(let fp, let duration): .ack(fingerprint: fp, for: duration)
+        case .addSilence(let m, let d, let by, let comment): .addSilence(matchers: m, duration: d, createdBy: by, comment: comment)
+        case .removeSilence(let id): .removeSilence(id: id)
+        case .reload(let rules, let config, _): .reload(rules, config)
+        case .markReloadFailed: preconditionFailure("handled by the core thread itself")
+        }
+    }
+
+    /// The shell's side of a command the core carried out: logs, and a reload's monitor and channels.
+    private func completed(_ command: Command, _ reply: Reply) {
+        guard case .ok(let text) = reply else { return }
+        switch command {
+        case .ack(let fp, _):
+            log.write(LogRecord(level: .info, service: "api", message: "alert acknowledged", data: ["fingerprint": fp]))
+        case .addSilence(let matchers, _, let createdBy, _):
+            log.write(LogRecord(level: .info, service: "api", message: "silence added", data: ["id": text, "matchers": matchers.map(\.description).joined(separator: ","), "by": createdBy]))
+        case .reload(let rules, let config, let surroundings):
+            monitor.reconfigure(surroundings)
+            delivery.reconfigure(config)
+            shell.snapshot.rules = Sidecar.ruleList(rules)
+            shell.snapshot.lastReloadSuccessful = true
+            log.write(LogRecord(level: .info, service: "vigil", message: "rules and config reloaded", data: ["rules": "\(rules.alerts.count)"]))
+        case .removeSilence, .markReloadFailed:
+            break
+        }
+    }
+
+    private static func ruleList(_ rules: LintResult) -> [(name: String, severity: Severity, channels: [String])] {
+        rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
+    }
+
+    /// What the monitor measured, as samples. A reading whose metric the stream gave another
+    /// kind (or over the series cap) is dropped, and logged once per metric.
+    private func samples(_ readings: [Monitor.Reading], at now: Instant) -> [Sample] {
+        let engine = shell.core.engine
         var samples: [Sample] = []
         samples.reserveCapacity(readings.count)
         for r in readings {
@@ -278,91 +320,26 @@ public final class Sidecar: Sendable {
             }
             if let sample = engine.sample(metric: r.metric, labels: r.labels, value: value, at: now) {
                 samples.append(sample)
-            } else if core.droppedReadings.insert(r.metric).inserted {
+            } else if shell.droppedReadings.insert(r.metric).inserted {
                 log.write(LogRecord(level: .warning, service: "monitor", message: "a measurement cannot become a series; dropping it",
                                     data: ["metric": r.metric, "cause": "the stream uses this name for another kind of value, or the series cap is reached"]))
             }
         }
-        engine.apply(samples, fromStream: false)
+        return samples
     }
 
-    private func journalState() -> Journal.State {
-        Journal.State(instances: core.engine.persistedInstances(), router: core.router.persisted(), acked: core.acked)
-    }
-
-    /// Records a batch's ingest+evaluation time as `lines` observations of its per-line average
-    /// (timing each line alone would cost more than evaluating it).
+    /// Records a step's time as `lines` observations of its per-line average (timing each line
+    /// alone would cost more than evaluating it).
     private func observe(_ d: Duration, lines: Int) {
         guard lines > 0 else { return }
         let perLine = (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) / Double(lines)
-        for (i, bound) in Snapshot.latencyBuckets.enumerated() where perLine <= bound { core.snapshot.latencyCounts[i] += lines }
-        core.snapshot.latencySum += perLine * Double(lines)
-        core.snapshot.latencyCount += lines
+        for (i, bound) in Snapshot.latencyBuckets.enumerated() where perLine <= bound { shell.snapshot.latencyCounts[i] += lines }
+        shell.snapshot.latencySum += perLine * Double(lines)
+        shell.snapshot.latencyCount += lines
     }
 
-    private func route(through t: Instant) {
-        let engine = core.engine, router = core.router
-        if !engine.transitions.isEmpty { core.dirty = true }
-        for tr in engine.transitions {
-            core.snapshot.transitions[tr.state.rawValue, default: 0] += 1
-            log.write(LogRecord(level: tr.state == .pending ? .info : .warning, service: "engine", message: "alert \(tr.state.rawValue)",
-                                data: ["alert": tr.alert, "labels": tr.labels.text(separator: ","),
-                                       "value": tr.stringValue ?? formatNumber(tr.value)]))
-            if tr.state == .resolved, core.acked.remove(fingerprint(alert: tr.alert, labels: tr.labels)) != nil { core.ackedChanged = true }
-        }
-        router.handle(engine.transitions)
-        engine.transitions.removeAll(keepingCapacity: true)
-        router.advance(through: t)
-        // Recorded now, journaled with the step's state at its end, dispatched after that fsync.
-        for n in router.notifications {
-            core.snapshot.notifications[n.channel, default: 0] += 1
-            core.dirty = true
-            if let entry = delivery.record(n) { core.added.append(entry) }
-        }
-        router.notifications.removeAll(keepingCapacity: true)
-    }
-
-    private func execute(_ command: Command, at now: Instant) -> Reply {
-        switch command {
-        case .ack(let fp, let duration):
-            guard core.router.acknowledge(fingerprint: fp, at: now, for: duration) else { return .notFound("no firing alert has fingerprint \(fp)") }
-            core.acked.insert(fp)
-            core.ackedChanged = true
-            route(through: now)
-            log.write(LogRecord(level: .info, service: "api", message: "alert acknowledged", data: ["fingerprint": fp]))
-            return .ok(fp)
-        case .addSilence(let matchers, let duration, let createdBy, let comment):
-            guard core.router.silenceCount < Sidecar.maxSilences else {
-                return .refused("vigil holds at most \(Sidecar.maxSilences) silences; expire some first")
-            }
-            core.silenceCounter += 1
-            let id = String(format: "s%04d-%@", core.silenceCounter, String(UInt64(now.nanoseconds), radix: 36))
-            core.router.add(Silence(id: id, matchers: matchers, startsAt: now, endsAt: now + duration, createdBy: createdBy, comment: comment))
-            log.write(LogRecord(level: .info, service: "api", message: "silence added", data: ["id": id, "matchers": matchers.map(\.description).joined(separator: ","), "by": createdBy]))
-            return .ok(id)
-        case .removeSilence(let id):
-            guard core.router.removeSilence(id: id, at: now) else { return .notFound("no silence has id \(id)") }
-            return .ok(id)
-        case .markReloadFailed:
-            core.snapshot.lastReloadSuccessful = false
-            return .ok("")
-        case .reload(let rules, let config, let surroundings):
-            core.journal?.rebase()
-            core.engine.reload(rules: rules)
-            monitor.reconfigure(surroundings)
-            core.router.reload(rules: rules, config: config, at: now)
-            delivery.reconfigure(config)
-            core.snapshot.rules = rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
-            core.snapshot.lastReloadSuccessful = true
-            route(through: now)
-            log.write(LogRecord(level: .info, service: "vigil", message: "rules and config reloaded", data: ["rules": "\(rules.alerts.count)"]))
-            return .ok("\(rules.alerts.count) rules")
-        }
-    }
-
-    /// Silences held at once: each is journaled and matched against every alert, so a client
-    /// looping on POST /api/v1/silences cannot grow vigil without end.
-    public static let maxSilences = 10_000
+    /// Silences held at once (the core's limit).
+    public static let maxSilences = Core.maxSilences
 
     /// A reload that failed before reaching the core (its diagnostics are logged by the caller).
     public func reloadFailed() {
@@ -370,15 +347,15 @@ public final class Sidecar: Sendable {
     }
 
     private func publish() {
-        let engine = core.engine
+        let engine = shell.core.engine
         let (pending, firing) = engine.instanceCounts
-        core.snapshot.pending = pending
-        core.snapshot.firing = firing
-        core.snapshot.secondsSinceLastMessage = engine.secondsSinceLastMessage
-        core.snapshot.samples = engine.samplesApplied
-        core.snapshot.evaluations = engine.evaluations
-        core.snapshot.rejected = engine.rejected
-        let s = core.snapshot
+        shell.snapshot.pending = pending
+        shell.snapshot.firing = firing
+        shell.snapshot.secondsSinceLastMessage = engine.secondsSinceLastMessage
+        shell.snapshot.samples = engine.samplesApplied
+        shell.snapshot.evaluations = engine.evaluations
+        shell.snapshot.rejected = engine.rejected
+        let s = shell.snapshot
         snapshotBox.withLock { $0 = s }
     }
 }

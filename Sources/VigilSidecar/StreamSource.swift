@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import VigilEngine
 
 /// Splits a byte stream into lines (without their newline), dropping any longer than `maxLine`:
 /// the rest of such a line is skipped up to its newline, and the drop is reported. Every line
@@ -45,39 +46,6 @@ struct LineFramer {
         }
         consumed += Int64(bytes.count)
         return batch
-    }
-}
-
-/// Lines framed from one source, back to back in one buffer (one allocation per read, not per
-/// line): each with its byte offset there, and the offsets of lines dropped as longer than
-/// `max_line`.
-struct LineBatch: Sendable {
-    var source = ""
-    private(set) var bytes: [UInt8] = []
-    /// Where each line ends in `bytes` (it starts where the previous one ends).
-    private(set) var ends: [Int] = []
-    private(set) var offsets: [Int64] = []
-    var tooLong: [Int64] = []
-
-    init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
-
-    var count: Int { ends.count }
-    var isEmpty: Bool { ends.isEmpty && tooLong.isEmpty }
-
-    /// Line `k`'s bytes.
-    func withLine<R>(_ k: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        let range = (k == 0 ? 0 : ends[k - 1])..<ends[k]
-        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
-    }
-
-    /// Every line, copied (for tests).
-    var lines: [[UInt8]] { (0..<count).map { k in withLine(k) { Array($0) } } }
-
-    mutating func append(_ head: [UInt8], _ tail: UnsafeRawBufferPointer, offset: Int64) {
-        bytes.append(contentsOf: head)
-        bytes.append(contentsOf: tail)
-        ends.append(bytes.count)
-        offsets.append(offset)
     }
 }
 

@@ -35,50 +35,41 @@ struct RouterFuzzTests {
         guard lint.errorCount == 0 else { return lint.diagnostics.map(DiagnosticRenderer.text) }
         var config = EngineConfig()
         config.staleAfter = 10 * minute
-        let engine = Engine(rules: lint, config: config, start: Instant(nanoseconds: 0))
-        let router = Router(rules: lint, config: .defaults)
+        let core = Core(rules: lint, config: .defaults, engine: config, start: Instant(nanoseconds: 0))
         var rng = SplitMix64(seed: seed)
         var problems: [String] = []
         var open: Set<String> = [] // "fp channel" told firing and not yet resolved
-        var silenceCount = 0
+        var silences: [String] = []
         var firings = 0
         var t: Int64 = 0
         for _ in 0..<250 {
             t += Int64(1 + rng.next() % 40) * 1_000_000_000
             let now = Instant(nanoseconds: t)
-            engine.advance(before: now)
-            forgetFlapping(engine.transitions, &open)
-            router.handle(engine.transitions)
-            engine.transitions.removeAll()
+            var lines: [String] = []
             for _ in 0..<Int(rng.next() % 3) {
                 let metric = rng.next() % 2 == 0 ? "x" : "y"
-                if let reason = engine.ingest(#"{"metric":"\#(metric)","labels":{"k":"k\#(rng.next() % 4)"},"value":\#(rng.next() % 3)}"#, arrival: now) {
-                    problems.append("seed \(seed): a line was rejected (\(reason.rawValue))")
-                }
+                lines.append(#"{"metric":"\#(metric)","labels":{"k":"k\#(rng.next() % 4)"},"value":\#(rng.next() % 3)}"#)
             }
-            engine.advance(through: now)
-            forgetFlapping(engine.transitions, &open)
-            router.handle(engine.transitions)
-            engine.transitions.removeAll()
+            var inputs: [Core.Input] = [.lines(LineBatch(lines))]
             switch rng.next() % 20 {
             case 0:
-                silenceCount += 1
                 let matcher = rng.next() % 2 == 0 ? #"alertname="a""# : #"k=~"k[\#(rng.next() % 4)]""#
                 let m = (try? LabelMatcher.parseList(matcher).get()) ?? []
-                let start = now + Int64(rng.next() % 3) * 30_000_000_000
-                router.add(Silence(id: "s\(silenceCount)", matchers: m, startsAt: start, endsAt: start + Int64(1 + rng.next() % 10) * minute,
-                                   createdBy: "fuzz", comment: "seed \(seed)"))
+                inputs.append(.command(.addSilence(matchers: m, duration: Int64(1 + rng.next() % 10) * minute, createdBy: "fuzz", comment: "seed \(seed)")))
             case 1:
-                if let fp = router.persisted().tracked.keys.sorted().randomElement(using: &rng) {
-                    _ = router.acknowledge(fingerprint: fp, at: now, for: rng.next() % 2 == 0 ? nil : Int64(1 + rng.next() % 5) * minute)
+                if let fp = core.router.persisted().tracked.keys.sorted().randomElement(using: &rng) {
+                    inputs.append(.command(.ack(fingerprint: fp, for: rng.next() % 2 == 0 ? nil : Int64(1 + rng.next() % 5) * minute)))
                 }
             case 2:
-                if silenceCount > 0 { _ = router.removeSilence(id: "s\(1 + rng.next() % UInt64(silenceCount))", at: now) }
+                if let id = silences.randomElement(using: &rng) { inputs.append(.command(.removeSilence(id: id))) }
             default:
                 break
             }
-            router.advance(through: now)
-            for n in router.notifications {
+            let out = core.step(inputs, at: now)
+            if !out.rejects.isEmpty { problems.append("seed \(seed): a line was rejected (\(out.rejects))") }
+            for case .ok(let id) in out.replies where id.hasPrefix("s") { silences.append(id) }
+            forgetFlapping(out.transitions, &open)
+            for n in out.notifications {
                 for a in n.alerts {
                     let key = a.fingerprint + " " + n.channel
                     switch n.kind {
@@ -94,7 +85,6 @@ struct RouterFuzzTests {
                     }
                 }
             }
-            router.notifications.removeAll()
         }
         // 250 steps of random values always fire something: a rig whose ingestion broke would
         // otherwise pass with nothing to check.

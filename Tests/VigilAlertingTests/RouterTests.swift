@@ -6,11 +6,13 @@ import Testing
 
 let minute: Int64 = 60_000_000_000
 
-/// An engine and a router over rule text (and an optional config), fed metric samples at
-/// minutes from t = 0; `log` lists notifications as `MIN channel kind[step] alert{labels}`.
+/// A core over rule text (and an optional config), fed metric samples at minutes from t = 0;
+/// `log` lists the notifications its steps returned as `MIN channel kind[step] alert{labels}`.
 final class RouteRig {
-    let engine: Engine
-    let router: Router
+    let core: Core
+    var engine: Engine { core.engine }
+    var router: Router { core.router }
+    private(set) var notifications: [AlertNotification] = []
 
     init(_ rules: String, config: String? = nil) {
         let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: rules)],
@@ -18,29 +20,39 @@ final class RouteRig {
         precondition(lint.errorCount == 0, "\(lint.diagnostics.map(DiagnosticRenderer.text))")
         var engineConfig = EngineConfig()
         engineConfig.staleAfter = 24 * 60 * minute // these tests send a sample, then run the clock for hours
-        engine = Engine(rules: lint, config: engineConfig, start: Instant(nanoseconds: 0))
-        router = Router(rules: lint, config: (try? AlertingConfig.load(lint.config, resolveSecrets: false)) ?? .defaults)
+        core = Core(rules: lint, config: (try? AlertingConfig.load(lint.config, resolveSecrets: false)) ?? .defaults,
+                    engine: engineConfig, start: Instant(nanoseconds: 0))
     }
 
     func at(_ minutes: Double) -> Instant { Instant(nanoseconds: Int64(minutes * Double(minute))) }
 
     func metric(_ minutes: Double, _ name: String, _ value: Double, _ labels: String = "{}") {
-        let line = "{\"timestamp_ns\":\(at(minutes).nanoseconds),\"metric\":\"\(name)\",\"labels\":\(labels),\"value\":\(value)}"
-        engine.ingest(line, arrival: at(minutes))
-        route(through: at(minutes))
+        line(minutes, "{\"timestamp_ns\":\(at(minutes).nanoseconds),\"metric\":\"\(name)\",\"labels\":\(labels),\"value\":\(value)}")
     }
 
-    func route(through t: Instant) {
-        engine.advance(through: t)
-        router.handle(engine.transitions)
-        engine.transitions.removeAll()
-        router.advance(through: t)
+    /// One stream line arriving at `minutes`; it must be taken.
+    func line(_ minutes: Double, _ text: String) {
+        let out = step([.lines(LineBatch([text]))], at: at(minutes))
+        precondition(out.rejects.isEmpty, "rejected: \(out.rejects)")
     }
 
-    func run(to minutes: Double) { route(through: at(minutes)) }
+    @discardableResult
+    func step(_ inputs: [Core.Input], at t: Instant) -> Core.Output {
+        let out = core.step(inputs, at: t)
+        notifications += out.notifications
+        return out
+    }
+
+    /// Acknowledges through the core; whether it took the ack.
+    @discardableResult
+    func ack(_ fp: String, at t: Instant, for duration: Int64? = nil) -> Bool {
+        step([.command(.ack(fingerprint: fp, for: duration))], at: t).replies == [.ok(fp)]
+    }
+
+    func run(to minutes: Double) { step([], at: at(minutes)) }
 
     var log: [String] {
-        router.notifications.flatMap { n in
+        notifications.flatMap { n in
             n.alerts.map { a in
                 let m = Double(n.at.nanoseconds) / Double(minute)
                 let labels = a.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
@@ -66,7 +78,7 @@ struct RouterTests {
         rig.run(to: 10)
         let fps = rig.router.firing(alert: "high", labels: [])
         #expect(fps.count == 1)
-        #expect(rig.router.acknowledge(fingerprint: fps.first ?? "", at: rig.at(10)))
+        #expect(rig.ack(fps.first ?? "", at: rig.at(10)))
         rig.run(to: 60)
         #expect(rig.log == ["0 slack firing high{}"])
     }
@@ -75,7 +87,7 @@ struct RouterTests {
         let rig = RouteRig("metric x\nalert a { when x > 1; severity critical; notify slack; escalate after 15min to pager; repeat never }")
         rig.metric(0, "x", 5)
         let fp = try #require(rig.router.firing(alert: "a", labels: []).first)
-        rig.router.acknowledge(fingerprint: fp, at: rig.at(10), for: 10 * minute)
+        #expect(rig.ack(fp, at: rig.at(10), for: 10 * minute))
         rig.run(to: 19.9)
         #expect(rig.log == ["0 slack firing a{}"])
         rig.run(to: 20)
@@ -233,14 +245,14 @@ struct RouterTests {
         rig.metric(0.25, "x", 5, #"{"venue":"kalshi","market":"m2"}"#)
         rig.metric(0.25, "x", 5, #"{"venue":"poly","market":"m1"}"#)
         rig.run(to: 2)
-        #expect(rig.router.notifications.map { "\($0.channel) \($0.alerts.count)" } == ["slack 2", "slack 1"])
+        #expect(rig.notifications.map { "\($0.channel) \($0.alerts.count)" } == ["slack 2", "slack 1"])
         #expect(rig.log == ["0.5 slack firing a{market=m1,venue=kalshi}", "0.5 slack firing a{market=m2,venue=kalshi}",
                             "0.75 slack firing a{market=m1,venue=poly}"])
     }
 
     @Test func eventAlertsSendNoResolved() {
         let rig = RouteRig("event spec_changed\nalert changed { when spec_changed; severity info; notify slack }")
-        rig.engine.ingest(#"{"timestamp_ns":60000000000,"service":"n","event":"spec_changed"}"#, arrival: rig.at(1))
+        rig.line(1, #"{"timestamp_ns":60000000000,"service":"n","event":"spec_changed"}"#)
         rig.run(to: 5)
         #expect(rig.log == ["1 slack firing changed{service=n}"])
     }
@@ -252,7 +264,7 @@ struct RouterTests {
             alert high { when lat > limit; severity warning; notify slack; summary "{{alert}} {{severity}}: {{venue}} at {{value}}ms over {{threshold}} since {{since}}" }
             """)
         rig.metric(1, "lat", 2500.5, #"{"venue":"kalshi"}"#)
-        #expect(rig.router.notifications.first?.alerts.first?.summary == "high warning: kalshi at 2500.5ms over 2000 since 1970-01-01T00:01:00Z")
+        #expect(rig.notifications.first?.alerts.first?.summary == "high warning: kalshi at 2500.5ms over 2000 since 1970-01-01T00:01:00Z")
     }
 
     /// An escalation that came due while vigil was down goes out when the state is restored.
@@ -264,8 +276,8 @@ struct RouterTests {
         let saved = before.router.persisted()
         // Restarted at 10 minutes: the step was due at 2.
         let after = RouteRig(rules)
-        after.router.restore(saved, at: after.at(10))
-        after.router.advance(through: after.at(10))
+        after.core.restore(Core.State(instances: [], router: saved), at: after.at(10))
+        after.run(to: 10)
         #expect(after.log == ["10 pager escalation[1] a{}"])
     }
 
