@@ -325,27 +325,49 @@ public struct Parser {
         let open = try expect(.lbrace, "`{`")
         var settings: [Setting] = []
         var broken: Set<String> = []
+        let what = name.map { "\(blockKind.rawValue) `\($0.name)`" } ?? "the \(blockKind.rawValue) block"
+        let end = braced(open, what) { (p: inout Parser) throws(ParseError) in
+            settings.append(try p.setting())
+        } failed: { first in
+            if first.kind == .identifier { broken.insert(first.text) }
+        }
+        switch end {
+        case .unclosed(let error):
+            throw error
+        case .closed(let close):
+            return BlockDecl(kind: blockKind, name: name, settings: settings, range: SourceRange(start, close.range.end),
+                             bodyEnd: close.range.start, brokenSettings: broken)
+        }
+    }
+
+    private enum BlockEnd {
+        case closed(Token)
+        /// End of file or the next statement came first: the error says so.
+        case unclosed(ParseError)
+    }
+
+    /// The entries of a `{ … }` block whose brace `open` is consumed, up to its `}`. An entry
+    /// that fails is reported (`failed` gets its first token) and skipped to the next one, so
+    /// one mistake does not hide the rest of the block.
+    private mutating func braced(_ open: Token, _ what: String, entry: (inout Parser) throws(ParseError) -> Void,
+                                 failed: (Token) -> Void) -> BlockEnd {
         while true {
             skipSeparators()
-            if at(.rbrace) { break }
+            if at(.rbrace) { return .closed(advance()) }
             if at(.eof) || atStatementStart() {
-                let what = name.map { "\(blockKind.rawValue) `\($0.name)`" } ?? "the \(blockKind.rawValue) block"
-                throw ParseError(message: "expected `}` to close \(what), found \(describe(current))",
-                                 range: current.range, notes: [.init("the block opens here", at: SourceLocation(sink.file, open.range))])
+                return .unclosed(ParseError(message: "expected `}` to close \(what), found \(describe(current))",
+                                            range: current.range, notes: [.init("the block opens here", at: SourceLocation(sink.file, open.range))]))
             }
             let before = pos
             do throws(ParseError) {
-                settings.append(try setting())
+                try entry(&self)
             } catch {
-                if tokens[before].kind == .identifier { broken.insert(tokens[before].text) }
                 report(error)
+                failed(tokens[before])
                 recoverClause()
             }
             if pos == before { advance() }
         }
-        let close = advance()
-        return BlockDecl(kind: blockKind, name: name, settings: settings, range: SourceRange(start, close.range.end),
-                         bodyEnd: close.range.start, brokenSettings: broken)
     }
 
     private mutating func setting() throws(ParseError) -> Setting {
@@ -374,35 +396,24 @@ public struct Parser {
         let open = try expect(.lbrace, "`{` to open the alert block")
         var clauses: [AlertClause] = []
         var broken: Set<String> = []
-        while true {
-            skipSeparators()
-            if at(.rbrace) { break }
-            if at(.eof) || atStatementStart() {
-                // The block was never closed: report it, keep what was parsed, resume at this statement.
-                report(ParseError(message: "expected `}` to close alert `\(name.name)`, found \(describe(current))",
-                                  range: current.range,
-                                  notes: [.init("the block opens here", at: SourceLocation(sink.file, open.range))]))
-                return AlertRule(name: name, clauses: clauses, range: SourceRange(start, previousEnd), bodyEnd: previousEnd,
-                                 brokenClauses: broken)
+        let end = braced(open, "alert `\(name.name)`") { (p: inout Parser) throws(ParseError) in
+            clauses.append(try p.clause())
+            if !(p.atLineEnd() || (p.at(.identifier) && Parser.clauseKeywords.contains(p.current.text))) {
+                throw p.expected("end of clause")
             }
-            let before = pos
-            let keyword = current.text
-            do throws(ParseError) {
-                clauses.append(try clause())
-                if !(atLineEnd() || (at(.identifier) && Parser.clauseKeywords.contains(current.text))) {
-                    throw expected("end of clause")
-                }
-            } catch {
-                report(error)
-                broken.insert(keyword)
-                if let meant = closest(keyword, in: Parser.clauseKeywords) { broken.insert(meant) }
-                recoverClause()
-            }
-            if pos == before { advance() }
+        } failed: { first in
+            broken.insert(first.text)
+            if let meant = closest(first.text, in: Parser.clauseKeywords) { broken.insert(meant) }
         }
-        let close = advance()
-        return AlertRule(name: name, clauses: clauses, range: SourceRange(start, close.range.end), bodyEnd: close.range.start,
-                         brokenClauses: broken)
+        switch end {
+        case .unclosed(let error):
+            // Report it, keep what was parsed, resume at this statement.
+            report(error)
+            return AlertRule(name: name, clauses: clauses, range: SourceRange(start, previousEnd), bodyEnd: previousEnd, brokenClauses: broken)
+        case .closed(let close):
+            return AlertRule(name: name, clauses: clauses, range: SourceRange(start, close.range.end), bodyEnd: close.range.start,
+                             brokenClauses: broken)
+        }
     }
 
     private mutating func clause() throws(ParseError) -> AlertClause {
