@@ -2,90 +2,20 @@ import Foundation
 import VigilEngine
 import VigilRules
 
-/// How one rule routes: its channels, escalation steps, repeat, grouping and templates.
-struct RoutingRule {
-    struct Step {
-        let delay: Int64
-        let channels: [String]
-    }
-
-    let name: String
-    let severity: Severity
-    let channels: [String]
-    let steps: [Step]
-    /// nil: never.
-    let repeatEvery: Int64?
-    let groupBy: [String]?
-    let groupWait: Int64
-    let summary: String?
-    let description: String?
-    let runbook: String?
-    let threshold: String?
-
-    init(_ a: AlertRule, config: AlertingConfig, consts: [String: Quantity]) {
-        name = a.name.name
-        severity = a.severity ?? .warning
-        channels = a.channels.map(\.name)
-        var steps: [Step] = []
-        for s in a.escalation {
-            switch s.kind {
-            case .immediate: steps.append(Step(delay: 0, channels: [config.escalationTarget]))
-            case .none: break
-            case .after(let d, let to, _): steps.append(Step(delay: d.nanoseconds, channels: to.isEmpty ? [config.escalationTarget] : to.map(\.name)))
-            }
-        }
-        self.steps = steps
-        // SPEC §3 defaults: 1h for critical, 4h for warning, never for info.
-        var repeatEvery: Int64? = switch severity {
-        case .critical: 3_600_000_000_000
-        case .warning: 14_400_000_000_000
-        case .info: nil
-        }
-        var groupBy: [String]?
-        var groupWait: Int64 = 0
-        for c in a.clauses {
-            if case .repeatEvery(let d) = c.body { repeatEvery = d?.nanoseconds }
-            if let every = repeatEvery, every <= 0 { repeatEvery = nil } // the parser refuses it; never spin on it
-            if case .group(let g) = c.body {
-                groupBy = g.by.map(\.name)
-                groupWait = g.wait?.nanoseconds ?? 0
-            }
-        }
-        self.repeatEvery = repeatEvery
-        self.groupBy = groupBy
-        self.groupWait = groupWait
-        summary = a.template(.summary)?.value
-        description = a.template(.description)?.value
-        runbook = a.template(.runbook)?.value
-        // `{{threshold}}`: the right side of the condition's comparison, when it is a number or const.
-        var threshold: String?
-        if case .binary(let op, _, let r, _)? = a.condition?.expr, op.isComparison {
-            switch r {
-            case .number(let n): threshold = formatNumber(n.quantity.value)
-            case .selector(let s): threshold = consts[s.qualifiedName].map { formatNumber($0.value) }
-            default: break
-            }
-        }
-        self.threshold = threshold
-    }
-}
-
 /// Turns alert transitions and operator commands into notifications, at the right times
-/// (SPEC §3). Alertmanager's pipeline in one pure type: inhibit → silence → group/wait → notify
-/// → escalate/repeat, plus acknowledgements and the flapping hold. Time is a value: it returns
-/// its next deadline and the driver advances it there.
+/// (SPEC §3). Alertmanager's pipeline, as stages: the flapping hold, then the mute stage (each
+/// `Muter`: silences, inhibitions), grouping (`group by … wait`), the first notification, then
+/// escalation and repeat on the alert's timer, which an ack holds. Time is a value: it returns
+/// its next deadline and the driver (`Core`) advances it there.
 public final class Router {
     public private(set) var config: AlertingConfig
     /// Notifications since the driver last took them, in time order.
     public var notifications: [AlertNotification] = []
 
     private var rules: [String: RoutingRule] = [:]
-    private var inhibitions: [(target: String, source: String, on: [String])] = []
+    private var inhibitions: Inhibitions
     private var tracked = ChangeTracked<Tracked>()
-    /// Mutated in place (a `didSet` here made every insertion copy the whole dictionary), so
-    /// each change sets `silencesChanged` itself.
-    private var silences: [String: Silence] = [:]
-    private var silencesChanged = false
+    private var silences = Silences()
 
     /// Whether to remember what changes, for a journal (`takeChanges`).
     public var recordsChanges: Bool {
@@ -107,11 +37,11 @@ public final class Router {
             if let t = tracked[fp] { c.tracked[fp] = t } else { c.untracked.append(fp) }
         }
         c.untracked.sort()
-        if silencesChanged { c.silences = persisted().silences }
-        silencesChanged = false
+        if silences.changed { c.silences = silences.all }
+        silences.changed = false
         return c
     }
-    private var groups: [String: Group] = [:]
+    private var groups = Grouping()
     private var timers = MinHeap<Timer>(key: \.at.nanoseconds)
     private var now = Instant(nanoseconds: .min)
 
@@ -133,14 +63,9 @@ public final class Router {
         var stableAt: Instant?
     }
 
-    struct Group {
-        var fingerprints: [String]
-        let rule: String
-        let at: Instant
-    }
-
     public init(rules lint: LintResult, config: AlertingConfig) {
         self.config = config
+        inhibitions = Inhibitions(lint)
         install(lint)
     }
 
@@ -160,13 +85,10 @@ public final class Router {
 
     private func install(_ lint: LintResult) {
         var consts: [String: Quantity] = [:]
-        inhibitions = []
+        inhibitions = Inhibitions(lint)
         rules = [:]
         for f in lint.files {
-            for s in f.statements {
-                if case .const(let c) = s { consts[c.name.name] = c.value.quantity }
-                if case .inhibit(let i) = s { inhibitions.append((i.target.name, i.source.name, i.on.map(\.name))) }
-            }
+            for case .const(let c) in f.statements { consts[c.name.name] = c.value.quantity }
         }
         for a in lint.alerts { rules[a.name.name] = RoutingRule(a, config: config, consts: consts) }
     }
@@ -178,8 +100,10 @@ public final class Router {
     public var nextDeadline: Instant? {
         var heap = timers
         while let top = heap.peek {
-            if top.key.hasPrefix("group:") || top.key.hasPrefix("silence:") { return top.at }
-            if let d = due(top.key), d <= top.at { return top.at }
+            switch top.key {
+            case .group, .silence: return top.at
+            case .alert(let fp): if let d = due(fp), d <= top.at { return top.at }
+            }
             _ = heap.pop()
         }
         return nil
@@ -199,7 +123,7 @@ public final class Router {
         guard let rule = rules[t.alert], t.state != .pending else { return }
         now = max(now, t.at)
         let fp = fingerprint(alert: t.alert, labels: t.labels)
-        let info = alertInfo(t, rule: rule, fingerprint: fp, since: tracked[fp]?.firedAt ?? t.at)
+        let info = rule.alertInfo(t, fingerprint: fp, since: tracked[fp]?.firedAt ?? t.at)
         var tr = tracked[fp] ?? Tracked(info: info, firing: false, isEvent: t.isEvent, firedAt: t.at)
         tr.info = info
         if t.flapping {
@@ -226,12 +150,7 @@ public final class Router {
             tracked[fp] = tr
             if let by = rule.groupBy, rule.groupWait > 0 {
                 let key = rule.name + "\u{0}" + by.map { n in info.labels.first { $0.name == n }?.value ?? "" }.joined(separator: "\u{0}")
-                if groups[key] == nil {
-                    groups[key] = Group(fingerprints: [], rule: rule.name, at: t.at + rule.groupWait)
-                    timers.push(Timer(at: t.at + rule.groupWait, key: "group:" + key))
-                }
-                // Once: an alert that fires, resolves and fires again within the wait is one alert of the group.
-                if groups[key]?.fingerprints.contains(fp) == false { groups[key]?.fingerprints.append(fp) }
+                if groups.add(fp, rule: rule.name, key: key) { timers.push(Timer(at: t.at + rule.groupWait, key: .group(key))) }
             } else {
                 sendFirst(fp)
             }
@@ -272,22 +191,20 @@ public final class Router {
 
     public func add(_ silence: Silence) {
         advance(through: silence.startsAt)
-        silences[silence.id] = silence
-        silencesChanged = true
-        timers.push(Timer(at: silence.endsAt, key: "silence:" + silence.id))
-        if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: "silence:" + silence.id)) }
+        silences.add(silence)
+        timers.push(Timer(at: silence.endsAt, key: .silence(silence.id)))
+        if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: .silence(silence.id))) }
     }
 
     @discardableResult
     public func removeSilence(id: String, at t: Instant) -> Bool {
         advance(through: t)
-        guard silences.removeValue(forKey: id) != nil else { return false }
-        silencesChanged = true
+        guard silences.remove(id: id) else { return false }
         recheckMuted()
         return true
     }
 
-    public var activeSilences: [Silence] { silences.values.filter { $0.endsAt > now }.sorted { $0.id < $1.id } }
+    public var activeSilences: [Silence] { silences.all.filter { $0.endsAt > now } }
 
     /// Silences held, active or not yet started (ended ones are dropped at their end).
     public var silenceCount: Int { silences.count }
@@ -306,7 +223,7 @@ public final class Router {
     }
 
     public func persisted() -> Persisted {
-        Persisted(tracked: tracked.storage, silences: Array(silences.values).sorted { $0.id < $1.id })
+        Persisted(tracked: tracked.storage, silences: silences.all)
     }
 
     /// Puts back alerts, acks, escalation positions and silences from the journal; timers resume
@@ -315,9 +232,8 @@ public final class Router {
         now = max(now, t)
         for (fp, tr) in p.tracked where rules[tr.info.name] != nil { tracked[fp] = tr }
         for s in p.silences where s.endsAt > t {
-            silences[s.id] = s
-            silencesChanged = true
-            timers.push(Timer(at: s.endsAt, key: "silence:" + s.id))
+            silences.add(s)
+            timers.push(Timer(at: s.endsAt, key: .silence(s.id)))
         }
         for fp in tracked.keys.sorted() {
             if tracked[fp]?.pendingFirst == true { sendFirst(fp) }
@@ -337,34 +253,41 @@ public final class Router {
         now = max(now, t)
     }
 
-    private func fire(_ key: String, at t: Instant) {
-        if key.hasPrefix("group:") {
-            let gk = String(key.dropFirst(6))
-            guard let g = groups.removeValue(forKey: gk), let rule = rules[g.rule] else { return }
-            let ready = g.fingerprints.filter { fp in
-                guard let tr = tracked[fp], tr.firing, !tr.flapping else { return false }
-                return !isMuted(tr.info)
-            }
-            guard !ready.isEmpty else { recheckMuted(); return }
-            send(.firing, to: rule.channels, alerts: ready.compactMap { tracked[$0]?.info }, fp: nil)
-            for fp in ready {
-                tracked[fp]?.pendingFirst = false
-                let before = tracked[fp]?.notified ?? []
-                tracked[fp]?.notified = merge(before, rule.channels)
-                startTimers(fp, rule)
-            }
-            return
+    private func fire(_ key: TimerKey, at t: Instant) {
+        switch key {
+        case .group(let k): flush(group: k)
+        case .silence(let id): silenceChanged(id, at: t)
+        case .alert(let fp): attend(fp, at: t)
         }
-        if key.hasPrefix("silence:") {
-            // An ended silence is dropped (the API lists active ones; the journal need not keep it).
-            let id = String(key.dropFirst(8))
-            if let s = silences[id], s.endsAt <= t {
-                silences[id] = nil
-                silencesChanged = true
-            }
-            recheckMuted()
-            return
+    }
+
+    /// Grouping: the group's wait is over; its alerts that fire and are not muted go out as one
+    /// notification.
+    private func flush(group key: String) {
+        guard let g = groups.take(key), let rule = rules[g.rule] else { return }
+        let ready = g.fingerprints.filter { fp in
+            guard let tr = tracked[fp], tr.firing, !tr.flapping else { return false }
+            return !isMuted(tr.info)
         }
+        guard !ready.isEmpty else { recheckMuted(); return }
+        send(.firing, to: rule.channels, alerts: ready.compactMap { tracked[$0]?.info }, fp: nil)
+        for fp in ready {
+            tracked[fp]?.pendingFirst = false
+            let before = tracked[fp]?.notified ?? []
+            tracked[fp]?.notified = merge(before, rule.channels)
+            startTimers(fp, rule)
+        }
+    }
+
+    /// A silence started or ended. An ended one is dropped (the API lists active ones; the
+    /// journal need not keep it).
+    private func silenceChanged(_ id: String, at t: Instant) {
+        if let s = silences[id], s.endsAt <= t { silences.remove(id: id) }
+        recheckMuted()
+    }
+
+    /// The alert's timer: the flapping hold's end, an ack's expiry, escalation steps and repeats.
+    private func attend(_ key: String, at t: Instant) {
         // A timer whose alert is due no later than it (overdue steps after a mute) runs; one whose
         // alert moved on (a step sent, an ack) is stale.
         guard let d = due(key), d <= t, var tr = tracked[key], let rule = rules[tr.info.name] else { return }
@@ -409,7 +332,7 @@ public final class Router {
         send(.firing, to: rule.channels, alerts: [tr.info], fp: fp)
         tracked[fp]?.pendingFirst = false
         startTimers(fp, rule)
-        fire(fp, at: now) // an `immediate` step goes out with the first notification
+        attend(fp, at: now) // an `immediate` step goes out with the first notification
     }
 
     private func startTimers(_ fp: String, _ rule: RoutingRule) {
@@ -437,24 +360,16 @@ public final class Router {
         for fp in tracked.keys.sorted() {
             guard let tr = tracked[fp], tr.firing else { continue }
             if tr.pendingFirst {
-                let inGroup = groups.values.contains { $0.fingerprints.contains(fp) }
-                if !inGroup { sendFirst(fp) }
+                if !groups.contains(fp) { sendFirst(fp) }
             } else if let d = due(fp), d <= now {
-                timers.push(Timer(at: now, key: fp)) // overdue steps are taken at once: one page, one repeat
+                timers.push(Timer(at: now, key: .alert(fp))) // overdue steps are taken at once: one page, one repeat
             }
         }
     }
 
+    /// The mute stage: silences first (cheap), then inhibitions by the alerts firing now.
     private func isMuted(_ info: AlertInfo) -> Bool {
-        if silences.values.contains(where: { $0.isActive(at: now) && $0.mutes(info) }) { return true }
-        for inh in inhibitions where inh.target == info.name {
-            let sources = tracked.values.filter { $0.firing && $0.info.name == inh.source }
-            if sources.contains(where: { src in inh.on.allSatisfy { name in
-                src.info.labels.first { $0.name == name }?.value == info.labels.first { $0.name == name }?.value } }) {
-                return true
-            }
-        }
-        return false
+        silences.mutes(info, at: now) || inhibitions.muter(firing: tracked.storage).mutes(info, at: now)
     }
 
     /// When a tracked alert next needs attention, if ever.
@@ -477,7 +392,7 @@ public final class Router {
     /// came due while vigil was down): the next advance runs it at once. `fire` checks the entry
     /// against `due`, so it must carry the due time itself.
     private func schedule(_ fp: String) {
-        if let t = due(fp) { timers.push(Timer(at: t, key: fp)) }
+        if let t = due(fp) { timers.push(Timer(at: t, key: .alert(fp))) }
     }
 
     private func send(_ kind: AlertNotification.Kind, to channels: [String], alerts: [AlertInfo], fp: String?, step: Int = 0, record: Bool = true) {
@@ -491,40 +406,48 @@ public final class Router {
     }
 
     private func merge(_ a: [String], _ b: [String]) -> [String] { a + b.filter { !a.contains($0) } }
-
-    private func alertInfo(_ t: Transition, rule: RoutingRule, fingerprint fp: String, since: Instant) -> AlertInfo {
-        let value = t.stringValue ?? formatHuman(t.value)
-        func render(_ text: String?) -> String? {
-            guard let text else { return nil }
-            guard case .success(let (template, _)) = Template.parse(text) else { return text }
-            return template.parts.map { part -> String in
-                switch part {
-                case .text(let s): return s
-                case .placeholder(let name):
-                    switch name {
-                    case "value": return value
-                    case "alert": return t.alert
-                    case "severity": return rule.severity.rawValue
-                    case "threshold": return rule.threshold ?? ""
-                    case "since": return since.rfc3339
-                    case "labels": return t.labels.text()
-                    default: return t.labels.first { $0.name == name }?.value ?? ""
-                    }
-                }
-            }.joined()
-        }
-        let labelText = t.labels.isEmpty ? "" : " (" + t.labels.text() + ")"
-        return AlertInfo(name: t.alert, severity: rule.severity, labels: t.labels, fingerprint: fp, value: t.value,
-                         stringValue: t.stringValue, summary: render(rule.summary) ?? "\(t.alert)\(labelText) is \(value)",
-                         description: render(rule.description), runbook: render(rule.runbook), startsAt: since, endsAt: nil)
-    }
 }
 
-/// A router timer: `key` names what to look at (an alert's fingerprint, `group:…`, `silence:…`);
-/// stale entries are skipped by their owner's check.
+/// A router timer. Stale entries (an alert that moved on, a silence already gone) are skipped
+/// by their owner's check.
 struct Timer {
     let at: Instant
-    let key: String
+    let key: TimerKey
+}
+
+enum TimerKey {
+    /// An alert's next step (escalation, repeat, ack expiry, flapping hold), by fingerprint.
+    case alert(String)
+    /// A group's wait ends.
+    case group(String)
+    /// A silence starts or ends.
+    case silence(String)
+}
+
+/// Alerts waiting for their group's first notification (`group by … wait …`), by group key.
+struct Grouping {
+    struct Group {
+        var fingerprints: [String]
+        let rule: String
+    }
+
+    private var groups: [String: Group] = [:]
+
+    /// Adds a firing alert to its group; true when the group is new (its wait starts now). An
+    /// alert that fires, resolves and fires again within the wait is one alert of the group.
+    mutating func add(_ fp: String, rule: String, key: String) -> Bool {
+        guard groups[key] != nil else {
+            groups[key] = Group(fingerprints: [fp], rule: rule)
+            return true
+        }
+        if groups[key]?.fingerprints.contains(fp) == false { groups[key]?.fingerprints.append(fp) }
+        return false
+    }
+
+    /// The group whose wait ended, no longer waiting.
+    mutating func take(_ key: String) -> Group? { groups.removeValue(forKey: key) }
+
+    func contains(_ fp: String) -> Bool { groups.values.contains { $0.fingerprints.contains(fp) } }
 }
 
 /// A dictionary by fingerprint that remembers, while `recording`, which keys were written since

@@ -14,18 +14,6 @@ public struct LabelMatcher: Sendable, Equatable, CustomStringConvertible, Codabl
         self.value = value
     }
 
-    public func matches(_ labels: [Label]) -> Bool {
-        let v = labels.first { $0.name == name }?.value ?? ""
-        switch op {
-        case .equal: return v == value
-        case .notEqual: return v != value
-        case .regexMatch, .regexNoMatch:
-            let hit = (try? NSRegularExpression(pattern: "^(?:\(value))$"))
-                .map { $0.firstMatch(in: v, range: NSRange(v.startIndex..., in: v)) != nil } ?? false
-            return op == .regexMatch ? hit : !hit
-        }
-    }
-
     public var description: String { "\(name)\(op.rawValue)\(jsonString(value))" }
 
     /// Parses `a="x", b=~'y.*'` (the braces are optional); the error says what is wrong.
@@ -84,10 +72,4 @@ public struct Silence: Sendable, Equatable, Codable {
     }
 
     public func isActive(at t: Instant) -> Bool { startsAt <= t && t < endsAt }
-
-    /// Whether it mutes an alert: every matcher matches its labels plus `alertname`.
-    public func mutes(_ alert: AlertInfo) -> Bool {
-        let labels = alert.labels + [Label("alertname", alert.name)]
-        return matchers.allSatisfy { $0.matches(labels) }
-    }
 }

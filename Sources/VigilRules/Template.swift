@@ -16,6 +16,12 @@ public struct Template: Sendable, Equatable {
         public let range: Range<Int>
     }
 
+    /// `text` as a template; text that does not scan (lint reports it) renders as written.
+    public static func lenient(_ text: String) -> Template {
+        guard case .success(let (template, _)) = parse(text) else { return Template(parts: [.text(text)]) }
+        return template
+    }
+
     /// Scans `text`; the error names the byte range of the broken placeholder.
     public static func parse(_ text: String) -> Result<(Template, [Placeholder]), TemplateError> {
         parse(bytes: Array(text.utf8))
