@@ -21,16 +21,11 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     }
 }
 
-/// What kind of target a channel delivers to.
-public enum ChannelType: String, Sendable, CaseIterable {
-    case slack, pagerduty, email, webhook, alertmanager, console
-}
-
 /// One declared channel, secrets resolved.
 public struct ChannelConfig: Sendable, Equatable {
     public let name: String
     public let type: ChannelType
-    /// Where to POST. PagerDuty defaults to its public enqueue URL.
+    /// Where to POST; without one, the integration's default (PagerDuty's public enqueue URL).
     public let url: Secret?
     public let routingKey: Secret?
     public let to: String?
@@ -41,13 +36,11 @@ public struct ChannelConfig: Sendable, Equatable {
     /// Slack's rate limit: messages per second.
     public let rate: Double
 
-    public static let pagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
-
     public init(name: String, type: ChannelType, url: Secret? = nil, routingKey: Secret? = nil, to: String? = nil,
                 from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1) {
         self.name = name
         self.type = type
-        self.url = url ?? (type == .pagerduty ? Secret(ChannelConfig.pagerDutyURL) : nil)
+        self.url = url ?? type.integration.defaultURL.map(Secret.init)
         self.routingKey = routingKey
         self.to = to
         self.from = from
@@ -127,7 +120,7 @@ public struct AlertingConfig: Sendable {
                     if case .number(let n)? = values[key] { return n.quantity.nanoseconds }
                     return nil
                 }
-                let type = ChannelType(rawValue: word("type") ?? "console") ?? .console
+                let type = ChannelType.named(word("type") ?? "console") ?? .console
                 var rate = 1.0
                 if case .number(let n)? = values["rate"] { rate = n.quantity.value }
                 config.channels[channelName] = ChannelConfig(

@@ -172,7 +172,7 @@ public final class Router {
         guard var tr = tracked[fp], tr.firing else { return false }
         tr.ackedUntil = duration.map { t + $0 } ?? Instant(nanoseconds: .max)
         tracked[fp] = tr
-        let paged = tr.notified.filter { config.channels[$0]?.type == .pagerduty }
+        let paged = tr.notified.filter { config.channels[$0]?.type.integration.takesAcknowledgements == true }
         if !paged.isEmpty { send(.acknowledge, to: paged, alerts: [tr.info], fp: fp, record: false) }
         schedule(fp)
         return true

@@ -220,19 +220,6 @@ struct Checker {
         "escalation_target": "channel", "fallback": "channel", "stale_after": "duration",
         "max_line": "size", "max_series": "count", "max_series_total": "count", "max_clock_skew": "duration",
     ]
-    private static let channelTypes = ["slack", "pagerduty", "email", "webhook", "alertmanager", "console"]
-    private static let channelKeys: [String: [String]] = [
-        "slack": ["url", "timeout", "rate"],
-        "pagerduty": ["routing_key", "url", "timeout", "source"],
-        "email": ["url", "to", "from", "timeout"],
-        "webhook": ["url", "timeout"],
-        "alertmanager": ["url", "timeout"],
-        "console": [],
-    ]
-    private static let requiredChannelKeys: [String: [String]] = [
-        "slack": ["url"], "pagerduty": ["routing_key"], "email": ["url", "to"], "webhook": ["url"], "alertmanager": ["url"],
-    ]
-
     private mutating func checkConfig() {
         guard let config else {
             for name in Builtins.defaultChannels { channels[name] = "console" }
@@ -307,22 +294,22 @@ struct Checker {
         var type = "console"
         var seen: [String: SourceRange] = [:]
         if let t = c.setting("type") {
-            if case .word(let w)? = t.value, Checker.channelTypes.contains(w.name) {
+            if case .word(let w)? = t.value, ChannelSchema.typeNames.contains(w.name) {
                 type = w.name
             } else {
                 let spelled: String
                 if case .word(let w)? = t.value { spelled = w.name } else { spelled = file.text(t.value?.range ?? t.range) }
                 error(file, "bad-value", "unknown channel type `\(spelled)`", t.value?.range ?? t.range,
-                      notes: [.init("types are: \(Checker.channelTypes.joined(separator: ", "))")],
-                      fixIt: closest(spelled, in: Checker.channelTypes))
+                      notes: [.init("types are: \(ChannelSchema.typeNames.joined(separator: ", "))")],
+                      fixIt: closest(spelled, in: ChannelSchema.typeNames))
                 return "console"
             }
         } else {
             error(file, "missing-clause", "channel `\(channel)` has no `type`", c.name?.range ?? c.range,
-                  notes: [.init("add one of: \(Checker.channelTypes.map { "type \($0)" }.joined(separator: ", "))")])
+                  notes: [.init("add one of: \(ChannelSchema.typeNames.map { "type \($0)" }.joined(separator: ", "))")])
             return "console"
         }
-        let allowed = ["type"] + (Checker.channelKeys[type] ?? [])
+        let allowed = ["type"] + (ChannelSchema.named(type)?.settings ?? [])
         for s in c.settings {
             let key = s.key.name
             if reportDuplicate(s, firstAt: seen[key], of: "channel `\(channel)`", in: file) { continue }
@@ -335,7 +322,7 @@ struct Checker {
             }
             checkChannelValue(key: key, s, channel: channel, type: type, in: file)
         }
-        for key in Checker.requiredChannelKeys[type] ?? [] where seen[key] == nil {
+        for key in ChannelSchema.named(type)?.required ?? [] where seen[key] == nil {
             error(file, "missing-clause", "\(type) channel `\(channel)` needs `\(key)`", c.name?.range ?? c.range)
         }
         return type

@@ -7,24 +7,6 @@ import VigilAlerting
 import VigilEngine
 import VigilRules
 
-/// What a delivery attempt came to.
-public enum HTTPResult: Sendable, Equatable {
-    case status(Int, retryAfter: String?)
-    case timeout
-    case cannotConnect(String)
-    case failed(String)
-
-    /// In words, for logs and the fallback report (URLSession's own errors are numbers on Linux).
-    public var description: String {
-        switch self {
-        case .status(let code, _): "HTTP \(code)"
-        case .timeout: "timed out"
-        case .cannotConnect(let why): "cannot connect (\(why))"
-        case .failed(let why): why
-        }
-    }
-}
-
 /// Sends one HTTP request and blocks until it is answered (delivery calls it on threads of its
 /// own). URLSession in `run`; anything in tests.
 public protocol HTTPTransport: Sendable {
@@ -126,64 +108,6 @@ public struct URLSessionTransport: HTTPTransport {
     }
 }
 
-/// Retries: exponential backoff with full jitter, give-up windows, concurrency.
-public struct RetryPolicy: Sendable {
-    public var base: Int64 = 1_000_000_000
-    public var cap: Int64 = 300_000_000_000
-    public var giveUpPager: Int64 = 86_400_000_000_000
-    public var giveUpOther: Int64 = 3_600_000_000_000
-    /// Alerts in flight at once per channel (each alert's own notifications stay in order).
-    public var concurrency = 4
-
-    public init() {}
-
-    /// The wait before attempt `n + 1` (n ≥ 1): uniform in [0, min(cap, base·2ⁿ⁻¹)].
-    func backoff(after attempt: Int) -> Int64 {
-        let ceiling = min(cap, base << min(40, max(0, attempt - 1)))
-        return Int64.random(in: 0...max(0, ceiling))
-    }
-}
-
-/// What to do after an attempt.
-public enum DeliveryOutcome: Sendable, Equatable {
-    case delivered
-    case retry(after: Int64?)
-    case final(String)
-
-    /// SPEC §3: 2xx delivered; timeouts, connection errors, 408, 429 and 5xx retried (honouring
-    /// `Retry-After`, seconds or an HTTP date, on 429 and 503); any other 4xx is final.
-    public static func classify(_ r: HTTPResult, now: Date = Date()) -> DeliveryOutcome {
-        switch r {
-        case .status(let code, let retryAfter):
-            if (200..<300).contains(code) { return .delivered }
-            if code == 429 || code == 503 { return .retry(after: retryAfter.flatMap { parseRetryAfter($0, now: now) }) }
-            if code == 408 || (500..<600).contains(code) { return .retry(after: nil) }
-            return .final("HTTP \(code)")
-        case .timeout, .cannotConnect, .failed:
-            return .retry(after: nil)
-        }
-    }
-
-    /// The longest `Retry-After` honoured: a receiver cannot park a channel for longer (the
-    /// give-up age decides what happens after).
-    static let longestRetryAfter: Int64 = 86_400_000_000_000
-
-    /// `Retry-After: 2` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` → nanoseconds from now,
-    /// at most a day.
-    static func parseRetryAfter(_ value: String, now: Date) -> Int64? {
-        let v = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int64(v), seconds >= 0 { return min(seconds.multipliedSaturated(by: 1_000_000_000), longestRetryAfter) }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = f.date(from: v) else { return nil }
-        let seconds = date.timeIntervalSince(now)
-        guard seconds.isFinite else { return nil }
-        return Int64(max(0, min(seconds, Double(longestRetryAfter) / 1e9)) * 1e9)
-    }
-}
-
 /// Per-channel delivery counters (`/metrics`).
 public struct DeliveryStats: Sendable, Equatable {
     public var sent = 0
@@ -242,8 +166,8 @@ public final class Delivery: Sendable {
             log.write(LogRecord(level: .error, service: "delivery", message: "notification for an undeclared channel", data: ["channel": n.channel]))
             return nil
         }
-        if channel.type == .console {
-            console(ConsolePayload.line(n))
+        if let line = channel.type.integration.consoleLine(for: n) {
+            console(line)
             count(n.channel) { $0.sent += 1 }
             return nil
         }
@@ -327,7 +251,9 @@ final class ChannelWorker: Sendable {
         for key in start { spawn(key, delivery) }
     }
 
-    private var isPaced: Bool { channel.type == .slack && channel.rate > 0 }
+    /// The integration's pacing interval, if it is paced.
+    private var interval: Int64? { channel.type.integration.pacing(channel) }
+    private var isPaced: Bool { interval != nil }
 
     /// Marks as in flight the alerts that may start now (under the lock).
     private func claim(_ s: inout State) -> [String] {
@@ -373,8 +299,7 @@ final class ChannelWorker: Sendable {
 
     /// After a paced request completes: the next may start 1/rate later.
     private func paced() {
-        // `rate` is 0.001…1000 a second (lint), so the interval is 1 ms…1000 s.
-        if isPaced { state.withLock { $0.nextSlot = ContinuousClock.now + .nanoseconds(Int64(min(1e12, 1e9 / channel.rate))) } }
+        if let interval { state.withLock { $0.nextSlot = ContinuousClock.now + .nanoseconds(interval) } }
     }
 
     private func sleep(_ d: Duration) {
@@ -383,19 +308,20 @@ final class ChannelWorker: Sendable {
     }
 
     private func deliver(_ entry: Outbox.Entry, _ delivery: Delivery) {
-        guard let request = Payloads.request(for: entry.notification, channel: channel) else {
+        let integration = channel.type.integration
+        guard let request = integration.request(for: entry.notification, channel: channel) else {
             delivery.outbox.done(entry) // nothing this target takes (e.g. `acknowledge` outside PagerDuty)
             return
         }
         let started = ContinuousClock.now
-        let giveUp = Duration.nanoseconds(channel.type == .pagerduty ? policy.giveUpPager : policy.giveUpOther)
+        let giveUp = Duration.nanoseconds(integration.giveUpAge(policy))
         var attempt = 0
         while true {
             attempt += 1
             pace()
             let result = delivery.transport.post(request, timeout: channel.timeout)
             paced()
-            switch DeliveryOutcome.classify(result) {
+            switch integration.classify(result, now: Date()) {
             case .delivered:
                 delivery.count(channel.name) { $0.sent += 1 }
                 delivery.outbox.done(entry)

@@ -53,7 +53,7 @@ struct PayloadTests {
     func goldenPayloads(_ name: String) throws {
         let (_, channel, kind) = try #require(Self.cases.first { $0.0 == name })
         let config = try #require(Sample.config.channels[channel])
-        let request = try #require(Payloads.request(for: Sample.notification(kind, channel: channel, step: kind == .escalation ? 1 : 0), channel: config))
+        let request = try #require(config.request(for: Sample.notification(kind, channel: channel, step: kind == .escalation ? 1 : 0)))
         // Pretty-printed through Foundation only to make the golden file readable; the body itself is compact.
         let object = try JSONSerialization.jsonObject(with: request.body)
         var pretty = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
@@ -69,7 +69,7 @@ struct PayloadTests {
 
     @Test func slackEscapesWhatCameFromTheStreamAndLimitsSections() throws {
         let config = try #require(Sample.config.channels["slack"])
-        let body = String(decoding: try #require(Payloads.request(for: Sample.notification(.firing, channel: "slack"), channel: config)).body, as: UTF8.self)
+        let body = String(decoding: try #require(config.request(for: Sample.notification(.firing, channel: "slack"))).body, as: UTF8.self)
         #expect(!body.contains("<!channel>"))
         #expect(body.contains("&lt;!channel&gt; &amp; &lt;@U123&gt;"))
         var long = Sample.alert
@@ -85,7 +85,7 @@ struct PayloadTests {
         var long = Sample.alert
         long = AlertInfo(name: long.name, severity: .critical, labels: [], fingerprint: "f", value: 1, stringValue: nil,
                          summary: String(repeating: "y", count: 5000), description: nil, runbook: nil, startsAt: long.startsAt, endsAt: nil)
-        let body = try #require(Payloads.request(for: AlertNotification(at: Sample.since, channel: "pager", kind: .firing, step: 0, alerts: [long]), channel: config)).body
+        let body = try #require(config.request(for: AlertNotification(at: Sample.since, channel: "pager", kind: .firing, step: 0, alerts: [long]))).body
         let json = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
         let summary = try #require((json["payload"] as? [String: Any])?["summary"] as? String)
         #expect(summary.count == 1024)
@@ -103,7 +103,7 @@ struct PayloadTests {
             dump(channel, to: &dumped)
             everythingElse += dumped
             for kind in [AlertNotification.Kind.firing, .escalation, .repeat, .resolved, .flapping, .acknowledge] {
-                guard let request = Payloads.request(for: Sample.notification(kind, channel: name), channel: channel) else { continue }
+                guard let request = channel.request(for: Sample.notification(kind, channel: name)) else { continue }
                 everythingElse += request.description
                 let body = String(decoding: request.body, as: UTF8.self)
                 let url = request.url.reveal()
@@ -130,7 +130,7 @@ struct PayloadTests {
         let (file, _) = Parser.parse(SourceFile(path: "vigil.conf", text: "channel pager { type pagerduty routing_key file:/run/secrets/pd }", kind: .config))
         let config = try AlertingConfig.load(file, environment: [:], readFile: { $0 == "/run/secrets/pd" ? "KEY123\n" : nil })
         #expect(config.channels["pager"]?.routingKey?.reveal() == "KEY123")
-        #expect(config.channels["pager"]?.url?.reveal() == ChannelConfig.pagerDutyURL)
+        #expect(config.channels["pager"]?.url?.reveal() == "https://events.pagerduty.com/v2/enqueue")
     }
 
     @Test func consoleIsOneReadableLine() {

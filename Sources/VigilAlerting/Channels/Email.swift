@@ -1,5 +1,19 @@
+import Foundation
 import VigilEngine
 import VigilRules
+
+extension ChannelType {
+    public static let email = ChannelType(EmailIntegration())
+}
+
+struct EmailIntegration: Integration {
+    let type = "email"
+
+    func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
+        guard n.kind != .acknowledge, let url = channel.url else { return nil }
+        return OutgoingRequest(channel: channel.name, url: url, body: EmailPayload.render(n, channel: channel))
+    }
+}
 
 /// Email through an HTTP mail gateway: `{from, to, subject, text}`.
 enum EmailPayload {

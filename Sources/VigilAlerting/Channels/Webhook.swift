@@ -1,5 +1,19 @@
+import Foundation
 import VigilEngine
 import VigilRules
+
+extension ChannelType {
+    public static let webhook = ChannelType(WebhookIntegration())
+}
+
+struct WebhookIntegration: Integration {
+    let type = "webhook"
+
+    func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
+        guard n.kind != .acknowledge, let url = channel.url else { return nil }
+        return OutgoingRequest(channel: channel.name, url: url, body: WebhookPayload.render(n, channel: channel))
+    }
+}
 
 /// A generic webhook in Alertmanager's webhook format, version "4", so anything that consumes
 /// Alertmanager's webhooks consumes vigil's.

@@ -2,6 +2,25 @@ import Foundation
 import VigilEngine
 import VigilRules
 
+extension ChannelType {
+    public static let pagerduty = ChannelType(PagerDutyIntegration())
+}
+
+/// PagerDuty Events API v2. A page is retried for a day (other targets for an hour): a page
+/// that arrives late still wakes someone; one that never arrives does not.
+struct PagerDutyIntegration: Integration {
+    let type = "pagerduty"
+    let takesAcknowledgements = true
+    let defaultURL: String? = "https://events.pagerduty.com/v2/enqueue"
+
+    func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
+        guard let url = channel.url, let body = PagerDutyPayload.render(n, channel: channel) else { return nil }
+        return OutgoingRequest(channel: channel.name, url: url, body: body)
+    }
+
+    func giveUpAge(_ policy: RetryPolicy) -> Int64 { policy.giveUpPager }
+}
+
 /// PagerDuty Events API v2: `trigger` (firing, escalation, repeat), `acknowledge`, `resolve`;
 /// `dedup_key` is the fingerprint, so a retry or a restart never opens a second incident.
 enum PagerDutyPayload {

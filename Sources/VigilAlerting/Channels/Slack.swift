@@ -1,5 +1,26 @@
+import Foundation
 import VigilEngine
 import VigilRules
+
+extension ChannelType {
+    public static let slack = ChannelType(SlackIntegration())
+}
+
+/// Slack incoming webhooks, paced at the channel's `rate` (1 a second by default: Slack's limit
+/// per webhook), so requests arrive no faster.
+struct SlackIntegration: Integration {
+    let type = "slack"
+
+    func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
+        guard n.kind != .acknowledge, let url = channel.url else { return nil }
+        return OutgoingRequest(channel: channel.name, url: url, body: SlackPayload.render(n))
+    }
+
+    func pacing(_ channel: ChannelConfig) -> Int64? {
+        // `rate` is 0.001…1000 a second (lint), so the interval is 1 ms…1000 s.
+        channel.rate > 0 ? Int64(min(1e12, 1e9 / channel.rate)) : nil
+    }
+}
 
 /// Slack incoming webhook: a text fallback plus blocks in a severity-coloured attachment. Anything
 /// that came from the stream is escaped (`&`, `<`, `>`), so a label like `<!channel>` cannot ping,

@@ -1,5 +1,21 @@
+import Foundation
 import VigilEngine
 import VigilRules
+
+extension ChannelType {
+    public static let alertmanager = ChannelType(AlertmanagerIntegration())
+}
+
+/// An Alertmanager's API v2; the channel's `url` is the Alertmanager's base URL.
+struct AlertmanagerIntegration: Integration {
+    let type = "alertmanager"
+
+    func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
+        guard n.kind != .acknowledge, let url = channel.url else { return nil }
+        return OutgoingRequest(channel: channel.name, url: Secret(url.reveal().trimmingSuffix("/") + "/api/v2/alerts"),
+                               body: AlertmanagerPayload.render(n))
+    }
+}
 
 /// Alertmanager API v2 (`POST /api/v2/alerts`): a list of alerts with `startsAt`, and `endsAt`
 /// once resolved (while firing it is left out, and Alertmanager's resolve timeout applies).

@@ -1,5 +1,18 @@
+import Foundation
 import VigilEngine
 import VigilRules
+
+extension ChannelType {
+    public static let console = ChannelType(ConsoleIntegration())
+}
+
+/// Standard output: what `vigil demo` and a config without channels use.
+struct ConsoleIntegration: Integration {
+    let type = "console"
+
+    func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? { nil }
+    func consoleLine(for n: AlertNotification) -> String? { ConsolePayload.line(n) }
+}
 
 /// The console channel: one readable line per alert.
 public enum ConsolePayload {

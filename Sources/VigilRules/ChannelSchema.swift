@@ -1,0 +1,22 @@
+/// What lint knows of a channel type: the settings its block takes and those it needs. The
+/// integrations themselves (request, response, pacing) are VigilAlerting's `ChannelType.all`;
+/// a test keeps the two lists naming the same types.
+public struct ChannelSchema: Sendable {
+    public let type: String
+    /// Settings besides `type`.
+    public let settings: [String]
+    public let required: [String]
+
+    public static let builtin: [ChannelSchema] = [
+        ChannelSchema(type: "slack", settings: ["url", "timeout", "rate"], required: ["url"]),
+        ChannelSchema(type: "pagerduty", settings: ["routing_key", "url", "timeout", "source"], required: ["routing_key"]),
+        ChannelSchema(type: "email", settings: ["url", "to", "from", "timeout"], required: ["url", "to"]),
+        ChannelSchema(type: "webhook", settings: ["url", "timeout"], required: ["url"]),
+        ChannelSchema(type: "alertmanager", settings: ["url", "timeout"], required: ["url"]),
+        ChannelSchema(type: "console", settings: [], required: []),
+    ]
+
+    public static let typeNames = builtin.map(\.type)
+
+    public static func named(_ type: String) -> ChannelSchema? { builtin.first { $0.type == type } }
+}
