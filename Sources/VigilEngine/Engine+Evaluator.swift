@@ -1,0 +1,313 @@
+import Foundation
+import VigilRules
+
+/// The evaluator: a compiled condition over the store at `now`, as a vector of label sets that
+/// hold or not, with when each may change by time alone.
+extension Engine {
+    // MARK: - Evaluation
+
+    /// One vector element: a label set with a value, whether it holds, and when it may change.
+    struct Element {
+        var labels: Int32
+        var value: Double
+        var truth: Bool
+        var isString = false
+        /// For values that grow with time (`age`, `time_since_last_update`): value = (now − since) × rate.
+        var since: Int64 = 0
+        var rate = 0.0
+        /// The earliest time this element's result can change with no new sample.
+        var hint: Int64 = .max
+        /// When its series goes stale: it matters only to an instance that exists.
+        var staleAt: Int64 = .max
+    }
+
+    /// A scalar, or a range of `arena`.
+    struct Vector {
+        var scalar: Element?
+        var range: Range<Int> = 0..<0
+    }
+
+    /// Evaluates `rule` at `now` for the instances consistent with `focus` (0: all) and steps
+    /// their state machines. `series` is the sample's series when a message triggered it.
+    func evaluate(rule r: Int, focus: Int32, series: SeriesID) {
+        evaluations += 1
+        // The fast path reads numbers; a metric the stream turned into events or strings does not qualify.
+        if let fast = simple[r], symbols.metricKind[Int(fast.metric)] != .event, symbols.metricKind[Int(fast.metric)] != .string {
+            evaluateSimple(rule: r, fast, focus: focus, series: series)
+            return
+        }
+        let rule = rules[r]
+        arena.removeAll(keepingCapacity: true)
+        let v = eval(rule.condition, focus: focus, series: series)
+        if let s = v.scalar {
+            step(rule: r, labels: 0, holds: s.truth, value: s.value, isString: s.isString, hint: s.hint, staleAt: s.staleAt)
+        } else {
+            for k in v.range {
+                let e = arena[k]
+                // A label set may come out of a join twice: the first that holds wins.
+                if k > v.range.lowerBound, arena[v.range.lowerBound..<k].contains(where: { $0.labels == e.labels }) { continue }
+                step(rule: r, labels: e.labels, holds: e.truth, value: e.value, isString: e.isString, hint: e.hint, staleAt: e.staleAt)
+            }
+        }
+        // Instances this evaluation covered but did not produce go false.
+        guard !instances[r].isEmpty else { return }
+        let produced: (Int32) -> Bool = { labels in
+            if v.scalar != nil { return labels == 0 }
+            return self.arena[v.range].contains { $0.labels == labels }
+        }
+        if series >= 0, rule.metrics.count == 1 {
+            if !produced(focus) { goFalse(rule: r, labels: focus) }
+            return
+        }
+        for labels in instances[r].keys where symbols.consistent(labels, focus) && !produced(labels) { goFalse(rule: r, labels: labels) }
+    }
+
+    /// The fast path: one series, one comparison with a constant. The instance is the series'.
+    func evaluateSimple(rule r: Int, _ c: SimpleCondition, focus: Int32, series: SeriesID) {
+        growSeries()
+        let t = now.nanoseconds
+        let id: Int
+        if series >= 0, symbols.seriesMetric[Int(series)] == c.metric {
+            id = Int(series)
+        } else if let s = symbols.existingSeries(metric: c.metric, labelSet: focus) {
+            id = Int(s)
+        } else {
+            // No such series (yet): an instance restored for it goes once the grace period is over.
+            if focus != 0 {
+                goFalse(rule: r, labels: focus)
+            } else {
+                for labels in instances[r].keys where symbols.existingSeries(metric: c.metric, labelSet: labels) == nil { goFalse(rule: r, labels: labels) }
+            }
+            return
+        }
+        let labels = symbols.seriesLabels[id]
+        var value: Double?
+        var hint = Int64.max, staleAt = Int64.max
+        if !c.hasMatchers || simpleMatchers[r].allSatisfy({ $0.matches(labels, symbols) }) {
+            if c.spec >= 0 {
+                let w = Int(windowBase[id]) + c.spec
+                if c.spec < Int(windowCount[id]), let v = windows[w].evaluate(c.function, at: t, scratch: &windowScratch) {
+                    value = v
+                    hint = windows[w].nextExpiry(after: t).map { max($0, t.addingSaturated(1_000_000_000)) } ?? .max
+                }
+            } else if !isStale(id) {
+                value = lastValue[id]
+                staleAt = lastTime[id].addingSaturated(config.staleAfter)
+            }
+        }
+        if let v = value {
+            step(rule: r, labels: labels, holds: c.holds(v), value: v, isString: false, hint: hint, staleAt: staleAt)
+        } else {
+            goFalse(rule: r, labels: labels)
+        }
+    }
+
+    func isStale(_ id: Int) -> Bool { lastTime[id] == .min || now.nanoseconds - lastTime[id] >= config.staleAfter }
+
+    /// The series of a selector that the focus admits.
+    func candidates(_ sel: SeriesSelector, focus: Int32, series: SeriesID, _ body: (Int) -> Void) {
+        growSeries()
+        if series >= 0, symbols.seriesMetric[Int(series)] == sel.metric {
+            if sel.matchers.allSatisfy({ $0.matches(focus, symbols) }) { body(Int(series)) }
+            return
+        }
+        guard Int(sel.metric) < symbols.metricSeries.count else { return }
+        for id in symbols.metricSeries[Int(sel.metric)] {
+            let labels = symbols.seriesLabels[Int(id)]
+            guard symbols.consistent(labels, focus), sel.matchers.allSatisfy({ $0.matches(labels, symbols) }) else { continue }
+            body(Int(id))
+        }
+    }
+
+    func eval(_ node: Node, focus: Int32, series: SeriesID) -> Vector {
+        let t = now.nanoseconds
+        switch node {
+        case .number(let x): return Vector(scalar: Element(labels: 0, value: x, truth: x != 0))
+        case .string(let s): return Vector(scalar: Element(labels: 0, value: Double(s), truth: true, isString: true))
+        case .bool(let b): return Vector(scalar: Element(labels: 0, value: b ? 1 : 0, truth: b))
+        case .timeSinceLastUpdate:
+            return Vector(scalar: Element(labels: 0, value: Double(t - lastMessage) / 1e9, truth: t != lastMessage, since: lastMessage, rate: 1))
+        case .up:
+            return Vector(scalar: Element(labels: 0, value: connected ? 1 : 0, truth: connected))
+        case .instant(let sel):
+            let start = arena.count
+            let kind = Int(sel.metric) < symbols.metricKind.count ? symbols.metricKind[Int(sel.metric)] : .unknown
+            candidates(sel, focus: focus, series: series) { id in
+                guard !isStale(id) else { return }
+                let labels = symbols.seriesLabels[id]
+                let staleAt = lastTime[id].addingSaturated(config.staleAfter)
+                switch kind {
+                case .event:
+                    // True (1) only at the instant it arrives, then 0 (SPEC §1.2).
+                    let fresh = lastTime[id] == t
+                    arena.append(Element(labels: labels, value: fresh ? 1 : 0, truth: fresh, hint: fresh ? t.addingSaturated(1) : .max))
+                case .string:
+                    arena.append(Element(labels: labels, value: lastValue[id], truth: true, isString: true, staleAt: staleAt))
+                case .number, .unknown:
+                    arena.append(Element(labels: labels, value: lastValue[id], truth: lastValue[id] != 0 && !lastValue[id].isNaN, staleAt: staleAt))
+                }
+            }
+            return Vector(range: start..<arena.count)
+        case .window(let sel, let spec, let f):
+            let start = arena.count
+            candidates(sel, focus: focus, series: series) { id in
+                let w = Int(windowBase[id]) + spec
+                guard spec < Int(windowCount[id]), let value = windows[w].evaluate(f, at: t, scratch: &windowScratch) else { return }
+                // Re-evaluate when the oldest sample leaves, at most once a second.
+                let hint = windows[w].nextExpiry(after: t).map { max($0, t.addingSaturated(1_000_000_000)) } ?? .max
+                arena.append(Element(labels: symbols.seriesLabels[id], value: value, truth: value != 0, hint: hint))
+            }
+            return Vector(range: start..<arena.count)
+        case .age(let sel):
+            let start = arena.count
+            candidates(sel, focus: focus, series: series) { id in
+                guard lastTime[id] != .min else { return }
+                arena.append(Element(labels: symbols.seriesLabels[id], value: Double(t - lastTime[id]) / 1e9, truth: t != lastTime[id],
+                                     since: lastTime[id], rate: 1))
+            }
+            return Vector(range: start..<arena.count)
+        case .absent(let sel):
+            var newest = Int64.min
+            candidates(sel, focus: 0, series: -1) { id in newest = max(newest, lastTime[id]) }
+            let absent = newest == .min || t - newest >= config.staleAfter
+            return Vector(scalar: Element(labels: 0, value: absent ? 1 : 0, truth: absent, hint: absent ? .max : newest.addingSaturated(config.staleAfter)))
+        case .negate(let x):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value = -e.value
+                e.rate = -e.rate
+                e.truth = e.value != 0
+            }
+        case .not(let x):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.truth.toggle()
+                e.rate = 0
+            }
+        case .abs(let x):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value = Swift.abs(e.value)
+                e.rate = 0
+            }
+        case .scale(let x, let factor):
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value *= factor
+                e.rate *= factor
+            }
+        case .clamp(let x, let lo, let hi):
+            let lv = eval(lo, focus: focus, series: series).scalar?.value ?? -.infinity
+            let hv = eval(hi, focus: focus, series: series).scalar?.value ?? .infinity
+            return map(eval(x, focus: focus, series: series)) { e in
+                e.value = Swift.min(Swift.max(e.value, lv), hv)
+                e.rate = 0
+                e.truth = e.value != 0
+            }
+        case .binary(let op, let l, let r):
+            let lv = eval(l, focus: focus, series: series)
+            let rv = eval(r, focus: focus, series: series)
+            return combine(op, lv, rv)
+        }
+    }
+
+    func map(_ v: Vector, _ f: (inout Element) -> Void) -> Vector {
+        if var s = v.scalar {
+            f(&s)
+            return Vector(scalar: s)
+        }
+        for k in v.range { f(&arena[k]) }
+        return v
+    }
+
+    func combine(_ op: BinaryOperator, _ lv: Vector, _ rv: Vector) -> Vector {
+        if let l = lv.scalar, let r = rv.scalar { return Vector(scalar: apply(op, l, r)) }
+        let start = arena.count
+        switch (lv.scalar, rv.scalar) {
+        case (let l?, nil):
+            for k in rv.range { arena.append(apply(op, l, arena[k])) }
+        case (nil, let r?):
+            for k in lv.range { arena.append(apply(op, arena[k], r)) }
+        default:
+            // Vector matching on shared labels; `or` keeps the unmatched elements of both sides.
+            for i in lv.range {
+                var matched = false
+                for j in rv.range where symbols.consistent(arena[i].labels, arena[j].labels) {
+                    var e = apply(op, arena[i], arena[j])
+                    e.labels = symbols.union(arena[i].labels, arena[j].labels)
+                    arena.append(e)
+                    matched = true
+                }
+                if !matched, op == .or { arena.append(arena[i]) }
+            }
+            if op == .or {
+                for j in rv.range where !lv.range.contains(where: { symbols.consistent(arena[$0].labels, arena[j].labels) }) {
+                    arena.append(arena[j])
+                }
+            }
+        }
+        return Vector(range: start..<arena.count)
+    }
+
+    /// One element-wise operation. Comparisons hold or not and keep the left value; when one side
+    /// grows with time, the element carries the instant the comparison will flip.
+    func apply(_ op: BinaryOperator, _ l: Element, _ r: Element) -> Element {
+        var e = Element(labels: l.labels == 0 ? r.labels : l.labels, value: l.value, truth: false, hint: min(l.hint, r.hint),
+                        staleAt: min(l.staleAt, r.staleAt))
+        switch op {
+        case .add, .subtract:
+            e.value = op == .add ? l.value + r.value : l.value - r.value
+            e.rate = op == .add ? l.rate + r.rate : l.rate - r.rate
+            e.since = l.since != 0 ? l.since : r.since
+            e.truth = e.value != 0
+        case .multiply:
+            e.value = l.value * r.value
+            e.rate = l.rate * r.value + r.rate * l.value
+            e.since = l.since != 0 ? l.since : r.since
+            e.truth = e.value != 0
+        case .divide:
+            e.value = r.value == 0 ? .nan : l.value / r.value
+            e.truth = e.value != 0 && !e.value.isNaN
+        case .and:
+            e.truth = l.truth && r.truth
+        case .or:
+            e.truth = l.truth || r.truth
+            e.value = l.truth ? l.value : r.value
+        case .greater, .greaterEqual, .less, .lessEqual, .equal, .notEqual:
+            e.isString = l.isString // the instance's value is the left side's (SPEC §1.2)
+            if l.isString || r.isString {
+                let same = l.isString && r.isString && l.value == r.value
+                e.truth = op == .equal ? same : op == .notEqual ? !same : false
+            } else {
+                switch op {
+                case .greater: e.truth = l.value > r.value
+                case .greaterEqual: e.truth = l.value >= r.value
+                case .less: e.truth = l.value < r.value
+                case .lessEqual: e.truth = l.value <= r.value
+                case .equal: e.truth = l.value == r.value
+                default: e.truth = l.value != r.value
+                }
+                if let flip = crossing(op, l, r) { e.hint = min(e.hint, flip) }
+            }
+        }
+        return e
+    }
+
+    /// When `l OP r` flips, if one side grows with time at a known rate and the other is fixed.
+    func crossing(_ op: BinaryOperator, _ l: Element, _ r: Element) -> Int64? {
+        let (moving, fixed, flipped): (Element, Element, Bool)
+        if l.rate != 0, r.rate == 0 { (moving, fixed, flipped) = (l, r, false) }
+        else if r.rate != 0, l.rate == 0 { (moving, fixed, flipped) = (r, l, true) }
+        else { return nil }
+        // moving = (t − since) × rate reaches `fixed` at since + fixed / rate seconds.
+        let seconds = fixed.value / moving.rate
+        guard seconds.isFinite, seconds > -9e9, seconds < 9e9 else { return nil }
+        let at = moving.since.addingSaturated(Int64((seconds * 1e9).rounded()))
+        // A strict comparison flips just after equality, a non-strict one at it (for a growing side).
+        var strictAfter: Bool
+        switch op {
+        case .greater, .lessEqual: strictAfter = !flipped
+        case .greaterEqual, .less: strictAfter = flipped
+        default: return nil
+        }
+        if moving.rate < 0 { strictAfter.toggle() }
+        let flip = strictAfter ? at.addingSaturated(1) : at
+        return flip > now.nanoseconds ? flip : nil
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import VigilRules
+
+/// The store: lines and samples in, series values and windows kept, the rules they feed queued
+/// for evaluation.
+extension Engine {
+    // MARK: - Input
+
+    /// Decodes one stream line and applies it. Returns the reason when the line is rejected.
+    @discardableResult
+    public func ingest(_ line: UnsafeRawBufferPointer, arrival: Instant) -> RejectReason? {
+        decoded.removeAll(keepingCapacity: true)
+        var capped = 0
+        let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped)
+        droppedFromLastLine = capped > 0 ? .seriesCap : nil
+        if capped > 0 { rejected[.seriesCap, default: 0] += capped }
+        if let reason {
+            rejected[reason, default: 0] += 1
+            return reason
+        }
+        if capped > 0, decoded.isEmpty { return .seriesCap }
+        let drops = outOfOrderDrops
+        apply(decoded)
+        if outOfOrderDrops != drops, droppedFromLastLine == nil { droppedFromLastLine = .outOfOrder }
+        return nil
+    }
+
+    @discardableResult
+    public func ingest(_ line: String, arrival: Instant) -> RejectReason? {
+        var line = line
+        return line.withUTF8 { ingest(UnsafeRawBufferPointer($0), arrival: arrival) }
+    }
+
+    /// Applies decoded samples: deadlines before each timestamp first, then the samples of that
+    /// timestamp together, then the rules they affect. Samples vigil measures itself (probes,
+    /// watches) pass `fromStream: false`: they do not make the stream look alive.
+    public func apply(_ samples: [Sample], fromStream: Bool = true) {
+        var i = 0
+        while i < samples.count {
+            let t = max(samples[i].time.nanoseconds, now.nanoseconds)
+            advance(before: Instant(nanoseconds: t))
+            now = Instant(nanoseconds: t)
+            pendingEvaluations.removeAll(keepingCapacity: true)
+            var j = i
+            while j < samples.count, max(samples[j].time.nanoseconds, now.nanoseconds) == t {
+                store(samples[j])
+                j += 1
+            }
+            if fromStream { lastMessage = max(lastMessage, t) }
+            evaluatePending(samples: j - i)
+            if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
+            i = j
+        }
+    }
+
+    /// Counts lines dropped before decoding (the framer's `too_long`).
+    public func countRejected(_ reason: RejectReason, _ n: Int = 1) {
+        rejected[reason, default: 0] += n
+    }
+
+    /// Seconds since the stream's last message.
+    public var secondsSinceLastMessage: Double { Double(now.nanoseconds - lastMessage) / 1e9 }
+
+    /// What a test or tool sample holds.
+    public enum SampleValue: Sendable {
+        case number(Double)
+        case string(String)
+        case event
+    }
+
+    /// A sample built by name (for `vigil test`); nil when the metric's kind disagrees or the
+    /// series is over the cap.
+    public func sample(metric: String, labels: [Label], value: SampleValue, at t: Instant) -> Sample? {
+        let kind: SeriesKind
+        let v: Double
+        switch value {
+        case .number(let x): kind = .number; v = x
+        case .string(let s): kind = .string; v = Double(symbols.stringID(s))
+        case .event: kind = .event; v = 1
+        }
+        guard let m = symbols.metric(named: metric, kind: kind),
+              let series = symbols.series(metric: m, labelSet: symbols.labelSet(labels)) else { return nil }
+        return Sample(series: series, value: v, time: t)
+    }
+
+    /// The kind the rules or the stream gave a metric, if known.
+    public func kind(ofMetric name: String) -> SeriesKind? {
+        symbols.metricID(name).map { symbols.metricKind[Int($0)] }
+    }
+
+    /// Connection state for `up` (the stream drivers set it).
+    public func setConnected(_ isUp: Bool, at t: Instant) {
+        advance(before: t)
+        now = max(now, t)
+        connected = isUp
+        for r in upRules { evaluate(rule: r, focus: 0, series: -1) }
+    }
+
+    /// Stores a sample, unless it is older than its series' last one (dropped: `out_of_order`).
+    func store(_ s: Sample) {
+        growSeries()
+        let id = Int(s.series)
+        let t = s.time.nanoseconds
+        guard t >= lastTime[id] else {
+            rejected[.outOfOrder, default: 0] += 1
+            outOfOrderDrops += 1
+            return
+        }
+        lastTime[id] = t
+        lastValue[id] = s.value
+        let base = Int(windowBase[id])
+        for k in base..<(base + Int(windowCount[id])) { windows[k].add(time: t, value: s.value) }
+        samplesApplied += 1
+        let metric = Int(symbols.seriesMetric[id])
+        if metric + 1 < metricRuleStart.count {
+            let labels = symbols.seriesLabels[id]
+            for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) {
+                pendingEvaluations.append((Int(metricRules[k]), labels, s.series))
+            }
+        }
+    }
+
+    func growSeries() {
+        guard !symbols.newSeries.isEmpty else { return }
+        for id in symbols.newSeries {
+            lastValue.append(0)
+            lastTime.append(.min)
+            let specs = windowSpecs[symbols.seriesMetric[Int(id)]] ?? []
+            windowBase.append(Int32(windows.count))
+            windowCount.append(UInt8(specs.count))
+            windows += specs.map { Window(width: $0.width, quantiles: $0.quantiles) }
+        }
+        symbols.newSeries.removeAll(keepingCapacity: true)
+    }
+
+    /// Evaluates what the samples just stored affect, once per (rule, focus). One sample's rules
+    /// are distinct already; only a group of samples needs sorting to deduplicate.
+    func evaluatePending(samples: Int) {
+        if samples > 1, pendingEvaluations.count > 1 {
+            pendingEvaluations.sort { ($0.rule, $0.focus) < ($1.rule, $1.focus) }
+        }
+        var previous: (Int, Int32)?
+        for e in pendingEvaluations {
+            if samples > 1, let p = previous, p == (e.rule, e.focus) { continue }
+            previous = (e.rule, e.focus)
+            evaluate(rule: e.rule, focus: e.focus, series: e.series)
+        }
+    }
+}
