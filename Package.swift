@@ -24,7 +24,9 @@ let package = Package(
         // Argument parsing and subcommands, as a library so tests drive it in-process.
         .target(name: "VigilCLI", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
         .executableTarget(name: "vigil", dependencies: ["VigilCLI"]),
-        .executableTarget(name: "vigil-bench", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
+        .executableTarget(name: "vigil-bench", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar", "VigilTestSupport"]),
+        // What tests and the bench share: an in-memory log, loopback sockets.
+        .target(name: "VigilTestSupport", dependencies: ["VigilSidecar"]),
         // libFuzzer's entry point, referenced weakly, so the fuzzer builds both with and without it.
         .target(name: "CFuzzer"),
         // One coverage-guided fuzz harness per parser of outside bytes; `swift test` replays their corpus.
@@ -34,8 +36,8 @@ let package = Package(
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules"], exclude: ["Corpus"]),
         .testTarget(name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilRules"]),
         .testTarget(name: "VigilAlertingTests", dependencies: ["VigilAlerting", "VigilEngine", "VigilRules"], exclude: ["Golden"]),
-        .testTarget(name: "VigilSidecarTests", dependencies: ["VigilSidecar", "VigilAlerting", "VigilEngine", "VigilRules"]),
-        .testTarget(name: "VigilCLITests", dependencies: ["VigilCLI", "VigilRules"]),
+        .testTarget(name: "VigilSidecarTests", dependencies: ["VigilSidecar", "VigilAlerting", "VigilEngine", "VigilRules", "VigilTestSupport"]),
+        .testTarget(name: "VigilCLITests", dependencies: ["VigilCLI", "VigilRules", "VigilTestSupport"]),
         .testTarget(name: "VigilFuzzTests", dependencies: ["VigilFuzz"]),
     ],
     swiftLanguageModes: [.v6]

@@ -121,7 +121,7 @@ enum RunCommand {
     /// set stays (SPEC §6).
     static func reloadRules(_ sidecar: Sidecar, rules: [String], config: String?, log: LogSink) -> (Bool, String) {
         func fail(_ message: String) -> (Bool, String) {
-            log.write(LogRecord(level: .error, service: "vigil", message: "reload rejected; the running rules stay", data: ["cause": message]))
+            log.logger("vigil").error("reload rejected; the running rules stay", ["cause": message])
             sidecar.reloadFailed()
             return (false, message)
         }
@@ -178,13 +178,12 @@ enum RunCommand {
             terminal.err("error: \(error)\n")
             return .failure
         }
-        log.write(LogRecord(level: .info, service: "vigil", message: "vigil is running",
-                            data: ["http": "\(host):\(server.port)", "rules": "\(sidecar.snapshot.rules.count)"]))
+        log.logger("vigil").info("vigil is running", ["http": "\(host):\(server.port)", "rules": "\(sidecar.snapshot.rules.count)"])
         // SIGHUP reloads rules and config (on the signal thread: one reload at a time).
         Signals.on(SIGHUP) { _ in _ = reload?() }
         stop.wait()
         Signals.on(SIGHUP) { _ in }
-        log.write(LogRecord(level: .info, service: "vigil", message: "stopping: flushing the outbox for up to 10 s", data: [:]))
+        log.logger("vigil").info("stopping: flushing the outbox for up to 10 s")
         server.stop()
         let flushed = Mutex(false)
         let done = DispatchSemaphore(value: 0)
@@ -195,7 +194,7 @@ enum RunCommand {
         }
         done.wait()
         let ok = flushed.withLock { $0 }
-        log.write(LogRecord(level: ok ? .info : .warning, service: "vigil", message: ok ? "stopped" : "stopped with notifications left in the outbox", data: [:]))
+        log.logger("vigil").log(ok ? .info : .warning, ok ? "stopped" : "stopped with notifications left in the outbox")
         return .success
     }
 }

@@ -182,3 +182,17 @@ extension Int64 {
         return overflow ? (other < 0 ? .max : .min) : r
     }
 }
+
+/// For people (templates, payloads): `2600`, `0.85`, `30` (not `30.000000001`), `2.333`.
+public func formatHuman(_ v: Double) -> String {
+    guard v.isFinite else { return formatNumber(v) }
+    let rounded = (v * 1000).rounded() / 1000
+    return formatNumber(rounded)
+}
+
+/// Exact, for machines (replay's JSON): `2600`, `0.85`, `30.000000001`, integers without `.0`.
+public func formatNumber(_ v: Double) -> String {
+    if v.isNaN { return "NaN" }
+    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+    return "\(v)"
+}

@@ -122,8 +122,7 @@ public final class Sidecar: Sendable {
         shell.journal = journal
         if let state = restored.state {
             core.restore(state.core, at: start)
-            log.write(LogRecord(level: .info, service: "journal", message: "state restored",
-                                data: ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"]))
+            log.logger("journal").info("state restored", ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"])
         }
         // With a journal, the core remembers what it changes: a step's record costs what changed
         // (the first record after a start holds the whole state).
@@ -264,9 +263,8 @@ public final class Sidecar: Sendable {
         }
         for tr in out.transitions {
             shell.snapshot.transitions[tr.state.rawValue, default: 0] += 1
-            log.write(LogRecord(level: tr.state == .pending ? .info : .warning, service: "engine", message: "alert \(tr.state.rawValue)",
-                                data: ["alert": tr.alert, "labels": tr.labels.text(separator: ","),
-                                       "value": tr.stringValue ?? formatNumber(tr.value)]))
+            log.logger("engine").log(tr.state == .pending ? .info : .warning, "alert \(tr.state.rawValue)", ["alert": tr.alert, "labels": tr.labels.text(separator: ","),
+                                       "value": tr.stringValue ?? formatNumber(tr.value)])
         }
         for n in out.notifications {
             shell.snapshot.notifications[n.channel, default: 0] += 1
@@ -289,15 +287,15 @@ public final class Sidecar: Sendable {
         guard case .ok(let text) = reply else { return }
         switch command {
         case .ack(let fp, _):
-            log.write(LogRecord(level: .info, service: "api", message: "alert acknowledged", data: ["fingerprint": fp]))
+            log.logger("api").info("alert acknowledged", ["fingerprint": fp])
         case .addSilence(let matchers, _, let createdBy, _):
-            log.write(LogRecord(level: .info, service: "api", message: "silence added", data: ["id": text, "matchers": matchers.map(\.description).joined(separator: ","), "by": createdBy]))
+            log.logger("api").info("silence added", ["id": text, "matchers": matchers.map(\.description).joined(separator: ","), "by": createdBy])
         case .reload(let rules, let config, let surroundings):
             monitor.reconfigure(surroundings)
             delivery.reconfigure(config)
             shell.snapshot.rules = Sidecar.ruleList(rules)
             shell.snapshot.lastReloadSuccessful = true
-            log.write(LogRecord(level: .info, service: "vigil", message: "rules and config reloaded", data: ["rules": "\(rules.alerts.count)"]))
+            log.logger("vigil").info("rules and config reloaded", ["rules": "\(rules.alerts.count)"])
         case .removeSilence, .markReloadFailed:
             break
         }
@@ -321,8 +319,7 @@ public final class Sidecar: Sendable {
             if let sample = engine.sample(metric: r.metric, labels: r.labels, value: value, at: now) {
                 samples.append(sample)
             } else if shell.droppedReadings.insert(r.metric).inserted {
-                log.write(LogRecord(level: .warning, service: "monitor", message: "a measurement cannot become a series; dropping it",
-                                    data: ["metric": r.metric, "cause": "the stream uses this name for another kind of value, or the series cap is reached"]))
+                log.logger("monitor").warning("a measurement cannot become a series; dropping it", ["metric": r.metric, "cause": "the stream uses this name for another kind of value, or the series cap is reached"])
             }
         }
         return samples
@@ -380,9 +377,9 @@ struct RejectLog {
         if reason == .seriesCap {
             data["max_series"] = "\(engine.seriesCap)"
             data["max_series_total"] = "\(engine.seriesTotalCap)"
-            log.write(LogRecord(level: .warning, service: "stream", message: "a series cap is reached: samples of new series are dropped", data: data))
+            log.logger("stream").warning("a series cap is reached: samples of new series are dropped", data)
         } else {
-            log.write(LogRecord(level: .warning, service: "stream", message: "a stream line was rejected", data: data))
+            log.logger("stream").warning("a stream line was rejected", data)
         }
     }
 }

@@ -5,6 +5,7 @@ import VigilAlerting
 import VigilEngine
 import VigilRules
 import VigilSidecar
+import VigilTestSupport
 
 /// vigil-bench: one JSON line per scenario. Run it in release: `swift run -c release vigil-bench`
 /// (optionally with scenario names to run only those). Timings come from batches (not per-call
@@ -291,27 +292,15 @@ func benchTransport() {
 /// Prints the two ports, then serves until its stdin closes.
 func serveProbeTargets() {
     func listener(backlog: Int32) -> (Int32, UInt16) {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        listen(s, backlog)
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        return (s, UInt16(bigEndian: addr.sin_port))
+        guard let l = Loopback.listener(backlog: backlog, reuseAddress: false) else { fatalError("no loopback listener") }
+        return l
     }
     let (open, openPort) = listener(backlog: 1024)
     let (hole, holePort) = listener(backlog: 0)
     // Fill the black hole's accept queue: once a connect stops completing, it is full.
     var fillers: [Int32] = []
     for _ in 0..<8 {
-        let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = holePort.bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let c = Loopback.connect(holePort, nonBlocking: true)
         fillers.append(c)
         var p = pollfd(fd: c, events: Int16(POLLOUT), revents: 0)
         if poll(&p, 1, 200) == 0 { break }

@@ -7,6 +7,7 @@ import Testing
 import Synchronization
 @testable import VigilCLI
 import VigilSidecar
+import VigilTestSupport
 
 /// Runs blocking work (sleeps, socket reads, process waits) on a thread of its own, off Swift's
 /// cooperative pool and off Dispatch's global queues (on Linux they share threads, and a pool
@@ -66,21 +67,9 @@ final class RunningVigil {
     }
 
     static func freeTCPPort() -> UInt16 {
-        let (s, port) = loopbackSocket()
+        let (s, port) = Loopback.bind() ?? (-1, 0)
         close(s)
         return port
-    }
-
-    /// A TCP socket bound to a free port on 127.0.0.1, and the port.
-    static func loopbackSocket() -> (fd: Int32, port: UInt16) {
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        return (s, UInt16(bigEndian: addr.sin_port))
     }
 
     /// An HTTP request to the API; (status, body), (0, "") when it fails. On a thread of its own
@@ -211,7 +200,7 @@ struct RunTests {
         #expect(longSilence.1.contains("`for` is longer than the longest duration vigil takes (3650d)"))
         #expect(await v.http("POST", "/api/v1/alerts/0123456789abcdef/ack", body: #"{"for":"1e300d"}"#).0 == 400)
         // 70 idle keep-alive clients (over the cap of 64) do not make liveness 503.
-        let idle = await offPool { (0..<70).map { _ in tcpConnect(port) } }
+        let idle = await offPool { (0..<70).map { _ in Loopback.connect(port, receiveTimeout: 15) } }
         #expect(await v.http("GET", "/health").0 == 200)
         let ready = await v.http("GET", "/ready")
         #expect(ready.0 != 0 && !ready.1.contains("too many connections"))
@@ -225,7 +214,7 @@ struct RunTests {
         let slowClosed = Mutex<Date?>(nil)
         let slow = Task {
             await offPool { () -> String in
-                let fd = tcpConnect(port)
+                let fd = Loopback.connect(port, receiveTimeout: 15)
                 defer { close(fd) }
                 for b in "GET /health HTTP/1.1\r\nHost: x".utf8 {
                     if send(fd, [b], 1, Int32(MSG_NOSIGNAL)) != 1 { break }
@@ -764,18 +753,6 @@ final class UnixListener: @unchecked Sendable { // one test owns it; accept runs
     }
 }
 
-func tcpConnect(_ port: UInt16, timeoutSeconds: Int = 15) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = port.bigEndian
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    return fd
-}
-
 func readAll(_ fd: Int32) -> String {
     var data = [UInt8]()
     var buf = [UInt8](repeating: 0, count: 4096)
@@ -789,7 +766,7 @@ func readAll(_ fd: Int32) -> String {
 
 /// One request with `Connection: close`; (status, body), (0, "") when it fails.
 func httpRequest(_ port: UInt16, _ method: String, _ path: String, body: String? = nil) -> (Int, String) {
-    let fd = tcpConnect(port, timeoutSeconds: 5)
+    let fd = Loopback.connect(port, receiveTimeout: 5)
     defer { close(fd) }
     let payload = body ?? ""
     let text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(payload.utf8.count)\r\n\r\n\(payload)"
@@ -802,7 +779,7 @@ func httpRequest(_ port: UInt16, _ method: String, _ path: String, body: String?
 
 /// Sends raw bytes and reads the whole answer (the server closes after an error).
 func rawHTTP(_ port: UInt16, _ text: String) -> String {
-    let fd = tcpConnect(port)
+    let fd = Loopback.connect(port, receiveTimeout: 15)
     defer { close(fd) }
     _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     return readAll(fd)

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import VigilTestSupport
 @testable import VigilCLI
 import VigilSidecar
 
@@ -11,7 +12,7 @@ struct SurroundingsRunTests {
     /// A TCP listener on 127.0.0.1 that never accepts: its backlog completes connects, and an
     /// HTTP request to it never gets an answer.
     static func listener() throws -> (fd: Int32, port: UInt16) {
-        let (s, port) = RunningVigil.loopbackSocket()
+        let (s, port) = Loopback.bind() ?? (-1, 0)
         guard s >= 0, port != 0, listen(s, 128) == 0 else { close(s); throw POSIXError(.EADDRINUSE) }
         return (s, port)
     }

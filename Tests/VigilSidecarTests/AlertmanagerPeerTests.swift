@@ -7,6 +7,7 @@ import Testing
 @testable import VigilEngine
 @testable import VigilRules
 @testable import VigilSidecar
+import VigilTestSupport
 
 /// Against a real Alertmanager (Debian's prometheus-alertmanager, which .ci/run installs): our
 /// API v2 bodies are accepted, and a resolve ends the alert there.

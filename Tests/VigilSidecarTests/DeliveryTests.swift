@@ -5,6 +5,7 @@ import Testing
 @testable import VigilEngine
 @testable import VigilRules
 @testable import VigilSidecar
+import VigilTestSupport
 
 /// A notification about one alert to one channel.
 func note(_ channel: String, alert: String = "high_latency", kind: AlertNotification.Kind = .firing, labels: [Label] = [Label("venue", "kalshi")]) -> AlertNotification {

@@ -3,20 +3,14 @@ import Glibc
 import Synchronization
 import Testing
 @testable import VigilSidecar
+import VigilTestSupport
 
 /// A client connection to 127.0.0.1:`port` with a receive timeout, for driving the server byte by byte.
 private final class Client {
     let fd: Int32
 
     init(_ port: UInt16, timeoutSeconds: Int = 10) {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        fd = Loopback.connect(port, receiveTimeout: timeoutSeconds)
     }
 
     deinit { close(fd) }

@@ -4,6 +4,7 @@ import Testing
 @testable import VigilEngine
 @testable import VigilRules
 @testable import VigilSidecar
+import VigilTestSupport
 
 /// A journal state with `n` firing instances of rule `a`, and nothing else.
 func journalState(_ n: Int) -> Journal.State {

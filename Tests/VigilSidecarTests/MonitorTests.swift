@@ -5,6 +5,7 @@ import Testing
 import VigilEngine
 import VigilRules
 @testable import VigilSidecar
+import VigilTestSupport
 
 /// The monitor of SPEC §7 against real targets on 127.0.0.1 and real child processes. Every wait
 /// is bounded; every monitor, listener and child is stopped.

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import VigilTestSupport
 
 /// A scripted HTTP receiver on 127.0.0.1 for delivery tests: the n-th request gets the n-th
 /// scripted response (the last one repeats), and every request is recorded with its arrival time.
@@ -33,7 +34,7 @@ final class Receiver: Sendable {
     /// response (a stray client of a reused port cannot shift the script).
     init(script: [Response], port: UInt16 = 0, reserved: Int32? = nil, only: String? = nil) throws {
         if let reserved { close(reserved) } // hand the held port over at the last moment
-        guard let (s, bound) = loopbackSocket(port: port, reuseAddress: true) else { throw POSIXError(.EADDRINUSE) }
+        guard let (s, bound) = Loopback.bind(port: port, reuseAddress: true) else { throw POSIXError(.EADDRINUSE) }
         guard listen(s, 64) == 0 else { close(s); throw POSIXError(.EADDRINUSE) }
         self.port = bound
         fd = s
@@ -55,7 +56,7 @@ final class Receiver: Sendable {
     static func reservePort() throws -> (port: UInt16, fd: Int32) {
         // No SO_REUSEADDR here: on Linux two sockets that both set it may bind one port while
         // neither listens, and another test's receiver could take this one.
-        guard let (s, port) = loopbackSocket(reuseAddress: false) else { throw POSIXError(.EADDRINUSE) }
+        guard let (s, port) = Loopback.bind() else { throw POSIXError(.EADDRINUSE) }
         return (port, s)
     }
 

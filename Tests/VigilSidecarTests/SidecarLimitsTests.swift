@@ -3,6 +3,7 @@ import Testing
 @testable import VigilAlerting
 @testable import VigilRules
 @testable import VigilSidecar
+import VigilTestSupport
 
 struct SidecarLimitsTests {
     /// A client looping on POST /api/v1/silences used to grow the router (and every journal

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 @testable import VigilEngine
 @testable import VigilSidecar
+import VigilTestSupport
 
 struct LineFramerTests {
     private func feed(_ framer: inout LineFramer, _ text: String) -> LineBatch {

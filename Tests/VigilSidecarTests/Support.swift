@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import VigilTestSupport
 
 /// A python3 child for the `/proc` tests, which prints one line and waits for its stdin to
 /// close. The default script holds 64 MB, opens 5 files, a TCP listener, a bound UDP socket
@@ -86,27 +87,7 @@ final class PythonChild {
     }
 }
 
-/// A TCP socket bound to 127.0.0.1:`port` (0: any free port), and the port it got.
-/// `reuseAddress` lets a listener take a port a closed one left in TIME_WAIT.
-func loopbackSocket(port: UInt16 = 0, reuseAddress: Bool) -> (fd: Int32, port: UInt16)? {
-    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard s >= 0 else { return nil }
-    var one: Int32 = 1
-    if reuseAddress { setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = port.bigEndian
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard bound == 0 else { close(s); return nil }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-    return (s, UInt16(bigEndian: addr.sin_port))
-}
-
 /// A TCP listener on 127.0.0.1 that never accepts (its backlog completes up to 128 connects).
 func tcpListener(port: UInt16 = 0) -> (fd: Int32, port: UInt16)? {
-    guard let (s, bound) = loopbackSocket(port: port, reuseAddress: true) else { return nil }
-    guard listen(s, 128) == 0 else { close(s); return nil }
-    return (s, bound)
+    Loopback.listener(port: port)
 }

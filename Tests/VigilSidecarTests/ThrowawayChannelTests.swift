@@ -4,6 +4,7 @@ import Testing
 @testable import VigilEngine
 @testable import VigilRules
 @testable import VigilSidecar
+import VigilTestSupport
 
 /// A target type vigil does not ship, declared in this file alone: its request (a plain-text
 /// body, and an `acknowledge` notice it wants), its own reading of answers (HTTP 409 means it

@@ -1,112 +1,8 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
 import VigilAlerting
 import VigilEngine
 import VigilRules
-
-/// Sends one HTTP request and blocks until it is answered (delivery calls it on threads of its
-/// own). URLSession in `run`; anything in tests.
-public protocol HTTPTransport: Sendable {
-    func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult
-}
-
-/// POSTs (delivery) and GETs (`http` probes) through FoundationNetworking's URLSession (the
-/// system libcurl).
-public struct URLSessionTransport: HTTPTransport {
-    public init() {}
-
-    /// POSTs on delivery's own session, whose completions run on a serial queue of its own: a
-    /// serial queue gets a thread even when blocking work fills Dispatch's global pool (where
-    /// URLSession.shared answers, and where a starved pool adds a thread only once a second).
-    /// Waits at most the timeout plus 5 s, in case libcurl never answers.
-    public func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult {
-        guard let url = URL(string: request.url.reveal()) else { return .failed("the channel's url is not a URL") }
-        var r = URLRequest(url: url)
-        r.httpMethod = "POST"
-        r.httpBody = request.body
-        r.setValue(request.contentType, forHTTPHeaderField: "Content-Type")
-        r.timeoutInterval = URLSessionTransport.curlTimeout(timeout)
-        let answer = Mutex<HTTPResult?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let task = URLSessionTransport.deliverySession.dataTask(with: r) { _, response, error in
-            answer.withLock { $0 = URLSessionTransport.result(response, error) }
-            done.signal()
-        }
-        task.resume()
-        guard done.wait(timeout: .now() + r.timeoutInterval + 5) == .success else {
-            task.cancel()
-            return .timeout
-        }
-        return answer.withLock { $0 } ?? .timeout
-    }
-
-    private static let deliverySession = session(label: "vigil-delivery-http")
-
-    /// A GET for an `http` probe, on the probes' own session (no cache, no cookies, its own
-    /// connection pool, so a hung webhook delivery cannot hold a probe back), answered on
-    /// URLSession's queue rather than the cooperative pool. Returns a cancel function.
-    public static func get(_ url: String, timeout: Int64, done: @escaping @Sendable (HTTPResult) -> Void) -> @Sendable () -> Void {
-        guard let url = URL(string: url) else {
-            done(.failed("not a URL"))
-            return {}
-        }
-        var r = URLRequest(url: url)
-        r.cachePolicy = .reloadIgnoringLocalCacheData
-        r.timeoutInterval = curlTimeout(timeout)
-        let task = probeSession.dataTask(with: r) { _, response, error in
-            done(result(response, error))
-        }
-        task.resume()
-        return { task.cancel() }
-    }
-
-    private static let probeSession = session(label: "vigil-probe-http")
-
-    /// An ephemeral session (no cache, no cookies) whose completions run on a serial queue of
-    /// its own: a serial queue gets a thread even when blocking work fills the global pool,
-    /// where the default delegate queue would wait its turn.
-    private static func session(label: String) -> URLSession {
-        let c = URLSessionConfiguration.ephemeral
-        c.urlCache = nil
-        c.httpCookieStorage = nil
-        c.httpShouldSetCookies = false
-        c.httpMaximumConnectionsPerHost = 64
-        let q = OperationQueue()
-        q.underlyingQueue = DispatchQueue(label: label)
-        q.maxConcurrentOperationCount = 1
-        return URLSession(configuration: c, delegate: nil, delegateQueue: q)
-    }
-
-    /// FoundationNetworking turns the timeout into libcurl's low-speed time in whole seconds, so
-    /// 0.25 s becomes 0 and aborts at once, and 1.5 s becomes 1. Round up; callers that need a
-    /// sharper bound (probes) enforce their own deadline.
-    static func curlTimeout(_ ns: Int64) -> TimeInterval { max(1, (Double(ns) / 1e9).rounded(.up)) }
-
-    static func result(_ response: URLResponse?, _ error: (any Error)?) -> HTTPResult {
-        if let e = error as? URLError {
-            // On Linux a URLError prints as a bare number; say it in words.
-            switch e.code {
-            case .timedOut: return .timeout
-            case .cannotConnectToHost: return .cannotConnect("refused or unreachable")
-            case .cannotFindHost, .dnsLookupFailed: return .cannotConnect("host not found")
-            case .networkConnectionLost: return .cannotConnect("connection lost")
-            case .notConnectedToInternet: return .cannotConnect("no network")
-            case .secureConnectionFailed: return .failed("TLS handshake failed")
-            case .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid:
-                return .failed("untrusted TLS certificate")
-            case .badServerResponse, .cannotParseResponse: return .failed("not a valid HTTP response")
-            case .httpTooManyRedirects, .redirectToNonExistentLocation: return .failed("too many redirects")
-            default: return .failed("URL error \(e.code.rawValue)")
-            }
-        }
-        if let error { return .failed("\(type(of: error))") }
-        guard let http = response as? HTTPURLResponse else { return .failed("not an HTTP response") }
-        return .status(http.statusCode, retryAfter: http.value(forHTTPHeaderField: "Retry-After"))
-    }
-}
 
 /// Per-channel delivery counters (`/metrics`).
 public struct DeliveryStats: Sendable, Equatable {
@@ -123,7 +19,7 @@ public final class Delivery: Sendable {
     let transport: HTTPTransport
     let outbox: Outbox
     let policy: RetryPolicy
-    let log: LogSink
+    let log: Logger
     let console: @Sendable (String) -> Void
     /// Config and workers, swapped together on a reload.
     private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker])>
@@ -135,7 +31,7 @@ public final class Delivery: Sendable {
         self.transport = transport
         self.outbox = outbox
         self.policy = policy
-        self.log = log
+        self.log = log.logger("delivery")
         self.console = console
         state = Mutex((config, Dictionary(uniqueKeysWithValues: config.channels.values.map { ($0.name, ChannelWorker(channel: $0, policy: policy)) })))
     }
@@ -163,7 +59,7 @@ public final class Delivery: Sendable {
     /// an undeclared channel logged: neither is owed (nil).
     public func record(_ n: AlertNotification, now: Bool = false) -> Outbox.Entry? {
         guard let channel = config.channels[n.channel] else {
-            log.write(LogRecord(level: .error, service: "delivery", message: "notification for an undeclared channel", data: ["channel": n.channel]))
+            log.error("notification for an undeclared channel", ["channel": n.channel])
             return nil
         }
         if let line = channel.type.integration.consoleLine(for: n) {
@@ -199,8 +95,7 @@ public final class Delivery: Sendable {
     /// Called by a worker when an entry will not be delivered.
     func finalFailure(_ entry: Outbox.Entry, cause: String) {
         let alert = entry.notification.alerts.first?.name ?? "?"
-        log.write(LogRecord(level: .error, service: "delivery", message: "delivery failed for good",
-                            data: ["channel": entry.channel, "alert": alert, "status": cause, "kind": entry.notification.kind.rawValue]))
+        log.error("delivery failed for good", ["channel": entry.channel, "alert": alert, "status": cause, "kind": entry.notification.kind.rawValue])
         count(entry.channel) { $0.failed += 1 }
         guard let fallback = config.fallback, fallback != entry.channel, config.channels[fallback] != nil else { return }
         let info = AlertInfo(name: "vigil_delivery_failed", severity: .warning,
@@ -339,9 +234,8 @@ final class ChannelWorker: Sendable {
                     return
                 }
                 delivery.count(channel.name) { $0.retried += 1 }
-                delivery.log.write(LogRecord(level: .warning, service: "delivery", message: "delivery will be retried",
-                                             data: ["channel": channel.name, "alert": entry.notification.alerts.first?.name ?? "?",
-                                                    "attempt": "\(attempt)", "cause": result.description]))
+                delivery.log.warning("delivery will be retried", ["channel": channel.name, "alert": entry.notification.alerts.first?.name ?? "?",
+                                                    "attempt": "\(attempt)", "cause": result.description])
                 sleep(wait)
             }
         }

@@ -25,17 +25,10 @@ public struct LogRecord: Sendable, Equatable {
     }
 }
 
-/// Where log records go: stderr as JSON lines in `run`, memory in tests (logs are asserted, not printed).
+/// Where log records go (the facade's backend): stderr as JSON lines in `run`, rotated files
+/// with `--log-file`, memory in tests (`VigilTestSupport.MemoryLog`: logs are asserted, not printed).
 public protocol LogSink: Sendable {
     func write(_ record: LogRecord)
-}
-
-/// Keeps records, for tests.
-public final class MemoryLog: LogSink {
-    private let records = Mutex<[LogRecord]>([])
-    public init() {}
-    public func write(_ record: LogRecord) { records.withLock { $0.append(record) } }
-    public var all: [LogRecord] { records.withLock { $0 } }
 }
 
 /// One JSON object per line on stderr, at or above `minimum`.
@@ -57,4 +50,30 @@ extension LogRecord {
             + "\"service\":\(jsonString(service == "vigil" ? "vigil" : "vigil." + service)),\"trace_id\":\"\","
             + "\"message\":\(jsonString(message)),\"data\":{\(fields)},\"tags\":[]}\n"
     }
+}
+
+/// What components log through, as swift-log's `Logger` over its handler: a value naming the
+/// component (the seed's `service`) over a backend (`LogSink`): `log.warning("…", ["k": v])`.
+public struct Logger: Sendable {
+    public let service: String
+    public let sink: any LogSink
+
+    public init(_ service: String, to sink: any LogSink) {
+        self.service = service
+        self.sink = sink
+    }
+
+    public func log(_ level: LogRecord.Level, _ message: String, _ data: [String: String] = [:]) {
+        sink.write(LogRecord(level: level, service: service, message: message, data: data))
+    }
+
+    public func debug(_ message: String, _ data: [String: String] = [:]) { log(.debug, message, data) }
+    public func info(_ message: String, _ data: [String: String] = [:]) { log(.info, message, data) }
+    public func warning(_ message: String, _ data: [String: String] = [:]) { log(.warning, message, data) }
+    public func error(_ message: String, _ data: [String: String] = [:]) { log(.error, message, data) }
+}
+
+extension LogSink {
+    /// A logger for one component over this backend.
+    public func logger(_ service: String) -> Logger { Logger(service, to: self) }
 }

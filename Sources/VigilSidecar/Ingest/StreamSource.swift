@@ -74,7 +74,7 @@ final class StreamSource: Sendable {
     private let maxLine: Int
     private let maxWriters: Int
     private let emit: @Sendable (StreamEvent) -> Void
-    private let log: LogSink
+    private let log: Logger
 
     private struct State {
         var stopped = false
@@ -93,7 +93,7 @@ final class StreamSource: Sendable {
         self.spec = spec
         self.maxLine = maxLine
         self.maxWriters = max(1, maxWriters)
-        self.log = log
+        self.log = log.logger("stream")
         self.emit = emit
     }
 
@@ -108,7 +108,7 @@ final class StreamSource: Sendable {
             Thread { [self] in
                 read(fd: 0, source: "stdin")
                 emit(.connected(false))
-                log.write(LogRecord(level: .info, service: "stream", message: "stdin closed", data: [:]))
+                log.info("stdin closed")
             }.start()
         case .listen(let path):
             let fd = try listenUnix(path)
@@ -192,7 +192,7 @@ final class StreamSource: Sendable {
         chmod(path, 0o600)
         _ = track(fd)
         state.withLock { $0.socketFile = path }
-        log.write(LogRecord(level: .info, service: "stream", message: "listening for traders", data: ["socket": path]))
+        log.info("listening for traders", ["socket": path])
         return fd
     }
 
@@ -217,7 +217,7 @@ final class StreamSource: Sendable {
                 continue
             }
             if first { emit(.connected(true)) }
-            log.write(LogRecord(level: .info, service: "stream", message: "a trader connected", data: ["source": name]))
+            log.info("a trader connected", ["source": name])
             Thread { [self] in
                 read(fd: c, source: name)
                 untrack(c)
@@ -225,7 +225,7 @@ final class StreamSource: Sendable {
                     s.writers -= 1
                     return s.writers == 0
                 }
-                log.write(LogRecord(level: .info, service: "stream", message: "a trader disconnected", data: ["source": name]))
+                log.info("a trader disconnected", ["source": name])
                 if last { emit(.connected(false)) }
             }.start()
         }
@@ -242,8 +242,7 @@ final class StreamSource: Sendable {
             return s.refused
         }
         guard let count else { return }
-        log.write(LogRecord(level: .warning, service: "stream", message: "a trader was refused: too many writers are connected",
-                            data: ["max_writers": "\(maxWriters)", "refused": "\(count)"]))
+        log.warning("a trader was refused: too many writers are connected", ["max_writers": "\(maxWriters)", "refused": "\(count)"])
     }
 
     /// Connects to the trader's socket, reconnecting with backoff (100 ms doubling to 5 s);
@@ -254,7 +253,7 @@ final class StreamSource: Sendable {
         while !stopped {
             guard let fd = UnixSocket.connect(path) else {
                 if !loggedDown {
-                    log.write(LogRecord(level: .warning, service: "stream", message: "cannot connect to the trader; retrying", data: ["socket": path]))
+                    log.warning("cannot connect to the trader; retrying", ["socket": path])
                     loggedDown = true
                 }
                 usleep(backoff)
@@ -264,12 +263,12 @@ final class StreamSource: Sendable {
             guard track(fd) else { close(fd); return }
             backoff = 100_000
             loggedDown = false
-            log.write(LogRecord(level: .info, service: "stream", message: "connected to the trader", data: ["socket": path]))
+            log.info("connected to the trader", ["socket": path])
             emit(.connected(true))
             read(fd: fd, source: "connect \(path)")
             untrack(fd)
             emit(.connected(false))
-            if !stopped { log.write(LogRecord(level: .warning, service: "stream", message: "the trader closed the connection; reconnecting", data: ["socket": path])) }
+            if !stopped { log.warning("the trader closed the connection; reconnecting", ["socket": path]) }
         }
     }
 }

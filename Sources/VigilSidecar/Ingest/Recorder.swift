@@ -6,13 +6,13 @@ import VigilEngine
 /// time of the line before it.
 final class Recorder {
     let directory: URL
-    let log: LogSink
+    let log: Logger
     private var hour: Int64 = -1
     private var handle: FileHandle?
 
     init(directory: URL, log: LogSink) {
         self.directory = directory
-        self.log = log
+        self.log = log.logger("recorder")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
@@ -35,7 +35,7 @@ final class Recorder {
             handle = try? FileHandle(forWritingTo: url)
             _ = try? handle?.seekToEnd()
             hour = h
-            if handle == nil { log.write(LogRecord(level: .error, service: "recorder", message: "cannot open the recording", data: ["file": url.path])) }
+            if handle == nil { log.error("cannot open the recording", ["file": url.path]) }
         }
         var data = Data(capacity: batch.bytes.count + batch.count)
         for k in 0..<batch.count {

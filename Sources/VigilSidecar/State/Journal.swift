@@ -107,7 +107,7 @@ final class Journal: Sendable {
     }
 
     let url: URL
-    let log: LogSink
+    let log: Logger
     /// The open descriptor (-1 until the first append), the journal's size, and whether the next
     /// append must write the whole state: at first (a restore may have dropped what no rule
     /// keeps), after a failed write (its delta is lost), and after `rebase()`.
@@ -117,7 +117,7 @@ final class Journal: Sendable {
     init(directory: URL, log: LogSink) {
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         url = directory.appendingPathComponent("journal.bin")
-        self.log = log
+        self.log = log.logger("journal")
     }
 
     /// Replays the valid prefix of the journal, cutting off a torn or corrupt tail.
@@ -135,11 +135,10 @@ final class Journal: Sendable {
             for id in record.done ?? [] { owed[id] = nil }
         }
         if undecodable > 0 {
-            log.write(LogRecord(level: .warning, service: "journal", message: "skipped journal records that do not decode", data: ["records": "\(undecodable)"]))
+            log.warning("skipped journal records that do not decode", ["records": "\(undecodable)"])
         }
         if valid < data.count {
-            log.write(LogRecord(level: .warning, service: "journal", message: "the journal's tail was torn or corrupt; cut off",
-                                data: ["kept_bytes": "\(valid)", "dropped_bytes": "\(data.count - valid)"]))
+            log.warning("the journal's tail was torn or corrupt; cut off", ["kept_bytes": "\(valid)", "dropped_bytes": "\(data.count - valid)"])
             if let h = try? FileHandle(forWritingTo: url) {
                 try? h.truncate(atOffset: UInt64(valid))
                 try? h.close()
@@ -264,13 +263,13 @@ final class Journal: Sendable {
             f.needsState = false
             return true
         } catch {
-            log.write(LogRecord(level: .error, service: "journal", message: "cannot compact the journal", data: ["cause": "\(error)"]))
+            log.error("cannot compact the journal", ["cause": "\(error)"])
             return false
         }
     }
 
     private func fail(_ message: String) {
-        log.write(LogRecord(level: .error, service: "journal", message: message, data: ["cause": String(cString: strerror(errno))]))
+        log.error(message, ["cause": String(cString: strerror(errno))])
     }
 }
 

@@ -1,7 +1,6 @@
 import Foundation
 import Glibc
 import Synchronization
-import VigilAlerting
 import VigilEngine
 import VigilRules
 
@@ -59,7 +58,7 @@ public final class Monitor: Sendable {
 
     enum Message: Sendable {
         case reconfigure(Surroundings)
-        case httpDone(key: String, generation: Int, HTTPResult, at: Int64)
+        case httpDone(key: String, generation: Int, ProbeAnswer, at: Int64)
         case resolved(key: String, generation: Int, TCPConnect.Resolution)
         case stop
     }
@@ -158,7 +157,7 @@ func monotonic() -> Int64 {
 
 /// The checks and their state, touched only by the monitor thread.
 private final class Loop: @unchecked Sendable {
-    let log: LogSink
+    let log: Logger
     let emit: @Sendable ([Monitor.Reading]) -> Void
     /// In config order: probes, watches, system.
     var checks: [Check] = []
@@ -170,7 +169,7 @@ private final class Loop: @unchecked Sendable {
     var byKey: [String: Check] = [:]
 
     init(log: LogSink, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
-        self.log = log
+        self.log = log.logger("monitor")
         self.emit = emit
     }
 
@@ -435,15 +434,15 @@ private final class Loop: @unchecked Sendable {
         finish(check, p, up: false, at: monotonic(), error: check.inFlight?.lastError ?? "no address to connect to", monitor)
     }
 
-    func httpFinished(_ check: Check, _ p: Surroundings.Probe, _ result: HTTPResult, at: Int64, _ monitor: Monitor) {
+    func httpFinished(_ check: Check, _ p: Surroundings.Probe, _ result: ProbeAnswer, at: Int64, _ monitor: Monitor) {
         switch result {
-        case .status(let code, _):
+        case .status(let code):
             let up = p.expect.map { code == $0 } ?? (200...299).contains(code)
             finish(check, p, up: up, at: at, error: up ? nil : "HTTP \(code) (expected \(p.expect.map(String.init) ?? "2xx"))", monitor)
         case .timeout:
             finish(check, p, up: false, at: at, error: "timed out after \(seconds(p.timeout))", monitor)
-        default:
-            finish(check, p, up: false, at: at, error: result.description, monitor)
+        case .failed(let why):
+            finish(check, p, up: false, at: at, error: why, monitor)
         }
     }
 
@@ -469,10 +468,10 @@ private final class Loop: @unchecked Sendable {
             var change = data
             change["target"] = check.probeStatus?.target
             change["critical"] = "\(p.critical)"
-            log.write(LogRecord(level: up ? .info : .warning, service: "monitor", message: up ? "probe up" : "probe down", data: change))
+            log.log(up ? .info : .warning, up ? "probe up" : "probe down", change)
         }
         data["seconds"] = formatNumber(duration)
-        log.write(LogRecord(level: .debug, service: "monitor", message: "probe checked", data: data))
+        log.debug("probe checked", data)
         push(check, monitor)
     }
 
@@ -510,8 +509,7 @@ private final class Loop: @unchecked Sendable {
             check.watchStatus?.up = false
             check.watchStatus?.pid = nil
             if wasUp != false {
-                log.write(LogRecord(level: .warning, service: "monitor", message: "watched process is gone",
-                                    data: ["watch": w.name, "pid": check.pid.map(String.init) ?? "", "cause": why ?? ""]))
+                log.warning("watched process is gone", ["watch": w.name, "pid": check.pid.map(String.init) ?? "", "cause": why ?? ""])
             }
             check.pid = nil
             check.startTicks = nil
@@ -520,10 +518,9 @@ private final class Loop: @unchecked Sendable {
         }
         if check.pid != pid || check.startTicks != p.startTicks {
             if let old = check.pid {
-                log.write(LogRecord(level: .warning, service: "monitor", message: "watched process restarted",
-                                    data: ["watch": w.name, "old_pid": "\(old)", "pid": "\(pid)"]))
+                log.warning("watched process restarted", ["watch": w.name, "old_pid": "\(old)", "pid": "\(pid)"])
             } else {
-                log.write(LogRecord(level: .info, service: "monitor", message: "watching a process", data: ["watch": w.name, "pid": "\(pid)"]))
+                log.info("watching a process", ["watch": w.name, "pid": "\(pid)"])
             }
             check.cpu = CPUSampler()
             check.lastReading = nil
