@@ -293,11 +293,11 @@ struct Trader {
                 if fd >= 0, send(fd, data, data.utf8.count, Int32(MSG_NOSIGNAL)) < 0 { close(fd); fd = -1 }
                 for _ in lines { demo.countLine() }
             }
-            usleep(useconds_t(max(10_000, demo.clock.realDuration(5_000_000_000) / 1000))) // a batch every 5 demo seconds
+            usleep(useconds_t(max(10_000, demo.clock.real(5_000_000_000) / 1000))) // a batch every 5 demo seconds
         }
         if fd >= 0 { close(fd) }
         // Let the last notifications land (well before the silence could look like an outage).
-        usleep(useconds_t(min(1_000_000, demo.clock.realDuration(10_000_000_000) / 1000)))
+        usleep(useconds_t(min(1_000_000, demo.clock.real(10_000_000_000) / 1000)))
         demo.setPhase("done")
     }
 

@@ -132,7 +132,8 @@ public final class Sidecar: Sendable {
         snapshotBox.withLock { $0 = initial }
         let inbox = self.inbox
         source = StreamSource(options.source, maxLine: options.engine.maxLine, log: log) { event in inbox.post(.stream(event)) }
-        monitor = Monitor(options.surroundings, log: log) { readings in inbox.post(.readings(readings)) }
+        monitor = Monitor(options.surroundings, clock: options.clock, log: log) { readings in inbox.post(.readings(readings)) }
+        options.clock.whenMoved { inbox.wake.signal() }
     }
 
     /// Starts the stream source and the core thread.
@@ -157,6 +158,21 @@ public final class Sidecar: Sendable {
 
     public var snapshot: Snapshot { snapshotBox.withLock { $0 } }
 
+    /// Hands the core stream lines as if a source had read them (with `source: .none`, in
+    /// in-process tests); `sync()` returns once they are taken.
+    func feed(_ lines: [String], source: String = "test") {
+        inbox.post(.stream(.lines(LineBatch(lines, source: source))))
+    }
+
+    /// Returns once the core has stepped over everything posted before, at the clock's present
+    /// (false if it did not answer in 5 s): a test's barrier after `feed` or moving a manual clock.
+    @discardableResult
+    func sync() -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        inbox.post(.query { _ in done.signal() })
+        return done.wait(timeout: .now() + 5) == .success
+    }
+
     /// Runs an operator command on the core thread; nil when the core did not answer in 5 s.
     public func run(_ command: Command) -> Reply? {
         let reply = Mutex<Reply?>(nil)
@@ -173,8 +189,8 @@ public final class Sidecar: Sendable {
         while running.withLock({ $0 }) {
             step()
             let now = clock.now()
-            if let next = shell.core.nextDeadline {
-                let wait = max(0, clock.realDuration(next - now))
+            // Until the next input or deadline; a manual clock's deadline comes when it is moved.
+            if let next = shell.core.nextDeadline, let wait = clock.realDuration(max(0, next - now)) {
                 _ = inbox.wake.wait(timeout: .now() + .nanoseconds(Int(min(wait, 3_600_000_000_000))))
             } else {
                 inbox.wake.wait()
@@ -214,6 +230,7 @@ public final class Sidecar: Sendable {
                 answers.append((r, reply))
             }
             take(out, at: now, into: &added)
+            if !answers.isEmpty { publish() } // what a command changed is visible when it returns
             for (r, reply) in answers { reply(r) }
             inputs.removeAll()
             replies.removeAll()

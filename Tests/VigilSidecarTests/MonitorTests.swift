@@ -81,6 +81,35 @@ struct MonitorTests {
         #expect(log.all.last?.data["cause"] == "connection refused")
     }
 
+    /// The checks run on the clock the monitor is given: on a manual clock, a probe every 30 s
+    /// runs once its first (spread) moment comes, then again only when 30 s more have passed.
+    @Test(.timeLimit(.minutes(1)))
+    func probesFollowTheMonitorsClock() async throws {
+        let listener = try #require(tcpListener())
+        defer { close(listener.fd) }
+        let clock = ManualClock(Instant(nanoseconds: 1_736_949_600_000_000_000))
+        let probe = Surroundings.Probe(name: "redis", target: .tcp(host: "127.0.0.1", port: listener.port), interval: 30_000 * Self.ms,
+                                       timeout: 1000 * Self.ms, critical: true)
+        let c = Collector()
+        let m = Monitor(Surroundings(probes: [probe]), clock: clock, log: MemoryLog()) { c.add($0) }
+        m.start()
+        defer { m.stop() }
+        // The first check is spread over the first second after the monitor reads its config:
+        // step the clock 100 ms at a time (at most 5 s, well inside one interval) until it runs.
+        for _ in 0..<50 where c.numbers("probe_up", "probe", "redis").isEmpty {
+            clock.advance(by: 100 * Self.ms)
+            _ = await c.wait(seconds: 0.2) { !c.numbers("probe_up", "probe", "redis").isEmpty }
+        }
+        #expect(c.numbers("probe_up", "probe", "redis").count == 1)
+        clock.advance(by: 10_000 * Self.ms)
+        m.reconfigure(Surroundings(probes: [probe])) // a wake-up with nothing due: no check
+        #expect(await c.wait(seconds: 0.3) { c.numbers("probe_up", "probe", "redis").count > 1 } == false)
+        clock.advance(by: 20_000 * Self.ms)
+        #expect(await c.wait { c.numbers("probe_up", "probe", "redis").count == 2 })
+        #expect(c.numbers("probe_up", "probe", "redis") == [1, 1])
+        #expect(c.numbers("probe_duration_seconds", "probe", "redis").allSatisfy { $0 == 0 }, "a manual clock does not move while a check runs")
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aUnixSocketProbeAndAResolvedHostName() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock").path

@@ -61,6 +61,8 @@ public enum StreamSourceSpec: Sendable, Equatable {
     case connect(String)
     case listen(String)
     case stdin
+    /// No source: the core reads only what `Sidecar.feed` hands it (in-process tests).
+    case none
 }
 
 /// A running source. `stop()` closes its descriptors so its threads end. In listen mode at most
@@ -115,6 +117,8 @@ final class StreamSource: Sendable {
             Thread { [self] in acceptLoop(fd) }.start()
         case .connect(let path):
             Thread { [self] in connectLoop(path) }.start()
+        case .none:
+            emit(.connected(true))
         }
     }
 

@@ -71,7 +71,8 @@ public final class Monitor: Sendable {
     private let started = Mutex(false)
     private let loop: Loop
 
-    public init(_ config: Surroundings, log: LogSink, emit: @escaping @Sendable ([Reading]) -> Void) {
+    /// `clock` schedules the checks and times them (the sidecar's clock: virtual in tests).
+    public init(_ config: Surroundings, clock: any Clock = WallClock(), log: LogSink, emit: @escaping @Sendable ([Reading]) -> Void) {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -83,10 +84,11 @@ public final class Monitor: Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
-        loop = Loop(log: log, emit: emit)
+        loop = Loop(clock: clock, log: log, emit: emit)
         // Known before the first check, so `/ready` never sees an empty list and says ready.
         status.withLock { $0 = (config.probes.map(ProbeStatus.init), config.watches.map { WatchStatus(name: $0.name) }) }
         post(.reconfigure(config))
+        clock.whenMoved { [weak self] in self?.wakeUp() }
     }
 
     deinit {
@@ -123,6 +125,10 @@ public final class Monitor: Sendable {
 
     func post(_ m: Message) {
         mailbox.withLock { $0.append(m) }
+        wakeUp()
+    }
+
+    private func wakeUp() {
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1) // a full pipe already holds a wake-up
     }
@@ -148,13 +154,6 @@ public final class Monitor: Sendable {
     fileprivate var wakeFD: Int32 { wakeRead }
 }
 
-/// Monotonic nanoseconds (probes' schedules, HTTP connection ages, log rate limits).
-func monotonic() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}
-
 /// The checks and their state, touched only by the monitor thread.
 private final class Loop: @unchecked Sendable {
     let log: Logger
@@ -168,7 +167,10 @@ private final class Loop: @unchecked Sendable {
     static let slack: Int64 = 20_000_000
     var byKey: [String: Check] = [:]
 
-    init(log: LogSink, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
+    let clock: any Clock
+
+    init(clock: any Clock, log: LogSink, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
+        self.clock = clock
         self.log = log.logger("monitor")
         self.emit = emit
     }
@@ -246,14 +248,14 @@ private final class Loop: @unchecked Sendable {
                     connect(check, p, resolution, monitor)
                 }
             }
-            var now = monotonic()
+            var now = clock.ticks()
             for check in checks where check.due <= now + Loop.slack {
                 if check.inFlight == nil { runCheck(check, now: now, monitor) }
                 // A check still waiting skips this turn; the schedule keeps its phase.
                 check.due += check.interval * max(1, (now - check.due) / check.interval + 1)
                 push(check, monitor)
             }
-            now = monotonic()
+            now = clock.ticks()
             for check in checks {
                 guard let f = check.inFlight, f.deadline <= now, case .probe(let p) = check.kind else { continue }
                 f.cancel?() // only a GET still running: cancelling a finished task races URLSession's own cleanup
@@ -279,11 +281,12 @@ private final class Loop: @unchecked Sendable {
                     }
                 }
             }
-            let waitNs = wakeAt == .max ? 3_600_000_000_000 : max(0, wakeAt - monotonic())
+            // In real time; a manual clock's waits end when it is moved (its wake-up reaches the pipe).
+            let waitNs = wakeAt == .max ? 3_600_000_000_000 : clock.realDuration(max(0, wakeAt - clock.ticks())) ?? 3_600_000_000_000
             let waitMs = Int32(min((waitNs + 999_999) / 1_000_000, 3_600_000))
             let n = poll(&pollSet, nfds_t(pollSet.count), waitMs)
             guard n > 0 else { continue }
-            let at = monotonic()
+            let at = clock.ticks()
             for (i, check) in polled.enumerated() where pollSet[i + 1].revents != 0 {
                 guard var f = check.inFlight, f.fd == pollSet[i + 1].fd, case .probe(let p) = check.kind else { continue }
                 let error = TCPConnect.outcome(f.fd)
@@ -305,7 +308,7 @@ private final class Loop: @unchecked Sendable {
     func reconfigure(_ config: Surroundings, _ monitor: Monitor) {
         var next: [Check] = []
         var nextByKey: [String: Check] = [:]
-        let now = monotonic()
+        let now = clock.ticks()
         func place(_ key: String, _ kind: Check.Kind, interval: Int64, same: (Check.Kind) -> Bool) {
             let check: Check
             if let old = byKey[key], same(old.kind) {
@@ -365,7 +368,7 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
-    func wall(_ mono: Int64) -> Date { Date().addingTimeInterval(Double(mono - monotonic()) / 1e9) }
+    func wall(_ mono: Int64) -> Date { Date().addingTimeInterval(Double(mono - clock.ticks()) / 1e9) }
 
     // MARK: - Running checks
 
@@ -377,9 +380,9 @@ private final class Loop: @unchecked Sendable {
             check.inFlight = InFlight(started: now, deadline: now + p.timeout)
             switch p.target {
             case .http(let url):
-                let generation = check.generation
+                let generation = check.generation, clock = self.clock
                 check.inFlight?.cancel = URLSessionTransport.get(url, timeout: p.timeout) { result in
-                    monitor.post(.httpDone(key: key, generation: generation, result, at: monotonic()))
+                    monitor.post(.httpDone(key: key, generation: generation, result, at: clock.ticks()))
                 }
             case .tcp(let host, let port):
                 let resolution = TCPConnect.resolveNumeric(p.target)
@@ -407,9 +410,9 @@ private final class Loop: @unchecked Sendable {
             check.inFlight?.addresses = a
             tryNextAddress(check, p, monitor)
         case .failed(let why):
-            finish(check, p, up: false, at: monotonic(), error: why, monitor)
+            finish(check, p, up: false, at: clock.ticks(), error: why, monitor)
         case .needsLookup:
-            finish(check, p, up: false, at: monotonic(), error: "cannot resolve the host", monitor)
+            finish(check, p, up: false, at: clock.ticks(), error: "cannot resolve the host", monitor)
         }
     }
 
@@ -422,7 +425,7 @@ private final class Loop: @unchecked Sendable {
             switch TCPConnect.start(address) {
             case .connected(let fd):
                 close(fd)
-                finish(check, p, up: true, at: monotonic(), error: nil, monitor)
+                finish(check, p, up: true, at: clock.ticks(), error: nil, monitor)
                 return
             case .inProgress(let fd):
                 check.inFlight?.fd = fd
@@ -431,7 +434,7 @@ private final class Loop: @unchecked Sendable {
                 check.inFlight?.lastError = why
             }
         }
-        finish(check, p, up: false, at: monotonic(), error: check.inFlight?.lastError ?? "no address to connect to", monitor)
+        finish(check, p, up: false, at: clock.ticks(), error: check.inFlight?.lastError ?? "no address to connect to", monitor)
     }
 
     func httpFinished(_ check: Check, _ p: Surroundings.Probe, _ result: ProbeAnswer, at: Int64, _ monitor: Monitor) {
