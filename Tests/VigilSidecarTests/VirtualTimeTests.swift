@@ -119,8 +119,10 @@ struct VirtualTimeTests {
         #expect(v.sidecar.run(.ack(fingerprint: a, for: 30 * 60_000_000_000)) == .ok(a))
         v.advance(minutes: 29)
         #expect(v.take() == [#"14:02 FIRING high{k="a"} [slack]"#])
+        #expect(v.sidecar.alerts()?.acked == [a])
         v.advance(minutes: 1)
         #expect(v.take() == [#"14:32 ESCALATION 1 high{k="a"} [pager]"#])
+        #expect(v.sidecar.alerts()?.acked == [], "an expired ack is not shown")
         await v.stop()
     }
 }
