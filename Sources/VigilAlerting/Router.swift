@@ -286,42 +286,54 @@ public final class Router {
         recheckMuted()
     }
 
-    /// The alert's timer: the flapping hold's end, an ack's expiry, escalation steps and repeats.
-    private func attend(_ key: String, at t: Instant) {
+    /// The alert's timer, through its stages in order: the ack's expiry, the flapping hold's
+    /// end, then (unless acked, held, waiting for its first notification or muted) the
+    /// escalation steps and the repeat that are due.
+    private func attend(_ fp: String, at t: Instant) {
         // A timer whose alert is due no later than it (overdue steps after a mute) runs; one whose
         // alert moved on (a step sent, an ack) is stale.
-        guard let d = due(key), d <= t, var tr = tracked[key], let rule = rules[tr.info.name] else { return }
-        if let until = tr.ackedUntil, until <= t { tr.ackedUntil = nil; tracked[key] = tr }
-        if tr.flapping, let stable = tr.stableAt, stable <= t {
-            tr.flapping = false
-            tr.stableAt = nil
-            tracked[key] = tr
-            if tr.firing { tr.pendingFirst = true; tracked[key] = tr; sendFirst(key) } else { resolve(key) }
-            return
-        }
-        guard tr.firing, !tr.flapping, tr.ackedUntil == nil, !tr.pendingFirst else { schedule(key); return }
+        guard let d = due(fp), d <= t, let tr = tracked[fp], let rule = rules[tr.info.name] else { return }
+        if let until = tr.ackedUntil, until <= t { tracked[fp]?.ackedUntil = nil }
+        if endFlapping(fp, at: t) { return }
+        guard let tr = tracked[fp], tr.firing, !tr.flapping, tr.ackedUntil == nil, !tr.pendingFirst else { schedule(fp); return }
         // Muted now: the due step waits for the mute to end (`recheckMuted` reschedules it).
         // Rescheduling here would put it at this same instant again, and the clock would spin.
         if isMuted(tr.info) { return }
-        // Escalation steps that are due.
-        while tr.nextStep < rule.steps.count, tr.firedAt + rule.steps[tr.nextStep].delay <= t {
+        escalate(fp, rule, at: t)
+        repeatIfDue(fp, rule, at: t)
+        schedule(fp)
+    }
+
+    /// Flapping: once the alert has been stable long enough, its stable state is sent (firing
+    /// as a first notification, resolved as a resolve). True when the hold ended.
+    private func endFlapping(_ fp: String, at t: Instant) -> Bool {
+        guard var tr = tracked[fp], tr.flapping, let stable = tr.stableAt, stable <= t else { return false }
+        tr.flapping = false
+        tr.stableAt = nil
+        if tr.firing { tr.pendingFirst = true }
+        tracked[fp] = tr
+        if tr.firing { sendFirst(fp) } else { resolve(fp) }
+        return true
+    }
+
+    /// Escalation: every step that is due, in order.
+    private func escalate(_ fp: String, _ rule: RoutingRule, at t: Instant) {
+        while let tr = tracked[fp], tr.nextStep < rule.steps.count, tr.firedAt + rule.steps[tr.nextStep].delay <= t {
             let step = rule.steps[tr.nextStep]
-            tr.nextStep += 1
-            tracked[key] = tr
+            tracked[fp]?.nextStep += 1
             // `immediate` goes out with the first notification: a channel that just got it is not paged twice.
             let channels = step.delay == 0 ? step.channels.filter { !rule.channels.contains($0) } : step.channels
-            send(.escalation, to: channels, alerts: [tr.info], fp: key, step: tr.nextStep)
-            tr = tracked[key] ?? tr
+            send(.escalation, to: channels, alerts: [tr.info], fp: fp, step: tr.nextStep + 1)
         }
-        if let r = tr.nextRepeat, r <= t, let every = rule.repeatEvery {
-            send(.repeat, to: rule.channels, alerts: [tr.info], fp: key)
-            tr = tracked[key] ?? tr
-            // The first repeat after t on the same phase, computed: a replay that jumps years
-            // ahead must not walk there one period at a time.
-            tr.nextRepeat = r + ((t - r) / every + 1).multipliedSaturated(by: every)
-            tracked[key] = tr
-        }
-        schedule(key)
+    }
+
+    /// Repeat: one re-notification when due, then the next on the same phase.
+    private func repeatIfDue(_ fp: String, _ rule: RoutingRule, at t: Instant) {
+        guard let tr = tracked[fp], let r = tr.nextRepeat, r <= t, let every = rule.repeatEvery else { return }
+        send(.repeat, to: rule.channels, alerts: [tr.info], fp: fp)
+        // The first repeat after t, computed: a replay that jumps years ahead must not walk there
+        // one period at a time.
+        tracked[fp]?.nextRepeat = r + ((t - r) / every + 1).multipliedSaturated(by: every)
     }
 
     // MARK: - Steps
