@@ -42,7 +42,16 @@ extension Engine {
         all.sort()
         transitions.append(Transition(at: now, alert: rule.name, severity: rule.severity, labels: all, state: state,
                                       value: value, stringValue: isString ? symbols.string(Int32(value)) : nil,
-                                      flapping: history.count > 6, isEvent: rule.isEvent))
+                                      flapping: history.count > 6, isEvent: isEvent(rule)))
+    }
+
+    /// Whether a rule's alerts are events (no resolved notice): declared so, or every metric it
+    /// reads came in as event lines. An undeclared name (a seed JSON table's) learns its kind
+    /// from the stream, so the answer is the series', at run time.
+    func isEvent(_ rule: CompiledRule) -> Bool {
+        if rule.isEvent { return true }
+        guard !rule.metrics.isEmpty else { return false }
+        return rule.metrics.allSatisfy { Int($0) < symbols.metricKind.count && symbols.metricKind[Int($0)] == .event }
     }
 
     // MARK: - Persistence

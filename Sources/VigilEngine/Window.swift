@@ -24,6 +24,16 @@ public enum WindowFunction: Hashable, Sendable {
         default: return nil
         }
     }
+
+    /// Samples the window must hold for a value: `rate`, `increase` and `delta` need two (with
+    /// one they are absent, as in Prometheus, not 0: `rate(x over 30s) < 1` must not fire on
+    /// the first sample); the rest need one.
+    var samplesNeeded: Int {
+        switch self {
+        case .rate, .increase, .delta: 2
+        default: 1
+        }
+    }
 }
 
 /// The samples of one series over a sliding window (t − W, t], in bounded memory.
@@ -158,7 +168,7 @@ struct Window {
         var end = times.count
         while end > start, times[end - 1] > t { end -= 1 }
         let n = end - start
-        guard n > 0 else { return nil }
+        guard n >= f.samplesNeeded else { return nil }
         switch f {
         case .count: return Double(n)
         case .last: return values[end - 1]
@@ -220,6 +230,7 @@ struct Window {
             }
             previous = b.last
         }
+        guard n >= f.samplesNeeded else { return nil }
         switch f {
         case .count: return Double(n)
         case .last: return last.last

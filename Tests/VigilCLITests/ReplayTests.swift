@@ -165,6 +165,15 @@ struct ReplayTests {
         #expect(r.out.contains("expected notify email escalation a\n  actual: at 0s slack firing\n  actual: at 15m pager escalation step 1\n"))
     }
 
+    /// The seed's tables never declare `spec_validation_changed`; the stream sends it as an
+    /// event line, so `market_changes` is an event alert: notified once, never "resolved".
+    @Test func theSeedTablesSendNoResolvedForEventRules() {
+        let r = vigil(["replay", "--rules", path("examples/seed-tables.json"), path("examples/recordings/incident.ndjson"), "--until", "10min"])
+        #expect(r.status == 0)
+        #expect(r.out.contains(#"notify   slack firing: market_changes{market="FED-25MAR19", service="normalizer"}"#))
+        #expect(!r.out.contains("resolved: market_changes"), "\(r.out)")
+    }
+
     @Test func theExampleIncidentReplays() {
         let r = vigil(["replay", "--rules", path("rules"), path("examples/recordings/incident.ndjson"), "--until", "2min", "--format", "json"])
         #expect(r.status == 0)

@@ -169,6 +169,23 @@ struct EngineTests {
         #expect(rig.log == ["600s low{} firing 0.65", "1200s low{} resolved 0.7333333333333334"])
     }
 
+    /// `rate`, `increase` and `delta` need two samples in the window: with one they are absent
+    /// (as in Prometheus), so `rate(x) < 1` does not fire on a counter's first sample.
+    @Test func rateOverOneSampleIsAbsentNotZero() {
+        let rig = Rig("metric orders_total\nalert slow { when rate(orders_total over 30s) < 1; severity warning; notify slack }\n"
+                      + "alert still { when delta(orders_total over 30s) == 0; severity info; notify slack }\n"
+                      + "alert none { when increase(orders_total over 30s) == 0; severity info; notify slack }")
+        rig.metric(0, "orders_total", 100)
+        #expect(rig.log == [], "one sample: no rate, no delta, no increase (they were 0, and all three fired)")
+        rig.metric(10, "orders_total", 400) // 300 in 30 s: 10/s
+        rig.metric(20, "orders_total", 400)
+        #expect(rig.log == [])
+        rig.run(to: 30) // the sample at 0 leaves: 400, 400 is no change
+        #expect(rig.log == ["30s slow{} firing 0.0", "30s none{} firing 0.0", "30s still{} firing 0.0"])
+        rig.run(to: 40) // only 400 at 20 is left: absent again, so false
+        #expect(rig.log.suffix(3) == ["40s none{} resolved 0.0", "40s still{} resolved 0.0", "40s slow{} resolved 0.0"])
+    }
+
     @Test func windowedRulesSeeSamplesLeaveTheWindow() {
         let rig = Rig("metric errors\nalert bursts { when sum(errors over 1min) > 3; severity warning; notify slack }")
         for t in [0.0, 10, 20, 30] { rig.metric(t, "errors", 1) }
@@ -196,6 +213,7 @@ struct EngineTests {
         engine.ingest(#"{"timestamp_ns":5000000000,"service":"n","event":"spec_changed"}"#, arrival: Instant(nanoseconds: 0))
         engine.advance(through: Instant(nanoseconds: 10_000_000_000))
         #expect(engine.transitions.map { "\($0.state.rawValue)@\($0.at.nanoseconds)" } == ["firing@5000000000", "resolved@5000000001"])
+        #expect(engine.transitions.map(\.isEvent) == [true, true], "the stream made it an event: the router sends no resolve")
     }
 
     @Test func upFollowsTheConnection() {

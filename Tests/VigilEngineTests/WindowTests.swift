@@ -7,6 +7,7 @@ import Testing
 enum Reference {
     static func evaluate(_ f: WindowFunction, _ s: [(Int64, Double)]) -> Double? {
         guard !s.isEmpty else { return nil }
+        if s.count < 2, [.rate, .increase, .delta].contains(f) { return nil } // a change needs two samples
         let v = s.map(\.1)
         switch f {
         case .avg: return v.reduce(0, +) / Double(v.count)
