@@ -35,9 +35,14 @@ public struct ChannelConfig: Sendable, Equatable {
     public let timeout: Int64
     /// Slack's rate limit: messages per second.
     public let rate: Double
+    /// Every `url` given (an Alertmanager cluster's peers; one for other types).
+    public let peers: [Secret]
+    /// How often a state-sync target (Alertmanager) is sent the whole state, nanoseconds.
+    public let resend: Int64
 
     public init(name: String, type: ChannelType, url: Secret? = nil, routingKey: Secret? = nil, to: String? = nil,
-                from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1) {
+                from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1,
+                peers: [Secret]? = nil, resend: Int64 = 60_000_000_000) {
         self.name = name
         self.type = type
         self.url = url ?? type.integration.defaultURL.map(Secret.init)
@@ -47,6 +52,8 @@ public struct ChannelConfig: Sendable, Equatable {
         self.source = source
         self.timeout = timeout
         self.rate = rate
+        self.peers = peers ?? self.url.map { [$0] } ?? []
+        self.resend = resend
     }
 }
 
@@ -55,6 +62,8 @@ public struct AlertingConfig: Sendable {
     public var channels: [String: ChannelConfig]
     public var escalationTarget: String
     public var fallback: String?
+    /// `external_url`: where people and peers reach this vigil (Alertmanager's `generatorURL`).
+    public var externalURL: String?
 
     /// With no config file: `pager`, `slack` and `email` are console channels (SPEC §2).
     public static let defaults = AlertingConfig(
@@ -87,7 +96,11 @@ public struct AlertingConfig: Sendable {
             case .block(let c) where c.kind == .channel:
                 guard let channelName = c.name?.name else { continue }
                 var values: [String: SettingValue] = [:]
-                for s in c.settings { values[s.key.name] = s.value }
+                var lists: [String: [SettingValue]] = [:]
+                for s in c.settings {
+                    values[s.key.name] = s.value
+                    lists[s.key.name] = s.values
+                }
                 func word(_ key: String) -> String? {
                     switch values[key] {
                     case .word(let w)?: w.name
@@ -95,8 +108,8 @@ public struct AlertingConfig: Sendable {
                     default: nil
                     }
                 }
-                func secret(_ key: String) throws(LoadError) -> Secret? {
-                    switch values[key] {
+                func secret(_ key: String, _ value: SettingValue? = nil) throws(LoadError) -> Secret? {
+                    switch value ?? values[key] {
                     case .string(let s)?: return Secret(s.value)
                     case .secret(let ref)?:
                         let text = ref.name
@@ -123,13 +136,18 @@ public struct AlertingConfig: Sendable {
                 let type = ChannelType.named(word("type") ?? "console") ?? .console
                 var rate = 1.0
                 if case .number(let n)? = values["rate"] { rate = n.quantity.value }
+                var peers: [Secret] = []
+                for v in lists["url"] ?? [] { if let p = try secret("url", v) { peers.append(p) } }
                 config.channels[channelName] = ChannelConfig(
                     name: channelName, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
                     to: word("to"), from: word("from"), source: word("source"),
-                    timeout: duration("timeout") ?? 10_000_000_000, rate: rate)
+                    timeout: duration("timeout") ?? 10_000_000_000, rate: rate,
+                    peers: peers,
+                    resend: duration("resend") ?? 60_000_000_000)
             case .setting(let s):
                 if s.key.name == "escalation_target", case .word(let w)? = s.value { config.escalationTarget = w.name }
                 if s.key.name == "fallback", case .word(let w)? = s.value { config.fallback = w.name }
+                if s.key.name == "external_url", case .string(let u)? = s.value { config.externalURL = u.value.trimmingSuffix("/") }
             default:
                 break
             }

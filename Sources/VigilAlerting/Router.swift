@@ -178,6 +178,11 @@ public final class Router {
         return true
     }
 
+    /// Firing alerts that `channel` was told about (a state-sync channel's state after a restart).
+    public func active(toldTo channel: String) -> [AlertInfo] {
+        tracked.values.filter { $0.firing && $0.notified.contains(channel) }.map(\.info).sorted { $0.fingerprint < $1.fingerprint }
+    }
+
     /// Firing alerts acknowledged now (an ack ends with its duration or the alert's resolve).
     public var acknowledged: Set<String> {
         Set(tracked.filter { $0.value.firing && ($0.value.ackedUntil.map { $0 > now } ?? false) }.keys)

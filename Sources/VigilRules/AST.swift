@@ -108,7 +108,12 @@ public struct BlockDecl: Sendable {
 public struct Setting: Sendable {
     public let key: Identifier
     public let value: SettingValue?
+    /// Values after the first, comma-separated (`url "a", "b"`); lint says which keys take them.
+    public var more: [SettingValue] = []
     public let range: SourceRange
+
+    /// Every value, in order.
+    public var values: [SettingValue] { (value.map { [$0] } ?? []) + more }
 
     /// Where a value error points: the value, or the key of a bare flag.
     public var valueRange: SourceRange { value?.range ?? key.range }

@@ -12,10 +12,10 @@ public enum ASTDump {
             return "(\(m.kind.rawValue) \(m.name.name)" + (m.unit.map { " unit=\($0.name)" } ?? "")
                 + (m.labels.map { " labels=[\($0.map(\.name).joined(separator: ","))]" } ?? "") + ")"
         case .inhibit(let i): return "(inhibit \(i.target.name) \(i.source.name) on=[\(i.on.map(\.name).joined(separator: ","))])"
-        case .setting(let s): return "(set \(s.key.name)" + (s.value.map { " " + value($0) } ?? "") + ")"
+        case .setting(let s): return "(set \(s.key.name)" + s.values.map { " " + value($0) }.joined() + ")"
         case .block(let b):
             return "(\(b.kind.rawValue)" + (b.name.map { " " + $0.name } ?? "")
-                + b.settings.map { " (\($0.key.name)" + ($0.value.map { " " + value($0) } ?? "") + ")" }.joined() + ")"
+                + b.settings.map { " (\($0.key.name)" + $0.values.map { " " + value($0) }.joined() + ")" }.joined() + ")"
         case .alert(let a):
             let clauses = a.clauses.enumerated().sorted { ($0.element.order, $0.offset) < ($1.element.order, $1.offset) }
             return "(alert \(a.name.name)" + clauses.map { " " + clause($0.element.body) }.joined() + ")"

@@ -6,13 +6,16 @@ public struct ChannelSchema: Sendable {
     /// Settings besides `type`.
     public let settings: [String]
     public let required: [String]
+    /// Settings that take several comma-separated values.
+    public var lists: [String] = []
 
     public static let builtin: [ChannelSchema] = [
         ChannelSchema(type: "slack", settings: ["url", "timeout", "rate"], required: ["url"]),
         ChannelSchema(type: "pagerduty", settings: ["routing_key", "url", "timeout", "source"], required: ["routing_key"]),
         ChannelSchema(type: "email", settings: ["url", "to", "from", "timeout"], required: ["url", "to"]),
         ChannelSchema(type: "webhook", settings: ["url", "timeout"], required: ["url"]),
-        ChannelSchema(type: "alertmanager", settings: ["url", "timeout"], required: ["url"]),
+        // `url` lists the peers of an Alertmanager cluster; `resend` is how often the state is re-sent.
+        ChannelSchema(type: "alertmanager", settings: ["url", "timeout", "resend"], required: ["url"], lists: ["url"]),
         ChannelSchema(type: "console", settings: [], required: []),
     ]
 

@@ -32,6 +32,7 @@ extension Checker {
         for s in b.settings {
             let name = s.key.name
             if reportDuplicate(s, firstAt: given[name]?.key.range, of: what, in: file) { continue }
+            if rejectExtraValues(s, in: file) { continue }
             guard allowed.contains(name) else {
                 error(file, "unknown-key", "unknown key `\(name)` for a \(kind)", s.key.range,
                       notes: [.init("\(kind) blocks take: \(allowed.joined(separator: ", "))")],

@@ -219,6 +219,7 @@ struct Checker {
     private static let settingKinds: [String: String] = [
         "escalation_target": "channel", "fallback": "channel", "stale_after": "duration",
         "max_line": "size", "max_series": "count", "max_series_total": "count", "max_clock_skew": "duration",
+        "external_url": "url",
     ]
     private mutating func checkConfig() {
         guard let config else {
@@ -255,6 +256,7 @@ struct Checker {
                 }
                 if reportDuplicate(s, firstAt: seenSettings[key], of: nil, in: file) { continue }
                 seenSettings[key] = s.key.range
+                if rejectExtraValues(s, in: file) { continue }
                 guard let value = s.value else {
                     error(file, "bad-value", "`\(key)` needs a value", s.key.range)
                     continue
@@ -268,11 +270,14 @@ struct Checker {
                     break
                 case ("count", .number(let n)) where n.quantity.unit == nil && n.quantity.value >= 1:
                     break
+                case ("url", .string(let lit)) where lit.value.hasPrefix("http://") || lit.value.hasPrefix("https://"):
+                    break
                 case ("duration", .number(let n)) where n.quantity.isTooLongADuration:
                     error(file, "bad-value", "`\(key)` is longer than the longest duration vigil takes (\(Quantity.longestDurationText))", value.range)
                 default:
                     let expected = ["channel": "a channel name", "duration": "a duration like `5m`",
-                                    "size": "a size like `1mb`", "count": "a positive number"][kind] ?? kind
+                                    "size": "a size like `1mb`", "count": "a positive number",
+                                    "url": "a quoted http:// or https:// URL, like \"http://vigil.example:9177\""][kind] ?? kind
                     error(file, "bad-value", "`\(key)` takes \(expected)", value.range)
                 }
             case .const, .metric, .alert, .inhibit:
@@ -320,6 +325,11 @@ struct Checker {
                       fixIt: closest(key, in: allowed))
                 continue
             }
+            if ChannelSchema.named(type)?.lists.contains(key) == true {
+                for v in s.values { checkChannelValue(key: key, Setting(key: s.key, value: v, range: v.range), channel: channel, type: type, in: file) }
+                continue
+            }
+            if rejectExtraValues(s, in: file) { continue }
             checkChannelValue(key: key, s, channel: channel, type: type, in: file)
         }
         for key in ChannelSchema.named(type)?.required ?? [] where seen[key] == nil {
@@ -354,6 +364,11 @@ struct Checker {
         case "timeout":
             guard case .number(let n)? = s.value, let ns = n.quantity.nanoseconds, ns > 0 else {
                 error(file, "bad-value", "`timeout` takes a duration like `5s`", s.valueRange)
+                return
+            }
+        case "resend":
+            guard case .number(let n)? = s.value, let ns = n.quantity.nanoseconds, ns >= 1_000_000_000, !n.quantity.isTooLongADuration else {
+                error(file, "bad-value", "`resend` takes a duration of at least 1s, like `1m`", s.valueRange)
                 return
             }
         case "rate":
@@ -711,6 +726,14 @@ struct Checker {
 extension Checker {
     /// A `duplicate-setting` error when `s`'s key was set before, at `first` (of `owner`: a
     /// channel, a probe…; nil for the config's top level). True when it was.
+    /// A setting that takes one value, given several (`timeout 1s, 2s`): an error at the second.
+    mutating func rejectExtraValues(_ s: Setting, in file: SourceFile) -> Bool {
+        guard let extra = s.more.first else { return false }
+        error(file, "bad-value", "`\(s.key.name)` takes one value", extra.range,
+              notes: [.init("only an alertmanager channel's `url` lists several")])
+        return true
+    }
+
     mutating func reportDuplicate(_ s: Setting, firstAt first: SourceRange?, of owner: String?, in file: SourceFile) -> Bool {
         guard let first else { return false }
         error(file, "duplicate-setting", "`\(s.key.name)` is already set" + (owner.map { " for \($0)" } ?? ""), s.key.range,

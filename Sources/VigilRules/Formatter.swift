@@ -174,7 +174,9 @@ private struct Printer {
         }
     }
 
-    static func setting(_ s: Setting) -> String { s.value.map { "\(s.key.name) \(value($0))" } ?? s.key.name }
+    static func setting(_ s: Setting) -> String {
+        s.value == nil ? s.key.name : s.key.name + " " + s.values.map(value).joined(separator: ", ")
+    }
 
     static func value(_ v: SettingValue) -> String {
         switch v {

@@ -146,7 +146,8 @@ struct Lexer {
             let word = String(decoding: bytes[start..<i], as: UTF8.self)
             if (word == "env" || word == "file"), peek() == UInt8(ascii: ":") {
                 i += 1
-                while i < bytes.count, !Lexer.endsBareWord(bytes[i]) { i += 1 }
+                // A list separator ends one (`url env:AM1, env:AM2`); a path ending in a comma is not one.
+                while i < bytes.count, !Lexer.endsBareWord(bytes[i]), !(bytes[i] == UInt8(ascii: ",") && (i + 1 == bytes.count || Lexer.endsBareWord(bytes[i + 1]))) { i += 1 }
                 return make(.secretRef, start)
             }
             return make(.identifier, start)

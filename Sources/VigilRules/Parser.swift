@@ -373,19 +373,27 @@ public struct Parser {
     private mutating func setting() throws(ParseError) -> Setting {
         let key = try identifier("a setting name")
         if Parser.flagKeys.contains(key.name) { return Setting(key: key, value: nil, range: key.range) }
-        let value: SettingValue
+        let value = try settingValue(key)
+        var more: [SettingValue] = []
+        while at(.comma), more.count < 64 {
+            advance()
+            more.append(try settingValue(key))
+        }
+        return Setting(key: key, value: value, more: more, range: key.range.union((more.last ?? value).range))
+    }
+
+    private mutating func settingValue(_ key: Identifier) throws(ParseError) -> SettingValue {
         switch current.kind {
-        case .string: value = .string(try stringLiteral("a value"))
+        case .string: return .string(try stringLiteral("a value"))
         case .secretRef:
             let t = advance()
-            value = .secret(Identifier(t.text, t.range))
+            return .secret(Identifier(t.text, t.range))
         case .identifier:
             let t = advance()
-            value = .word(Identifier(t.text, t.range))
-        case .number: value = .number(try numberLiteral())
+            return .word(Identifier(t.text, t.range))
+        case .number: return .number(try numberLiteral())
         default: throw expected("a value for `\(key.name)`")
         }
-        return Setting(key: key, value: value, range: key.range.union(value.range))
     }
 
     // MARK: - Alerts

@@ -122,6 +122,7 @@ public final class Sidecar: Sendable {
         shell.journal = journal
         if let state = restored.state {
             core.restore(state.core, at: start)
+            for channel in delivery.syncedChannels { delivery.seed(channel: channel, active: core.router.active(toldTo: channel)) }
             log.logger("journal").info("state restored", ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"])
         }
         // With a journal, the core remembers what it changes: a step's record costs what changed

@@ -53,7 +53,19 @@ struct PayloadTests {
     func goldenPayloads(_ name: String) throws {
         let (_, channel, kind) = try #require(Self.cases.first { $0.0 == name })
         let config = try #require(Sample.config.channels[channel])
-        let request = try #require(config.request(for: Sample.notification(kind, channel: channel, step: kind == .escalation ? 1 : 0)))
+        let n = Sample.notification(kind, channel: channel, step: kind == .escalation ? 1 : 0)
+        let request: OutgoingRequest
+        if let sync = config.type.integration as? any StateSyncIntegration, let peer = config.url {
+            // A state sync's body: an active alert ends 4 × resend ahead, a resolved one at its end.
+            let alerts = n.alerts.map { a -> AlertInfo in
+                var a = a
+                if n.kind != .resolved { a.endsAt = n.at + 4 * config.resend }
+                return a
+            }
+            request = sync.stateRequest(alerts, peer: peer, channel: config, externalURL: "http://vigil.example:9177")
+        } else {
+            request = try #require(config.request(for: n))
+        }
         // Pretty-printed through Foundation only to make the golden file readable; the body itself is compact.
         let object = try JSONSerialization.jsonObject(with: request.body)
         var pretty = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"

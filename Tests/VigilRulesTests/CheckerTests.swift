@@ -102,6 +102,24 @@ struct CheckerTests {
         #expect(codes(lint("", config: "fallback nowhere\n")) == ["E:unknown-channel@1:10"])
     }
 
+    /// An alertmanager channel lists its cluster's peers and a `resend`; nothing else takes a list.
+    @Test func alertmanagerPeersResendAndExternalURL() throws {
+        let good = "external_url \"http://vigil.example:9177\"\nchannel am { type alertmanager url \"http://127.0.0.1:9093\", env:AM2, \"http://127.0.0.1:9095\" resend 30s }\n"
+        #expect(codes(lint("", config: good)) == [])
+        #expect(codes(lint("", config: "channel s { type slack url env:A, env:B }")) == ["E:bad-value@1:35"])
+        #expect(codes(lint("", config: "channel am { type alertmanager url \"http://x\" resend 10ms }")) == ["E:bad-value@1:54"])
+        #expect(codes(lint("", config: "channel am { type alertmanager url \"http://x\", \"ftp://y\" }")) == ["E:bad-value@1:48"])
+        #expect(codes(lint("", config: "external_url vigil\n")) == ["E:bad-value@1:14"])
+        #expect(codes(lint("", config: "max_series 10, 20\n")) == ["E:bad-value@1:16"])
+        // The list formats and parses back to itself.
+        let file = SourceFile(path: "vigil.conf", text: good, kind: .config)
+        let (parsed, errors) = Parser.parse(file)
+        #expect(errors.isEmpty)
+        let formatted = Formatter.format(parsed)
+        #expect(formatted.contains(#"url "http://127.0.0.1:9093", env:AM2, "http://127.0.0.1:9095""#), "\(formatted)")
+        #expect(ASTDump.dump(Parser.parse(SourceFile(path: "vigil.conf", text: formatted, kind: .config)).0) == ASTDump.dump(parsed))
+    }
+
     @Test func duplicateDeclarationsPointAtTheFirst() {
         let r = lint("const a = 1\nconst a = 2\nmetric m\nmetric m\n" + alert("m > a"))
         #expect(codes(r) == ["E:duplicate-const@2:7", "E:duplicate-metric@4:8"])

@@ -9,21 +9,45 @@ import Testing
 @testable import VigilSidecar
 import VigilTestSupport
 
-/// Against a real Alertmanager (Debian's prometheus-alertmanager, which .ci/run installs): our
-/// API v2 bodies are accepted, and a resolve ends the alert there.
-struct AlertmanagerPeerTests {
+/// A real Alertmanager (Debian's prometheus-alertmanager, which .ci/run installs) on 127.0.0.1,
+/// routing everything to a webhook receiver of ours with `send_resolved`.
+final class RealAlertmanager {
     static let binary = "/usr/bin/prometheus-alertmanager"
+    static var installed: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary),
-                   "prometheus-alertmanager is not installed here (apt-get install -y prometheus-alertmanager); .ci/run installs it"),
-          .timeLimit(.minutes(1)))
-    func alertmanagerAcceptsOurAlertsAndTheirResolve() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-am-\(UUID().uuidString)")
+    let dir: URL
+    let port: UInt16
+    let hook: Receiver
+    private var process: Process?
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-am-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try Data("route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n".utf8).write(to: dir.appendingPathComponent("am.yml"))
+        hook = try Receiver(script: [.init(status: 200)])
+        try Data("""
+            global:
+              resolve_timeout: 30s
+            route:
+              receiver: hook
+              group_by: [alertname]
+              group_wait: 1s
+              group_interval: 2s
+              repeat_interval: 1h
+            receivers:
+              - name: hook
+                webhook_configs:
+                  - url: '\(hook.url)'
+                    send_resolved: true
+
+            """.utf8).write(to: dir.appendingPathComponent("am.yml"))
         let (port, held) = try Receiver.reservePort()
         close(held)
+        self.port = port
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    func start() async throws {
         let am = Process()
         am.executableURL = URL(fileURLWithPath: Self.binary)
         am.arguments = ["--config.file=\(dir.path)/am.yml", "--storage.path=\(dir.path)", "--web.listen-address=127.0.0.1:\(port)",
@@ -31,45 +55,122 @@ struct AlertmanagerPeerTests {
         am.standardOutput = FileHandle.nullDevice
         am.standardError = FileHandle.nullDevice
         try am.run()
-        defer {
-            am.terminate()
-            am.waitUntilExit()
+        process = am
+        for _ in 0..<100 {
+            if let (_, r) = try? await URLSession.shared.data(from: URL(string: base + "/-/ready")!), (r as? HTTPURLResponse)?.statusCode == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        let base = "http://127.0.0.1:\(port)"
-        var ready = false
-        for _ in 0..<100 where !ready {
-            if let (_, r) = try? await URLSession.shared.data(from: URL(string: base + "/-/ready")!), (r as? HTTPURLResponse)?.statusCode == 200 { ready = true } else {
-                try await Task.sleep(for: .milliseconds(100))
+        throw POSIXError(.ETIMEDOUT)
+    }
+
+    func stop() {
+        guard let p = process else { return }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+    }
+
+    /// The alerts Alertmanager holds as active.
+    func active() async throws -> [[String: Any]] {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: base + "/api/v2/alerts?active=true&silenced=false&inhibited=false")!)
+        return (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
+    }
+
+    /// The webhook deliveries Alertmanager made, as `status alertname{label}` per alert.
+    var notified: [String] {
+        hook.requests.flatMap { r -> [String] in
+            let json = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [String: Any]
+            return ((json?["alerts"] as? [[String: Any]]) ?? []).map { a in
+                let labels = a["labels"] as? [String: String] ?? [:]
+                return "\(a["status"] as? String ?? "?") \(labels["alertname"] ?? "?"){\(labels["venue"] ?? "")}"
             }
         }
-        try #require(ready, "alertmanager did not become ready within 10 s")
+    }
 
+    deinit {
+        stop()
+        hook.stop()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+/// The alertmanager channel is a state sync: Alertmanager holds vigil's alerts active as long as
+/// vigil says so, ends them when vigil resolves them, and after an outage gets the present.
+struct AlertmanagerPeerTests {
+    static let skip = "prometheus-alertmanager is not installed here (apt-get install -y prometheus-alertmanager); .ci/run installs it"
+
+    func alert(_ venue: String, at t: Instant) -> AlertInfo {
+        let labels = [Label("venue", venue)]
+        return AlertInfo(name: "high_latency", severity: .warning, labels: labels, fingerprint: fingerprint(alert: "high_latency", labels: labels),
+                         value: 2600, stringValue: nil, summary: "p95 feed latency on \(venue) is 2600ms", description: nil,
+                         runbook: nil, startsAt: t, endsAt: nil)
+    }
+
+    func wallNow() -> Instant { Instant(nanoseconds: Int64(Date().timeIntervalSince1970 * 1e9)) }
+
+    /// Resent every second with endsAt 4 s ahead, an alert stays active for 10 s (where one post
+    /// without resends would end at its endsAt); Alertmanager's receiver hears one firing and one
+    /// resolved. The first peer listed is dead and holds nothing back.
+    @Test(.enabled(if: RealAlertmanager.installed, "\(skip)"), .timeLimit(.minutes(1)))
+    func anAlertStaysActiveWhileFiringAndResolvesOnce() async throws {
+        let am = try RealAlertmanager()
+        try await am.start()
+        defer { am.stop() }
+        let (deadPort, held) = try Receiver.reservePort()
+        defer { close(held) } // bound, never listening: connections are refused
+        let channel = ChannelConfig(name: "am", type: .alertmanager, url: Secret("http://127.0.0.1:\(deadPort)"),
+                                    peers: [Secret("http://127.0.0.1:\(deadPort)"), Secret(am.base)], resend: 1_000_000_000)
+        var config = AlertingConfig(channels: ["am": channel], escalationTarget: "pager", fallback: nil)
+        config.externalURL = "http://vigil.example:9177"
         let log = MemoryLog()
-        let channel = ChannelConfig(name: "am", type: .alertmanager, url: Secret(base))
-        let delivery = Delivery(config: AlertingConfig(channels: ["am": channel], escalationTarget: "pager", fallback: nil),
-                                outbox: Outbox(), policy: fast, log: log)
-        let now = Instant(nanoseconds: Int64(Date().timeIntervalSince1970 * 1e9))
-        let labels = [Label("venue", "kalshi")]
-        var info = AlertInfo(name: "high_latency", severity: .warning, labels: labels, fingerprint: fingerprint(alert: "high_latency", labels: labels),
-                             value: 2600, stringValue: nil, summary: "p95 feed latency on kalshi is 2600ms", description: nil,
-                             runbook: nil, startsAt: now, endsAt: nil)
-        delivery.send(AlertNotification(at: now, channel: "am", kind: .firing, step: 0, alerts: [info]))
-        #expect(await delivery.drain(timeout: .seconds(20)))
-        #expect(delivery.stats["am"]?.sent == 1)
+        let delivery = Delivery(config: config, outbox: Outbox(), policy: fast, log: log)
+        let start = wallNow()
+        var info = alert("kalshi", at: start)
+        delivery.send(AlertNotification(at: start, channel: "am", kind: .firing, step: 0, alerts: [info]))
 
-        func active() async throws -> [[String: Any]] {
-            let (data, _) = try await URLSession.shared.data(from: URL(string: base + "/api/v2/alerts?active=true")!)
-            return (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
+        for second in 0..<10 {
+            try await Task.sleep(for: .seconds(1))
+            let active = try await am.active()
+            #expect(active.count == 1, "second \(second): \(active.count) active")
+            if second == 0 {
+                #expect(active.first?["labels"] as? [String: String] == ["alertname": "high_latency", "severity": "warning", "venue": "kalshi"])
+                #expect(active.first?["generatorURL"] as? String == "http://vigil.example:9177/api/v1/rules/high_latency")
+            }
         }
-        let alerts = try await active()
-        #expect(alerts.count == 1)
-        let got = alerts.first?["labels"] as? [String: String]
-        #expect(got == ["alertname": "high_latency", "severity": "warning", "venue": "kalshi"])
-        #expect((alerts.first?["annotations"] as? [String: String])?["summary"] == "p95 feed latency on kalshi is 2600ms")
+        info.endsAt = wallNow()
+        delivery.send(AlertNotification(at: info.endsAt ?? start, channel: "am", kind: .resolved, step: 0, alerts: [info]))
+        for _ in 0..<100 where !am.notified.contains("resolved high_latency{kalshi}") { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await am.active().isEmpty)
+        #expect(am.notified == ["firing high_latency{kalshi}", "resolved high_latency{kalshi}"])
+        #expect(log.all.contains { $0.message == "state sync failed; retrying" && $0.data["peer"] == "1 of 2" })
+    }
 
-        info.endsAt = now
-        delivery.send(AlertNotification(at: now, channel: "am", kind: .resolved, step: 0, alerts: [info]))
-        #expect(await delivery.drain(timeout: .seconds(20)))
-        #expect(try await active().isEmpty)
+    /// While the peer is down, one alert resolves and the other keeps firing. The restarted peer
+    /// is told the present: the ended alert arrives resolved, never firing again.
+    @Test(.enabled(if: RealAlertmanager.installed, "\(skip)"), .timeLimit(.minutes(1)))
+    func aRestartedPeerGetsThePresentNotAReplay() async throws {
+        let am = try RealAlertmanager()
+        try await am.start()
+        defer { am.stop() }
+        let channel = ChannelConfig(name: "am", type: .alertmanager, url: Secret(am.base), resend: 1_000_000_000)
+        let delivery = Delivery(config: AlertingConfig(channels: ["am": channel], escalationTarget: "pager", fallback: nil),
+                                outbox: Outbox(), policy: fast, log: MemoryLog())
+        let start = wallNow()
+        var kalshi = alert("kalshi", at: start)
+        delivery.send(AlertNotification(at: start, channel: "am", kind: .firing, step: 0, alerts: [kalshi, alert("poly", at: start)]))
+        for _ in 0..<100 where am.notified.count < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(Set(am.notified) == ["firing high_latency{kalshi}", "firing high_latency{poly}"])
+
+        am.stop()
+        kalshi.endsAt = wallNow()
+        delivery.send(AlertNotification(at: kalshi.endsAt ?? start, channel: "am", kind: .resolved, step: 0, alerts: [kalshi]))
+        try await Task.sleep(for: .seconds(2))
+        let before = am.notified.count
+        try await am.start()
+        try await Task.sleep(for: .seconds(5)) // past group_wait and a group_interval of the new peer
+        let active = try await am.active().map { ($0["labels"] as? [String: String])?["venue"] ?? "?" }
+        #expect(active == ["poly"])
+        let after = am.notified.suffix(from: min(before, am.notified.count))
+        #expect(!after.contains("firing high_latency{kalshi}"), "\(after)")
     }
 }

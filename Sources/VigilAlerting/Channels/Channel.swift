@@ -38,6 +38,17 @@ extension Integration {
     public var takesAcknowledgements: Bool { false }
 }
 
+/// A target that holds alert state itself (Alertmanager): vigil keeps that state in sync, as
+/// Prometheus's notifier does, instead of sending it notices. Delivery keeps the current alerts
+/// of such a channel and sends all of them to each peer every `resend` and at each change.
+public protocol StateSyncIntegration: Integration {
+    /// The request that tells `peer` the present: `alerts` carry `endsAt` (in the future for
+    /// active ones, so the peer ends them by itself if vigil stops saying so).
+    func stateRequest(_ alerts: [AlertInfo], peer: Secret, channel: ChannelConfig, externalURL: String?) -> OutgoingRequest
+    /// How long a resolved alert is still sent, nanoseconds.
+    var resolvedRetention: Int64 { get }
+}
+
 /// What kind of target a channel delivers to: its integration, compared by type word.
 public struct ChannelType: Sendable, Equatable, CustomStringConvertible {
     public let integration: any Integration

@@ -21,8 +21,8 @@ public final class Delivery: Sendable {
     let policy: RetryPolicy
     let log: Logger
     let console: @Sendable (String) -> Void
-    /// Config and workers, swapped together on a reload.
-    private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker])>
+    /// Config, workers and state syncs, swapped together on a reload.
+    private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker], syncs: [String: StateSync])>
     private let counters = Mutex<[String: DeliveryStats]>([:])
 
     public init(config: AlertingConfig, transport: HTTPTransport = URLSessionTransport(), outbox: Outbox,
@@ -33,21 +33,45 @@ public final class Delivery: Sendable {
         self.policy = policy
         self.log = log.logger("delivery")
         self.console = console
-        state = Mutex((config, Dictionary(uniqueKeysWithValues: config.channels.values.map { ($0.name, ChannelWorker(channel: $0, policy: policy)) })))
+        let logger = log.logger("delivery")
+        let sync: @Sendable (ChannelConfig, String?) -> StateSync? = { c, externalURL in
+            guard let integration = c.type.integration as? any StateSyncIntegration else { return nil }
+            let s = StateSync(channel: c, integration: integration, externalURL: externalURL, transport: transport, policy: policy, log: logger)
+            s.start()
+            return s
+        }
+        makeSync = sync
+        state = Mutex((config, Dictionary(uniqueKeysWithValues: config.channels.values.map { ($0.name, ChannelWorker(channel: $0, policy: policy)) }),
+                       Dictionary(uniqueKeysWithValues: config.channels.values.compactMap { c in sync(c, config.externalURL).map { (c.name, $0) } })))
     }
+
+    private let makeSync: @Sendable (ChannelConfig, String?) -> StateSync?
 
     /// A reload: channels whose settings changed get a new worker (the old one finishes what it
     /// holds); removed channels keep theirs until it is idle.
     public func reconfigure(_ config: AlertingConfig) {
         state.withLock { s in
-            for (name, channel) in config.channels where s.config.channels[name] != channel {
+            for (name, channel) in config.channels where s.config.channels[name] != channel || s.config.externalURL != config.externalURL {
                 s.workers[name] = ChannelWorker(channel: channel, policy: policy)
+                // A changed sync starts over from what the next notifications say, seeded with what it held.
+                let old = s.syncs[name]
+                s.syncs[name] = makeSync(channel, config.externalURL)
+                if let old, let new = s.syncs[name] { new.inherit(old) }
             }
+            for name in s.syncs.keys where config.channels[name] == nil { s.syncs[name] = nil }
             s.config = config
         }
     }
 
     private var workers: [String: ChannelWorker] { state.withLock { $0.workers } }
+
+    /// Tells a state-sync channel the alerts it was told about before a restart.
+    public func seed(channel: String, active: [AlertInfo]) {
+        state.withLock { $0.syncs[channel] }?.seed(active)
+    }
+
+    /// The state-sync channels (Alertmanager).
+    public var syncedChannels: [String] { state.withLock { Array($0.syncs.keys).sorted() } }
 
     /// Re-sends what the outbox held at the last stop.
     public func resume() {
@@ -60,6 +84,10 @@ public final class Delivery: Sendable {
     public func record(_ n: AlertNotification, now: Bool = false) -> Outbox.Entry? {
         guard let channel = config.channels[n.channel] else {
             log.error("notification for an undeclared channel", ["channel": n.channel])
+            return nil
+        }
+        if let sync = state.withLock({ $0.syncs[n.channel] }) {
+            sync.apply(n) // the peer gets the state, not the notice: nothing is owed
             return nil
         }
         if let line = channel.type.integration.consoleLine(for: n) {
@@ -80,7 +108,7 @@ public final class Delivery: Sendable {
     public func drain(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if workers.values.allSatisfy(\.isIdle) { return true }
+            if workers.values.allSatisfy(\.isIdle), state.withLock({ $0.syncs.values }).allSatisfy(\.isIdle) { return true }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return false

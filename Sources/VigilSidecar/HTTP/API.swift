@@ -49,10 +49,11 @@ public struct API: Sendable {
             guard let json = alertsJSON() else { return .error(503, "the core did not answer in time") }
             return .json(200, json)
         case ("GET", ["api", "v1", "rules"]):
-            let rules = sidecar.snapshot.rules.map { r in
-                "{\"name\":\(jsonString(r.name)),\"severity\":\"\(r.severity.rawValue)\",\"channels\":[\(r.channels.map(jsonString).joined(separator: ","))]}"
-            }
-            return .json(200, "[" + rules.joined(separator: ",") + "]")
+            return .json(200, "[" + sidecar.snapshot.rules.map(API.ruleJSON).joined(separator: ",") + "]")
+        case ("GET", let p) where p.count == 4 && p[0] == "api" && p[1] == "v1" && p[2] == "rules":
+            // One rule: where an Alertmanager alert's generatorURL points.
+            guard let rule = sidecar.snapshot.rules.first(where: { $0.name == p[3] }) else { return .error(404, "no rule is named \(p[3])") }
+            return .json(200, API.ruleJSON(rule))
         case ("GET", ["api", "v1", "silences"]):
             guard let now = sidecar.alerts() else { return .error(503, "the core did not answer in time") }
             return .json(200, "[" + now.silences.map(silenceJSON).joined(separator: ",") + "]")
@@ -104,6 +105,10 @@ public struct API: Sendable {
         guard let token else { return nil }
         if r.headers["authorization"] == "Bearer \(token)" { return nil }
         return HTTPResponse(status: 401, body: Data("{\"error\":\"a bearer token is required for this request\"}".utf8), headers: ["WWW-Authenticate": "Bearer"])
+    }
+
+    static func ruleJSON(_ r: (name: String, severity: Severity, channels: [String])) -> String {
+        "{\"name\":\(jsonString(r.name)),\"severity\":\"\(r.severity.rawValue)\",\"channels\":[\(r.channels.map(jsonString).joined(separator: ","))]}"
     }
 
     private func reply(_ r: Sidecar.Reply?, created: Bool) -> HTTPResponse {
