@@ -17,6 +17,9 @@ public struct AlertInfo: Sendable, Equatable, Codable {
     public let startsAt: Instant
     /// Set on resolved notifications.
     public var endsAt: Instant?
+    /// On a resolved notification: the value it resolved at (nil when its rule went away). The
+    /// summary and `value` stay those of the firing.
+    public var resolvedValue: String?
 
     public init(name: String, severity: Severity, labels: [Label], fingerprint: String, value: Double, stringValue: String?,
                 summary: String, description: String?, runbook: String?, startsAt: Instant, endsAt: Instant?) {
@@ -35,6 +38,16 @@ public struct AlertInfo: Sendable, Equatable, Codable {
 
     /// The value as people read it: a string as is, a number to at most 3 decimals.
     public var valueText: String { stringValue ?? formatHuman(value) }
+
+    /// How a resolve reads (`resolved at 0.55 after 3m10s`); nil while it fires.
+    public var resolution: String? {
+        guard let end = endsAt else { return nil }
+        // For people: whole seconds past 10 s, milliseconds below (not `1m0.27721674s`).
+        let d = max(0, end - startsAt)
+        let unit: Int64 = d >= 10_000_000_000 ? 1_000_000_000 : 1_000_000
+        let after = "after " + formatDuration(d.addingSaturated(unit / 2) / unit * unit)
+        return resolvedValue.map { "resolved at \($0) \(after)" } ?? "resolved \(after)"
+    }
 }
 
 /// One message to one channel about one or more alerts (more than one only when grouped).

@@ -125,7 +125,12 @@ public final class Router {
         let fp = fingerprint(alert: t.alert, labels: t.labels)
         let info = rule.alertInfo(t, fingerprint: fp, since: tracked[fp]?.firedAt ?? t.at)
         var tr = tracked[fp] ?? Tracked(info: info, firing: false, isEvent: t.isEvent, firedAt: t.at)
-        tr.info = info
+        if t.state == .resolved, tracked[fp] != nil {
+            // The resolve tells what fired (its summary and value then) and what it came back to.
+            tr.info.resolvedValue = info.valueText
+        } else {
+            tr.info = info
+        }
         if t.flapping {
             if !tr.flapping {
                 tr.flapping = true

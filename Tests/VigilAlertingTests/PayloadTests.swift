@@ -17,7 +17,10 @@ enum Sample {
 
     static func notification(_ kind: AlertNotification.Kind, channel: String, step: Int = 0) -> AlertNotification {
         var a = alert
-        if kind == .resolved { a.endsAt = since + 600_000_000_000 }
+        if kind == .resolved {
+            a.endsAt = since + 600_000_000_000
+            a.resolvedValue = "1800"
+        }
         return AlertNotification(at: since + (kind == .resolved ? 600_000_000_000 : 0), channel: channel, kind: kind, step: step, alerts: [a])
     }
 

@@ -267,6 +267,19 @@ struct RouterTests {
         #expect(rig.notifications.first?.alerts.first?.summary == "high warning: kalshi at 2500.5ms over 2000 since 1970-01-01T00:01:00Z")
     }
 
+    /// A resolve reads what fired (the firing summary and value), what it came back to and for
+    /// how long it fired: not the summary rendered again with the resolved value.
+    @Test func aResolveTellsTheFiringSummaryTheResolvedValueAndTheDuration() throws {
+        let rig = RouteRig("metric lat unit ms labels venue\nalert high { when lat > 2s; severity warning; notify slack; summary \"{{venue}} at {{value}}ms\" }")
+        rig.metric(1, "lat", 2500.5, #"{"venue":"kalshi"}"#)
+        rig.metric(4.5, "lat", 120, #"{"venue":"kalshi"}"#)
+        let resolved = try #require(rig.notifications.last?.alerts.first)
+        #expect(rig.notifications.map(\.kind) == [.firing, .resolved])
+        #expect(resolved.summary == "kalshi at 2500.5ms" && resolved.valueText == "2500.5")
+        #expect(resolved.resolution == "resolved at 120 after 3m30s")
+        #expect(ConsolePayload.line(try #require(rig.notifications.last)).hasSuffix("kalshi at 2500.5ms — resolved at 120 after 3m30s [slack]\n"))
+    }
+
     /// An escalation that came due while vigil was down goes out when the state is restored.
     @Test func aRestoredOverdueEscalationGoesOutAtOnce() throws {
         let rules = "metric x\nalert a { when x > 1; severity warning; notify slack; escalate after 2min to pager }"

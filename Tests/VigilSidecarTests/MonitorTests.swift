@@ -252,7 +252,8 @@ struct MonitorTests {
         #expect(await c.wait { ["by_pid", "by_file", "by_command"].allSatisfy { c.numbers("process_up", "process", $0).last == 0 } })
         for name in ["by_pid", "by_file", "by_command"] {
             let gone = try #require(c.values("process_up", "process", name).first { $0.value == .number(0) })
-            #expect(gone.at - exited < .milliseconds(300 + 500), "\(name): process_up 0 after \(gone.at - exited)")
+            // One interval, plus slack for a runner loaded by the rest of the suite (840 ms seen with 500).
+            #expect(gone.at - exited < .milliseconds(300 + 1000), "\(name): process_up 0 after \(gone.at - exited)")
         }
         #expect(m.watches.map(\.up) == [false, false, false])
         #expect(m.watches.first?.lastError == "no process has pid \(child.pid)")

@@ -20,7 +20,7 @@ public enum ConsolePayload {
         n.alerts.map { a in
             let labels = a.labels.isEmpty ? "" : "{" + a.labels.text(quoted: true) + "}"
             let kind = n.kind == .escalation ? "ESCALATION \(n.step)" : n.kind.rawValue.uppercased()
-            return "\(n.at.rfc3339) \(kind) \(a.severity.rawValue) \(a.name)\(labels) value=\(a.valueText): \(a.summary) [\(n.channel)]"
+            return "\(n.at.rfc3339) \(kind) \(a.severity.rawValue) \(a.name)\(labels) value=\(a.valueText): \(a.summary)\(a.resolution.map { " — \($0)" } ?? "") [\(n.channel)]"
         }.joined(separator: "\n") + "\n"
     }
 }

@@ -26,6 +26,7 @@ enum EmailPayload {
             lines.append("  value = \(a.valueText)")
             lines.append("  since = \(a.startsAt.rfc3339)")
             if let end = a.endsAt { lines.append("  resolved = \(end.rfc3339)") }
+            if let resolution = a.resolution { lines[1] += " — " + resolution }
             if let r = a.runbook { lines.append("  runbook = \(r)") }
             lines.append("  fingerprint = \(a.fingerprint)")
             return lines.joined(separator: "\n")

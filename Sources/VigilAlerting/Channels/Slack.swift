@@ -58,12 +58,17 @@ enum SlackPayload {
         for a in n.alerts {
             var lines = ["*\(escape(title(n, a)))*", escape(a.summary)]
             if !a.labels.isEmpty { lines.append("*Labels:* " + a.labels.map { "`\(escape($0.name))=\(escape($0.value))`" }.joined(separator: " ")) }
-            lines.append("*Value:* \(escape(a.valueText))   *Since:* \(a.startsAt.rfc3339)")
+            if let resolution = a.resolution {
+                lines.append("*Value at firing:* \(escape(a.valueText))   *Since:* \(a.startsAt.rfc3339)")
+                lines.append("*Resolved:* \(escape(resolution))")
+            } else {
+                lines.append("*Value:* \(escape(a.valueText))   *Since:* \(a.startsAt.rfc3339)")
+            }
             if let runbook = a.runbook { lines.append("*Runbook:* <\(escape(runbook))|runbook>") }
             blocks.append(.object([("type", .string("section")), ("text", .object([("type", .string("mrkdwn")),
                                    ("text", .string(truncate(lines.joined(separator: "\n"), sectionLimit)))]))]))
         }
-        let fallback = n.alerts.map { "\(title(n, $0)): \($0.summary)" }.joined(separator: "; ")
+        let fallback = n.alerts.map { "\(title(n, $0)): \($0.summary)" + ($0.resolution.map { " — \($0)" } ?? "") }.joined(separator: "; ")
         return .object([
             ("text", .string(truncate(escape(fallback), sectionLimit))),
             ("attachments", .array([.object([("color", .string(color(n))), ("blocks", .array(blocks))])])),
