@@ -42,6 +42,8 @@ public final class Router {
         return c
     }
     private var groups = Grouping()
+    /// Grouped rules' resolves waiting for their group's wait (alerts with `resolvingSince`).
+    private var resolving = Grouping()
     private var timers = MinHeap<Timer>(key: \.at.nanoseconds)
     private var now = Instant(nanoseconds: .min)
 
@@ -61,6 +63,8 @@ public final class Router {
         var ackedUntil: Instant?
         var flapping = false
         var stableAt: Instant?
+        /// Resolved, its resolve waiting for its group's (grouped rules: resolves go out grouped).
+        var resolvingSince: Instant?
     }
 
     public init(rules lint: LintResult, config: AlertingConfig) {
@@ -101,7 +105,7 @@ public final class Router {
         var heap = timers
         while let top = heap.peek {
             switch top.key {
-            case .group, .silence: return top.at
+            case .group, .resolves, .silence: return top.at
             case .alert(let fp): if let d = due(fp), d <= top.at { return top.at }
             }
             _ = heap.pop()
@@ -146,6 +150,13 @@ public final class Router {
             return
         }
         switch t.state {
+        case .firing where tr.resolvingSince != nil:
+            // Firing again before its grouped resolve went out: the channels never heard it
+            // resolve, so it simply fires on, with its steps where they were.
+            tr.resolvingSince = nil
+            tr.firing = true
+            tracked[fp] = tr
+            schedule(fp)
         case .firing:
             tr.firing = true
             tr.firedAt = t.at
@@ -153,8 +164,7 @@ public final class Router {
             tr.nextStep = 0
             tr.ackedUntil = nil
             tracked[fp] = tr
-            if let by = rule.groupBy, rule.groupWait > 0 {
-                let key = rule.name + "\u{0}" + by.map { n in info.labels.first { $0.name == n }?.value ?? "" }.joined(separator: "\u{0}")
+            if let key = rule.groupKey(info) {
                 if groups.add(fp, rule: rule.name, key: key) { timers.push(Timer(at: t.at + rule.groupWait, key: .group(key))) }
             } else {
                 sendFirst(fp)
@@ -247,6 +257,10 @@ public final class Router {
         }
         for fp in tracked.keys.sorted() {
             if tracked[fp]?.pendingFirst == true { sendFirst(fp) }
+            if let tr = tracked[fp], let since = tr.resolvingSince, let rule = rules[tr.info.name], let key = rule.groupKey(tr.info),
+               resolving.add(fp, rule: rule.name, key: key) {
+                timers.push(Timer(at: since + rule.groupWait, key: .resolves(key))) // overdue: goes out at once
+            }
             schedule(fp)
         }
     }
@@ -266,6 +280,7 @@ public final class Router {
     private func fire(_ key: TimerKey, at t: Instant) {
         switch key {
         case .group(let k): flush(group: k)
+        case .resolves(let k): flush(resolves: k)
         case .silence(let id): silenceChanged(id, at: t)
         case .alert(let fp): attend(fp, at: t)
         }
@@ -368,11 +383,38 @@ public final class Router {
         guard let tr = tracked[fp] else { return }
         if tr.flapping { schedule(fp); return } // held until stable
         if !tr.isEvent, !tr.notified.isEmpty {
+            if let rule = rules[tr.info.name], let key = rule.groupKey(tr.info) {
+                // Grouped like its firing: the group's resolves go out together after the wait.
+                tracked[fp]?.resolvingSince = now
+                if resolving.add(fp, rule: rule.name, key: key) { timers.push(Timer(at: now + rule.groupWait, key: .resolves(key))) }
+                return
+            }
             var info = tr.info
             info.endsAt = now
             send(.resolved, to: tr.notified, alerts: [info], fp: fp, record: false)
         }
         tracked[fp] = nil
+    }
+
+    /// A group's resolve wait is over: per channel, one resolved notification with every alert
+    /// of the group that resolved meanwhile and was told to that channel.
+    private func flush(resolves key: String) {
+        guard let g = resolving.take(key) else { return }
+        let done = g.fingerprints.compactMap { fp -> (String, Tracked)? in
+            guard let tr = tracked[fp], !tr.firing, tr.resolvingSince != nil else { return nil } // fired again meanwhile
+            return (fp, tr)
+        }
+        var channels: [String] = []
+        for (_, tr) in done { channels = merge(channels, tr.notified) }
+        for c in channels {
+            let alerts = done.filter { $0.1.notified.contains(c) }.map { _, tr -> AlertInfo in
+                var info = tr.info
+                info.endsAt = tr.resolvingSince
+                return info
+            }
+            send(.resolved, to: [c], alerts: alerts, fp: nil, record: false)
+        }
+        for (fp, _) in done { tracked[fp] = nil }
     }
 
     /// After a mute may have ended (a silence's start or end, an alert resolved): alerts whose
@@ -419,7 +461,13 @@ public final class Router {
 
     private func send(_ kind: AlertNotification.Kind, to channels: [String], alerts: [AlertInfo], fp: String?, step: Int = 0, record: Bool = true) {
         for c in channels {
-            notifications.append(AlertNotification(at: now, channel: c, kind: kind, step: step, alerts: alerts))
+            // A target that takes one alert a message (PagerDuty: one event per dedup_key) gets
+            // a group as one notification per alert, so each can be resolved later.
+            if alerts.count > 1, config.channels[c]?.type.integration.groupsAlerts == false {
+                for a in alerts { notifications.append(AlertNotification(at: now, channel: c, kind: kind, step: step, alerts: [a])) }
+            } else {
+                notifications.append(AlertNotification(at: now, channel: c, kind: kind, step: step, alerts: alerts))
+            }
         }
         if record, let fp {
             let before = tracked[fp]?.notified ?? []
@@ -442,6 +490,8 @@ enum TimerKey {
     case alert(String)
     /// A group's wait ends.
     case group(String)
+    /// A group's resolves go out.
+    case resolves(String)
     /// A silence starts or ends.
     case silence(String)
 }

@@ -71,6 +71,13 @@ struct RoutingRule {
     }
 
 
+    /// The group an alert of this rule belongs to (`group by … wait …`), or nil when the rule
+    /// does not group: the rule's name and the values of its group-by labels.
+    func groupKey(_ info: AlertInfo) -> String? {
+        guard let by = groupBy, groupWait > 0 else { return nil }
+        return name + "\u{0}" + by.map { n in info.labels.first { $0.name == n }?.value ?? "" }.joined(separator: "\u{0}")
+    }
+
     /// What the router tells channels about an alert of this rule at a transition.
     func alertInfo(_ t: Transition, fingerprint fp: String, since: Instant) -> AlertInfo {
         let value = t.stringValue ?? formatHuman(t.value)

@@ -250,6 +250,47 @@ struct RouterTests {
                             "0.75 slack firing a{market=m1,venue=poly}"])
     }
 
+    /// 60 alerts of one group: Slack gets one message within Block Kit's 50 blocks, PagerDuty a
+    /// trigger per alert (so it can resolve each), and the resolves go out grouped like the firing.
+    @Test func aGroupOfSixtyReachesEveryChannelWithinItsLimitsAndResolvesGrouped() throws {
+        let config = "channel slack { type slack url env:S }\nchannel pager { type pagerduty routing_key env:P }\nescalation_target pager\n"
+        let rig = RouteRig("metric x labels team, k\nalert a { when x > 1; severity critical; notify slack, pager; escalate none; group by team wait 3s }", config: config)
+        for k in 0..<60 { rig.metric(0, "x", 5, #"{"team":"t","k":"\#(k)"}"#) }
+        rig.run(to: 0.1)
+        let firing = rig.notifications
+        #expect(firing.filter { $0.channel == "slack" }.map(\.alerts.count) == [60])
+        #expect(firing.filter { $0.channel == "pager" }.map(\.alerts.count) == Array(repeating: 1, count: 60))
+        let slack = try #require(firing.first { $0.channel == "slack" })
+        let body = String(decoding: try #require(rig.core.router.config.channels["slack"]?.request(for: slack)).body, as: UTF8.self)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        let blocks = try #require(((json["attachments"] as? [[String: Any]])?.first?["blocks"]) as? [[String: Any]])
+        #expect(blocks.count == 50)
+        #expect((blocks.last?["text"] as? [String: Any])?["text"] as? String == "…and 11 more")
+
+        for k in 0..<60 { rig.metric(1, "x", 0, #"{"team":"t","k":"\#(k)"}"#) }
+        #expect(rig.notifications.count == firing.count, "resolves wait for the group")
+        rig.run(to: 1.1)
+        let resolved = rig.notifications.dropFirst(firing.count)
+        #expect(resolved.allSatisfy { $0.kind == .resolved && $0.at == rig.at(1) + 3_000_000_000 })
+        #expect(resolved.filter { $0.channel == "slack" }.map(\.alerts.count) == [60])
+        let triggered = Set(firing.filter { $0.channel == "pager" }.flatMap(\.alerts).map(\.fingerprint))
+        #expect(Set(resolved.filter { $0.channel == "pager" }.flatMap(\.alerts).map(\.fingerprint)) == triggered)
+        #expect(resolved.filter { $0.channel == "pager" }.count == 60)
+        #expect(rig.router.persisted().tracked.isEmpty)
+    }
+
+    /// An alert that fires again while its grouped resolve waits just fires on: no channel hears
+    /// it resolve, nor fire a second time.
+    @Test func firingAgainBeforeAGroupedResolveCancelsIt() {
+        let rig = RouteRig("metric x labels team\nalert a { when x > 1; severity warning; notify slack; group by team wait 30s }")
+        rig.metric(0, "x", 5, #"{"team":"t"}"#)
+        rig.run(to: 1)
+        rig.metric(2, "x", 0, #"{"team":"t"}"#)
+        rig.metric(2.25, "x", 5, #"{"team":"t"}"#)
+        rig.run(to: 5)
+        #expect(rig.log == ["0.5 slack firing a{team=t}"])
+    }
+
     @Test func eventAlertsSendNoResolved() {
         let rig = RouteRig("event spec_changed\nalert changed { when spec_changed; severity info; notify slack }")
         rig.line(1, #"{"timestamp_ns":60000000000,"service":"n","event":"spec_changed"}"#)

@@ -27,6 +27,9 @@ public protocol Integration: Sendable {
     /// Whether channels of this type are told about acknowledgements (the router sends them
     /// `acknowledge` after `vigil ack`, to the channels that were told the alert fired).
     var takesAcknowledgements: Bool { get }
+    /// Whether one message may carry several alerts (a group); false: the router sends a group
+    /// as one notification per alert.
+    var groupsAlerts: Bool { get }
 }
 
 extension Integration {
@@ -36,6 +39,7 @@ extension Integration {
     public func pacing(_ channel: ChannelConfig) -> Int64? { nil }
     public func giveUpAge(_ policy: RetryPolicy) -> Int64 { policy.giveUpOther }
     public var takesAcknowledgements: Bool { false }
+    public var groupsAlerts: Bool { true }
 }
 
 /// A target that holds alert state itself (Alertmanager): vigil keeps that state in sync, as

@@ -17,10 +17,13 @@ struct EmailIntegration: Integration {
 
 /// Email through an HTTP mail gateway: `{from, to, subject, text}`.
 enum EmailPayload {
+    /// Alerts written out in one mail; past that, "and N more" (a group of thousands stays a mail).
+    static let alertLimit = 100
+
     static func render(_ n: AlertNotification, channel: ChannelConfig) -> JSONValue {
         let first = n.alerts.first
         let subject = first.map { SlackPayload.title(n, $0) + (n.alerts.count > 1 ? " and \(n.alerts.count - 1) more" : "") } ?? "vigil"
-        let text = n.alerts.map { a in
+        var text = n.alerts.prefix(alertLimit).map { a in
             var lines = [SlackPayload.title(n, a), a.summary, ""]
             lines += a.labels.map { "  \($0.name) = \($0.value)" }
             lines.append("  value = \(a.valueText)")
@@ -31,6 +34,7 @@ enum EmailPayload {
             lines.append("  fingerprint = \(a.fingerprint)")
             return lines.joined(separator: "\n")
         }.joined(separator: "\n\n")
+        if n.alerts.count > alertLimit { text += "\n\n…and \(n.alerts.count - alertLimit) more" }
         return .object([("from", .string(channel.from ?? "vigil@localhost")), ("to", .string(channel.to ?? "")),
                         ("subject", .string(subject)), ("text", .string(text))])
     }

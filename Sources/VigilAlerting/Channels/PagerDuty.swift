@@ -11,6 +11,8 @@ extension ChannelType {
 struct PagerDutyIntegration: Integration {
     let type = "pagerduty"
     let takesAcknowledgements = true
+    /// An event has one dedup_key: a group is one trigger per alert, each resolved on its own.
+    let groupsAlerts = false
     let defaultURL: String? = "https://events.pagerduty.com/v2/enqueue"
 
     func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {

@@ -27,6 +27,8 @@ struct SlackIntegration: Integration {
 /// and each section stays within Slack's 3,000 characters.
 enum SlackPayload {
     static let sectionLimit = 3000
+    /// Block Kit takes at most 50 blocks a message: 49 alerts, then "and N more".
+    static let blockLimit = 50
 
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
@@ -55,7 +57,8 @@ enum SlackPayload {
 
     static func render(_ n: AlertNotification) -> JSONValue {
         var blocks: [JSONValue] = []
-        for a in n.alerts {
+        let shown = n.alerts.count <= blockLimit ? n.alerts[...] : n.alerts.prefix(blockLimit - 1)
+        for a in shown {
             var lines = ["*\(escape(title(n, a)))*", escape(a.summary)]
             if !a.labels.isEmpty { lines.append("*Labels:* " + a.labels.map { "`\(escape($0.name))=\(escape($0.value))`" }.joined(separator: " ")) }
             if let resolution = a.resolution {
@@ -68,9 +71,13 @@ enum SlackPayload {
             blocks.append(.object([("type", .string("section")), ("text", .object([("type", .string("mrkdwn")),
                                    ("text", .string(truncate(lines.joined(separator: "\n"), sectionLimit)))]))]))
         }
-        let fallback = n.alerts.map { "\(title(n, $0)): \($0.summary)" + ($0.resolution.map { " — \($0)" } ?? "") }.joined(separator: "; ")
+        if shown.count < n.alerts.count {
+            blocks.append(.object([("type", .string("section")), ("text", .object([("type", .string("mrkdwn")),
+                                   ("text", .string("…and \(n.alerts.count - shown.count) more"))]))]))
+        }
+        let fallback = shown.map { "\(title(n, $0)): \($0.summary)" + ($0.resolution.map { " — \($0)" } ?? "") }.joined(separator: "; ")
         return .object([
-            ("text", .string(truncate(escape(fallback), sectionLimit))),
+            ("text", .string(truncate(escape(fallback) + (shown.count < n.alerts.count ? "; …and \(n.alerts.count - shown.count) more" : ""), sectionLimit))),
             ("attachments", .array([.object([("color", .string(color(n))), ("blocks", .array(blocks))])])),
         ])
     }
