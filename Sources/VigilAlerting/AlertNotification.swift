@@ -64,6 +64,9 @@ public struct AlertNotification: Sendable, Equatable, Codable {
     /// The escalation step (1-based) for `escalation`; 0 otherwise.
     public let step: Int
     public let alerts: [AlertInfo]
+    /// What the alerts were grouped by: `alertname` and the rule's `group by` labels (their
+    /// values), as Alertmanager's webhook reports them.
+    public var groupLabels: [Label]?
 
     public init(at: Instant, channel: String, kind: Kind, step: Int, alerts: [AlertInfo]) {
         self.at = at

@@ -39,10 +39,14 @@ public struct ChannelConfig: Sendable, Equatable {
     public let peers: [Secret]
     /// How often a state-sync target (Alertmanager) is sent the whole state, nanoseconds.
     public let resend: Int64
+    /// A webhook's `max_alerts`: alerts in one message at most (0: all), the rest counted.
+    public let maxAlerts: Int
+    /// The config's `external_url` (webhooks' `externalURL`).
+    public internal(set) var externalURL: String?
 
     public init(name: String, type: ChannelType, url: Secret? = nil, routingKey: Secret? = nil, to: String? = nil,
                 from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1,
-                peers: [Secret]? = nil, resend: Int64 = 60_000_000_000) {
+                peers: [Secret]? = nil, resend: Int64 = 60_000_000_000, maxAlerts: Int = 0, externalURL: String? = nil) {
         self.name = name
         self.type = type
         self.url = url ?? type.integration.defaultURL.map(Secret.init)
@@ -54,6 +58,8 @@ public struct ChannelConfig: Sendable, Equatable {
         self.rate = rate
         self.peers = peers ?? self.url.map { [$0] } ?? []
         self.resend = resend
+        self.maxAlerts = maxAlerts
+        self.externalURL = externalURL
     }
 }
 
@@ -143,7 +149,8 @@ public struct AlertingConfig: Sendable {
                     to: word("to"), from: word("from"), source: word("source"),
                     timeout: duration("timeout") ?? 10_000_000_000, rate: rate,
                     peers: peers,
-                    resend: duration("resend") ?? 60_000_000_000)
+                    resend: duration("resend") ?? 60_000_000_000,
+                    maxAlerts: { if case .number(let n)? = values["max_alerts"] { Int(exactly: n.quantity.value) ?? 0 } else { 0 } }())
             case .setting(let s):
                 if s.key.name == "escalation_target", case .word(let w)? = s.value { config.escalationTarget = w.name }
                 if s.key.name == "fallback", case .word(let w)? = s.value { config.fallback = w.name }
@@ -152,6 +159,7 @@ public struct AlertingConfig: Sendable {
                 break
             }
         }
+        for name in config.channels.keys { config.channels[name]?.externalURL = config.externalURL }
         return config
     }
 }

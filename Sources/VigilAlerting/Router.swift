@@ -460,13 +460,22 @@ public final class Router {
     }
 
     private func send(_ kind: AlertNotification.Kind, to channels: [String], alerts: [AlertInfo], fp: String?, step: Int = 0, record: Bool = true) {
+        // Alertmanager's groupLabels: alertname and the rule's group-by labels the alerts carry.
+        let groupLabels = alerts.first.map { a in
+            [Label("alertname", a.name)] + (rules[a.name]?.groupBy ?? []).compactMap { n in a.labels.first { $0.name == n } }
+        }
+        func notification(_ c: String, _ alerts: [AlertInfo]) -> AlertNotification {
+            var n = AlertNotification(at: now, channel: c, kind: kind, step: step, alerts: alerts)
+            n.groupLabels = groupLabels
+            return n
+        }
         for c in channels {
             // A target that takes one alert a message (PagerDuty: one event per dedup_key) gets
             // a group as one notification per alert, so each can be resolved later.
             if alerts.count > 1, config.channels[c]?.type.integration.groupsAlerts == false {
-                for a in alerts { notifications.append(AlertNotification(at: now, channel: c, kind: kind, step: step, alerts: [a])) }
+                for a in alerts { notifications.append(notification(c, [a])) }
             } else {
-                notifications.append(AlertNotification(at: now, channel: c, kind: kind, step: step, alerts: alerts))
+                notifications.append(notification(c, alerts))
             }
         }
         if record, let fp {

@@ -13,7 +13,7 @@ public struct ChannelSchema: Sendable {
         ChannelSchema(type: "slack", settings: ["url", "timeout", "rate"], required: ["url"]),
         ChannelSchema(type: "pagerduty", settings: ["routing_key", "url", "timeout", "source"], required: ["routing_key"]),
         ChannelSchema(type: "email", settings: ["url", "to", "from", "timeout"], required: ["url", "to"]),
-        ChannelSchema(type: "webhook", settings: ["url", "timeout"], required: ["url"]),
+        ChannelSchema(type: "webhook", settings: ["url", "timeout", "max_alerts"], required: ["url"]),
         // `url` lists the peers of an Alertmanager cluster; `resend` is how often the state is re-sent.
         ChannelSchema(type: "alertmanager", settings: ["url", "timeout", "resend"], required: ["url"], lists: ["url"]),
         ChannelSchema(type: "console", settings: [], required: []),

@@ -366,6 +366,12 @@ struct Checker {
                 error(file, "bad-value", "`timeout` takes a duration like `5s`", s.valueRange)
                 return
             }
+        case "max_alerts":
+            guard case .number(let n)? = s.value, n.quantity.unit == nil, n.quantity.value >= 0, n.quantity.value <= 1_000_000,
+                  n.quantity.value == n.quantity.value.rounded() else {
+                error(file, "bad-value", "`max_alerts` takes a whole number of alerts, 0 for all", s.valueRange)
+                return
+            }
         case "resend":
             guard case .number(let n)? = s.value, let ns = n.quantity.nanoseconds, ns >= 1_000_000_000, !n.quantity.isTooLongADuration else {
                 error(file, "bad-value", "`resend` takes a duration of at least 1s, like `1m`", s.valueRange)

@@ -20,7 +20,7 @@ final class RealAlertmanager {
     let hook: Receiver
     private var process: Process?
 
-    init() throws {
+    init(groupBy: [String] = ["alertname"]) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-am-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         hook = try Receiver(script: [.init(status: 200)])
@@ -29,7 +29,7 @@ final class RealAlertmanager {
               resolve_timeout: 30s
             route:
               receiver: hook
-              group_by: [alertname]
+              group_by: [\(groupBy.joined(separator: ", "))]
               group_wait: 1s
               group_interval: 2s
               repeat_interval: 1h
@@ -68,6 +68,16 @@ final class RealAlertmanager {
         p.terminate()
         p.waitUntilExit()
         process = nil
+    }
+
+    /// Posts alerts to its API v2 as any client would.
+    func post(_ alerts: [[String: Any]]) async throws {
+        var r = URLRequest(url: URL(string: base + "/api/v2/alerts")!)
+        r.httpMethod = "POST"
+        r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        r.httpBody = try JSONSerialization.data(withJSONObject: alerts)
+        let (_, response) = try await URLSession.shared.data(for: r)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
     }
 
     /// The alerts Alertmanager holds as active.
@@ -143,6 +153,54 @@ struct AlertmanagerPeerTests {
         #expect(try await am.active().isEmpty)
         #expect(am.notified == ["firing high_latency{kalshi}", "resolved high_latency{kalshi}"])
         #expect(log.all.contains { $0.message == "state sync failed; retrying" && $0.data["peer"] == "1 of 2" })
+    }
+
+    /// The webhook channel's body against the one a real Alertmanager sends its webhook for the
+    /// same two alerts of one group, field by field (receiver names, group keys' route part,
+    /// fingerprints and URLs are each side's own).
+    @Test(.enabled(if: RealAlertmanager.installed, "\(skip)"), .timeLimit(.minutes(1)))
+    func theWebhookBodyMatchesAlertmanagersOwn() async throws {
+        let am = try RealAlertmanager(groupBy: ["alertname", "team"])
+        try await am.start()
+        defer { am.stop() }
+        let start = Instant(nanoseconds: Int64(Date().timeIntervalSince1970) * 1_000_000_000)
+        func info(_ venue: String) -> AlertInfo {
+            let labels = [Label("team", "trading"), Label("venue", venue)]
+            return AlertInfo(name: "high_latency", severity: .warning, labels: labels, fingerprint: fingerprint(alert: "high_latency", labels: labels),
+                             value: 2600, stringValue: nil, summary: "p95 feed latency on \(venue) is 2600ms", description: nil,
+                             runbook: "https://runbooks.example/high_latency", startsAt: start, endsAt: nil)
+        }
+        let alerts = [info("kalshi"), info("poly")]
+        try await am.post(alerts.map { a in
+            ["labels": Dictionary(uniqueKeysWithValues: WebhookPayload.allLabels(a).map { ($0.name, $0.value) }),
+             "annotations": ["summary": a.summary, "runbook_url": a.runbook ?? ""], "startsAt": a.startsAt.rfc3339]
+        })
+        for _ in 0..<100 where am.hook.requests.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        let delivered = try #require(am.hook.requests.first, "Alertmanager sent no webhook")
+        let theirs = try #require(try JSONSerialization.jsonObject(with: Data(delivered.body.utf8)) as? [String: Any])
+
+        var n = AlertNotification(at: start, channel: "hook", kind: .firing, step: 0, alerts: alerts)
+        n.groupLabels = [Label("alertname", "high_latency"), Label("team", "trading")]
+        let channel = ChannelConfig(name: "hook", type: .webhook, url: Secret("http://127.0.0.1:1/x"))
+        let request = try #require(channel.request(for: n))
+        let ours = try #require(try JSONSerialization.jsonObject(with: request.body) as? [String: Any])
+
+        for key in ["version", "status", "truncatedAlerts"] { #expect("\(ours[key] ?? "-")" == "\(theirs[key] ?? "-")", "\(key)") }
+        for key in ["groupLabels", "commonLabels", "commonAnnotations"] {
+            #expect(ours[key] as? [String: String] == theirs[key] as? [String: String], "\(key): ours \(ours[key] ?? "-") theirs \(theirs[key] ?? "-")")
+        }
+        #expect((theirs["groupKey"] as? String)?.hasSuffix(":" + ((ours["groupKey"] as? String) ?? "").split(separator: ":", maxSplits: 1).last.map(String.init)!) == true,
+                "groupKey: ours \(ours["groupKey"] ?? "-") theirs \(theirs["groupKey"] ?? "-")")
+        let mine = (ours["alerts"] as? [[String: Any]]) ?? [], other = (theirs["alerts"] as? [[String: Any]]) ?? []
+        #expect(mine.count == 2 && other.count == 2)
+        func byVenue(_ list: [[String: Any]]) -> [String: [String: Any]] {
+            Dictionary(uniqueKeysWithValues: list.map { ((($0["labels"] as? [String: String]) ?? [:])["venue"] ?? "?", $0) })
+        }
+        for (venue, a) in byVenue(mine) {
+            let b = byVenue(other)[venue] ?? [:]
+            for key in ["status", "startsAt", "endsAt"] { #expect("\(a[key] ?? "-")" == "\(b[key] ?? "-")", "\(venue) \(key)") }
+            for key in ["labels", "annotations"] { #expect(a[key] as? [String: String] == b[key] as? [String: String], "\(venue) \(key)") }
+        }
     }
 
     /// While the peer is down, one alert resolves and the other keeps firing. The restarted peer

@@ -271,7 +271,9 @@ struct MonitorTests {
         let (m, c) = monitor(Surroundings(watches: [.init(name: "trader", selector: .pidFile(pidFile.path), interval: 150 * Self.ms)]), log: log)
         defer { m.stop() }
         #expect(await c.wait { m.watches.first?.pid == first.pid })
-        try Data("\(second.pid)".utf8).write(to: pidFile)
+        // Atomically, as a daemon rewrites its pid file: a check that read the file between a
+        // plain write's truncation and its bytes saw no process (a "gone", not a "restarted").
+        try Data("\(second.pid)".utf8).write(to: pidFile, options: .atomic)
         #expect(await c.wait { m.watches.first?.pid == second.pid })
         let restarts = log.all.filter { $0.message == "watched process restarted" }
         #expect(restarts.map(\.data) == [["watch": "trader", "old_pid": "\(first.pid)", "pid": "\(second.pid)"]])

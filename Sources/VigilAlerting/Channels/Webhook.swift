@@ -20,17 +20,21 @@ struct WebhookIntegration: Integration {
 enum WebhookPayload {
     static let zeroTime = "0001-01-01T00:00:00Z"
 
-    static func alert(_ a: AlertInfo, resolved: Bool) -> JSONValue {
-        var annotations: [(String, JSONValue)] = [("summary", .string(a.summary))]
-        if let d = a.description { annotations.append(("description", .string(d))) }
-        if let r = a.runbook { annotations.append(("runbook_url", .string(r))) }
-        return .object([
+    static func annotations(_ a: AlertInfo) -> [(String, String)] {
+        var out = [("summary", a.summary)]
+        if let d = a.description { out.append(("description", d)) }
+        if let r = a.runbook { out.append(("runbook_url", r)) }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    static func alert(_ a: AlertInfo, resolved: Bool, externalURL: String?) -> JSONValue {
+        .object([
             ("status", .string(resolved ? "resolved" : "firing")),
             ("labels", JSONValue.labels(allLabels(a))),
-            ("annotations", .object(annotations)),
+            ("annotations", .object(annotations(a).map { ($0.0, .string($0.1)) })),
             ("startsAt", .string(a.startsAt.rfc3339)),
-            ("endsAt", .string(a.endsAt?.rfc3339 ?? zeroTime)),
-            ("generatorURL", .string("")),
+            ("endsAt", .string(resolved ? (a.endsAt?.rfc3339 ?? zeroTime) : zeroTime)),
+            ("generatorURL", .string(externalURL.map { $0 + "/api/v1/rules/" + a.name } ?? "")),
             ("fingerprint", .string(a.fingerprint)),
         ])
     }
@@ -40,22 +44,30 @@ enum WebhookPayload {
         ([Label("alertname", a.name), Label("severity", a.severity.rawValue)] + a.labels.filter { $0.name != "alertname" && $0.name != "severity" }).sorted()
     }
 
+    /// Alertmanager's webhook body, each field computed as Alertmanager computes it:
+    /// `groupLabels` are the group's (alertname and the rule's `group by`), `commonLabels` and
+    /// `commonAnnotations` what every alert shares, `truncatedAlerts` what `max_alerts` left out,
+    /// `groupKey` the root route's `{}:{labels}`, `externalURL` the config's `external_url`.
     static func render(_ n: AlertNotification, channel: ChannelConfig) -> JSONValue {
         let resolved = n.kind == .resolved
         let labelSets = n.alerts.map { Set(allLabels($0)) }
         let common = labelSets.dropFirst().reduce(labelSets.first ?? []) { $0.intersection($1) }.sorted()
-        let groupKey = n.alerts.first.map { "{}:{alertname=\"\($0.name)\"}" } ?? "{}"
+        let annotationSets = n.alerts.map { Set(annotations($0).map { Label($0.0, $0.1) }) }
+        let commonAnnotations = annotationSets.dropFirst().reduce(annotationSets.first ?? []) { $0.intersection($1) }.sorted()
+        let groupLabels = (n.groupLabels ?? n.alerts.first.map { [Label("alertname", $0.name)] } ?? []).sorted()
+        let groupKey = "{}:{" + groupLabels.map { "\($0.name)=\(jsonString($0.value))" }.joined(separator: ", ") + "}"
+        let shown = channel.maxAlerts > 0 ? Array(n.alerts.prefix(channel.maxAlerts)) : n.alerts
         return .object([
             ("version", .string("4")),
             ("groupKey", .string(groupKey)),
-            ("truncatedAlerts", .number(0)),
+            ("truncatedAlerts", .number(Double(n.alerts.count - shown.count))),
             ("status", .string(resolved ? "resolved" : "firing")),
             ("receiver", .string(channel.name)),
-            ("groupLabels", JSONValue.labels(n.alerts.first.map { [Label("alertname", $0.name)] } ?? [])),
+            ("groupLabels", JSONValue.labels(groupLabels)),
             ("commonLabels", JSONValue.labels(common)),
-            ("commonAnnotations", n.alerts.count == 1 ? .object([("summary", .string(n.alerts[0].summary))]) : .object([])),
-            ("externalURL", .string("")),
-            ("alerts", .array(n.alerts.map { alert($0, resolved: resolved) })),
+            ("commonAnnotations", JSONValue.labels(commonAnnotations)),
+            ("externalURL", .string(channel.externalURL ?? "")),
+            ("alerts", .array(shown.map { alert($0, resolved: resolved, externalURL: channel.externalURL) })),
         ])
     }
 }
