@@ -19,8 +19,10 @@ let package = Package(
         .target(name: "VigilAlerting", dependencies: ["VigilRules", "VigilEngine"]),
         // zlib, for gzipped log backups (Foundation has no gzip).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // libcurl's SMTP client, loaded at run time (libcurl.so.4 is on the machine; its headers are not).
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
         // Sockets, HTTP, delivery, outbox, journal, logs, the run loop.
-        .target(name: "VigilSidecar", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "CZlib"]),
+        .target(name: "VigilSidecar", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "CZlib", "CCurl"]),
         // Argument parsing and subcommands, as a library so tests drive it in-process.
         .target(name: "VigilCLI", dependencies: ["VigilRules", "VigilEngine", "VigilAlerting", "VigilSidecar"]),
         .executableTarget(name: "vigil", dependencies: ["VigilCLI"]),

@@ -41,7 +41,8 @@ public struct URLSessionTransport: HTTPTransport {
         return answer.withLock { $0 } ?? .timeout
     }
 
-    private static let deliverySession = session(label: "vigil-delivery-http")
+    private static let deliveryQueue = DispatchQueue(label: "vigil-delivery-http")
+    private static let deliverySession = session(on: deliveryQueue)
 
     /// A GET for an `http` probe, on the probes' own session (no cache, no cookies, its own
     /// connection pool, so a hung webhook delivery cannot hold a probe back), answered on
@@ -61,19 +62,22 @@ public struct URLSessionTransport: HTTPTransport {
         return { task.cancel() }
     }
 
-    private static let probeSession = session(label: "vigil-probe-http")
+    private static let probeQueue = DispatchQueue(label: "vigil-probe-http")
+    private static let probeSession = session(on: probeQueue)
 
     /// An ephemeral session (no cache, no cookies) whose completions run on a serial queue of
     /// its own: a serial queue gets a thread even when blocking work fills the global pool,
-    /// where the default delegate queue would wait its turn.
-    private static func session(label: String) -> URLSession {
+    /// where the default delegate queue would wait its turn. The queue is a static: the
+    /// operation queue holds it unowned (a queue made here was freed at once, and the warning
+    /// said so).
+    private static func session(on queue: DispatchQueue) -> URLSession {
         let c = URLSessionConfiguration.ephemeral
         c.urlCache = nil
         c.httpCookieStorage = nil
         c.httpShouldSetCookies = false
         c.httpMaximumConnectionsPerHost = 64
         let q = OperationQueue()
-        q.underlyingQueue = DispatchQueue(label: label)
+        q.underlyingQueue = queue
         q.maxConcurrentOperationCount = 1
         return URLSession(configuration: c, delegate: nil, delegateQueue: q)
     }
