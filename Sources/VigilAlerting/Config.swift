@@ -43,6 +43,8 @@ public struct ChannelConfig: Sendable, Equatable {
     public let maxAlerts: Int
     /// The config's `external_url` (webhooks' `externalURL`).
     public internal(set) var externalURL: String?
+    /// An smtp channel's server and login.
+    public var smtp: SMTPSettings?
 
     public init(name: String, type: ChannelType, url: Secret? = nil, routingKey: Secret? = nil, to: String? = nil,
                 from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1,
@@ -60,6 +62,27 @@ public struct ChannelConfig: Sendable, Equatable {
         self.resend = resend
         self.maxAlerts = maxAlerts
         self.externalURL = externalURL
+    }
+}
+
+/// An smtp channel's settings: `smarthost "HOST:PORT"` (465: implicit TLS), `hello`, `to`
+/// (one or more), `require_tls` (default true: STARTTLS or no mail), `auth_username`,
+/// `auth_password` (a secret), `ca_file`.
+public struct SMTPSettings: Sendable, Equatable {
+    public var smarthost: String
+    public var hello: String = "vigil"
+    public var recipients: [String] = []
+    public var requireTLS = true
+    public var username: String?
+    public var password: Secret?
+    public var caFile: String?
+
+    public init(smarthost: String) { self.smarthost = smarthost }
+
+    /// libcurl's URL for the server: smtps:// on port 465, smtp:// (STARTTLS) otherwise; the
+    /// path is the EHLO name.
+    public var url: String {
+        (smarthost.hasSuffix(":465") ? "smtps://" : "smtp://") + smarthost + "/" + hello
     }
 }
 
@@ -144,6 +167,19 @@ public struct AlertingConfig: Sendable {
                 if case .number(let n)? = values["rate"] { rate = n.quantity.value }
                 var peers: [Secret] = []
                 for v in lists["url"] ?? [] { if let p = try secret("url", v) { peers.append(p) } }
+                var smtp: SMTPSettings?
+                if type == .smtp, let host = word("smarthost") {
+                    var m = SMTPSettings(smarthost: host)
+                    if let h = word("hello") { m.hello = h }
+                    m.recipients = (lists["to"] ?? []).compactMap { v -> String? in
+                        switch v { case .string(let s): s.value; case .word(let w): w.name; default: nil }
+                    }
+                    m.requireTLS = word("require_tls") != "false"
+                    m.username = word("auth_username")
+                    m.password = try secret("auth_password")
+                    m.caFile = word("ca_file")
+                    smtp = m
+                }
                 config.channels[channelName] = ChannelConfig(
                     name: channelName, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
                     to: word("to"), from: word("from"), source: word("source"),
@@ -151,6 +187,7 @@ public struct AlertingConfig: Sendable {
                     peers: peers,
                     resend: duration("resend") ?? 60_000_000_000,
                     maxAlerts: { if case .number(let n)? = values["max_alerts"] { Int(exactly: n.quantity.value) ?? 0 } else { 0 } }())
+                config.channels[channelName]?.smtp = smtp
             case .setting(let s):
                 if s.key.name == "escalation_target", case .word(let w)? = s.value { config.escalationTarget = w.name }
                 if s.key.name == "fallback", case .word(let w)? = s.value { config.fallback = w.name }

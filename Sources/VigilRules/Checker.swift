@@ -335,6 +335,13 @@ struct Checker {
         for key in ChannelSchema.named(type)?.required ?? [] where seen[key] == nil {
             error(file, "missing-clause", "\(type) channel `\(channel)` needs `\(key)`", c.name?.range ?? c.range)
         }
+        // A login without TLS to another host: the password would cross the network in clear.
+        if type == "smtp", case .word(let w)? = c.setting("require_tls")?.value, w.name == "false", c.setting("auth_username") != nil,
+           case .string(let host)? = c.setting("smarthost")?.value,
+           !["127.0.0.1", "localhost", "[::1]", "::1"].contains(String(host.value.split(separator: ":").dropLast().joined(separator: ":"))) {
+            warn(file, "insecure-auth", "`require_tls false` with a login to \(host.value): the password would cross the network in clear",
+                 w.range, notes: [.init("keep TLS (the default) for any host but this one's loopback")])
+        }
         return type
     }
 
@@ -356,7 +363,28 @@ struct Checker {
             default:
                 error(file, "bad-value", "`\(key)` takes a quoted string, `env:NAME` or `file:PATH`", s.valueRange)
             }
-        case "to", "from", "source":
+        case "auth_password":
+            switch s.value {
+            case .secret(let ref)?: checkSecretRef(ref, in: file)
+            case .string(let lit)?:
+                warn(file, "literal-secret", "a password is written into the config; secrets belong in the environment or a file", lit.range,
+                     notes: [.init("configs end up in repositories and logs; use `env:\(channel.uppercased())_PASSWORD` or `file:PATH`")],
+                     fixIt: "env:\(channel.uppercased())_PASSWORD")
+            default:
+                error(file, "bad-value", "`auth_password` takes `env:NAME`, `file:PATH` or a quoted string", s.valueRange)
+            }
+        case "smarthost":
+            guard case .string(let lit)? = s.value, let colon = lit.value.lastIndex(of: ":"), colon != lit.value.startIndex,
+                  let port = Int(lit.value[lit.value.index(after: colon)...]), (1...65535).contains(port) else {
+                error(file, "bad-value", "`smarthost` takes \"HOST:PORT\", like \"smtp.example.com:587\" (465 for implicit TLS)", s.valueRange)
+                return
+            }
+        case "require_tls":
+            guard case .word(let w)? = s.value, w.name == "true" || w.name == "false" else {
+                error(file, "bad-value", "`require_tls` takes `true` or `false`", s.valueRange)
+                return
+            }
+        case "to", "from", "source", "hello", "auth_username", "ca_file":
             guard case .string? = s.value else {
                 error(file, "bad-value", "`\(key)` takes a quoted string", s.valueRange)
                 return

@@ -120,6 +120,20 @@ struct CheckerTests {
         #expect(ASTDump.dump(Parser.parse(SourceFile(path: "vigil.conf", text: formatted, kind: .config)).0) == ASTDump.dump(parsed))
     }
 
+    /// The smtp channel: its keys (with the closest for a typo), a smarthost needs its port, a
+    /// literal password warns, and a login without TLS to another host warns.
+    @Test func smtpChannels() {
+        let base = #"channel m { type smtp smarthost "mail.example.com:587" from "v@example.com" to "a@example.com", "b@example.com""#
+        #expect(codes(lint("", config: base + " auth_username \"v\" auth_password env:SMTP_PASSWORD }")) == [])
+        #expect(codes(lint("", config: base + " auth_pasword env:P }")) == ["E:unknown-key@1:113"])
+        #expect(lint("", config: base + " auth_pasword env:P }").diagnostics.first?.fixIt == "auth_password")
+        #expect(codes(lint("", config: #"channel m { type smtp smarthost "mail.example.com" from "v@x" to "a@x" }"#)) == ["E:bad-value@1:33"])
+        #expect(codes(lint("", config: base + " auth_username \"v\" auth_password \"hunter2\" }")) == ["W:literal-secret@1:145"])
+        #expect(codes(lint("", config: base + " require_tls false auth_username \"v\" auth_password env:P }")) == ["W:insecure-auth@1:125"])
+        #expect(codes(lint("", config: #"channel m { type smtp smarthost "127.0.0.1:25" from "v@x" to "a@x" require_tls false auth_username "v" auth_password env:P }"#)) == [])
+        #expect(codes(lint("", config: #"channel m { type smtp from "v@x" }"#)) == ["E:missing-clause@1:9", "E:missing-clause@1:9"])
+    }
+
     @Test func duplicateDeclarationsPointAtTheFirst() {
         let r = lint("const a = 1\nconst a = 2\nmetric m\nmetric m\n" + alert("m > a"))
         #expect(codes(r) == ["E:duplicate-const@2:7", "E:duplicate-metric@4:8"])

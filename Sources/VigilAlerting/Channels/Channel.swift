@@ -60,7 +60,7 @@ public struct ChannelType: Sendable, Equatable, CustomStringConvertible {
     public init(_ integration: any Integration) { self.integration = integration }
 
     /// The registry: every type a config may name.
-    public static let all: [ChannelType] = [.slack, .pagerduty, .email, .webhook, .alertmanager, .console]
+    public static let all: [ChannelType] = [.slack, .pagerduty, .email, .smtp, .webhook, .alertmanager, .console]
 
     /// The type a config's `type` word names.
     public static func named(_ word: String) -> ChannelType? { all.first { $0.name == word } }
@@ -82,18 +82,32 @@ public struct OutgoingRequest: Sendable, CustomStringConvertible {
     public let url: Secret
     public let body: Data
     public let contentType = "application/json"
+    /// For a mail (`smtp://`, `smtps://`): the envelope and the login; the body is the message.
+    public let mail: MailEnvelope?
 
-    public init(channel: String, url: Secret, body: Data) {
+    public init(channel: String, url: Secret, body: Data, mail: MailEnvelope? = nil) {
         self.channel = channel
         self.url = url
         self.body = body
+        self.mail = mail
     }
 
     init(channel: String, url: Secret, body: JSONValue) {
         self.init(channel: channel, url: url, body: Data(body.serialized().utf8))
     }
 
-    public var description: String { "POST <redacted> for channel \(channel) (\(body.count) bytes)" }
+    public var description: String { "\(mail == nil ? "POST" : "MAIL") <redacted> for channel \(channel) (\(body.count) bytes)" }
+}
+
+/// An SMTP envelope: sender, recipients, and how to log in.
+public struct MailEnvelope: Sendable {
+    public let from: String
+    public let to: [String]
+    public let username: String?
+    public let password: Secret?
+    public let caFile: String?
+    /// STARTTLS or fail (implicit TLS on smtps:// regardless).
+    public let requireTLS: Bool
 }
 
 /// What a delivery attempt came to.
@@ -102,6 +116,8 @@ public enum HTTPResult: Sendable, Equatable {
     case timeout
     case cannotConnect(String)
     case failed(String)
+    /// An SMTP server's reply code and why the transfer stopped.
+    case reply(Int, String)
 
     /// In words, for logs and the fallback report (URLSession's own errors are numbers on Linux).
     public var description: String {
@@ -110,6 +126,7 @@ public enum HTTPResult: Sendable, Equatable {
         case .timeout: "timed out"
         case .cannotConnect(let why): "cannot connect (\(why))"
         case .failed(let why): why
+        case .reply(let code, let why): "SMTP \(code)" + (why.isEmpty ? "" : " (\(why))")
         }
     }
 }
@@ -147,6 +164,11 @@ public enum DeliveryOutcome: Sendable, Equatable {
             if code == 429 || code == 503 { return .retry(after: retryAfter.flatMap { parseRetryAfter($0, now: now) }) }
             if code == 408 || (500..<600).contains(code) { return .retry(after: nil) }
             return .final("HTTP \(code)")
+        case .reply(let code, _):
+            // SMTP (RFC 5321): 4xx is transient, 5xx permanent.
+            if (200..<400).contains(code) { return .delivered }
+            if (400..<500).contains(code) { return .retry(after: nil) }
+            return .final(r.description)
         case .timeout, .cannotConnect, .failed:
             return .retry(after: nil)
         }

@@ -21,6 +21,7 @@ public struct URLSessionTransport: HTTPTransport {
     /// URLSession.shared answers, and where a starved pool adds a thread only once a second).
     /// Waits at most the timeout plus 5 s, in case libcurl never answers.
     public func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult {
+        if let mail = request.mail { return SMTPClient.send(request, mail, timeout: timeout) }
         guard let url = URL(string: request.url.reveal()) else { return .failed("the channel's url is not a URL") }
         var r = URLRequest(url: url)
         r.httpMethod = "POST"
@@ -121,7 +122,7 @@ public enum ProbeAnswer: Sendable, Equatable {
         switch r {
         case .status(let code, _): self = .status(code)
         case .timeout: self = .timeout
-        case .cannotConnect, .failed: self = .failed(r.description)
+        case .cannotConnect, .failed, .reply: self = .failed(r.description)
         }
     }
 }
