@@ -40,6 +40,13 @@ extension Integration {
     public func giveUpAge(_ policy: RetryPolicy) -> Int64 { policy.giveUpOther }
     public var takesAcknowledgements: Bool { false }
     public var groupsAlerts: Bool { true }
+
+    /// A JSON POST of `body` to the channel's `url`, for every kind but `acknowledge` (which only
+    /// a target that takes acknowledgements wants): what most integrations send.
+    func post(_ n: AlertNotification, _ channel: ChannelConfig, _ body: () -> JSONValue) -> OutgoingRequest? {
+        guard n.kind != .acknowledge, let url = channel.url else { return nil }
+        return OutgoingRequest(channel: channel.name, url: url, body: body())
+    }
 }
 
 /// A target that holds alert state itself (Alertmanager): vigil keeps that state in sync, as

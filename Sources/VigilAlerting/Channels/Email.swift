@@ -10,8 +10,7 @@ struct EmailIntegration: Integration {
     let type = "email"
 
     func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
-        guard n.kind != .acknowledge, let url = channel.url else { return nil }
-        return OutgoingRequest(channel: channel.name, url: url, body: EmailPayload.render(n, channel: channel))
+        post(n, channel) { EmailPayload.render(n, channel: channel) }
     }
 }
 

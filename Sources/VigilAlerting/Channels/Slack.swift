@@ -12,8 +12,7 @@ struct SlackIntegration: Integration {
     let type = "slack"
 
     func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
-        guard n.kind != .acknowledge, let url = channel.url else { return nil }
-        return OutgoingRequest(channel: channel.name, url: url, body: SlackPayload.render(n))
+        post(n, channel) { SlackPayload.render(n) }
     }
 
     func pacing(_ channel: ChannelConfig) -> Int64? {

@@ -10,8 +10,7 @@ struct WebhookIntegration: Integration {
     let type = "webhook"
 
     func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
-        guard n.kind != .acknowledge, let url = channel.url else { return nil }
-        return OutgoingRequest(channel: channel.name, url: url, body: WebhookPayload.render(n, channel: channel))
+        post(n, channel) { WebhookPayload.render(n, channel: channel) }
     }
 }
 
