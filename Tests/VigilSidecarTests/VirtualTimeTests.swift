@@ -16,19 +16,19 @@ final class VirtualSidecar {
     let printed = Lines()
     let log = MemoryLog()
 
-    init(_ rules: String) throws {
+    init(_ rules: String, path: String = "t.rules") throws {
         var options = Sidecar.Options()
         options.source = .none
         options.clock = clock
         options.engine.staleAfter = 86_400_000_000_000 // the series stay fresh while the clock runs for hours
-        let lint = try VirtualSidecar.lint(rules)
+        let lint = try VirtualSidecar.lint(rules, path: path)
         let printed = self.printed
         sidecar = Sidecar(rules: lint, config: .defaults, options: options, log: log, console: { printed.add($0) })
         try sidecar.start()
     }
 
-    static func lint(_ rules: String) throws -> LintResult {
-        let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: rules)])
+    static func lint(_ rules: String, path: String = "t.rules") throws -> LintResult {
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: path, text: rules)])
         try #require(lint.errorCount == 0, "\(lint.diagnostics.map(DiagnosticRenderer.text))")
         return lint
     }
@@ -106,6 +106,21 @@ struct VirtualTimeTests {
         #expect(v.sidecar.run(.reload(reloaded, .defaults, Surroundings())) == .ok("1 rules"))
         #expect(v.take() == [#"17:02 RESOLVED high{k="a"} [slack]"#, #"17:02 RESOLVED high{k="b"} [pager]"#, #"17:02 RESOLVED high{k="b"} [slack]"#])
         #expect(v.sidecar.snapshot.rules.map(\.name) == ["low"])
+        await v.stop()
+    }
+
+    /// `vigil run` on the seed's JSON tables: `spec_validation_changed` is declared nowhere and
+    /// arrives as an event line, so `market_changes` notifies once and never "resolves".
+    @Test(.timeLimit(.minutes(1)))
+    func theSeedTablesSendNoResolvedForEventsInRun() async throws {
+        let tables = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../examples/seed-tables.json").standardized, encoding: .utf8)
+        let v = try VirtualSidecar(tables, path: "seed-tables.json")
+        v.feed([#"{"service":"normalizer","event":"spec_validation_changed","market":"FED-25MAR19"}"#])
+        v.advance(minutes: 10)
+        let printed = v.printed.all.joined().split(separator: "\n").filter { $0.contains("market_changes") }
+        #expect(printed.count == 1, "\(printed)")
+        #expect(printed.first?.hasPrefix(#"2025-01-15T14:00:00Z FIRING info market_changes{market="FED-25MAR19", service="normalizer"}"#) == true, "\(printed)")
         await v.stop()
     }
 
