@@ -31,9 +31,9 @@ public final class Delivery: Sendable {
         self.transport = transport
         self.outbox = outbox
         self.policy = policy
-        self.log = log.logger("delivery")
-        self.console = console
         let logger = log.logger("delivery")
+        self.log = logger
+        self.console = console
         let sync: @Sendable (ChannelConfig, String?) -> StateSync? = { c, externalURL in
             guard let integration = c.type.integration as? any StateSyncIntegration else { return nil }
             let s = StateSync(channel: c, integration: integration, externalURL: externalURL, transport: transport, policy: policy, log: logger)
@@ -79,8 +79,9 @@ public final class Delivery: Sendable {
     }
 
     /// Records a notification in the outbox, to be dispatched once it is durable (`now`: made
-    /// durable here, else with the core step). A console notification is printed at once and
-    /// an undeclared channel logged: neither is owed (nil).
+    /// durable here, else with the core step). A console notification is printed at once, a
+    /// state-sync channel's (Alertmanager) changes its state, and an undeclared channel is
+    /// logged: none of them is owed (nil).
     public func record(_ n: AlertNotification, now: Bool = false) -> Outbox.Entry? {
         guard let channel = config.channels[n.channel] else {
             log.error("notification for an undeclared channel", ["channel": n.channel])
