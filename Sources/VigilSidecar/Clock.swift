@@ -9,8 +9,12 @@ import VigilEngine
 public protocol Clock: Sendable {
     /// The instant the core steps at (stream samples arrive at it in `run`).
     func now() -> Instant
-    /// A monotonic reading in nanoseconds, for schedules and durations (probes).
+    /// A monotonic reading in nanoseconds, for schedules and durations (probes). It passes at
+    /// real speed (a demo's scaled clock too: probes are real I/O, their timeouts real time),
+    /// except on a clock that moves by hand.
     func ticks() -> Int64
+    /// Whether the clock moves only when told (then waits on it end when it moves).
+    var movesByHand: Bool { get }
     /// How long to wait, in real nanoseconds, for `ns` of this clock's time; nil: until the
     /// clock is moved (a manual clock).
     func realDuration(_ ns: Int64) -> Int64?
@@ -20,6 +24,7 @@ public protocol Clock: Sendable {
 
 extension Clock {
     public func whenMoved(_ wake: @escaping @Sendable () -> Void) {}
+    public var movesByHand: Bool { false }
 }
 
 /// The wall clock (`vigil run`); ticks are CLOCK_MONOTONIC, so a wall-clock step does not
@@ -44,7 +49,7 @@ public struct ScaledClock: Clock {
     }
 
     public func now() -> Instant { origin + elapsed() }
-    public func ticks() -> Int64 { elapsed() }
+    public func ticks() -> Int64 { monotonic() }
 
     private func elapsed() -> Int64 {
         let d = ContinuousClock.now - start
@@ -69,6 +74,7 @@ public final class ManualClock: Clock {
     public func now() -> Instant { state.withLock { $0.now } }
     public func ticks() -> Int64 { now().nanoseconds }
     public func realDuration(_ ns: Int64) -> Int64? { nil }
+    public var movesByHand: Bool { true }
 
     public func whenMoved(_ wake: @escaping @Sendable () -> Void) {
         state.withLock { $0.wakers.append(wake) }

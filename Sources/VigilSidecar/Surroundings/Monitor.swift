@@ -282,7 +282,7 @@ private final class Loop: @unchecked Sendable {
                 }
             }
             // In real time; a manual clock's waits end when it is moved (its wake-up reaches the pipe).
-            let waitNs = wakeAt == .max ? 3_600_000_000_000 : clock.realDuration(max(0, wakeAt - clock.ticks())) ?? 3_600_000_000_000
+            let waitNs = wakeAt == .max || clock.movesByHand ? 3_600_000_000_000 : max(0, wakeAt - clock.ticks())
             let waitMs = Int32(min((waitNs + 999_999) / 1_000_000, 3_600_000))
             let n = poll(&pollSet, nfds_t(pollSet.count), waitMs)
             guard n > 0 else { continue }
