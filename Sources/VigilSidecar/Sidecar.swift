@@ -107,7 +107,7 @@ public final class Sidecar: Sendable {
     }
 
     public init(rules: LintResult, config: AlertingConfig, options: Options, log: LogSink,
-                transport: HTTPTransport = URLSessionTransport(), console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+                transport: HTTPTransport = CurlTransport(), console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.options = options
         self.log = log
         let journal = options.stateDir.map { Journal(directory: $0, log: log) }

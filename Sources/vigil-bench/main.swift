@@ -267,22 +267,31 @@ func benchEndToEnd(durable: Bool) {
           ("target_p99_ms", "5")])
 }
 
-/// URLSession POSTs to a local server, alone: what the delivery path cannot go below.
+/// POSTs to a local server, alone: what the delivery path cannot go below. URLSession (what
+/// delivery uses) and libcurl driven directly, alternating in rounds of 100 so both see the
+/// same machine.
 func benchTransport() {
     guard let server = try? HTTPServer(host: "127.0.0.1", port: 0, handler: { _ in .json(200, "{}") }) else { return }
     defer { server.stop() }
-    let transport = URLSessionTransport()
+    let transports: [(String, any HTTPTransport)] = [("urlsession", URLSessionTransport()), ("libcurl", CurlTransport())]
     let request = OutgoingRequest(channel: "bench", url: Secret("http://127.0.0.1:\(server.port)/x"), body: Data("{}".utf8))
-    var latencies: [Double] = []
-    for i in 0..<1050 {
-        let t0 = ContinuousClock.now
-        _ = transport.post(request, timeout: 5_000_000_000)
-        let d = ContinuousClock.now - t0
-        if i >= 50 { latencies.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
+    var latencies: [[Double]] = [[], []]
+    for round in 0..<11 {
+        for (k, (_, transport)) in transports.enumerated() {
+            for _ in 0..<100 {
+                let t0 = ContinuousClock.now
+                let r = transport.post(request, timeout: 5_000_000_000)
+                let d = ContinuousClock.now - t0
+                precondition(r == .status(200, retryAfter: nil), "transport bench: \(r)")
+                if round > 0 { latencies[k].append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15) }
+            }
+        }
     }
-    latencies.sort()
-    line([("bench", "\"transport_post\""), ("requests", "\(latencies.count)"), ("p50_ms", f(percentile(latencies, 0.5))),
-          ("p99_ms", f(percentile(latencies, 0.99)))])
+    for (k, (name, _)) in transports.enumerated() {
+        latencies[k].sort()
+        line([("bench", "\"transport_post\""), ("transport", "\"\(name)\""), ("requests", "\(latencies[k].count)"),
+              ("p50_ms", f(percentile(latencies[k], 0.5))), ("p99_ms", f(percentile(latencies[k], 0.99)))])
+    }
 }
 
 // MARK: - Probes

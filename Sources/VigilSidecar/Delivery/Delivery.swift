@@ -25,7 +25,7 @@ public final class Delivery: Sendable {
     private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker], syncs: [String: StateSync])>
     private let counters = Mutex<[String: DeliveryStats]>([:])
 
-    public init(config: AlertingConfig, transport: HTTPTransport = URLSessionTransport(), outbox: Outbox,
+    public init(config: AlertingConfig, transport: HTTPTransport = CurlTransport(), outbox: Outbox,
                 policy: RetryPolicy = RetryPolicy(), log: LogSink,
                 console: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.transport = transport
