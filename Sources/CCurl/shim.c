@@ -70,6 +70,33 @@ static size_t header_line(char *p, size_t size, size_t count, void *user) {
     return n;
 }
 
+/// What every transfer sets and does: the URL, no signals, the error buffer and the timeouts;
+/// then the transfer, the server's last reply code into `*reply`, and why it failed into `err`.
+static int perform(void *c, const char *url, long timeout_ms, long *reply, char *err, size_t errlen) {
+    char buffer[ERROR_SIZE] = {0};
+    easy_setopt(c, OPT_URL, url);
+    easy_setopt(c, OPT_NOSIGNAL, 1L);
+    easy_setopt(c, OPT_ERRORBUFFER, buffer);
+    easy_setopt(c, OPT_TIMEOUT_MS, timeout_ms);
+    easy_setopt(c, OPT_CONNECTTIMEOUT_MS, timeout_ms);
+    int code = easy_perform(c);
+    easy_getinfo(c, INFO_RESPONSE_CODE, reply);
+    if (code != 0) snprintf(err, errlen, "%s", buffer[0] ? buffer : easy_strerror(code));
+    easy_setopt(c, OPT_ERRORBUFFER, (void *)0); // the buffer ends here; a kept handle must not point at it
+    return code;
+}
+
+/// Clears the outputs; false (with `err` saying why) when libcurl cannot be used.
+static int ready(long *reply, char *err, size_t errlen) {
+    *reply = 0;
+    if (errlen) err[0] = 0;
+    if (!vigil_curl_available()) {
+        snprintf(err, errlen, "libcurl.so.4 cannot be loaded");
+        return 0;
+    }
+    return 1;
+}
+
 // One handle per thread, so a delivery thread's requests reuse its connection; freed (with
 // its connection) when the thread ends.
 static pthread_key_t handle_key;
@@ -79,13 +106,8 @@ static void make_key(void) { pthread_key_create(&handle_key, free_handle); }
 
 int vigil_http_post(const char *url, const char *data, size_t length, const char *content_type, long timeout_ms,
                     long *status, char *retry_after, size_t ralen, char *err, size_t errlen) {
-    *status = 0;
     if (ralen) retry_after[0] = 0;
-    if (errlen) err[0] = 0;
-    if (!vigil_curl_available()) {
-        snprintf(err, errlen, "libcurl.so.4 cannot be loaded");
-        return -1;
-    }
+    if (!ready(status, err, errlen)) return -1;
     pthread_once(&key_once, make_key);
     void *c = pthread_getspecific(handle_key);
     if (!c) {
@@ -96,27 +118,19 @@ int vigil_http_post(const char *url, const char *data, size_t length, const char
         snprintf(err, errlen, "libcurl could not start a transfer");
         return -1;
     }
-    char buffer[ERROR_SIZE] = {0};
     char type[256];
     snprintf(type, sizeof type, "Content-Type: %s", content_type);
     struct slist *headers = slist_append(NULL, type);
     struct header_out out = { retry_after, ralen };
-    easy_setopt(c, OPT_URL, url);
     easy_setopt(c, OPT_POSTFIELDS, data);
     easy_setopt(c, OPT_POSTFIELDSIZE, (long)length);
     easy_setopt(c, OPT_HTTPHEADER, headers);
     easy_setopt(c, OPT_WRITEFUNCTION, discard);
     easy_setopt(c, OPT_HEADERFUNCTION, header_line);
     easy_setopt(c, OPT_HEADERDATA, &out);
-    easy_setopt(c, OPT_NOSIGNAL, 1L);
-    easy_setopt(c, OPT_ERRORBUFFER, buffer);
-    easy_setopt(c, OPT_TIMEOUT_MS, timeout_ms);
-    easy_setopt(c, OPT_CONNECTTIMEOUT_MS, timeout_ms);
-    int code = easy_perform(c);
-    easy_getinfo(c, INFO_RESPONSE_CODE, status);
-    if (code != 0) snprintf(err, errlen, "%s", buffer[0] ? buffer : easy_strerror(code));
+    int code = perform(c, url, timeout_ms, status, err, errlen);
     easy_setopt(c, OPT_HTTPHEADER, (void *)0);
-    easy_setopt(c, OPT_ERRORBUFFER, (void *)0);
+    easy_setopt(c, OPT_HEADERDATA, (void *)0);
     slist_free_all(headers);
     return code;
 }
@@ -133,38 +147,25 @@ static size_t read_message(char *buffer, size_t size, size_t count, void *user) 
 int vigil_smtp_send(const char *url, const char *from, const char *const *to, int nto,
                     const char *user, const char *password, const char *cafile, int require_tls,
                     long timeout_ms, const char *data, size_t length, long *reply, char *err, size_t errlen) {
-    *reply = 0;
-    if (errlen) err[0] = 0;
-    if (!vigil_curl_available()) {
-        snprintf(err, errlen, "libcurl.so.4 cannot be loaded");
-        return -1;
-    }
+    if (!ready(reply, err, errlen)) return -1;
     void *c = easy_init();
     if (!c) {
         snprintf(err, errlen, "libcurl could not start a transfer");
         return -1;
     }
-    char buffer[ERROR_SIZE] = {0};
     struct slist *rcpt = NULL;
     for (int i = 0; i < nto; i++) rcpt = slist_append(rcpt, to[i]);
     struct source src = { data, length, 0 };
-    easy_setopt(c, OPT_URL, url);
     easy_setopt(c, OPT_MAIL_FROM, from);
     easy_setopt(c, OPT_MAIL_RCPT, rcpt);
     easy_setopt(c, OPT_READFUNCTION, read_message);
     easy_setopt(c, OPT_READDATA, &src);
     easy_setopt(c, OPT_UPLOAD, 1L);
-    easy_setopt(c, OPT_NOSIGNAL, 1L);
-    easy_setopt(c, OPT_ERRORBUFFER, buffer);
-    easy_setopt(c, OPT_TIMEOUT_MS, timeout_ms);
-    easy_setopt(c, OPT_CONNECTTIMEOUT_MS, timeout_ms);
     easy_setopt(c, OPT_USE_SSL, (long)(require_tls ? USESSL_ALL : USESSL_TRY));
     if (cafile) easy_setopt(c, OPT_CAINFO, cafile);
     if (user) easy_setopt(c, OPT_USERNAME, user);
     if (password) easy_setopt(c, OPT_PASSWORD, password);
-    int code = easy_perform(c);
-    easy_getinfo(c, INFO_RESPONSE_CODE, reply);
-    if (code != 0) snprintf(err, errlen, "%s", buffer[0] ? buffer : easy_strerror(code));
+    int code = perform(c, url, timeout_ms, reply, err, errlen);
     slist_free_all(rcpt);
     easy_cleanup(c);
     return code;

@@ -41,7 +41,8 @@ public struct ChannelConfig: Sendable, Equatable {
     public let resend: Int64
     /// A webhook's `max_alerts`: alerts in one message at most (0: all), the rest counted.
     public let maxAlerts: Int
-    /// The config's `external_url` (webhooks' `externalURL`).
+    /// The config's `external_url`, which `load` gives every channel (webhooks' `externalURL`,
+    /// Alertmanager's `generatorURL`).
     public internal(set) var externalURL: String?
     /// An smtp channel's server and login.
     public var smtp: SMTPSettings?

@@ -214,7 +214,7 @@ public final class Sidecar: Sendable {
         let now = options.clock.now()
         let core = shell.core
         var inputs: [Core.Input] = []
-        var replies: [(Command, @Sendable (Reply) -> Void)] = []
+        var command: (Command, @Sendable (Reply) -> Void)? // a step of its own
         var queries: [@Sendable (Core) -> Void] = []
         var added: [Outbox.Entry] = []
         var changed = false
@@ -224,17 +224,15 @@ public final class Sidecar: Sendable {
             let out = core.step(inputs, at: now)
             if lines > 0 { observe(ContinuousClock.now - started, lines: lines) }
             changed = changed || out.changed
-            var answers: [(Reply, @Sendable (Reply) -> Void)] = []
-            for (k, (command, reply)) in replies.enumerated() {
-                let r = k < out.replies.count ? out.replies[k] : .ok("")
-                completed(command, r)
-                answers.append((r, reply))
-            }
+            let answer = out.replies.first ?? .refused("the core gave no answer")
+            if let (c, _) = command { completed(c, answer) } // a reload's channels, before its notifications
             take(out, at: now, into: &added)
-            if !answers.isEmpty { publish() } // what a command changed is visible when it returns
-            for (r, reply) in answers { reply(r) }
+            if let (_, reply) = command {
+                publish() // what the command changed is visible when it returns
+                reply(answer)
+            }
             inputs.removeAll()
-            replies.removeAll()
+            command = nil
             lines = 0
         }
         for input in inbox.take() {
@@ -252,11 +250,11 @@ public final class Sidecar: Sendable {
             case .command(.markReloadFailed, let reply):
                 shell.snapshot.lastReloadSuccessful = false
                 reply(.ok(""))
-            case .command(let command, let reply):
-                if case .reload = command { shell.journal?.rebase() } // renumbers what changed
+            case .command(let c, let reply):
+                if case .reload = c { shell.journal?.rebase() } // renumbers what changed
                 if !inputs.isEmpty { run() } // what came before keeps the config it came under
-                inputs.append(.command(coreCommand(command)))
-                replies.append((command, reply))
+                inputs.append(.command(coreCommand(c)))
+                command = (c, reply)
                 run()
             case .query(let body):
                 queries.append(body)

@@ -65,7 +65,9 @@ struct PayloadTests {
                 if n.kind != .resolved { a.endsAt = n.at + 4 * config.resend }
                 return a
             }
-            request = sync.stateRequest(alerts, peer: peer, channel: config, externalURL: "http://vigil.example:9177")
+            var channel = config
+            channel.externalURL = "http://vigil.example:9177"
+            request = sync.stateRequest(alerts, peer: peer, channel: channel)
         } else {
             request = try #require(config.request(for: n))
         }

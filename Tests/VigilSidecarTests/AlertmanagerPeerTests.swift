@@ -129,9 +129,9 @@ struct AlertmanagerPeerTests {
         let (deadPort, held) = try Receiver.reservePort()
         defer { close(held) } // bound, never listening: connections are refused
         let channel = ChannelConfig(name: "am", type: .alertmanager, url: Secret("http://127.0.0.1:\(deadPort)"),
-                                    peers: [Secret("http://127.0.0.1:\(deadPort)"), Secret(am.base)], resend: 1_000_000_000)
-        var config = AlertingConfig(channels: ["am": channel], escalationTarget: "pager", fallback: nil)
-        config.externalURL = "http://vigil.example:9177"
+                                    peers: [Secret("http://127.0.0.1:\(deadPort)"), Secret(am.base)], resend: 1_000_000_000,
+                                    externalURL: "http://vigil.example:9177")
+        let config = AlertingConfig(channels: ["am": channel], escalationTarget: "pager", fallback: nil)
         let log = MemoryLog()
         let delivery = Delivery(config: config, outbox: Outbox(), policy: fast, log: log)
         let start = wallNow()

@@ -17,9 +17,9 @@ struct AlertmanagerIntegration: StateSyncIntegration {
     /// Notices are not sent one by one: the state is (`stateRequest`).
     func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? { nil }
 
-    func stateRequest(_ alerts: [AlertInfo], peer: Secret, channel: ChannelConfig, externalURL: String?) -> OutgoingRequest {
+    func stateRequest(_ alerts: [AlertInfo], peer: Secret, channel: ChannelConfig) -> OutgoingRequest {
         OutgoingRequest(channel: channel.name, url: Secret(peer.reveal().trimmingSuffix("/") + "/api/v2/alerts"),
-                        body: AlertmanagerPayload.render(alerts, externalURL: externalURL))
+                        body: AlertmanagerPayload.render(alerts, externalURL: channel.externalURL))
     }
 
     /// How long a resolved alert is still sent (Prometheus keeps resolved alerts 15 minutes).

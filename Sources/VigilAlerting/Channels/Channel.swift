@@ -55,7 +55,7 @@ extension Integration {
 public protocol StateSyncIntegration: Integration {
     /// The request that tells `peer` the present: `alerts` carry `endsAt` (in the future for
     /// active ones, so the peer ends them by itself if vigil stops saying so).
-    func stateRequest(_ alerts: [AlertInfo], peer: Secret, channel: ChannelConfig, externalURL: String?) -> OutgoingRequest
+    func stateRequest(_ alerts: [AlertInfo], peer: Secret, channel: ChannelConfig) -> OutgoingRequest
     /// How long a resolved alert is still sent, nanoseconds.
     var resolvedRetention: Int64 { get }
 }

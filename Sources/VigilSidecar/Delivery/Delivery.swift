@@ -34,28 +34,28 @@ public final class Delivery: Sendable {
         let logger = log.logger("delivery")
         self.log = logger
         self.console = console
-        let sync: @Sendable (ChannelConfig, String?) -> StateSync? = { c, externalURL in
+        let sync: @Sendable (ChannelConfig) -> StateSync? = { c in
             guard let integration = c.type.integration as? any StateSyncIntegration else { return nil }
-            let s = StateSync(channel: c, integration: integration, externalURL: externalURL, transport: transport, policy: policy, log: logger)
+            let s = StateSync(channel: c, integration: integration, transport: transport, policy: policy, log: logger)
             s.start()
             return s
         }
         makeSync = sync
         state = Mutex((config, Dictionary(uniqueKeysWithValues: config.channels.values.map { ($0.name, ChannelWorker(channel: $0, policy: policy)) }),
-                       Dictionary(uniqueKeysWithValues: config.channels.values.compactMap { c in sync(c, config.externalURL).map { (c.name, $0) } })))
+                       Dictionary(uniqueKeysWithValues: config.channels.values.compactMap { c in sync(c).map { (c.name, $0) } })))
     }
 
-    private let makeSync: @Sendable (ChannelConfig, String?) -> StateSync?
+    private let makeSync: @Sendable (ChannelConfig) -> StateSync?
 
     /// A reload: channels whose settings changed get a new worker (the old one finishes what it
     /// holds); removed channels keep theirs until it is idle.
     public func reconfigure(_ config: AlertingConfig) {
         state.withLock { s in
-            for (name, channel) in config.channels where s.config.channels[name] != channel || s.config.externalURL != config.externalURL {
+            for (name, channel) in config.channels where s.config.channels[name] != channel {
                 s.workers[name] = ChannelWorker(channel: channel, policy: policy)
                 // A changed sync starts over from what the next notifications say, seeded with what it held.
                 let old = s.syncs[name]
-                s.syncs[name] = makeSync(channel, config.externalURL)
+                s.syncs[name] = makeSync(channel)
                 if let old, let new = s.syncs[name] { new.inherit(old) }
             }
             for name in s.syncs.keys where config.channels[name] == nil { s.syncs[name] = nil }

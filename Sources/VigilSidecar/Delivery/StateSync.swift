@@ -13,7 +13,6 @@ import VigilEngine
 final class StateSync: Sendable {
     let channel: ChannelConfig
     let integration: any StateSyncIntegration
-    let externalURL: String?
     private let log: Logger
     private let policy: RetryPolicy
     private let transport: HTTPTransport
@@ -21,11 +20,9 @@ final class StateSync: Sendable {
     private let alerts = Mutex<(byFingerprint: [String: (info: AlertInfo, resolvedAt: Int64?)], version: Int)>(([:], 0))
     private let peers: [Peer]
 
-    init(channel: ChannelConfig, integration: any StateSyncIntegration, externalURL: String?, transport: HTTPTransport,
-         policy: RetryPolicy, log: Logger) {
+    init(channel: ChannelConfig, integration: any StateSyncIntegration, transport: HTTPTransport, policy: RetryPolicy, log: Logger) {
         self.channel = channel
         self.integration = integration
-        self.externalURL = externalURL
         self.transport = transport
         self.policy = policy
         self.log = log
@@ -67,18 +64,18 @@ final class StateSync: Sendable {
     /// Active alerts the restored router says this channel was told about.
     func seed(_ active: [AlertInfo]) {
         guard !active.isEmpty else { return }
-        alerts.withLock { s in
-            for a in active where s.byFingerprint[a.fingerprint] == nil { s.byFingerprint[a.fingerprint] = (a, nil) }
-            s.version += 1
-        }
-        for p in peers { p.wake.signal() }
+        adopt(Dictionary(active.map { ($0.fingerprint, ($0, nil)) }) { first, _ in first })
     }
 
     /// Takes over what a sync of the same channel held before a reload.
     func inherit(_ old: StateSync) {
-        let held = old.alerts.withLock { $0.byFingerprint }
+        adopt(old.alerts.withLock { $0.byFingerprint })
+    }
+
+    /// Alerts learnt from elsewhere, where this sync does not know them yet; the peers hear it.
+    private func adopt(_ entries: [String: (info: AlertInfo, resolvedAt: Int64?)]) {
         alerts.withLock { s in
-            for (fp, entry) in held where s.byFingerprint[fp] == nil { s.byFingerprint[fp] = entry }
+            for (fp, entry) in entries where s.byFingerprint[fp] == nil { s.byFingerprint[fp] = entry }
             s.version += 1
         }
         for p in peers { p.wake.signal() }
@@ -120,7 +117,7 @@ final class StateSync: Sendable {
     private func round(_ peer: Peer, index: Int) -> Int64 {
         let (now, version) = present(now: Int64(Date().timeIntervalSince1970 * 1e9))
         if now.isEmpty, version <= peer.state.withLock({ $0.sent }) { return channel.resend } // nothing to tell it
-        let result = transport.post(integration.stateRequest(now, peer: peer.url, channel: channel, externalURL: externalURL), timeout: channel.timeout)
+        let result = transport.post(integration.stateRequest(now, peer: peer.url, channel: channel), timeout: channel.timeout)
         let where_ = ["channel": channel.name, "peer": "\(index + 1) of \(peers.count)"]
         switch integration.classify(result, now: Date()) {
         case .delivered:

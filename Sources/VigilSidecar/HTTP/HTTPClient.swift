@@ -6,8 +6,8 @@ import Synchronization
 import CCurl
 import VigilAlerting
 
-/// Sends one HTTP request and blocks until it is answered (delivery calls it on threads of its
-/// own). URLSession in `run`; anything in tests.
+/// Sends one request (an HTTP POST, or a mail when it carries an envelope) and blocks until it
+/// is answered (delivery calls it on threads of its own). `CurlTransport` in `run`.
 public protocol HTTPTransport: Sendable {
     func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult
 }
@@ -22,7 +22,7 @@ public struct URLSessionTransport: HTTPTransport {
     /// URLSession.shared answers, and where a starved pool adds a thread only once a second).
     /// Waits at most the timeout plus 5 s, in case libcurl never answers.
     public func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult {
-        if let mail = request.mail { return SMTPClient.send(request, mail, timeout: timeout) }
+        guard request.mail == nil else { return .failed("URLSession sends no mail: delivery uses CurlTransport") }
         guard let url = URL(string: request.url.reveal()) else { return .failed("the channel's url is not a URL") }
         var r = URLRequest(url: url)
         r.httpMethod = "POST"
@@ -147,9 +147,6 @@ public struct CurlTransport: HTTPTransport {
             let ra = String(cString: retryAfter)
             return .status(status, retryAfter: ra.isEmpty ? nil : ra)
         }
-        let why = String(cString: err)
-        if code == 28 { return .timeout }
-        if code == 7 || code == 6 { return .cannotConnect(why) }
-        return .failed(why.isEmpty ? "libcurl error \(code)" : why)
+        return SMTPClient.curlFailure(code, String(cString: err))
     }
 }
