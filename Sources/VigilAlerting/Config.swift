@@ -28,7 +28,10 @@ public struct ChannelConfig: Sendable, Equatable {
     /// Where to POST; without one, the integration's default (PagerDuty's public enqueue URL).
     public let url: Secret?
     public let routingKey: Secret?
-    public let to: String?
+    /// A mail provider's API key (`resend`), sent as a bearer token.
+    public let apiKey: Secret?
+    /// Where mail goes (`smtp`, `resend`): one or more addresses, `Name <a@b>` or `a@b`.
+    public let recipients: [String]
     public let from: String?
     public let source: String?
     /// Per-request timeout, nanoseconds.
@@ -47,14 +50,15 @@ public struct ChannelConfig: Sendable, Equatable {
     /// An smtp channel's server and login.
     public var smtp: SMTPSettings?
 
-    public init(name: String, type: ChannelType, url: Secret? = nil, routingKey: Secret? = nil, to: String? = nil,
-                from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1,
+    public init(name: String, type: ChannelType, url: Secret? = nil, routingKey: Secret? = nil, apiKey: Secret? = nil,
+                recipients: [String] = [], from: String? = nil, source: String? = nil, timeout: Int64 = 10_000_000_000, rate: Double = 1,
                 peers: [Secret]? = nil, resend: Int64 = 60_000_000_000, maxAlerts: Int = 0, externalURL: String? = nil) {
         self.name = name
         self.type = type
         self.url = url ?? type.integration.defaultURL.map(Secret.init)
         self.routingKey = routingKey
-        self.to = to
+        self.apiKey = apiKey
+        self.recipients = recipients
         self.from = from
         self.source = source
         self.timeout = timeout
@@ -72,7 +76,6 @@ public struct ChannelConfig: Sendable, Equatable {
 public struct SMTPSettings: Sendable, Equatable {
     public var smarthost: String
     public var hello: String = "vigil"
-    public var recipients: [String] = []
     public var requireTLS = true
     public var username: String?
     public var password: Secret?
@@ -172,9 +175,6 @@ public struct AlertingConfig: Sendable {
                 if type == .smtp, let host = word("smarthost") {
                     var m = SMTPSettings(smarthost: host)
                     if let h = word("hello") { m.hello = h }
-                    m.recipients = (lists["to"] ?? []).compactMap { v -> String? in
-                        switch v { case .string(let s): s.value; case .word(let w): w.name; default: nil }
-                    }
                     m.requireTLS = word("require_tls") != "false"
                     m.username = word("auth_username")
                     m.password = try secret("auth_password")
@@ -182,8 +182,11 @@ public struct AlertingConfig: Sendable {
                     smtp = m
                 }
                 config.channels[channelName] = ChannelConfig(
-                    name: channelName, type: type, url: try secret("url"), routingKey: try secret("routing_key"),
-                    to: word("to"), from: word("from"), source: word("source"),
+                    name: channelName, type: type, url: try secret("url"), routingKey: try secret("routing_key"), apiKey: try secret("api_key"),
+                    recipients: (lists["to"] ?? []).compactMap { v -> String? in
+                        switch v { case .string(let s): s.value; case .word(let w): w.name; default: nil }
+                    },
+                    from: word("from"), source: word("source"),
                     timeout: duration("timeout") ?? 10_000_000_000, rate: rate,
                     peers: peers,
                     resend: duration("resend") ?? 60_000_000_000,

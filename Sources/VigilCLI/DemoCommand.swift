@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Glibc
 import Synchronization
 import VigilAlerting
@@ -98,7 +95,7 @@ final class Demo: Sendable {
         let configText = """
             channel pager { type pagerduty routing_key "demo-routing-key" url "\(base)/pagerduty" source "demo-trader" }
             channel slack { type slack url "\(base)/slack" rate 10 }
-            channel email { type email url "\(base)/email" to "oncall@example.com" }
+            channel email { type resend url "\(base)/email" api_key "demo-api-key" from "vigil@demo.local" to "oncall@example.com" }
             escalation_target pager
             probe redis { tcp "127.0.0.1:\(redisPort.withLock { $0 })" every \(every)ms timeout \(every * 4 / 5)ms critical }
             """
@@ -198,7 +195,8 @@ final class Demo: Sendable {
             let summary = (json?["payload"] as? [String: Any])?["summary"] as? String
             say("  → PagerDuty  \(action) dedup_key=\(json?["dedup_key"] as? String ?? "?")" + (summary.map { ": \($0)" } ?? ""))
         case "/email":
-            say("  → email      to \(json?["to"] as? String ?? "?"): \(json?["subject"] as? String ?? "?")")
+            let to = (json?["to"] as? [String])?.joined(separator: ", ") ?? "?"
+            say("  → email      to \(to): \(json?["subject"] as? String ?? "?")")
         default:
             return .json(404, "{}")
         }
@@ -305,23 +303,14 @@ struct Trader {
 
     /// The on-call engineer acknowledges what is firing, through the HTTP API.
     private func acknowledge() {
-        let sem = DispatchSemaphore(value: 0)
-        let url = api
-        let demo = self.demo
-        Task {
-            defer { sem.signal() }
-            guard let list = URL(string: url + "/api/v1/alerts"), let (data, _) = try? await URLSession.shared.data(from: list),
-                  let alerts = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return }
-            for a in alerts where (a["state"] as? String) == "firing" && (a["alert"] as? String).map({ ["high_latency", "service_down"].contains($0) }) == true {
-                guard let fp = a["fingerprint"] as? String, let ack = URL(string: url + "/api/v1/alerts/\(fp)/ack") else { continue }
-                var r = URLRequest(url: ack)
-                r.httpMethod = "POST"
-                r.httpBody = Data(#"{"comment":"on it"}"#.utf8)
-                if let (_, resp) = try? await URLSession.shared.data(for: r), (resp as? HTTPURLResponse)?.statusCode == 200 {
-                    demo.say("on-call acknowledges \(a["alert"] as? String ?? "?") through the API (POST /api/v1/alerts/\(fp)/ack)")
-                }
-            }
+        guard case .success(let list) = HTTPClient.request("GET", api + "/api/v1/alerts", timeout: 5_000_000_000, maxBody: 16 << 20),
+              let alerts = try? JSONSerialization.jsonObject(with: Data(list.body)) as? [[String: Any]] else { return }
+        for a in alerts where (a["state"] as? String) == "firing" && (a["alert"] as? String).map({ ["high_latency", "service_down"].contains($0) }) == true {
+            guard let fp = a["fingerprint"] as? String,
+                  case .success(let answer) = HTTPClient.request("POST", api + "/api/v1/alerts/\(fp)/ack", headers: ["Content-Type: application/json"],
+                                                                body: Array(#"{"comment":"on it"}"#.utf8), timeout: 5_000_000_000),
+                  answer.status == 200 else { continue }
+            demo.say("on-call acknowledges \(a["alert"] as? String ?? "?") through the API (POST /api/v1/alerts/\(fp)/ack)")
         }
-        sem.wait()
     }
 }

@@ -1,11 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
 import VigilAlerting
 import VigilEngine
 import VigilRules
+import VigilSidecar
 
 /// `vigil alerts`, `vigil ack`, `vigil silence add|ls|rm`: the operator's side of the API.
 enum OperatorCommands {
@@ -57,30 +55,22 @@ enum OperatorCommands {
         enum Failure: Error { case unreachable(String), status(Int, String) }
 
         func call(_ method: String, _ path: String, body: String? = nil) -> Result<String, Failure> {
-            guard let url = URL(string: base + path) else { return .failure(.unreachable("invalid --http address")) }
-            var r = URLRequest(url: url)
-            r.httpMethod = method
-            r.timeoutInterval = 5
-            if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-            if let body { r.httpBody = Data(body.utf8); r.setValue("application/json", forHTTPHeaderField: "Content-Type") }
-            let result = Mutex<Result<String, Failure>>(.failure(.unreachable("no answer")))
-            let done = DispatchSemaphore(value: 0)
-            let request = r
-            let base = self.base
-            Task {
-                do {
-                    let (data, response) = try await URLSession.shared.data(for: request)
-                    let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                    let text = String(decoding: data, as: UTF8.self)
-                    result.withLock { $0 = (200..<300).contains(status) ? .success(text) : .failure(.status(status, text)) }
-                } catch {
-                    result.withLock { $0 = .failure(.unreachable("cannot reach vigil at \(base) (is `vigil run` running?)")) }
-                }
-                done.signal()
+            var headers: [String] = []
+            if let token { headers.append("Authorization: Bearer \(token)") }
+            if body != nil { headers.append("Content-Type: application/json") }
+            switch HTTPClient.request(method, base + path, headers: headers, body: Array((body ?? "").utf8),
+                                      timeout: 5_000_000_000, maxBody: Client.maxAnswer) {
+            case .failure(let f):
+                if case .cannotConnect = f.result { return .failure(.unreachable("cannot reach vigil at \(base) (is `vigil run` running?)")) }
+                return .failure(.unreachable("vigil at \(base): \(f.result)"))
+            case .success(let a):
+                let text = String(decoding: a.body, as: UTF8.self)
+                return (200..<300).contains(a.status) ? .success(text) : .failure(.status(a.status, text))
             }
-            done.wait()
-            return result.withLock { $0 }
         }
+
+        /// The most of an API answer read (every alert and silence of a large incident fits).
+        static let maxAnswer = 64 << 20
     }
 
     /// Prints a failure in one line; exit 1.

@@ -12,9 +12,9 @@ public struct ChannelSchema: Sendable {
     public static let builtin: [ChannelSchema] = [
         ChannelSchema(type: "slack", settings: ["url", "timeout", "rate"], required: ["url"]),
         ChannelSchema(type: "pagerduty", settings: ["routing_key", "url", "timeout", "source"], required: ["routing_key"]),
-        ChannelSchema(type: "email", settings: ["url", "to", "from", "timeout"], required: ["url", "to"]),
         ChannelSchema(type: "smtp", settings: ["smarthost", "from", "to", "hello", "require_tls", "auth_username", "auth_password", "ca_file", "timeout"],
                       required: ["smarthost", "from", "to"], lists: ["to"]),
+        ChannelSchema(type: "resend", settings: ["api_key", "from", "to", "url", "timeout"], required: ["api_key", "from", "to"], lists: ["to"]),
         ChannelSchema(type: "webhook", settings: ["url", "timeout", "max_alerts"], required: ["url"]),
         // `url` lists the peers of an Alertmanager cluster; `resend` is how often the state is re-sent.
         ChannelSchema(type: "alertmanager", settings: ["url", "timeout", "resend"], required: ["url"], lists: ["url"]),

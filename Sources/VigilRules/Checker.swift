@@ -304,9 +304,11 @@ struct Checker {
             } else {
                 let spelled: String
                 if case .word(let w)? = t.value { spelled = w.name } else { spelled = file.text(t.value?.range ?? t.range) }
+                // `email` posted JSON that no mail provider accepts; say where it went.
+                let moved = spelled == "email" ? [Diagnostic.Note("mail is `type smtp` (a mail server) or `type resend` (Resend's HTTP API)")] : []
                 error(file, "bad-value", "unknown channel type `\(spelled)`", t.value?.range ?? t.range,
-                      notes: [.init("types are: \(ChannelSchema.typeNames.joined(separator: ", "))")],
-                      fixIt: closest(spelled, in: ChannelSchema.typeNames))
+                      notes: moved + [.init("types are: \(ChannelSchema.typeNames.joined(separator: ", "))")],
+                      fixIt: spelled == "email" ? "smtp" : closest(spelled, in: ChannelSchema.typeNames))
                 return "console"
             }
         } else {
@@ -347,13 +349,13 @@ struct Checker {
 
     private mutating func checkChannelValue(key: String, _ s: Setting, channel: String, type: String, in file: SourceFile) {
         switch key {
-        case "url", "routing_key":
+        case "url", "routing_key", "api_key":
             switch s.value {
             case .secret(let ref)?:
                 checkSecretRef(ref, in: file)
             case .string(let lit)?:
                 if let hint = Checker.literalSecret(key: key, value: lit.value) {
-                    let envName = "\(channel.uppercased())_\(key == "url" ? "WEBHOOK_URL" : "ROUTING_KEY")"
+                    let envName = "\(channel.uppercased())_\(key == "url" ? "WEBHOOK_URL" : key.uppercased())"
                     warn(file, "literal-secret", "\(hint) is written into the config; secrets belong in the environment or a file",
                          lit.range, notes: [.init("configs end up in repositories and logs; use `env:\(envName)` or `file:PATH`")],
                          fixIt: "env:\(envName)")
@@ -435,6 +437,7 @@ struct Checker {
             return "a PagerDuty routing key"
         }
         if key == "routing_key", !value.isEmpty { return "a routing key" }
+        if key == "api_key", !value.isEmpty { return "an API key" }
         return nil
     }
 
@@ -764,7 +767,7 @@ extension Checker {
     mutating func rejectExtraValues(_ s: Setting, in file: SourceFile) -> Bool {
         guard let extra = s.more.first else { return false }
         error(file, "bad-value", "`\(s.key.name)` takes one value", extra.range,
-              notes: [.init("only an alertmanager channel's `url` lists several")])
+              notes: [.init("only an alertmanager channel's `url` and a mail channel's `to` list several")])
         return true
     }
 

@@ -267,13 +267,12 @@ func benchEndToEnd(durable: Bool) {
           ("target_p99_ms", "5")])
 }
 
-/// POSTs to a local server, alone: what the delivery path cannot go below. URLSession (what
-/// delivery uses) and libcurl driven directly, alternating in rounds of 100 so both see the
-/// same machine.
+/// POSTs to a local server, alone: what the delivery path cannot go below. libcurl (vigil's
+/// HTTP client) and URLSession, alternating in rounds of 100 so both see the same machine.
 func benchTransport() {
     guard let server = try? HTTPServer(host: "127.0.0.1", port: 0, handler: { _ in .json(200, "{}") }) else { return }
     defer { server.stop() }
-    let transports: [(String, any HTTPTransport)] = [("urlsession", URLSessionTransport()), ("libcurl", CurlTransport())]
+    let transports: [(String, any HTTPTransport)] = [("urlsession", URLSessionPost()), ("libcurl", CurlTransport())]
     let request = OutgoingRequest(channel: "bench", url: Secret("http://127.0.0.1:\(server.port)/x"), body: Data("{}".utf8))
     var latencies: [[Double]] = [[], []]
     for round in 0..<11 {

@@ -25,14 +25,14 @@ enum Sample {
     }
 
     static let secrets = ["SLACK": "https://hooks.slack.com/services/T0/B0/SECRETSLACKTOKEN", "PD": "PDROUTINGKEYSECRET0123456789abcd",
-                          "MAIL": "https://mail.example/send?token=SECRETMAILTOKEN", "HOOK": "https://hooks.example/in/SECRETHOOKTOKEN",
+                          "RESEND": "re_SECRETRESENDKEY", "HOOK": "https://hooks.example/in/SECRETHOOKTOKEN",
                           "AM": "http://127.0.0.1:9093"]
 
     static var config: AlertingConfig {
         let text = """
             channel slack { type slack url env:SLACK }
             channel pager { type pagerduty routing_key env:PD source "trader-01" }
-            channel email { type email url env:MAIL to "oncall@example.com" from "vigil@example.com" }
+            channel email { type resend api_key env:RESEND to "oncall@example.com", "desk@example.com" from "vigil <vigil@example.com>" }
             channel hook  { type webhook url env:HOOK }
             channel am    { type alertmanager url env:AM }
             channel out   { type console }
@@ -48,7 +48,7 @@ struct PayloadTests {
     static let cases: [(String, String, AlertNotification.Kind)] = [
         ("slack-firing", "slack", .firing), ("slack-resolved", "slack", .resolved),
         ("pagerduty-trigger", "pager", .escalation), ("pagerduty-acknowledge", "pager", .acknowledge), ("pagerduty-resolve", "pager", .resolved),
-        ("email-firing", "email", .firing), ("webhook-firing", "hook", .firing), ("webhook-resolved", "hook", .resolved),
+        ("resend-firing", "email", .firing), ("webhook-firing", "hook", .firing), ("webhook-resolved", "hook", .resolved),
         ("alertmanager-firing", "am", .firing), ("alertmanager-resolved", "am", .resolved),
     ]
 
@@ -168,5 +168,18 @@ struct SecretFileTests {
         #expect(SecretFile.read(big.path) == nil)
         #expect(SecretFile.read("/dev/zero") == nil, "an endless file is refused, not read forever")
         #expect(SecretFile.read(dir.appendingPathComponent("missing").path) == nil)
+    }
+}
+
+extension PayloadTests {
+    @Test func resendPostsToItsAPIWithTheKeyAsABearerToken() throws {
+        let config = try #require(Sample.config.channels["email"])
+        let request = try #require(config.request(for: Sample.notification(.firing, channel: "email")))
+        #expect(request.url.reveal() == "https://api.resend.com/emails")
+        #expect(request.headers.map(\.name) == ["Authorization"])
+        #expect(request.headers.first?.value.reveal() == "Bearer re_SECRETRESENDKEY")
+        #expect(!request.description.contains("re_SECRETRESENDKEY"))
+        // Resend has no acknowledgement; a mail for one would be noise.
+        #expect(config.request(for: Sample.notification(.acknowledge, channel: "email")) == nil)
     }
 }

@@ -1,17 +1,36 @@
 #include <stddef.h>
 
-/// libcurl's SMTP client, loaded at run time from libcurl.so.4 (the runtime is on every machine
+/// libcurl's HTTP and SMTP clients, loaded at run time from libcurl.so.4 (the runtime is on every machine
 /// of this kind; its headers are not, so the few functions and option numbers used are declared
 /// in shim.c from libcurl's stable ABI).
 
 /// 1 when libcurl.so.4 loads and has what vigil uses; 0 otherwise.
 int vigil_curl_available(void);
 
-/// One HTTP POST of `length` bytes of `content_type`, on a handle kept per thread (so its
-/// connection is reused). Returns libcurl's result (0: answered); `*status` is the HTTP status
-/// and `retry_after` the Retry-After header's value (empty if none).
-int vigil_http_post(const char *url, const char *data, size_t length, const char *content_type, long timeout_ms,
-                    long *status, char *retry_after, size_t ralen, char *err, size_t errlen);
+/// What an HTTP transfer got: the status, two headers, and (up to the caller's cap) the body,
+/// which `vigil_http_answer_free` frees.
+struct vigil_http_answer {
+    long status;
+    char retry_after[128];
+    char content_type[128];
+    unsigned char *body;
+    size_t length, capacity;
+    /// 1 when the body passed the cap (the transfer was stopped there).
+    int too_large;
+};
+
+/// One HTTP request ("GET", "POST", …) on a handle kept per thread (so its connection is
+/// reused), with `nheaders` "Name: value" lines and, for a POST, `length` bytes of `data`.
+/// HTTP and HTTPS only; a GET follows up to 10 redirects, any other method none.
+/// Keeps at most `max_body` bytes of the answer (0: reads none; more stops the transfer).
+/// `cancel` (may be NULL) stops the transfer once `vigil_cancel` sets it. Returns libcurl's
+/// result (0: answered) and says why not in `err`.
+int vigil_http(const char *method, const char *url, const char *const *headers, int nheaders, const char *data,
+               size_t length, long timeout_ms, size_t max_body, int *cancel, struct vigil_http_answer *answer,
+               char *err, size_t errlen);
+void vigil_http_answer_free(struct vigil_http_answer *answer);
+/// Sets a cancel flag from any thread.
+void vigil_cancel(int *flag);
 
 /// One mail: `url` is smtp://host:port/HELLO or smtps://host:port/HELLO (implicit TLS), the
 /// envelope `from` and `nto` recipients, optional `user`/`password` (PLAIN or LOGIN, libcurl

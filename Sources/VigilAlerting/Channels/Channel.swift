@@ -67,7 +67,7 @@ public struct ChannelType: Sendable, Equatable, CustomStringConvertible {
     public init(_ integration: any Integration) { self.integration = integration }
 
     /// The registry: every type a config may name.
-    public static let all: [ChannelType] = [.slack, .pagerduty, .email, .smtp, .webhook, .alertmanager, .console]
+    public static let all: [ChannelType] = [.slack, .pagerduty, .smtp, .resend, .webhook, .alertmanager, .console]
 
     /// The type a config's `type` word names.
     public static func named(_ word: String) -> ChannelType? { all.first { $0.name == word } }
@@ -89,18 +89,21 @@ public struct OutgoingRequest: Sendable, CustomStringConvertible {
     public let url: Secret
     public let body: Data
     public let contentType = "application/json"
+    /// Headers beyond Content-Type, such as an API key's `Authorization`: values are secrets.
+    public let headers: [(name: String, value: Secret)]
     /// For a mail (`smtp://`, `smtps://`): the envelope and the login; the body is the message.
     public let mail: MailEnvelope?
 
-    public init(channel: String, url: Secret, body: Data, mail: MailEnvelope? = nil) {
+    public init(channel: String, url: Secret, body: Data, headers: [(name: String, value: Secret)] = [], mail: MailEnvelope? = nil) {
         self.channel = channel
         self.url = url
         self.body = body
+        self.headers = headers
         self.mail = mail
     }
 
-    init(channel: String, url: Secret, body: JSONValue) {
-        self.init(channel: channel, url: url, body: Data(body.serialized().utf8))
+    init(channel: String, url: Secret, body: JSONValue, headers: [(name: String, value: Secret)] = []) {
+        self.init(channel: channel, url: url, body: Data(body.serialized().utf8), headers: headers)
     }
 
     public var description: String { "\(mail == nil ? "POST" : "MAIL") <redacted> for channel \(channel) (\(body.count) bytes)" }

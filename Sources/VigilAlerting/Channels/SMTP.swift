@@ -14,11 +14,11 @@ struct SMTPIntegration: Integration {
     let type = "smtp"
 
     func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
-        guard n.kind != .acknowledge, let smtp = channel.smtp, !smtp.recipients.isEmpty else { return nil }
+        guard n.kind != .acknowledge, let smtp = channel.smtp, !channel.recipients.isEmpty else { return nil }
         let from = channel.from ?? "vigil@localhost"
-        let envelope = MailEnvelope(from: MailMessage.address(from), to: smtp.recipients.map(MailMessage.address), username: smtp.username,
+        let envelope = MailEnvelope(from: MailMessage.address(from), to: channel.recipients.map(MailMessage.address), username: smtp.username,
                                     password: smtp.password, caFile: smtp.caFile, requireTLS: smtp.requireTLS)
-        let message = MailMessage.render(n, from: from, to: smtp.recipients)
+        let message = MailMessage.render(n, from: from, to: channel.recipients)
         return OutgoingRequest(channel: channel.name, url: Secret(smtp.url), body: Data(message.utf8), mail: envelope)
     }
 }
@@ -26,21 +26,7 @@ struct SMTPIntegration: Integration {
 /// An RFC 5322 message for a notification.
 enum MailMessage {
     static func render(_ n: AlertNotification, from: String, to: [String]) -> String {
-        let subject = n.alerts.first.map { SlackPayload.title(n, $0) + ($0.resolution.map { " — \($0)" } ?? "")
-            + (n.alerts.count > 1 ? " and \(n.alerts.count - 1) more" : "") } ?? "vigil"
-        let text: String
-        if case .object(let fields) = EmailPayload.render(n, channel: ChannelConfig(name: "", type: .console)),
-           case .string(let t)? = fields.first(where: { $0.0 == "text" })?.1 {
-            text = t
-        } else {
-            text = subject
-        }
-        let html = "<html><body>" + n.alerts.prefix(EmailPayload.alertLimit).map { a in
-            "<h3>\(escape(SlackPayload.title(n, a)))</h3><p>\(escape(a.summary))\(a.resolution.map { " — " + escape($0) } ?? "")</p><table>"
-                + a.labels.map { "<tr><td>\(escape($0.name))</td><td>\(escape($0.value))</td></tr>" }.joined()
-                + "<tr><td>value</td><td>\(escape(a.valueText))</td></tr><tr><td>since</td><td>\(a.startsAt.rfc3339)</td></tr></table>"
-                + (a.runbook.map { "<p><a href=\"\(escape($0))\">runbook</a></p>" } ?? "")
-        }.joined() + "</body></html>"
+        let mail = MailContent(n)
         let id = (n.alerts.first?.fingerprint ?? "0") + "." + n.kind.rawValue + "." + String(UInt64(bitPattern: n.at.nanoseconds), radix: 36)
         let boundary = "vigil-" + id
         let headers = [
@@ -48,7 +34,7 @@ enum MailMessage {
             "Message-ID: <\(id)@vigil>",
             "From: " + header(from),
             "To: " + to.map(header).joined(separator: ", "),
-            "Subject: " + header(subject),
+            "Subject: " + header(mail.subject),
             "MIME-Version: 1.0",
             "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",
         ]
@@ -56,7 +42,7 @@ enum MailMessage {
             "--\(boundary)\r\nContent-Type: \(type); charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
                 + wrap(Data(body.utf8).base64EncodedString()) + "\r\n"
         }
-        return headers.joined(separator: "\r\n") + "\r\n\r\n" + part("text/plain", text) + part("text/html", html) + "--\(boundary)--\r\n"
+        return headers.joined(separator: "\r\n") + "\r\n\r\n" + part("text/plain", mail.text) + part("text/html", mail.html) + "--\(boundary)--\r\n"
     }
 
     /// `Name <a@b>` or `a@b` → `a@b`, for the envelope.
@@ -71,11 +57,6 @@ enum MailMessage {
         let clean = s.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
         if clean.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return clean }
         return "=?UTF-8?B?" + Data(clean.utf8).base64EncodedString() + "?="
-    }
-
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     /// RFC 5322's date, in UTC.

@@ -22,13 +22,6 @@ enum SMTPClient {
         if code == 0 { return .reply(reply == 0 ? 250 : reply, "") }
         if reply >= 400 { return .reply(reply, why) }
         // No SMTP verdict: the connection, TLS or login failed before one (retried).
-        return curlFailure(code, why)
-    }
-
-    /// A libcurl transfer that got no answer, in words: a timeout, no connection, or the rest.
-    static func curlFailure(_ code: Int32, _ why: String) -> HTTPResult {
-        if code == 28 { return .timeout } // CURLE_OPERATION_TIMEDOUT
-        if code == 7 || code == 6 { return .cannotConnect(why) } // CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST
-        return .failed(why.isEmpty ? "libcurl error \(code)" : why)
+        return HTTPClient.failure(code, why, nil)
     }
 }

@@ -1,8 +1,5 @@
+import Dispatch
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-import Synchronization
 import CCurl
 import VigilAlerting
 
@@ -12,104 +9,91 @@ public protocol HTTPTransport: Sendable {
     func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult
 }
 
-/// GETs (`http` probes) through FoundationNetworking's URLSession, and POSTs for the bench's
-/// comparison only: delivery uses `CurlTransport` (5× faster here, millisecond timeouts).
-public struct URLSessionTransport: HTTPTransport {
-    public init() {}
-
-    /// POSTs on delivery's own session, whose completions run on a serial queue of its own: a
-    /// serial queue gets a thread even when blocking work fills Dispatch's global pool (where
-    /// URLSession.shared answers, and where a starved pool adds a thread only once a second).
-    /// Waits at most the timeout plus 5 s, in case libcurl never answers.
-    public func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult {
-        guard request.mail == nil else { return .failed("URLSession sends no mail: delivery uses CurlTransport") }
-        guard let url = URL(string: request.url.reveal()) else { return .failed("the channel's url is not a URL") }
-        var r = URLRequest(url: url)
-        r.httpMethod = "POST"
-        r.httpBody = request.body
-        r.setValue(request.contentType, forHTTPHeaderField: "Content-Type")
-        r.timeoutInterval = URLSessionTransport.curlTimeout(timeout)
-        let answer = Mutex<HTTPResult?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let task = URLSessionTransport.deliverySession.dataTask(with: r) { _, response, error in
-            answer.withLock { $0 = URLSessionTransport.result(response, error) }
-            done.signal()
-        }
-        task.resume()
-        guard done.wait(timeout: .now() + r.timeoutInterval + 5) == .success else {
-            task.cancel()
-            return .timeout
-        }
-        return answer.withLock { $0 } ?? .timeout
+/// vigil's one HTTP client: libcurl, driven directly (loaded at run time, see CCurl), on the
+/// calling thread, with a handle kept per thread so its connection is reused. Delivery, probes
+/// and the operator commands all go through it. Measured against URLSession (`vigil-bench
+/// transport`): 5× faster here, and its timeouts are milliseconds, not whole seconds.
+public enum HTTPClient {
+    /// What came back: the status, the headers vigil reads, and the body if it was asked for.
+    public struct Answer: Sendable {
+        public let status: Int
+        public let retryAfter: String?
+        public let contentType: String?
+        public let body: [UInt8]
     }
 
-    private static let deliveryQueue = DispatchQueue(label: "vigil-delivery-http")
-    private static let deliverySession = session(on: deliveryQueue)
-
-    /// A GET for an `http` probe, on the probes' own session (no cache, no cookies, its own
-    /// connection pool, so a hung webhook delivery cannot hold a probe back), answered on
-    /// URLSession's queue rather than the cooperative pool. Returns a cancel function.
-    public static func get(_ url: String, timeout: Int64, done: @escaping @Sendable (ProbeAnswer) -> Void) -> @Sendable () -> Void {
-        guard let url = URL(string: url) else {
-            done(.failed("not a URL"))
-            return {}
+    /// One request, blocking. `maxBody` bytes of the answer are kept (0: none is read; a longer
+    /// one fails the request). `cancel`, if given, stops the transfer once set.
+    public static func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8] = [],
+                               timeout: Int64, maxBody: Int = 0, cancel: CancelFlag? = nil) -> Result<Answer, HTTPFailure> {
+        guard !url.utf8.contains(0), !headers.contains(where: { $0.utf8.contains(0) || $0.utf8.contains(10) || $0.utf8.contains(13) }) else {
+            return .failure(HTTPFailure(code: -1, result: .failed("a NUL or line break in the URL or a header")))
         }
-        var r = URLRequest(url: url)
-        r.cachePolicy = .reloadIgnoringLocalCacheData
-        r.timeoutInterval = curlTimeout(timeout)
-        let task = probeSession.dataTask(with: r) { _, response, error in
-            done(ProbeAnswer(result(response, error)))
-        }
-        task.resume()
-        return { task.cancel() }
-    }
-
-    private static let probeQueue = DispatchQueue(label: "vigil-probe-http")
-    private static let probeSession = session(on: probeQueue)
-
-    /// An ephemeral session (no cache, no cookies) whose completions run on a serial queue of
-    /// its own: a serial queue gets a thread even when blocking work fills the global pool,
-    /// where the default delegate queue would wait its turn. The queue is a static: the
-    /// operation queue holds it unowned (a queue made here was freed at once, and the warning
-    /// said so).
-    private static func session(on queue: DispatchQueue) -> URLSession {
-        let c = URLSessionConfiguration.ephemeral
-        c.urlCache = nil
-        c.httpCookieStorage = nil
-        c.httpShouldSetCookies = false
-        c.httpMaximumConnectionsPerHost = 64
-        let q = OperationQueue()
-        q.underlyingQueue = queue
-        q.maxConcurrentOperationCount = 1
-        return URLSession(configuration: c, delegate: nil, delegateQueue: q)
-    }
-
-    /// FoundationNetworking turns the timeout into libcurl's low-speed time in whole seconds, so
-    /// 0.25 s becomes 0 and aborts at once, and 1.5 s becomes 1. Round up; callers that need a
-    /// sharper bound (probes) enforce their own deadline.
-    static func curlTimeout(_ ns: Int64) -> TimeInterval { max(1, (Double(ns) / 1e9).rounded(.up)) }
-
-    static func result(_ response: URLResponse?, _ error: (any Error)?) -> HTTPResult {
-        if let e = error as? URLError {
-            // On Linux a URLError prints as a bare number; say it in words.
-            switch e.code {
-            case .timedOut: return .timeout
-            case .cannotConnectToHost: return .cannotConnect("refused or unreachable")
-            case .cannotFindHost, .dnsLookupFailed: return .cannotConnect("host not found")
-            case .networkConnectionLost: return .cannotConnect("connection lost")
-            case .notConnectedToInternet: return .cannotConnect("no network")
-            case .secureConnectionFailed: return .failed("TLS handshake failed")
-            case .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid:
-                return .failed("untrusted TLS certificate")
-            case .badServerResponse, .cannotParseResponse: return .failed("not a valid HTTP response")
-            case .httpTooManyRedirects, .redirectToNonExistentLocation: return .failed("too many redirects")
-            default: return .failed("URL error \(e.code.rawValue)")
+        var answer = vigil_http_answer()
+        var err = [CChar](repeating: 0, count: 512)
+        let lines = headers.map { strdup($0) }
+        defer { lines.forEach { free($0) } }
+        let ms = Int(max(1, timeout / 1_000_000))
+        let code: Int32 = lines.map { UnsafePointer($0) }.withUnsafeBufferPointer { h in
+            body.withUnsafeBytes { b in
+                vigil_http(method, url, h.baseAddress, Int32(h.count), b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count,
+                           ms, maxBody, cancel?.pointer, &answer, &err, err.count)
             }
         }
-        if let error { return .failed("\(type(of: error))") }
-        guard let http = response as? HTTPURLResponse else { return .failed("not an HTTP response") }
-        return .status(http.statusCode, retryAfter: http.value(forHTTPHeaderField: "Retry-After"))
+        defer { vigil_http_answer_free(&answer) }
+        guard code == 0 else { return .failure(HTTPFailure(code: code, result: failure(code, String(cString: err), cancel))) }
+        let kept = answer.length > 0 ? [UInt8](UnsafeBufferPointer(start: answer.body, count: answer.length)) : []
+        let retryAfter = withUnsafeBytes(of: answer.retry_after) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let contentType = withUnsafeBytes(of: answer.content_type) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return .success(Answer(status: answer.status, retryAfter: retryAfter.isEmpty ? nil : retryAfter,
+                               contentType: contentType.isEmpty ? nil : contentType, body: kept))
     }
+
+    /// A transfer that got no answer, in words: a timeout, no connection, or the rest.
+    static func failure(_ code: Int32, _ why: String, _ cancel: CancelFlag?) -> HTTPResult {
+        switch code {
+        case 28: return .timeout // CURLE_OPERATION_TIMEDOUT
+        case 6: return .cannotConnect("host not found") // CURLE_COULDNT_RESOLVE_HOST
+        case 7: return .cannotConnect("refused or unreachable") // CURLE_COULDNT_CONNECT
+        case 42 where cancel != nil: return .failed("cancelled") // CURLE_ABORTED_BY_CALLBACK
+        default: return .failed(why.isEmpty ? "libcurl error \(code)" : why)
+        }
+    }
+
+    /// A GET for an `http` probe, run on `queue` (a probe's own serial queue, so a hung target
+    /// holds back only that probe). Returns a cancel function.
+    public static func get(_ url: String, timeout: Int64, on queue: DispatchQueue,
+                           done: @escaping @Sendable (ProbeAnswer) -> Void) -> @Sendable () -> Void {
+        let flag = CancelFlag()
+        queue.async {
+            switch request("GET", url, timeout: timeout, cancel: flag) {
+            case .success(let a): done(.status(a.status))
+            case .failure(let f): done(ProbeAnswer(f.result))
+            }
+        }
+        return { flag.set() }
+    }
+}
+
+/// Why a request got no answer: libcurl's code and what it means for the caller.
+public struct HTTPFailure: Error, Sendable {
+    public let code: Int32
+    public let result: HTTPResult
+}
+
+/// A flag one thread sets and a transfer on another reads, to stop early.
+public final class CancelFlag: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int32>
+
+    public init() {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: 0)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// Read by libcurl's progress callback with an atomic load; set with an atomic store.
+    public func set() { vigil_cancel(pointer) }
 }
 
 /// What an `http` probe's GET came to, as the monitor reads it.
@@ -128,25 +112,16 @@ public enum ProbeAnswer: Sendable, Equatable {
     }
 }
 
-/// POSTs through libcurl directly (loaded at run time, see CCurl), one reused handle per
-/// delivery thread. Measured against URLSession in `vigil-bench transport`; see the README for
-/// which one delivery uses and why.
+/// Delivery's transport: a POST through `HTTPClient`, or a mail through `SMTPClient`.
 public struct CurlTransport: HTTPTransport {
     public init() {}
 
     public func post(_ request: OutgoingRequest, timeout: Int64) -> HTTPResult {
         if let mail = request.mail { return SMTPClient.send(request, mail, timeout: timeout) }
-        var status = 0
-        var retryAfter = [CChar](repeating: 0, count: 128)
-        var err = [CChar](repeating: 0, count: 512)
-        let code = request.body.withUnsafeBytes { body in
-            vigil_http_post(request.url.reveal(), body.baseAddress?.assumingMemoryBound(to: CChar.self), body.count, request.contentType,
-                            Int(max(1, timeout / 1_000_000)), &status, &retryAfter, retryAfter.count, &err, err.count)
+        let headers = ["Content-Type: \(request.contentType)"] + request.headers.map { "\($0.name): \($0.value.reveal())" }
+        switch HTTPClient.request("POST", request.url.reveal(), headers: headers, body: [UInt8](request.body), timeout: timeout) {
+        case .success(let a): return .status(a.status, retryAfter: a.retryAfter)
+        case .failure(let f): return f.result
         }
-        if code == 0 {
-            let ra = String(cString: retryAfter)
-            return .status(status, retryAfter: ra.isEmpty ? nil : ra)
-        }
-        return SMTPClient.curlFailure(code, String(cString: err))
     }
 }

@@ -128,8 +128,10 @@ public final class HTTPServer: Sendable {
             s.stopped = true
             for c in s.open.keys { shutdown(c, Int32(SHUT_RDWR)) } // under the lock: their threads close them only after leaving `open`
         }
+        // Wakes the accept loop, which closes the socket itself: closing it here would free the
+        // number while that thread may still call accept on it, and a server started next could
+        // get the number, its connections then taken (and refused) by this stopped loop.
         shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
     }
 
     /// Connections made room for at the cap, since the start.
@@ -150,6 +152,7 @@ public final class HTTPServer: Sendable {
     }
 
     private func acceptLoop() {
+        defer { close(fd) }
         while true {
             let c = accept(fd, nil, nil)
             if c < 0 {

@@ -127,10 +127,10 @@ final class StreamSource: Sendable {
             s.stopped = true
             return (s.fds, s.socketFile)
         }
-        for fd in fds {
-            shutdown(fd, Int32(SHUT_RDWR))
-            close(fd)
-        }
+        // Shut down, not closed: each descriptor's own thread closes it when its read or accept
+        // returns (`untrack`). Closing here would free the number while that thread may still
+        // read it, and a descriptor opened next (a journal, a client) could take the number.
+        for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
         if let file { unlink(file) } // the socket file we created
     }
 
@@ -201,6 +201,7 @@ final class StreamSource: Sendable {
     }
 
     private func acceptLoop(_ fd: Int32) {
+        defer { untrack(fd) }
         while !stopped {
             let c = accept(fd, nil, nil)
             if c < 0 {

@@ -6,7 +6,7 @@ import VigilRules
 
 /// Watches the trader's surroundings (SPEC §7): `probe`s of its dependencies, `watch`es of its
 /// process, and the `system`. One thread runs every check on its own schedule. TCP connects
-/// are non-blocking and polled, HTTP probes run on URLSession, and host name lookups run off the
+/// are non-blocking and polled, HTTP probes run on libcurl, and host name lookups run off the
 /// thread, so a target that never answers costs one pending check and delays nothing else.
 /// Results leave through `emit` as readings, which the sidecar applies as series; they never
 /// count as stream messages.
@@ -199,10 +199,10 @@ private final class Loop: @unchecked Sendable {
         var lastReading: Int64?
         // system
         var hostCPU = CPUSampler()
-        /// Host name lookups block, so a probe of a name runs them here: a serial queue of its
-        /// own gets a thread even when the global pool is busy, and a slow resolver holds back
-        /// only this probe (its checks never overlap).
-        lazy var lookups = DispatchQueue(label: "vigil-lookup")
+        /// Host name lookups and HTTP GETs block, so a probe runs them here: a serial queue of
+        /// its own gets a thread even when the global pool is busy, and a slow resolver or a
+        /// hung target holds back only this probe (its checks never overlap).
+        lazy var queue = DispatchQueue(label: "vigil-probe")
 
         init(key: String, kind: Kind, due: Int64) {
             self.key = key
@@ -258,7 +258,7 @@ private final class Loop: @unchecked Sendable {
             now = clock.ticks()
             for check in checks {
                 guard let f = check.inFlight, f.deadline <= now, case .probe(let p) = check.kind else { continue }
-                f.cancel?() // only a GET still running: cancelling a finished task races URLSession's own cleanup
+                f.cancel?() // stops a GET still running; its late answer is dropped by generation
                 finish(check, p, up: false, at: now, error: "timed out after \(seconds(p.timeout))", monitor)
             }
 
@@ -381,14 +381,14 @@ private final class Loop: @unchecked Sendable {
             switch p.target {
             case .http(let url):
                 let generation = check.generation, clock = self.clock
-                check.inFlight?.cancel = URLSessionTransport.get(url, timeout: p.timeout) { result in
+                check.inFlight?.cancel = HTTPClient.get(url, timeout: p.timeout, on: check.queue) { result in
                     monitor.post(.httpDone(key: key, generation: generation, result, at: clock.ticks()))
                 }
             case .tcp(let host, let port):
                 let resolution = TCPConnect.resolveNumeric(p.target)
                 if resolution == .needsLookup {
                     let generation = check.generation
-                    check.lookups.async {
+                    check.queue.async {
                         monitor.post(.resolved(key: key, generation: generation, TCPConnect.lookup(host: host, port: port, numericOnly: false)))
                     }
                 } else {
