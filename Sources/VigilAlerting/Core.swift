@@ -154,9 +154,8 @@ public final class Core {
             engine.countRejected(.tooLong, batch.tooLong.count)
             for offset in batch.tooLong { output.rejects.append(LineReject(reason: .tooLong, source: batch.source, offset: offset)) }
         }
-        for k in 0..<batch.count {
-            let reason = batch.withLine(k) { engine.ingest($0, arrival: now) } ?? engine.droppedFromLastLine
-            if let reason { output.rejects.append(LineReject(reason: reason, source: batch.source, offset: batch.offsets[k])) }
+        engine.ingest(batch, arrival: now) { k, reason in
+            output.rejects.append(LineReject(reason: reason, source: batch.source, offset: batch.offsets[k]))
         }
     }
 

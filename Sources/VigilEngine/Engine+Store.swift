@@ -6,23 +6,14 @@ import VigilRules
 extension Engine {
     // MARK: - Input
 
-    /// Decodes one stream line and applies it. Returns the reason when the line is rejected.
+    /// Decodes one stream line and applies it. Returns the reason when the line is rejected
+    /// whole; samples of a good line dropped (over the series cap, older than their series) are
+    /// counted in `rejected` only.
     @discardableResult
     public func ingest(_ line: UnsafeRawBufferPointer, arrival: Instant) -> RejectReason? {
-        decoded.removeAll(keepingCapacity: true)
-        var capped = 0
-        let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped)
-        droppedFromLastLine = capped > 0 ? .seriesCap : nil
-        if capped > 0 { rejected[.seriesCap, default: 0] += capped }
-        if let reason {
-            rejected[reason, default: 0] += 1
-            return reason
-        }
-        if capped > 0, decoded.isEmpty { return .seriesCap }
-        let drops = outOfOrderDrops
-        apply(decoded)
-        if outOfOrderDrops != drops, droppedFromLastLine == nil { droppedFromLastLine = .outOfOrder }
-        return nil
+        var reason: RejectReason?
+        decodeAndApply(count: 1, line: { _, body in body(line) }, arrival: arrival) { _, r in reason = r }
+        return decoded.isEmpty ? reason : nil
     }
 
     @discardableResult
@@ -31,10 +22,57 @@ extension Engine {
         return line.withUTF8 { ingest(UnsafeRawBufferPointer($0), arrival: arrival) }
     }
 
+    /// Decodes a batch of lines and applies them as one (SPEC §1.2, consistent instants): the
+    /// samples of one timestamp, whichever lines carry them, are all stored before the rules
+    /// reading them are evaluated, once each. So `a_sum / a_count`, written as two lines of one
+    /// instant, is never seen with one updated and not the other. `rejected(k, reason)` names
+    /// each line dropped, or with samples dropped, by its index in the batch (once per line).
+    public func ingest(_ batch: LineBatch, arrival: Instant, rejected report: (Int, RejectReason) -> Void) {
+        decodeAndApply(count: batch.count, line: { k, body in batch.withLine(k, body) }, arrival: arrival, report)
+    }
+
+    private func decodeAndApply(count: Int, line: (Int, (UnsafeRawBufferPointer) -> Void) -> Void, arrival: Instant,
+                                _ report: (Int, RejectReason) -> Void) {
+        decoded.removeAll(keepingCapacity: true)
+        decodedLine.removeAll(keepingCapacity: true)
+        var reported = -1
+        for k in 0..<count {
+            let start = decoded.count
+            var capped = 0
+            var reason: RejectReason?
+            line(k) { reason = decoder.decode($0, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped) }
+            if capped > 0 { rejected[.seriesCap, default: 0] += capped }
+            if let reason {
+                rejected[reason, default: 0] += 1
+                report(k, reason)
+                reported = k
+                continue
+            }
+            if capped > 0 {
+                report(k, .seriesCap)
+                reported = k
+            }
+            for _ in start..<decoded.count { decodedLine.append(Int32(k)) }
+        }
+        apply(decoded) { index in
+            // A sample older than its series' last: its line is reported once (lines are in order).
+            let k = Int(decodedLine[index])
+            if k > reported {
+                report(k, .outOfOrder)
+                reported = k
+            }
+        }
+    }
+
     /// Applies decoded samples: deadlines before each timestamp first, then the samples of that
     /// timestamp together, then the rules they affect. Samples vigil measures itself (probes,
     /// watches) pass `fromStream: false`: they do not make the stream look alive.
     public func apply(_ samples: [Sample], fromStream: Bool = true) {
+        apply(samples, fromStream: fromStream) { _ in }
+    }
+
+    /// `apply`, calling `dropped` with the index of each sample older than its series' last.
+    func apply(_ samples: [Sample], fromStream: Bool = true, dropped: (Int) -> Void) {
         var i = 0
         while i < samples.count {
             let t = max(samples[i].time.nanoseconds, now.nanoseconds)
@@ -43,7 +81,7 @@ extension Engine {
             pendingEvaluations.removeAll(keepingCapacity: true)
             var j = i
             while j < samples.count, max(samples[j].time.nanoseconds, now.nanoseconds) == t {
-                store(samples[j])
+                if !store(samples[j]) { dropped(j) }
                 j += 1
             }
             if fromStream { lastMessage = max(lastMessage, t) }
@@ -96,15 +134,15 @@ extension Engine {
         for r in upRules { evaluate(rule: r, focus: 0, series: -1) }
     }
 
-    /// Stores a sample, unless it is older than its series' last one (dropped: `out_of_order`).
-    func store(_ s: Sample) {
+    /// Stores a sample, unless it is older than its series' last one (dropped: `out_of_order`,
+    /// and false).
+    func store(_ s: Sample) -> Bool {
         growSeries()
         let id = Int(s.series)
         let t = s.time.nanoseconds
         guard t >= lastTime[id] else {
             rejected[.outOfOrder, default: 0] += 1
-            outOfOrderDrops += 1
-            return
+            return false
         }
         lastTime[id] = t
         lastValue[id] = s.value
@@ -118,6 +156,7 @@ extension Engine {
                 pendingEvaluations.append((Int(metricRules[k]), labels, s.series))
             }
         }
+        return true
     }
 
     func growSeries() {

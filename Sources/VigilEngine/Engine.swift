@@ -52,8 +52,6 @@ public final class Engine {
     public internal(set) var samplesApplied = 0
     /// Why some samples of the last ingested line were dropped although the line was taken
     /// (`series_cap`, `out_of_order`), for reject logs.
-    public internal(set) var droppedFromLastLine: RejectReason?
-    var outOfOrderDrops = 0
     public internal(set) var evaluations = 0
 
     var rules: [CompiledRule] = []
@@ -83,6 +81,8 @@ public final class Engine {
     var connected = true
     var decoder: LineDecoder
     var decoded: [Sample] = []
+    /// The batch line each of `decoded` came from.
+    var decodedLine: [Int32] = []
 
     // Per rule: instances by label set, and recent state changes for flapping.
     @exclusivity(unchecked) var instances: [[Int32: Instance]] = []

@@ -184,3 +184,31 @@ struct ReplayTests {
         #expect(firing == ["service_down", "high_latency", "approaching_limits", "market_changes", "stale_data"])
     }
 }
+
+extension ReplayTests {
+    /// The issue's ratio rule over a steady 3 s latency, `_sum` and `_count` written as two
+    /// lines per second: it fires once and never flaps. And two gauges that move together never
+    /// seem apart (line by line, they did at every step).
+    @Test func theLinesOfOneTimestampAreOneInstant() {
+        var lines: [String] = []
+        for n in 1...180 {
+            lines.append(stamped(Double(n), #""metric":"feed_latency_seconds_sum","value":\#(3 * n)"#))
+            lines.append(stamped(Double(n), #""metric":"feed_latency_seconds_count","value":\#(n)"#))
+        }
+        let ratio = """
+            metric feed_latency_seconds_sum
+            metric feed_latency_seconds_count
+            alert slow_feed { when rate(feed_latency_seconds_sum over 1min) / rate(feed_latency_seconds_count over 1min) > 2; severity warning; notify slack }
+            """
+        let (status, out) = replay(ratio, [lines])
+        #expect(status == 0)
+        #expect(out.count == 1, "\(out)")
+        #expect(out.first?.contains(#""state":"firing""#) == true)
+
+        let together = (1...10).flatMap { n in
+            [stamped(Double(n), #""metric":"orders_sent","value":\#(n)"#), stamped(Double(n), #""metric":"orders_acked","value":\#(n)"#)]
+        }
+        let skew = "metric orders_sent\nmetric orders_acked\nalert unacked { when orders_sent - orders_acked > 0; severity warning; notify slack }"
+        #expect(replay(skew, [together]).1 == [])
+    }
+}

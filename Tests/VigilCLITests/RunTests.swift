@@ -295,6 +295,30 @@ struct RunTests {
     }
 }
 
+extension RunTests {
+    /// `run` applies what one read carries as one instant: two gauges written together in one
+    /// write never seem apart, 50 times over.
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
+    func theLinesOfOneWriteAreOneInstant() async throws {
+        let rules = "metric orders_sent\nmetric orders_acked\nalert unacked { when orders_sent - orders_acked > 0; severity warning; notify slack }\n"
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: rules)
+        #expect(await v.waitUntilUp())
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        for n in 1...50 {
+            #expect(await offPool { unixWrite(sock, [#"{"metric":"orders_sent","value":\#(n)}"#, #"{"metric":"orders_acked","value":\#(n)}"#]) })
+        }
+        // The last write is in when the API shows its lines counted.
+        var counted = false
+        for _ in 0..<100 where !counted {
+            counted = await v.http("GET", "/metrics").1.contains("vigil_stream_lines_total 100")
+            if !counted { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(counted)
+        #expect(await v.terminate() == 0)
+        #expect(!v.stdout.contains("unacked"), "\(v.stdout)")
+    }
+}
+
 /// A webhook receiver for spawned sidecars: records every request's path, body and arrival.
 /// Armed with a pid, it SIGKILLs that process on the next delivery it has read, before
 /// answering: the at-least-once window, where vigil sent but never learnt that it arrived.

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import VigilEngine
+@testable import VigilRules
+
+/// SPEC §1.2, consistent instants: what one batch carries for one timestamp is applied whole
+/// before the rules reading it are evaluated, once each.
+struct ConsistentInstantTests {
+    func stamped(_ at: Double, _ metric: String, _ value: Double) -> String {
+        #"{"timestamp_ns":\#(Int64(at * 1e9)),"metric":"\#(metric)","value":\#(value)}"#
+    }
+
+    /// Two counters that move together: a half-applied instant would show them apart.
+    @Test func twoLinesOfOneTimestampAreOneInstant() {
+        let rig = Rig("metric sent\nmetric acked\nalert unacked { when sent - acked > 0; severity warning; notify slack }")
+        var rejects: [Int] = []
+        for n in 1...10 {
+            let batch = LineBatch([stamped(Double(n), "sent", Double(n)), stamped(Double(n), "acked", Double(n))])
+            rig.engine.ingest(batch, arrival: Instant(nanoseconds: Int64(n) * second)) { k, _ in rejects.append(k) }
+        }
+        #expect(rig.log == [])
+        #expect(rejects == [])
+        #expect(rig.engine.samplesApplied == 20)
+        // Line by line, the same stream is seen half-applied at every step.
+        let single = Rig("metric sent\nmetric acked\nalert unacked { when sent - acked > 0; severity warning; notify slack }")
+        for n in 1...3 {
+            single.metric(Double(n), "sent", Double(n))
+            single.metric(Double(n), "acked", Double(n))
+        }
+        // From the second step on, each step fires on `sent` and resolves on `acked`.
+        #expect(single.log == ["2s unacked{} firing 1.0", "2s unacked{} resolved 0.0", "3s unacked{} firing 1.0", "3s unacked{} resolved 0.0"])
+    }
+
+    /// Each rule a batch's instant affects is evaluated once for it, however many lines feed it;
+    /// a rule per series is evaluated once per series.
+    @Test func aRuleFedByManyLinesOfOneInstantIsEvaluatedOnce() {
+        let rig = Rig("""
+            metric sent
+            metric acked
+            metric a labels k
+            alert unacked { when sent - acked > 0; severity warning; notify slack }
+            alert high { when a > 1; severity info; notify slack }
+            """)
+        var before = rig.engine.evaluations
+        rig.engine.ingest(LineBatch([stamped(1, "sent", 1), stamped(1, "acked", 1)]), arrival: Instant(nanoseconds: second)) { _, _ in }
+        #expect(rig.engine.evaluations - before == 1)
+        let lines = (0..<50).map { #"{"timestamp_ns":2000000000,"metric":"a","labels":{"k":"\#($0)"},"value":0}"# }
+        before = rig.engine.evaluations
+        rig.engine.ingest(LineBatch(lines), arrival: Instant(nanoseconds: 2 * second)) { _, _ in }
+        #expect(rig.engine.evaluations - before == 50)
+    }
+
+    /// Lines of different timestamps in one batch are successive instants, in order.
+    @Test func aBatchOfSeveralTimestampsStepsThroughThem() {
+        let rig = Rig("metric x\nalert a { when x > 1; severity info; notify slack }")
+        let batch = LineBatch([stamped(1, "x", 5), stamped(2, "x", 0), stamped(3, "x", 5)])
+        rig.engine.ingest(batch, arrival: Instant(nanoseconds: 3 * second)) { _, _ in }
+        #expect(rig.log == ["1s a{} firing 5.0", "2s a{} resolved 0.0", "3s a{} firing 5.0"])
+    }
+
+    /// Each rejected line is named once by its index, whatever the reason: not JSON, out of
+    /// order (its sample older than the series' last), over the series cap.
+    @Test func rejectsNameTheirLines() {
+        let rig = Rig("metric x\nalert a { when x > 1; severity info; notify slack }")
+        let batch = LineBatch([stamped(5, "x", 0), "not json", stamped(4, "x", 9), stamped(6, "x", 0)])
+        var rejects: [String] = []
+        rig.engine.ingest(batch, arrival: Instant(nanoseconds: 6 * second)) { k, r in rejects.append("\(k) \(r.rawValue)") }
+        #expect(rejects == ["1 not_json", "2 out_of_order"])
+        #expect(rig.log == [], "the out-of-order 9 was dropped, not applied")
+        #expect(rig.engine.samplesApplied == 2)
+    }
+}
