@@ -38,6 +38,10 @@ public final class Core {
         /// Samples built with `engine.sample`; `fromStream: false` for what vigil measures
         /// itself (probes, watches), which does not make the stream look alive.
         case samples([Sample], fromStream: Bool)
+        /// One scrape of a target: its answer is one instant.
+        case scrape(ScrapeResult)
+        /// The scrape targets configured now (after a start or a reload): others are forgotten.
+        case scrapeTargets(Set<String>)
         /// The stream's connection went up or down (`up`).
         case connected(Bool)
         case command(Command)
@@ -57,6 +61,8 @@ public final class Core {
         /// One per `.command` input, in order.
         public var replies: [Reply] = []
         public var rejects: [LineReject] = []
+        /// Scrape targets whose state changed (up, down, another error): to log once each.
+        public var scrapes: [ScrapeState] = []
         /// Something a journal must keep changed (a transition, a notification, a command).
         public var changed = false
     }
@@ -118,6 +124,10 @@ public final class Core {
                 ingest(batch, at: now)
             case .samples(let samples, let fromStream):
                 engine.apply(samples, fromStream: fromStream)
+            case .scrape(let result):
+                if let changed = engine.applyScrape(result, at: now) { output.scrapes.append(changed) }
+            case .scrapeTargets(let names):
+                engine.keepScrapeTargets(names, at: now)
             case .connected(let up):
                 engine.setConnected(up, at: now)
             case .command(let command):

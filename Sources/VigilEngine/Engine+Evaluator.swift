@@ -102,7 +102,10 @@ extension Engine {
         }
     }
 
-    func isStale(_ id: Int) -> Bool { lastTime[id] == .min || now.nanoseconds - lastTime[id] >= config.staleAfter }
+    /// No sample yet, none for `stale_after`, or gone from its scrape target since its last one.
+    func isStale(_ id: Int) -> Bool {
+        lastTime[id] == .min || vanishedAt[id] >= lastTime[id] || now.nanoseconds - lastTime[id] >= config.staleAfter
+    }
 
     /// The series of a selector that the focus admits.
     func candidates(_ sel: SeriesSelector, focus: Int32, series: SeriesID, _ body: (Int) -> Void) {

@@ -149,14 +149,18 @@ extension Engine {
         let base = Int(windowBase[id])
         for k in base..<(base + Int(windowCount[id])) { windows[k].add(time: t, value: s.value) }
         samplesApplied += 1
-        let metric = Int(symbols.seriesMetric[id])
-        if metric + 1 < metricRuleStart.count {
-            let labels = symbols.seriesLabels[id]
-            for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) {
-                pendingEvaluations.append((Int(metricRules[k]), labels, s.series))
-            }
-        }
+        queueRules(of: s.series)
         return true
+    }
+
+    /// Queues the rules that read `series` for this instant's evaluation.
+    func queueRules(of series: SeriesID) {
+        let metric = Int(symbols.seriesMetric[Int(series)])
+        guard metric + 1 < metricRuleStart.count else { return }
+        let labels = symbols.seriesLabels[Int(series)]
+        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) {
+            pendingEvaluations.append((Int(metricRules[k]), labels, series))
+        }
     }
 
     func growSeries() {
@@ -164,6 +168,7 @@ extension Engine {
         for id in symbols.newSeries {
             lastValue.append(0)
             lastTime.append(.min)
+            vanishedAt.append(.min)
             let specs = windowSpecs[symbols.seriesMetric[Int(id)]] ?? []
             windowBase.append(Int32(windows.count))
             windowCount.append(UInt8(specs.count))

@@ -72,6 +72,9 @@ public final class Engine {
     // Per series.
     @exclusivity(unchecked) var lastValue: [Double] = []
     @exclusivity(unchecked) var lastTime: [Int64] = []
+    /// When a series last went missing from its scrape target (.min: never): stale from then
+    /// until its next sample.
+    @exclusivity(unchecked) var vanishedAt: [Int64] = []
     /// Every series' windows in one array: series `id` has `windowCount[id]` from `windowBase[id]`.
     @exclusivity(unchecked) var windows: [Window] = []
     @exclusivity(unchecked) var windowBase: [Int32] = []
@@ -81,6 +84,11 @@ public final class Engine {
     var connected = true
     var decoder: LineDecoder
     var decoded: [Sample] = []
+    /// Scrapes: the parser, its reused output, and each target's last series and state.
+    var exposition = ExpositionParser()
+    var scrapeBuffer: [Sample] = []
+    var scrapeHealth: [Sample] = []
+    var scrapeTargets: [String: ScrapeTarget] = [:]
     /// The batch line each of `decoded` came from.
     var decodedLine: [Int32] = []
 

@@ -19,6 +19,9 @@ public enum Harness: String, CaseIterable, Sendable {
     case rules
     /// A `.test` file through its parser, then its cases against the fixture rules.
     case testfile
+    /// A scrape's body through the exposition parser in either format (the first byte picks),
+    /// its invariants checked, then its samples through the core as one instant.
+    case scrape
 
     /// Runs one input.
     public func run(_ data: UnsafeRawBufferPointer) {
@@ -27,6 +30,7 @@ public enum Harness: String, CaseIterable, Sendable {
         case .stream: StreamHarness.run(data)
         case .rules: RulesHarness.run(data)
         case .testfile: TestFileHarness.run(data)
+        case .scrape: ScrapeHarness.run(data)
         }
     }
 

@@ -147,3 +147,39 @@ enum TestFileHarness {
         }
     }
 }
+
+enum ScrapeHarness {
+    static func run(_ data: UnsafeRawBufferPointer) {
+        _ = Fixture.check
+        guard let first = data.first else { return }
+        let format: ExpositionParser.Format = first & 1 == 1 ? .openMetrics : .prometheus
+        let body = UnsafeRawBufferPointer(rebasing: data.dropFirst())
+        var config = EngineConfig()
+        config.seriesCap = 64
+        config.seriesTotalCap = 256
+        let start = Instant(nanoseconds: 1_700_000_000_000_000_000)
+        let core = Core(rules: Fixture.lint, config: Fixture.config, engine: config, start: start)
+        let symbols = core.engine.symbols
+        let before = (symbols.seriesCount, symbols.metricCount)
+        var parser = ExpositionParser()
+        var out: [Sample] = []
+        switch parser.parse(body, format: format, time: start, symbols: symbols, into: &out) {
+        case .failure(let f):
+            precondition(out.isEmpty, "a refused scrape produced samples")
+            precondition((symbols.seriesCount, symbols.metricCount) == before, "a refused scrape left names or series behind")
+            precondition(f.line >= 1, "a failure names no line")
+        case .success(let outcome):
+            precondition(outcome.samples == out.count, "the outcome miscounts the samples")
+            precondition(out.allSatisfy { $0.value.isFinite && $0.time == start }, "a sample is not finite or not of the scrape's instant")
+            precondition(symbols.seriesCount <= 256, "the series cap did not hold")
+            _ = core.step([.samples(out, fromStream: false)], at: start)
+            // The same body again is the same outcome (the parser keeps no state between scrapes).
+            var again: [Sample] = []
+            guard case .success(let second) = parser.parse(body, format: format, time: start + 1_000_000_000, symbols: symbols, into: &again) else {
+                preconditionFailure("a body accepted once was refused the second time")
+            }
+            precondition(second.samples == outcome.samples, "the second parse of a body gave other samples")
+            _ = core.step([.samples(again, fromStream: false)], at: start + 1_000_000_000)
+        }
+    }
+}

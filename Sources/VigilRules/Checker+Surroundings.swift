@@ -1,4 +1,4 @@
-/// Lint for `probe`, `watch` and `system` blocks (SPEC §7): unknown keys, bad values and
+/// Lint for `probe`, `watch`, `system` and `scrape` blocks (SPEC §7, §4): unknown keys, bad values and
 /// durations, a probe with no target or two, a timeout that is not shorter than the interval,
 /// an interval not shorter than `stale_after`, credentials written into a probe URL, and
 /// duplicate names.
@@ -7,11 +7,13 @@ extension Checker {
         .probe: ["tcp", "http", "every", "timeout", "critical", "expect"],
         .watch: ["pid", "pid_file", "command", "every"],
         .system: ["every", "mounts"],
+        .scrape: ["url", "every", "timeout"],
     ]
     /// Exactly one of these per block.
     private static let targetKeys: [BlockDecl.Kind: [String]] = [
         .probe: ["tcp", "http"],
         .watch: ["pid", "pid_file", "command"],
+        .scrape: ["url"],
     ]
 
     /// `seen` holds the names declared so far, keyed `kind name` (`system` has one, unnamed).
@@ -47,9 +49,12 @@ extension Checker {
             let present = targets.filter { given[$0] != nil }
             let anchor = b.name?.range ?? b.range
             if present.isEmpty, b.brokenSettings.isDisjoint(with: targets) {
-                error(file, "missing-clause", "\(what) says nothing to \(b.kind == .probe ? "check" : "watch")", anchor,
-                      notes: [.init(b.kind == .probe ? "add `tcp \"host:port\"` or `http \"https://…\"`"
-                                                     : "add `pid N`, `pid_file \"/run/trader.pid\"` or `command \"python3 trader.py\"`")])
+                let (verb, fix) = switch b.kind {
+                case .probe: ("check", "add `tcp \"host:port\"` or `http \"https://…\"`")
+                case .scrape: ("scrape", "add `url \"http://127.0.0.1:8000/metrics\"`")
+                default: ("watch", "add `pid N`, `pid_file \"/run/trader.pid\"` or `command \"python3 trader.py\"`")
+                }
+                error(file, "missing-clause", "\(what) says nothing to \(verb)", anchor, notes: [.init(fix)])
             } else if present.count > 1, let second = given[present[1]] {
                 error(file, "conflicting-clauses", "\(what) has both `\(present[0])` and `\(present[1])`", second.key.range,
                       notes: [.init("a \(kind) checks one target; declare another \(kind) for the other")])
@@ -61,7 +66,7 @@ extension Checker {
                  + "\(formatSeconds(staleAfter)) without a sample", every.valueRange,
                  notes: [.init("between checks its alerts would resolve as absent; check more often or raise `stale_after`")])
         }
-        if b.kind == .probe {
+        if b.kind == .probe || b.kind == .scrape {
             if let expect = given["expect"], given["http"] == nil {
                 error(file, "bad-value", "`expect` is an HTTP status; \(what) is not an HTTP probe", expect.key.range)
             }
@@ -116,17 +121,17 @@ extension Checker {
         case "tcp":
             guard let text = string() else { return }
             if case .failure(let e) = Surroundings.parseTCP(text) { error(file, "bad-value", e.message, s.valueRange) }
-        case "http":
+        case "http", "url":
             if case .secret(let ref)? = s.value {
                 checkSecretRef(ref, in: file)
                 return
             }
             guard let text = string() else { return }
             if !Surroundings.isHTTPURL(text) {
-                error(file, "bad-value", "`http` takes a URL starting with http:// or https://, `env:NAME` or `file:PATH`", s.valueRange)
+                error(file, "bad-value", "`\(key)` takes a URL starting with http:// or https://, `env:NAME` or `file:PATH`", s.valueRange)
             } else if let hint = Checker.credentialsInURL(text) {
-                warn(file, "literal-secret", "this probe URL carries \(hint); secrets belong in the environment or a file", s.valueRange,
-                     notes: [.init("configs end up in repositories and logs; use `http env:NAME` or `http file:PATH`")])
+                warn(file, "literal-secret", "this \(kind.rawValue) URL carries \(hint); secrets belong in the environment or a file", s.valueRange,
+                     notes: [.init("configs end up in repositories and logs; use `\(key) env:NAME` or `\(key) file:PATH`")])
             }
         case "pid":
             guard case .number(let n)? = s.value, n.quantity.unit == nil, let pid = Int32(exactly: n.quantity.value), pid > 0 else {

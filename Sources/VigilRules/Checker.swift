@@ -17,6 +17,10 @@ public enum Builtins {
         // What vigil measures itself (SPEC §7): `probe`, `watch` and `system` blocks.
         "probe_up": SeriesInfo(kind: .number, unit: nil, labels: ["probe"]),
         "probe_duration_seconds": SeriesInfo(kind: .number, unit: .seconds, labels: ["probe"]),
+        // Each `scrape` target's health (its samples are the target's own names).
+        "scrape_up": SeriesInfo(kind: .number, unit: nil, labels: ["scrape"]),
+        "scrape_duration_seconds": SeriesInfo(kind: .number, unit: .seconds, labels: ["scrape"]),
+        "scrape_samples": SeriesInfo(kind: .number, unit: nil, labels: ["scrape"]),
         "process_up": SeriesInfo(kind: .number, unit: nil, labels: ["process"]),
         "process_rss_mb": SeriesInfo(kind: .number, unit: .megabytes, labels: ["process"]),
         "process_vms_mb": SeriesInfo(kind: .number, unit: .megabytes, labels: ["process"]),

@@ -74,17 +74,41 @@ public struct Surroundings: Sendable, Equatable {
         }
     }
 
+    /// `scrape NAME { url "http://…/metrics" every 1s timeout 500ms }`: a Prometheus exposition
+    /// endpoint read on the monitor's schedule, each answer one instant of the target's series.
+    public struct Scrape: Sendable, Equatable {
+        public var name: String
+        /// The endpoint (filled in by `resolvingSecrets` when `urlSecret` is set).
+        public var url: String
+        public var interval: Int64
+        public var timeout: Int64
+        /// `env:NAME` or `file:PATH` when the URL is a secret; all that logs and the API show.
+        public var urlSecret: String?
+
+        public init(name: String, url: String, interval: Int64, timeout: Int64? = nil, urlSecret: String? = nil) {
+            self.name = name
+            self.url = url
+            self.interval = interval
+            self.timeout = timeout ?? Surroundings.defaultTimeout(interval: interval)
+            self.urlSecret = urlSecret
+        }
+
+        public var displayTarget: String { urlSecret ?? Surroundings.redacted(url) }
+    }
+
     public var probes: [Probe]
     public var watches: [Watch]
     public var system: System?
+    public var scrapes: [Scrape]
 
-    public init(probes: [Probe] = [], watches: [Watch] = [], system: System? = nil) {
+    public init(probes: [Probe] = [], watches: [Watch] = [], system: System? = nil, scrapes: [Scrape] = []) {
         self.probes = probes
         self.watches = watches
         self.system = system
+        self.scrapes = scrapes
     }
 
-    public var isEmpty: Bool { probes.isEmpty && watches.isEmpty && system == nil }
+    public var isEmpty: Bool { probes.isEmpty && watches.isEmpty && system == nil && scrapes.isEmpty }
 
     /// `every` when a block leaves it out.
     public static let defaultInterval: Int64 = 10_000_000_000
@@ -111,6 +135,17 @@ public struct Surroundings: Sendable, Equatable {
                 var mounts = ["/"]
                 if case .string(let s)? = b.setting("mounts")?.value { mounts = s.value.split(separator: " ").map(String.init) }
                 result.system = System(interval: interval, mounts: mounts)
+            case .scrape:
+                guard let name = b.name?.name else { continue }
+                let timeout = b.setting("timeout").flatMap { duration($0) }
+                switch b.setting("url")?.value {
+                case .string(let s)? where isHTTPURL(s.value):
+                    result.scrapes.append(Scrape(name: name, url: s.value, interval: interval, timeout: timeout))
+                case .secret(let ref)?:
+                    result.scrapes.append(Scrape(name: name, url: "", interval: interval, timeout: timeout, urlSecret: ref.name))
+                default:
+                    continue
+                }
             case .channel:
                 continue
             }
@@ -132,37 +167,45 @@ public struct Surroundings: Sendable, Equatable {
         }
     }
 
-    /// A probe URL that comes from the environment or a file and cannot be read.
+    /// A probe or scrape URL that comes from the environment or a file and cannot be read.
     public struct SecretError: Error, Sendable, CustomStringConvertible {
+        /// `probe NAME` or `scrape NAME`.
         public let probe: String
         public let message: String
-        public var description: String { "probe \(probe): \(message)" }
+        public var description: String { "\(probe): \(message)" }
     }
 
-    /// The surroundings with every secret probe URL read (`env:NAME` from `environment`,
-    /// `file:PATH` through `readFile`, trimmed), checked to be an http(s) URL.
+    /// The surroundings with every secret probe and scrape URL read (`env:NAME` from
+    /// `environment`, `file:PATH` through `readFile`, trimmed), checked to be an http(s) URL.
     public func resolvingSecrets(environment: [String: String], readFile: (String) -> String?) throws(SecretError) -> Surroundings {
-        var out = self
-        for (i, p) in probes.enumerated() {
-            guard let ref = p.urlSecret else { continue }
+        func read(_ ref: String, for owner: String, key: String) throws(SecretError) -> String {
             let value: String?
             if ref.hasPrefix("env:") {
                 let name = String(ref.dropFirst(4))
                 value = environment[name]
                 guard let value, !value.isEmpty else {
-                    throw SecretError(probe: p.name, message: "http comes from the environment variable \(name), which is not set")
+                    throw SecretError(probe: owner, message: "\(key) comes from the environment variable \(name), which is not set")
                 }
             } else {
                 let path = String(ref.dropFirst(5))
                 value = readFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard let value, !value.isEmpty else {
-                    throw SecretError(probe: p.name, message: "http comes from the file \(path), which cannot be read or is empty")
+                    throw SecretError(probe: owner, message: "\(key) comes from the file \(path), which cannot be read or is empty")
                 }
             }
             guard let url = value, Surroundings.isHTTPURL(url) else {
-                throw SecretError(probe: p.name, message: "\(ref) does not hold a URL starting with http:// or https://")
+                throw SecretError(probe: owner, message: "\(ref) does not hold a URL starting with http:// or https://")
             }
-            out.probes[i].target = .http(url)
+            return url
+        }
+        var out = self
+        for (i, p) in probes.enumerated() {
+            guard let ref = p.urlSecret else { continue }
+            out.probes[i].target = .http(try read(ref, for: "probe " + p.name, key: "http"))
+        }
+        for (i, s) in scrapes.enumerated() {
+            guard let ref = s.urlSecret else { continue }
+            out.scrapes[i].url = try read(ref, for: "scrape " + s.name, key: "url")
         }
         return out
     }

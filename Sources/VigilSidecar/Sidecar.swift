@@ -59,6 +59,9 @@ public final class Sidecar: Sendable {
     private enum Input: Sendable {
         case stream(StreamEvent)
         case readings([Monitor.Reading])
+        case scraped(ScrapeResult)
+        /// The scrape targets a start or a reload configured.
+        case scrapeTargets(Set<String>)
         case command(Command, @Sendable (Reply) -> Void)
         /// Runs on the core thread after the step that took it.
         case query(@Sendable (Core) -> Void)
@@ -133,7 +136,8 @@ public final class Sidecar: Sendable {
         snapshotBox.withLock { $0 = initial }
         let inbox = self.inbox
         source = StreamSource(options.source, maxLine: options.engine.maxLine, log: log) { event in inbox.post(.stream(event)) }
-        monitor = Monitor(options.surroundings, clock: options.clock, log: log) { readings in inbox.post(.readings(readings)) }
+        monitor = Monitor(options.surroundings, clock: options.clock, log: log, emit: { readings in inbox.post(.readings(readings)) },
+                          scraped: { result in inbox.post(.scraped(result)) })
         options.clock.whenMoved { inbox.wake.signal() }
     }
 
@@ -244,6 +248,10 @@ public final class Sidecar: Sendable {
                 inputs.append(.lines(batch))
             case .readings(let readings):
                 inputs.append(.samples(samples(readings, at: now), fromStream: false))
+            case .scraped(let result):
+                inputs.append(.scrape(result))
+            case .scrapeTargets(let names):
+                inputs.append(.scrapeTargets(names))
             case .stream(.connected(let up)):
                 inputs.append(.connected(up))
                 shell.snapshot.connected = up
@@ -286,6 +294,13 @@ public final class Sidecar: Sendable {
             shell.snapshot.notifications[n.channel, default: 0] += 1
             if let entry = delivery.record(n) { added.append(entry) }
         }
+        for s in out.scrapes {
+            if s.up {
+                log.logger("scrape").info("scrape target up", ["scrape": s.target])
+            } else {
+                log.logger("scrape").warning("scrape target down", ["scrape": s.target, "error": s.error ?? "?"])
+            }
+        }
     }
 
     private func coreCommand(_ command: Command) -> Core.Command {
@@ -308,6 +323,7 @@ public final class Sidecar: Sendable {
             log.logger("api").info("silence added", ["id": text, "matchers": matchers.map(\.description).joined(separator: ","), "by": createdBy])
         case .reload(let rules, let config, let surroundings):
             monitor.reconfigure(surroundings)
+            inbox.post(.scrapeTargets(Set(surroundings.scrapes.map(\.name))))
             delivery.reconfigure(config)
             shell.snapshot.rules = Sidecar.ruleList(rules)
             shell.snapshot.lastReloadSuccessful = true

@@ -59,6 +59,7 @@ public final class Monitor: Sendable {
     enum Message: Sendable {
         case reconfigure(Surroundings)
         case httpDone(key: String, generation: Int, ProbeAnswer, at: Int64)
+        case scrapeDone(key: String, generation: Int, ScrapeResult.Answer, at: Int64)
         case resolved(key: String, generation: Int, TCPConnect.Resolution)
         case stop
     }
@@ -72,7 +73,9 @@ public final class Monitor: Sendable {
     private let loop: Loop
 
     /// `clock` schedules the checks and times them (the sidecar's clock: virtual in tests).
-    public init(_ config: Surroundings, clock: any Clock = WallClock(), log: LogSink, emit: @escaping @Sendable ([Reading]) -> Void) {
+    /// `scraped` gets each scrape's answer, on the monitor thread (the core parses it).
+    public init(_ config: Surroundings, clock: any Clock = WallClock(), log: LogSink, emit: @escaping @Sendable ([Reading]) -> Void,
+                scraped: @escaping @Sendable (ScrapeResult) -> Void = { _ in }) {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -84,7 +87,7 @@ public final class Monitor: Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
-        loop = Loop(clock: clock, log: log, emit: emit)
+        loop = Loop(clock: clock, log: log, emit: emit, scraped: scraped)
         // Known before the first check, so `/ready` never sees an empty list and says ready.
         status.withLock { $0 = (config.probes.map(ProbeStatus.init), config.watches.map { WatchStatus(name: $0.name) }) }
         post(.reconfigure(config))
@@ -158,7 +161,8 @@ public final class Monitor: Sendable {
 private final class Loop: @unchecked Sendable {
     let log: Logger
     let emit: @Sendable ([Monitor.Reading]) -> Void
-    /// In config order: probes, watches, system.
+    let scraped: @Sendable (ScrapeResult) -> Void
+    /// In config order: probes, watches, system, scrapes.
     var checks: [Check] = []
     /// Readings of this turn of the loop, handed over together at its end (one wake-up of the
     /// core for all the checks that finished together).
@@ -169,10 +173,12 @@ private final class Loop: @unchecked Sendable {
 
     let clock: any Clock
 
-    init(clock: any Clock, log: LogSink, emit: @escaping @Sendable ([Monitor.Reading]) -> Void) {
+    init(clock: any Clock, log: LogSink, emit: @escaping @Sendable ([Monitor.Reading]) -> Void,
+         scraped: @escaping @Sendable (ScrapeResult) -> Void) {
         self.clock = clock
         self.log = log.logger("monitor")
         self.emit = emit
+        self.scraped = scraped
     }
 
     final class Check {
@@ -180,6 +186,7 @@ private final class Loop: @unchecked Sendable {
             case probe(Surroundings.Probe)
             case watch(Surroundings.Watch)
             case system(Surroundings.System)
+            case scrape(Surroundings.Scrape)
         }
         /// `probe NAME`, `watch NAME` or `system`: what a reload matches on.
         let key: String
@@ -215,6 +222,7 @@ private final class Loop: @unchecked Sendable {
             case .probe(let p): p.interval
             case .watch(let w): w.interval
             case .system(let s): s.interval
+            case .scrape(let s): s.interval
             }
         }
     }
@@ -242,6 +250,11 @@ private final class Loop: @unchecked Sendable {
                     guard let check = byKey[key], check.generation == generation, check.inFlight != nil,
                           case .probe(let p) = check.kind else { continue }
                     httpFinished(check, p, result, at: at, monitor)
+                case .scrapeDone(let key, let generation, let answer, let at):
+                    guard let check = byKey[key], check.generation == generation, let f = check.inFlight,
+                          case .scrape(let s) = check.kind else { continue }
+                    check.inFlight = nil
+                    scraped(ScrapeResult(target: s.name, duration: max(0, at - f.started), answer: answer))
                 case .resolved(let key, let generation, let resolution):
                     guard let check = byKey[key], check.generation == generation, check.inFlight != nil,
                           case .probe(let p) = check.kind else { continue }
@@ -257,9 +270,18 @@ private final class Loop: @unchecked Sendable {
             }
             now = clock.ticks()
             for check in checks {
-                guard let f = check.inFlight, f.deadline <= now, case .probe(let p) = check.kind else { continue }
+                guard let f = check.inFlight, f.deadline <= now else { continue }
                 f.cancel?() // stops a GET still running; its late answer is dropped by generation
-                finish(check, p, up: false, at: now, error: "timed out after \(seconds(p.timeout))", monitor)
+                switch check.kind {
+                case .probe(let p):
+                    finish(check, p, up: false, at: now, error: "timed out after \(seconds(p.timeout))", monitor)
+                case .scrape(let s):
+                    check.inFlight = nil
+                    check.generation += 1
+                    scraped(ScrapeResult(target: s.name, duration: now - f.started, answer: .failed("no answer after \(seconds(now - f.started))")))
+                case .watch, .system:
+                    break
+                }
             }
 
             if !pending.isEmpty {
@@ -331,6 +353,9 @@ private final class Loop: @unchecked Sendable {
         if let s = config.system {
             place("system", .system(s), interval: s.interval) { if case .system(let o) = $0 { o == s } else { false } }
         }
+        for s in config.scrapes {
+            place("scrape " + s.name, .scrape(s), interval: s.interval) { if case .scrape(let o) = $0 { o == s } else { false } }
+        }
         for check in checks where nextByKey[check.key] !== check { cancel(check) }
         checks = next
         byKey = nextByKey
@@ -401,8 +426,27 @@ private final class Loop: @unchecked Sendable {
             watch(check, w, now: now)
         case .system(let s):
             system(check, s, now: now)
+        case .scrape(let s):
+            // libcurl holds the timeout; the deadline only keeps a lost answer from blocking the schedule.
+            check.inFlight = InFlight(started: now, deadline: now.addingSaturated(s.timeout).addingSaturated(5_000_000_000))
+            let generation = check.generation, clock = self.clock
+            let flag = CancelFlag()
+            check.inFlight?.cancel = { flag.set() }
+            check.queue.async {
+                let answer: ScrapeResult.Answer
+                switch HTTPClient.request("GET", s.url, headers: [Loop.scrapeAccept], timeout: s.timeout, maxBody: Loop.maxScrapeBytes, cancel: flag) {
+                case .success(let a): answer = .answered(status: a.status, contentType: a.contentType, body: a.body)
+                case .failure(let f): answer = .failed(f.result == .timeout ? "timed out after \(seconds(s.timeout))" : f.result.description)
+                }
+                monitor.post(.scrapeDone(key: key, generation: generation, answer, at: clock.ticks()))
+            }
         }
     }
+
+    /// OpenMetrics first, then the text format, as Prometheus asks.
+    static let scrapeAccept = "Accept: application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    /// The most of a scrape's answer read; a larger one fails the scrape.
+    static let maxScrapeBytes = 16 << 20
 
     func connect(_ check: Check, _ p: Surroundings.Probe, _ resolution: TCPConnect.Resolution, _ monitor: Monitor) {
         switch resolution {

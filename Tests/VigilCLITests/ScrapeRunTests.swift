@@ -1,0 +1,100 @@
+import Foundation
+import Glibc
+import Testing
+@testable import VigilCLI
+
+/// `vigil run` scraping a real `prometheus_client` exporter (PyPI; `.ci/run` installs it) in a
+/// python child: the trader as it is, with no bridge. Its counters, gauge and histogram drive
+/// rules; when the exporter dies its series end at once and `scrape_up` says so.
+struct ScrapeRunTests {
+    static let python: String? = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import prometheus_client"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? "python3" : nil
+    }()
+    static let skip = "python3 with prometheus_client is not installed here (pip install prometheus_client); .ci/run installs it"
+
+    /// The trader's metrics, as the seed's trader declares them, served on `port`.
+    static let exporter = """
+        import sys, time
+        from prometheus_client import Counter, Gauge, Histogram, start_http_server
+        trades = Counter('trades_total', 'Trades', ['venue', 'outcome'])
+        latency = Histogram('feed_latency_seconds', 'Feed latency', ['venue'])
+        positions = Gauge('active_positions', 'Open positions')
+        positions.set(7)
+        start_http_server(int(sys.argv[1]), addr='127.0.0.1')
+        print('ready', flush=True)
+        while True:
+            trades.labels('kalshi', 'filled').inc()
+            latency.labels('kalshi').observe(3.0)
+            time.sleep(0.05)
+        """
+
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"),
+          .enabled(if: ScrapeRunTests.python != nil, "\(ScrapeRunTests.skip)"), .timeLimit(.minutes(1)))
+    func aPrometheusClientExporterDrivesRulesAndItsDeathEndsItsSeries() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-scrape-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let port = RunningVigil.freeTCPPort()
+        try Data(Self.exporter.utf8).write(to: work.appendingPathComponent("exporter.py"))
+        let exporter = Process()
+        exporter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        exporter.arguments = ["python3", work.appendingPathComponent("exporter.py").path, "\(port)"]
+        let ready = Pipe()
+        exporter.standardOutput = ready
+        try exporter.run()
+        defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL); exporter.waitUntilExit() } }
+        let line = await offPool { ready.fileHandleForReading.availableData }
+        #expect(String(decoding: line, as: UTF8.self).hasPrefix("ready"))
+
+        let conf = work.appendingPathComponent("vigil.conf")
+        try Data("""
+            channel out { type console }
+            escalation_target out
+            scrape trader { url "http://127.0.0.1:\(port)/metrics" every 200ms timeout 150ms }
+
+            """.utf8).write(to: conf)
+        let rules = """
+            metric active_positions
+            metric trades_total labels venue, outcome
+            metric feed_latency_seconds_sum unit s labels venue
+            metric feed_latency_seconds_count labels venue
+            alert many_positions { when active_positions > 5; severity warning; notify out }
+            alert trading { when rate(trades_total over 2s) > 5; severity info; notify out }
+            alert slow_feed { when rate(feed_latency_seconds_sum over 2s) / rate(feed_latency_seconds_count over 2s) > 2; severity warning; notify out }
+            alert exporter_down { when scrape_up == 0; severity critical; notify out }
+
+            """
+        let v = try RunningVigil(["--stdin", "--config", conf.path], rules: rules)
+        #expect(await v.waitUntilUp())
+        func alerts(_ predicate: (String) -> Bool) async -> Bool {
+            for _ in 0..<100 {
+                if predicate(await v.http("GET", "/api/v1/alerts").1) { return true }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+        let allThree = await alerts { $0.contains(#""alert":"many_positions""#) && $0.contains(#""alert":"trading""#) && $0.contains(#""alert":"slow_feed""#) }
+        let listed = await v.http("GET", "/api/v1/alerts").1
+        #expect(allThree, "\(listed)")
+        let metrics = await v.http("GET", "/metrics").1
+        #expect(!metrics.contains("exporter_down"))
+
+        // The exporter dies: its series end now (not after stale_after), and the target is down.
+        kill(exporter.processIdentifier, SIGKILL)
+        exporter.waitUntilExit()
+        #expect(await alerts { $0.contains(#""alert":"exporter_down""#) && !$0.contains(#""alert":"many_positions""#) && !$0.contains(#""alert":"slow_feed""#) })
+        #expect(await v.terminate() == 0)
+        let out = v.stdout
+        #expect(out.contains("RESOLVED warning many_positions"), "\(out)")
+        #expect(out.components(separatedBy: "FIRING warning slow_feed").count == 2, "the ratio never flapped: \(out)")
+        let err = v.stderr
+        #expect(err.components(separatedBy: "scrape target down").count == 2, "logged once: \(err)")
+    }
+}
