@@ -128,6 +128,45 @@ func decodeOnce(_ data: Data, _ ranges: [Range<Int>]) -> (Double, [(String, Stri
                       ("ns_per_line", f(seconds * 1e9 / Double(ranges.count), 1))])
 }
 
+/// The exposition parser on what a prometheus_client trader serves: 100 venues' histograms
+/// (12 buckets, sum, count), counters and gauges, 1,600 samples a scrape, parsed again and
+/// again into known series (the steady state: every scrape after the first).
+func benchScrapeParse() {
+    var body = ""
+    let bounds = ["0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1.0", "2.5", "+Inf"]
+    body += "# HELP feed_latency_seconds Feed latency\n# TYPE feed_latency_seconds histogram\n"
+    for v in 0..<100 {
+        for (k, le) in bounds.enumerated() { body += "feed_latency_seconds_bucket{le=\"\(le)\",venue=\"venue\(v)\"} \(k * 10 + v).0\n" }
+        body += "feed_latency_seconds_count{venue=\"venue\(v)\"} \(110 + v).0\nfeed_latency_seconds_sum{venue=\"venue\(v)\"} \(3.25 * Double(v))\n"
+    }
+    body += "# HELP trades_total Trades\n# TYPE trades_total counter\n"
+    for v in 0..<100 { body += "trades_total{outcome=\"filled\",venue=\"venue\(v)\"} \(v * 7).0\ntrades_created{outcome=\"filled\",venue=\"venue\(v)\"} 1.7369496e+09\n" }
+    body += "# HELP active_positions Open positions\n# TYPE active_positions gauge\nactive_positions 4.0\n"
+    let bytes = Array(body.utf8)
+    line(medianRun {
+        let symbols = Symbols(seriesCap: 100_000)
+        var parser = ExpositionParser()
+        var out: [Sample] = []
+        out.reserveCapacity(2000)
+        let rounds = 2000
+        var samples = 0
+        let start = nowNanos()
+        bytes.withUnsafeBytes { raw in
+            for r in 0..<rounds {
+                out.removeAll(keepingCapacity: true)
+                if case .success(let o) = parser.parse(raw, format: .prometheus, time: Instant(nanoseconds: Int64(r)), symbols: symbols, into: &out) {
+                    samples += o.samples
+                }
+            }
+        }
+        let seconds = Double(nowNanos() - start) / 1e9
+        precondition(samples == rounds * 1601, "scrape bench: \(samples) samples")
+        return (seconds, [("bench", "\"scrape_parse\""), ("samples_per_scrape", "1601"), ("bytes_per_scrape", "\(bytes.count)"),
+                          ("samples_per_s", f(Double(samples) / seconds, 0)), ("mb_per_s", f(Double(bytes.count * rounds) / seconds / 1e6, 1)),
+                          ("us_per_scrape", f(seconds * 1e6 / Double(rounds), 1))])
+    })
+}
+
 func benchEvaluate(_ data: Data, _ ranges: [Range<Int>]) {
     resetPeakRSS()
     line(medianRun { evaluateOnce(data, ranges) })
@@ -485,6 +524,7 @@ func main() {
         if on("decode") { benchDecode(data, ranges) }
         if on("evaluate") { benchEvaluate(data, ranges) }
     }
+    if on("scrape") { benchScrapeParse() }
     if on("memory") { benchMemory() }
     if on("transport") { benchTransport() }
     if on("probes") { benchProbes() }
