@@ -51,6 +51,8 @@ indirect enum Node {
     case bool(Bool)
     case instant(SeriesSelector)
     case window(SeriesSelector, spec: Int, WindowFunction)
+    /// `histogram_quantile(q, x over W)`: the selector is `x_bucket`'s; `spec` its window.
+    case histogramQuantile(Double, SeriesSelector, spec: Int)
     case age(SeriesSelector)
     case absent(SeriesSelector)
     case timeSinceLastUpdate
@@ -132,6 +134,9 @@ final class CompiledRule {
     let readsTimeSinceLastUpdate: Bool
     let readsUp: Bool
     let isEvent: Bool
+    /// It reads a histogram's buckets: evaluated per group of buckets (their labels without
+    /// `le`), not per bucket series.
+    let readsHistogram: Bool
     /// What decides its instances (condition, `for`, `resolve after`): equal across a reload
     /// means its state carries over.
     var signature = ""
@@ -148,6 +153,19 @@ final class CompiledRule {
         self.readsTimeSinceLastUpdate = readsTimeSinceLastUpdate
         self.readsUp = readsUp
         self.isEvent = isEvent
+        readsHistogram = condition.readsHistogram
+    }
+}
+
+extension Node {
+    var readsHistogram: Bool {
+        switch self {
+        case .histogramQuantile: true
+        case .negate(let x), .not(let x), .abs(let x), .scale(let x, _): x.readsHistogram
+        case .clamp(let a, let b, let c): a.readsHistogram || b.readsHistogram || c.readsHistogram
+        case .binary(_, let l, let r): l.readsHistogram || r.readsHistogram
+        default: false
+        }
     }
 }
 
@@ -261,6 +279,19 @@ struct Compiler {
         }
     }
 
+    /// The index of `metric`'s window of `width` (one per metric and width), added if new,
+    /// keeping quantile sketches if any rule asks.
+    private mutating func windowSpec(_ metric: Int32, width: Int64, quantiles: Bool) -> Int {
+        var specs = windowSpecs[metric] ?? []
+        defer { windowSpecs[metric] = specs }
+        if let i = specs.firstIndex(where: { $0.width == width }) {
+            if quantiles, !specs[i].quantiles { specs[i] = WindowSpec(width: width, quantiles: true) }
+            return i
+        }
+        specs.append(WindowSpec(width: width, quantiles: quantiles))
+        return specs.count - 1
+    }
+
     private mutating func selector(_ s: Selector, metrics: inout Set<Int32>) -> SeriesSelector {
         let name = s.qualifiedName
         let metric = symbols.metric(named: name, kind: kind(ofMetric: name)) ?? symbols.metric(named: name, kind: .unknown) ?? 0
@@ -277,18 +308,8 @@ struct Compiler {
         func windowed(_ a: Call.Argument, _ f: WindowFunction) -> (Node, VigilRules.Unit?) {
             guard case .selector(let s) = a.expr, let over = a.over else { return (.bool(false), nil) }
             let sel = selector(s, metrics: &metrics)
-            // One window per (metric, width), keeping quantile sketches if any rule asks.
             let wantsQuantiles: Bool = if case .quantile = f { true } else { false }
-            var specs = windowSpecs[sel.metric] ?? []
-            let index: Int
-            if let i = specs.firstIndex(where: { $0.width == over.nanoseconds }) {
-                index = i
-                if wantsQuantiles, !specs[i].quantiles { specs[i] = WindowSpec(width: over.nanoseconds, quantiles: true) }
-            } else {
-                index = specs.count
-                specs.append(WindowSpec(width: over.nanoseconds, quantiles: wantsQuantiles))
-            }
-            windowSpecs[sel.metric] = specs
+            let index = windowSpec(sel.metric, width: over.nanoseconds, quantiles: wantsQuantiles)
             let u = unit(ofMetric: s.qualifiedName)
             switch f {
             case .count, .changes: return (.window(sel, spec: index, f), nil)
@@ -301,6 +322,21 @@ struct Compiler {
         case "quantile":
             guard args.count == 2, case .number(let q) = args[0].expr else { return (.bool(false), nil) }
             return windowed(args[1], .quantile(q.quantity.value))
+        case "histogram_quantile":
+            // The family `x` is read through its buckets, `x_bucket{le}`; the result is in the
+            // unit of the bucket bounds: `x`'s declared unit, else its name's (`_seconds`).
+            guard args.count == 2, case .number(let q) = args[0].expr, case .selector(let s) = args[1].expr, let over = args[1].over else {
+                return (.bool(false), nil)
+            }
+            let family = s.qualifiedName
+            let bucket = symbols.metric(named: family + "_bucket", kind: .number) ?? symbols.metric(named: family + "_bucket", kind: .unknown) ?? 0
+            metrics.insert(bucket)
+            let matchers = s.matchers.map {
+                MatcherNode(label: symbols.stringID($0.label.name), op: $0.op, value: symbols.stringID($0.value.value), pattern: $0.value.value)
+            }
+            let sel = SeriesSelector(metric: bucket, matchers: matchers)
+            let index = windowSpec(bucket, width: over.nanoseconds, quantiles: false)
+            return (.histogramQuantile(q.quantity.value, sel, spec: index), unit(ofMetric: family) ?? unit(ofMetric: family + "_bucket"))
         case "age", "absent":
             guard case .selector(let s)? = args.first?.expr else { return (.bool(false), nil) }
             let sel = selector(s, metrics: &metrics)

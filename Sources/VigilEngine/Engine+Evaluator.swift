@@ -37,6 +37,9 @@ extension Engine {
             return
         }
         let rule = rules[r]
+        // A histogram rule's instances are groups of buckets: the bucket that triggered it
+        // stands for its group (its labels without `le`).
+        let (focus, series) = rule.readsHistogram && series >= 0 ? (labelSet(focus, without: symbols.stringID("le")), SeriesID(-1)) : (focus, series)
         arena.removeAll(keepingCapacity: true)
         let v = eval(rule.condition, focus: focus, series: series)
         if let s = v.scalar {
@@ -161,6 +164,8 @@ extension Engine {
                 arena.append(Element(labels: symbols.seriesLabels[id], value: value, truth: value != 0, hint: hint))
             }
             return Vector(range: start..<arena.count)
+        case .histogramQuantile(let q, let sel, let spec):
+            return histogramQuantile(q, sel, spec: spec, focus: focus)
         case .age(let sel):
             let start = arena.count
             candidates(sel, focus: focus, series: series) { id in

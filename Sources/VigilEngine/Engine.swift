@@ -89,6 +89,10 @@ public final class Engine {
     var scrapeBuffer: [Sample] = []
     var scrapeHealth: [Sample] = []
     var scrapeTargets: [String: ScrapeTarget] = [:]
+    /// histogram_quantile's reused buckets, each `le` value's bound, label sets without `le`.
+    var histogramBuckets: [Bucket] = []
+    var bucketBounds: [Int32: Double] = [:]
+    var labelsWithout: [Int64: Int32] = [:]
     /// The batch line each of `decoded` came from.
     var decodedLine: [Int32] = []
 

@@ -51,6 +51,7 @@ public enum Builtins {
         table["changes"] = Function(arity: 1, windowArgument: 0, result: .unitless)
         table["rate"] = Function(arity: 1, windowArgument: 0, result: .derived)
         table["quantile"] = Function(arity: 2, windowArgument: 1, result: .sameUnit)
+        table["histogram_quantile"] = Function(arity: 2, windowArgument: 1, result: .sameUnit)
         table["age"] = Function(arity: 1, windowArgument: nil, result: .seconds)
         table["absent"] = Function(arity: 1, windowArgument: nil, result: .bool)
         table["abs"] = Function(arity: 1, windowArgument: nil, result: .sameUnit)
@@ -713,6 +714,23 @@ struct Checker {
         return t
     }
 
+    /// A histogram family `x`, read through `x_bucket{le}`: in the unit of its bucket bounds,
+    /// `x`'s declared unit, else its name's suffix (`_seconds`). Its labels are the buckets'
+    /// without `le`. Neither `x` nor `x_bucket` need be declared (a scrape brings them).
+    private mutating func typeOfHistogram(_ s: Selector, in file: SourceFile) -> Typed {
+        var name = s.qualifiedName
+        if name.hasSuffix("_bucket") {
+            name = String(name.dropLast(7))
+            warn(file, "unknown-name", "`histogram_quantile` takes the histogram's name, without `_bucket`", s.range, fixIt: name)
+        }
+        var t = Typed(kind: .number)
+        t.readsSeries = true
+        let info = seriesInfo(name) ?? seriesInfo(name + "_bucket")
+        if let u = info?.unit ?? Unit.implied(byMetricName: name) { t.unit = .unit(u) } else { t.unit = .none; t.unitless = s }
+        t.labels = info?.labels?.filter { $0 != "le" }
+        return t
+    }
+
     private mutating func typeOfCall(_ c: Call, in file: SourceFile) -> Typed {
         let name = c.function.name
         guard let f = Builtins.functions[name] else {
@@ -729,7 +747,11 @@ struct Checker {
         }
         var args: [Typed] = []
         for (i, a) in c.arguments.enumerated() {
-            args.append(typeOf(a.expr, in: file))
+            if name == "histogram_quantile", i == 1, case .selector(let s) = a.expr {
+                args.append(typeOfHistogram(s, in: file))
+            } else {
+                args.append(typeOf(a.expr, in: file))
+            }
             if i == f.windowArgument {
                 if a.over == nil {
                     error(file, "missing-window", "`\(name)` needs a window: `\(name)(\(file.text(a.expr.range)) over 5m)`", a.expr.range)
@@ -738,10 +760,13 @@ struct Checker {
                 error(file, "unexpected-window", "`\(name)` does not take a window here", over.range)
             }
         }
-        if name == "quantile", let q = c.arguments.first {
+        if name == "quantile" || name == "histogram_quantile", let q = c.arguments.first {
             if case .number(let n) = q.expr, n.quantity.unit == nil, (0...1).contains(n.quantity.value) {} else {
-                error(file, "bad-value", "`quantile` takes a number from 0 to 1 first, like `quantile(0.95, x over 5m)`", q.expr.range)
+                error(file, "bad-value", "`\(name)` takes a number from 0 to 1 first, like `\(name)(0.95, x over 5m)`", q.expr.range)
             }
+        }
+        if name == "histogram_quantile", c.arguments.count == 2, case .selector = c.arguments[1].expr {} else if name == "histogram_quantile" {
+            error(file, "type-mismatch", "`histogram_quantile` takes a histogram's name, like `histogram_quantile(0.95, feed_latency_seconds over 5m)`", c.range)
         }
         if f.windowArgument == nil, name == "age" || name == "absent", let a = c.arguments.first, case .selector = a.expr {} else if name == "age" || name == "absent" {
             error(file, "type-mismatch", "`\(name)` takes a metric, like `\(name)(feed_latency_p95)`", c.range)

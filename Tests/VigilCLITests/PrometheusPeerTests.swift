@@ -1,0 +1,125 @@
+import Foundation
+import Glibc
+import Testing
+@testable import VigilCLI
+
+/// vigil's `histogram_quantile` against a real Prometheus (Debian `prometheus`; `.ci/run`
+/// installs it), both scraping one real `prometheus_client` exporter in the same run: the two
+/// 95th percentiles agree within 1%.
+struct PrometheusPeerTests {
+    static let installed = FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")
+    static let skip = "prometheus is not installed here (apt-get install -y prometheus); .ci/run installs it"
+
+    /// Serves its histogram at once (all zero), then on a line on stdin observes 1,000 known
+    /// latencies from 0 to 5 s and says `observed`.
+    static let exporter = """
+        import sys
+        from prometheus_client import Histogram, start_http_server
+        latency = Histogram('feed_latency_seconds', 'Feed latency', ['venue'])
+        latency.labels('kalshi')
+        start_http_server(int(sys.argv[1]), addr='127.0.0.1')
+        print('ready', flush=True)
+        sys.stdin.readline()
+        for i in range(1000):
+            latency.labels('kalshi').observe(5.0 * i / 1000)
+        print('observed', flush=True)
+        sys.stdin.readline()
+        """
+
+    /// A GET to 127.0.0.1:`port`; the body, or "" on any failure (bounded by 5 s reads).
+    static func get(_ port: UInt16, _ path: String) async -> String {
+        await offPool { httpRequest(port, "GET", path).1 }
+    }
+
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"),
+          .enabled(if: ScrapeRunTests.python != nil, "\(ScrapeRunTests.skip)"),
+          .enabled(if: PrometheusPeerTests.installed, "\(PrometheusPeerTests.skip)"), .timeLimit(.minutes(2)))
+    func histogramQuantileAgreesWithPrometheus() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-prom-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        // The exporter.
+        let port = RunningVigil.freeTCPPort()
+        try Data(Self.exporter.utf8).write(to: work.appendingPathComponent("exporter.py"))
+        let exporter = Process()
+        exporter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        exporter.arguments = ["python3", work.appendingPathComponent("exporter.py").path, "\(port)"]
+        let toExporter = Pipe(), fromExporter = Pipe()
+        exporter.standardInput = toExporter
+        exporter.standardOutput = fromExporter
+        try exporter.run()
+        defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL); exporter.waitUntilExit() } }
+        #expect(String(decoding: await offPool { fromExporter.fileHandleForReading.availableData }, as: UTF8.self).hasPrefix("ready"))
+
+        // A real Prometheus scraping it every second.
+        let promPort = RunningVigil.freeTCPPort()
+        try Data("""
+            global:
+              scrape_interval: 1s
+              evaluation_interval: 1s
+            scrape_configs:
+              - job_name: trader
+                static_configs:
+                  - targets: ['127.0.0.1:\(port)']
+
+            """.utf8).write(to: work.appendingPathComponent("prometheus.yml"))
+        let prometheus = Process()
+        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+        prometheus.arguments = ["--config.file=\(work.appendingPathComponent("prometheus.yml").path)",
+                                "--storage.tsdb.path=\(work.appendingPathComponent("tsdb").path)",
+                                "--web.listen-address=127.0.0.1:\(promPort)"]
+        prometheus.standardOutput = FileHandle.nullDevice
+        prometheus.standardError = FileHandle.nullDevice
+        try prometheus.run()
+        defer { if prometheus.isRunning { kill(prometheus.processIdentifier, SIGKILL); prometheus.waitUntilExit() } }
+
+        // vigil scraping it too, with the issue's rule (always true here, to read its value).
+        let conf = work.appendingPathComponent("vigil.conf")
+        try Data("""
+            channel out { type console }
+            escalation_target out
+            scrape trader { url "http://127.0.0.1:\(port)/metrics" every 250ms timeout 200ms }
+
+            """.utf8).write(to: conf)
+        let v = try RunningVigil(["--stdin", "--config", conf.path],
+                                 rules: "alert p95 { when histogram_quantile(0.95, feed_latency_seconds over 5m) > 0s; severity info; notify out }\n")
+        #expect(await v.waitUntilUp())
+
+        func prom(_ query: String) async -> Double? {
+            let body = await Self.get(promPort, "/api/v1/query?query=" + (query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            guard let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                  let result = (json["data"] as? [String: Any])?["result"] as? [[String: Any]],
+                  let value = result.first?["value"] as? [Any], let text = value.last as? String else { return nil }
+            return Double(text)
+        }
+        // Both have scraped the zeros before anything is observed.
+        var up = false
+        for _ in 0..<300 where !up {
+            let scraped = await prom("up{job=\"trader\"}"), count = await prom("feed_latency_seconds_count")
+            up = scraped == 1 && count == 0
+            if !up { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(up, "Prometheus never scraped the exporter")
+        try await Task.sleep(for: .milliseconds(500))
+        toExporter.fileHandleForWriting.write(Data("go\n".utf8))
+        #expect(String(decoding: await offPool { fromExporter.fileHandleForReading.availableData }, as: UTF8.self).hasPrefix("observed"))
+
+        // Prometheus has the 1,000 observations; so does vigil, two scrapes later.
+        var counted = false
+        for _ in 0..<100 where !counted {
+            counted = await prom("feed_latency_seconds_count") == 1000
+            if !counted { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(counted)
+        try await Task.sleep(for: .milliseconds(600))
+        let theirs = try #require(await prom("histogram_quantile(0.95, rate(feed_latency_seconds_bucket[5m]))"))
+        let alerts = await v.http("GET", "/api/v1/alerts").1
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(alerts.utf8)) as? [[String: Any]])
+        let ours = try #require(list.first { $0["alert"] as? String == "p95" }?["value"] as? Double, "\(alerts)")
+        #expect(abs(ours - theirs) / theirs < 0.01, "vigil \(ours), Prometheus \(theirs)")
+        #expect(ours > 2.5 && ours <= 5, "in the (2.5, 5] bucket: \(ours)")
+        toExporter.fileHandleForWriting.write(Data("done\n".utf8))
+        #expect(await v.terminate() == 0)
+    }
+}
