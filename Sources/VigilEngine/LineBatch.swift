@@ -44,6 +44,15 @@ public struct LineBatch: Sendable {
         offsets.append(offset)
     }
 
+    /// Appends every line of `other` (and its too-long offsets).
+    public mutating func append(contentsOf other: LineBatch) {
+        let base = bytes.count
+        bytes.append(contentsOf: other.bytes)
+        ends.append(contentsOf: other.ends.map { $0 + base })
+        offsets.append(contentsOf: other.offsets)
+        tooLong.append(contentsOf: other.tooLong)
+    }
+
     /// Appends one line.
     public mutating func append(_ line: UnsafeRawBufferPointer, offset: Int64) {
         bytes.append(contentsOf: line)

@@ -1,4 +1,4 @@
-/// Lint for `probe`, `watch`, `system` and `scrape` blocks (SPEC §7, §4): unknown keys, bad values and
+/// Lint for `probe`, `watch`, `system`, `scrape` and `tail` blocks (SPEC §7, §4): unknown keys, bad values and
 /// durations, a probe with no target or two, a timeout that is not shorter than the interval,
 /// an interval not shorter than `stale_after`, credentials written into a probe URL, and
 /// duplicate names.
@@ -8,12 +8,14 @@ extension Checker {
         .watch: ["pid", "pid_file", "command", "every"],
         .system: ["every", "mounts"],
         .scrape: ["url", "every", "timeout"],
+        .tail: ["path"],
     ]
     /// Exactly one of these per block.
     private static let targetKeys: [BlockDecl.Kind: [String]] = [
         .probe: ["tcp", "http"],
         .watch: ["pid", "pid_file", "command"],
         .scrape: ["url"],
+        .tail: ["path"],
     ]
 
     /// `seen` holds the names declared so far, keyed `kind name` (`system` has one, unnamed).
@@ -52,6 +54,7 @@ extension Checker {
                 let (verb, fix) = switch b.kind {
                 case .probe: ("check", "add `tcp \"host:port\"` or `http \"https://…\"`")
                 case .scrape: ("scrape", "add `url \"http://127.0.0.1:8000/metrics\"`")
+                case .tail: ("read", "add `path \"/var/log/trader/*.log\"`")
                 default: ("watch", "add `pid N`, `pid_file \"/run/trader.pid\"` or `command \"python3 trader.py\"`")
                 }
                 error(file, "missing-clause", "\(what) says nothing to \(verb)", anchor, notes: [.init(fix)])
@@ -138,6 +141,9 @@ extension Checker {
                 error(file, "bad-value", "`pid` takes a process id, a positive whole number", s.valueRange)
                 return
             }
+        case "path":
+            guard let text = string() else { return }
+            if case .failure(let e) = Surroundings.parseTailPath(text) { error(file, "bad-value", e.message, s.valueRange) }
         case "pid_file", "command":
             guard let text = string() else { return }
             if text.isEmpty { error(file, "bad-value", "`\(key)` cannot be empty", s.valueRange) }

@@ -243,7 +243,7 @@ public struct Parser {
     }
 
     private mutating func statement() throws(ParseError) -> Statement? {
-        guard at(.identifier) else { throw expected(kind == .config ? "a block (`channel`, `probe`, `watch`, `system`, `scrape`) or a setting" : "`const`, `metric`, `event`, `alert` or `inhibit`") }
+        guard at(.identifier) else { throw expected(kind == .config ? "a block (`channel`, `probe`, `watch`, `system`, `scrape`, `tail`) or a setting" : "`const`, `metric`, `event`, `alert` or `inhibit`") }
         let word = current.text
         if kind == .config {
             if Parser.ruleKeywords.contains(word), word != "metric" || peekKind(1) == .identifier {
@@ -258,7 +258,7 @@ public struct Parser {
         case "metric", "event": return .metric(try metricDecl())
         case "alert": return .alert(try alert())
         case "inhibit": return .inhibit(try inhibit())
-        case "channel", "probe", "watch", "system", "scrape":
+        case "channel", "probe", "watch", "system", "scrape", "tail":
             throw ParseError(message: "`\(word)` belongs in the config file, not in a rule file", range: current.range,
                              notes: [.init("declare \(word == "system" ? "it" : word + "s") in vigil.conf and pass it with `--config`")])
         default:

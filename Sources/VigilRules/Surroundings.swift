@@ -96,19 +96,52 @@ public struct Surroundings: Sendable, Equatable {
         public var displayTarget: String { urlSecret ?? Surroundings.redacted(url) }
     }
 
+    /// `tail NAME { path "/var/log/trader/*.log" }`: log files followed as stream lines. The
+    /// pattern (`fnmatch`) is in the file name only; the directory is a plain path.
+    public struct Tail: Sendable, Equatable {
+        public var name: String
+        public var directory: String
+        public var pattern: String
+
+        public init(name: String, directory: String, pattern: String) {
+            self.name = name
+            self.directory = directory
+            self.pattern = pattern
+        }
+
+        public var path: String { directory + "/" + pattern }
+    }
+
     public var probes: [Probe]
     public var watches: [Watch]
     public var system: System?
     public var scrapes: [Scrape]
+    public var tails: [Tail]
 
-    public init(probes: [Probe] = [], watches: [Watch] = [], system: System? = nil, scrapes: [Scrape] = []) {
+    public init(probes: [Probe] = [], watches: [Watch] = [], system: System? = nil, scrapes: [Scrape] = [], tails: [Tail] = []) {
         self.probes = probes
         self.watches = watches
         self.system = system
         self.scrapes = scrapes
+        self.tails = tails
     }
 
+    /// Nothing for the monitor to check (tails are read by the stream side).
     public var isEmpty: Bool { probes.isEmpty && watches.isEmpty && system == nil && scrapes.isEmpty }
+
+    /// A tail's `path`: absolute, with a pattern (`*`, `?`, `[…]`) in the file name only.
+    public static func parseTailPath(_ text: String) -> Result<(directory: String, pattern: String), TargetError> {
+        guard text.hasPrefix("/") else { return .failure(TargetError("a tail's path must be absolute, like \"/var/log/trader/*.log\"")) }
+        guard let slash = text.lastIndex(of: "/"), slash != text.index(before: text.endIndex) else {
+            return .failure(TargetError("a tail's path must end in a file name or pattern, like \"/var/log/trader/*.log\""))
+        }
+        let directory = slash == text.startIndex ? "/" : String(text[..<slash])
+        let pattern = String(text[text.index(after: slash)...])
+        guard !directory.contains(where: { "*?[".contains($0) }) else {
+            return .failure(TargetError("a pattern may only be in the file name, not in the directory (\(directory))"))
+        }
+        return .success((directory == "/" ? "" : directory, pattern))
+    }
 
     /// `every` when a block leaves it out.
     public static let defaultInterval: Int64 = 10_000_000_000
@@ -135,6 +168,10 @@ public struct Surroundings: Sendable, Equatable {
                 var mounts = ["/"]
                 if case .string(let s)? = b.setting("mounts")?.value { mounts = s.value.split(separator: " ").map(String.init) }
                 result.system = System(interval: interval, mounts: mounts)
+            case .tail:
+                guard let name = b.name?.name, case .string(let s)? = b.setting("path")?.value,
+                      case .success(let p) = parseTailPath(s.value) else { continue }
+                result.tails.append(Tail(name: name, directory: p.directory, pattern: p.pattern))
             case .scrape:
                 guard let name = b.name?.name else { continue }
                 let timeout = b.setting("timeout").flatMap { duration($0) }

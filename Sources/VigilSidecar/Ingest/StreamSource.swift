@@ -17,6 +17,31 @@ struct LineFramer {
 
     init(maxLine: Int) { self.maxLine = maxLine }
 
+    /// A framer for a stream read from `offset` on (a file followed from a saved position).
+    init(maxLine: Int, at offset: Int64) {
+        self.maxLine = maxLine
+        lineStart = offset
+        consumed = offset
+    }
+
+    /// Bytes fed so far, from the start of the stream.
+    var consumedBytes: Int64 { consumed }
+
+    /// Where the line being assembled starts: just past the last whole line (or dropped one).
+    var wholeLinesEnd: Int64 { lineStart }
+
+    /// The partial line waiting for its newline, as a line (its stream ended without one).
+    mutating func flush() -> LineBatch {
+        var batch = LineBatch()
+        if !skipping, !buffer.isEmpty {
+            buffer.withUnsafeBytes { batch.append($0, offset: lineStart) }
+            lineStart = consumed
+        }
+        buffer.removeAll()
+        skipping = false
+        return batch
+    }
+
     /// Feeds bytes; returns the complete lines and the offsets of those too long.
     mutating func feed(_ bytes: UnsafeRawBufferPointer) -> LineBatch {
         var batch = LineBatch(capacity: buffer.count + bytes.count)
