@@ -33,6 +33,8 @@ public final class Sidecar: Sendable {
         public var secondsSinceLastMessage = 0.0
         public var samples = 0
         public var lines = 0
+        /// Lines each tail has read, in all (restored across restarts).
+        public var tailLines: [String: Int] = [:]
         public var evaluations = 0
         public var rejected: [RejectReason: Int] = [:]
         public var transitions: [String: Int] = [:]
@@ -60,6 +62,9 @@ public final class Sidecar: Sendable {
         case stream(StreamEvent)
         case readings([Monitor.Reading])
         case scraped(ScrapeResult)
+        /// Lines a tail read, and how far that takes it; a file it let go.
+        case tailed(LineBatch, TailPosition)
+        case tailForgot(TailPosition)
         /// The scrape targets a start or a reload configured.
         case scrapeTargets(Set<String>)
         case command(Command, @Sendable (Reply) -> Void)
@@ -94,6 +99,7 @@ public final class Sidecar: Sendable {
     private let running = Mutex(true)
     private let finished = Mutex(false)
     private let source: StreamSource
+    private let tailer: Tailer
     private let shell: CoreThread
 
     /// The core and what the core thread keeps beside it; touched only by that thread.
@@ -105,6 +111,9 @@ public final class Sidecar: Sendable {
         /// Monitor metrics already logged as undeliverable.
         var droppedReadings: Set<String> = []
         var rejects = RejectLog()
+        var tails = TailState()
+        /// The tails moved since the last journal record.
+        var tailsMoved = false
 
         init(_ core: Core) { self.core = core }
     }
@@ -138,6 +147,9 @@ public final class Sidecar: Sendable {
         source = StreamSource(options.source, maxLine: options.engine.maxLine, log: log) { event in inbox.post(.stream(event)) }
         monitor = Monitor(options.surroundings, clock: options.clock, log: log, emit: { readings in inbox.post(.readings(readings)) },
                           scraped: { result in inbox.post(.scraped(result)) })
+        shell.tails = restored.state?.tails ?? TailState()
+        tailer = Tailer(options.surroundings.tails, positions: shell.tails.positions, maxLine: options.engine.maxLine, log: log,
+                        emit: { batch, p in inbox.post(.tailed(batch, p)) }, forgot: { p in inbox.post(.tailForgot(p)) })
         options.clock.whenMoved { inbox.wake.signal() }
     }
 
@@ -146,6 +158,7 @@ public final class Sidecar: Sendable {
         delivery.resume()
         try source.start()
         monitor.start()
+        tailer.start()
         let thread = Thread { [self] in loop() }
         thread.name = "vigil-core"
         thread.start()
@@ -155,6 +168,7 @@ public final class Sidecar: Sendable {
     public func stop(flush: Duration = .seconds(10)) async -> Bool {
         source.stop()
         monitor.stop()
+        tailer.stop()
         running.withLock { $0 = false }
         inbox.wake.signal()
         while !finished.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) } // not a blocking wait: this may run on the cooperative pool
@@ -204,7 +218,7 @@ public final class Sidecar: Sendable {
         step()
         shell.recorder?.close()
         if let journal = shell.journal {
-            journal.compact(Journal.State(shell.core.persisted()), owed: delivery.outbox.entries)
+            journal.compact(Journal.State(shell.core.persisted(), tails: shell.tails), owed: delivery.outbox.entries)
             journal.close()
         }
         inbox.close()
@@ -250,6 +264,16 @@ public final class Sidecar: Sendable {
                 inputs.append(.samples(samples(readings, at: now), fromStream: false))
             case .scraped(let result):
                 inputs.append(.scrape(result))
+            case .tailed(let batch, let position):
+                shell.recorder?.write(batch, at: now)
+                shell.snapshot.lines += batch.count + batch.tooLong.count
+                lines += batch.count
+                inputs.append(.lines(batch))
+                shell.tails.advance(position, lines: batch.count)
+                shell.tailsMoved = true
+            case .tailForgot(let position):
+                shell.tails.forget(position)
+                shell.tailsMoved = true
             case .scrapeTargets(let names):
                 inputs.append(.scrapeTargets(names))
             case .stream(.connected(let up)):
@@ -269,11 +293,15 @@ public final class Sidecar: Sendable {
             }
         }
         run()
-        if changed, let journal = shell.journal {
+        if changed || shell.tailsMoved, let journal = shell.journal {
             let outbox = delivery.outbox
-            journal.append(Journal.Delta(core.takeChanges()), added: added,
-                           state: { Journal.State(core.persisted()) }, owed: { outbox.entries })
+            var delta = Journal.Delta(core.takeChanges())
+            if shell.tailsMoved { delta.tails = shell.tails }
+            let tails = shell.tails
+            journal.append(delta, added: added, state: { Journal.State(core.persisted(), tails: tails) }, owed: { outbox.entries })
         }
+        shell.snapshot.tailLines = shell.tails.lines
+        shell.tailsMoved = false
         for entry in added { delivery.dispatch(entry) }
         for body in queries { body(core) }
         publish()
@@ -324,6 +352,9 @@ public final class Sidecar: Sendable {
         case .reload(let rules, let config, let surroundings):
             monitor.reconfigure(surroundings)
             inbox.post(.scrapeTargets(Set(surroundings.scrapes.map(\.name))))
+            if surroundings.tails != options.surroundings.tails {
+                log.logger("tail").warning("tail blocks changed; they take effect at the next start", ["tails": surroundings.tails.map(\.name).joined(separator: ",")])
+            }
             delivery.reconfigure(config)
             shell.snapshot.rules = Sidecar.ruleList(rules)
             shell.snapshot.lastReloadSuccessful = true

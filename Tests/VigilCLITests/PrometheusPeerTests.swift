@@ -26,6 +26,19 @@ struct PrometheusPeerTests {
         sys.stdin.readline()
         """
 
+    /// Reads the child's output until it has said `word` (or ended); what it said.
+    static func said(_ word: String, on pipe: Pipe) async -> String {
+        await offPool {
+            var text = ""
+            while !text.contains(word) {
+                let data = pipe.fileHandleForReading.availableData
+                if data.isEmpty { break } // it ended
+                text += String(decoding: data, as: UTF8.self)
+            }
+            return text
+        }
+    }
+
     /// A GET to 127.0.0.1:`port`; the body, or "" on any failure (bounded by 5 s reads).
     static func get(_ port: UInt16, _ path: String) async -> String {
         await offPool { httpRequest(port, "GET", path).1 }
@@ -50,7 +63,8 @@ struct PrometheusPeerTests {
         exporter.standardOutput = fromExporter
         try exporter.run()
         defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL); exporter.waitUntilExit() } }
-        #expect(String(decoding: await offPool { fromExporter.fileHandleForReading.availableData }, as: UTF8.self).hasPrefix("ready"))
+        let ready = await Self.said("ready", on: fromExporter)
+        #expect(ready.contains("ready"), "\(ready)")
 
         // A real Prometheus scraping it every second.
         let promPort = RunningVigil.freeTCPPort()
@@ -103,7 +117,8 @@ struct PrometheusPeerTests {
         #expect(up, "Prometheus never scraped the exporter")
         try await Task.sleep(for: .milliseconds(500))
         toExporter.fileHandleForWriting.write(Data("go\n".utf8))
-        #expect(String(decoding: await offPool { fromExporter.fileHandleForReading.availableData }, as: UTF8.self).hasPrefix("observed"))
+        let observed = await Self.said("observed", on: fromExporter)
+        #expect(observed.contains("observed"), "the exporter said: \(observed)")
 
         // Prometheus has the 1,000 observations; so does vigil, two scrapes later.
         var counted = false

@@ -50,8 +50,8 @@ struct ScrapeRunTests {
         exporter.standardOutput = ready
         try exporter.run()
         defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL); exporter.waitUntilExit() } }
-        let line = await offPool { ready.fileHandleForReading.availableData }
-        #expect(String(decoding: line, as: UTF8.self).hasPrefix("ready"))
+        let said = await PrometheusPeerTests.said("ready", on: ready)
+        #expect(said.contains("ready"), "\(said)")
 
         let conf = work.appendingPathComponent("vigil.conf")
         try Data("""

@@ -168,6 +168,10 @@ public struct API: Sendable {
         }
         func label(_ k: String, _ v: String) -> String { "{\(k)=\(jsonString(v))}" }
         family("vigil_stream_lines_total", "counter", "Stream lines read.", [("", Double(s.lines))])
+        if !s.tailLines.isEmpty {
+            family("vigil_tail_lines_total", "counter", "Lines read from each tail's files, across restarts with --state-dir.",
+                   s.tailLines.sorted { $0.key < $1.key }.map { (label("tail", $0.key), Double($0.value)) })
+        }
         family("vigil_stream_samples_total", "counter", "Samples applied to series.", [("", Double(s.samples))])
         family("vigil_stream_rejected_total", "counter", "Stream lines or samples dropped, by reason.",
                RejectReason.allCases.map { (label("reason", $0.rawValue), Double(s.rejected[$0] ?? 0)) })

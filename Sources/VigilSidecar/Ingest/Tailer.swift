@@ -40,8 +40,9 @@ final class Tailer: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let running = Mutex(false)
 
+    /// `emit` gets each batch with the position it reaches; `forgot` each file let go.
     init(_ tails: [Surroundings.Tail], positions: [TailPosition], maxLine: Int, log: LogSink,
-         emit: @escaping @Sendable (LineBatch, TailPosition) -> Void) {
+         emit: @escaping @Sendable (LineBatch, TailPosition) -> Void, forgot: @escaping @Sendable (TailPosition) -> Void = { _ in }) {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -51,7 +52,7 @@ final class Tailer: Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
-        loop = TailLoop(tails, positions: positions, maxLine: maxLine, log: log.logger("tail"), emit: emit)
+        loop = TailLoop(tails, positions: positions, maxLine: maxLine, log: log.logger("tail"), emit: emit, forgot: forgot)
     }
 
     deinit {
@@ -111,6 +112,7 @@ private final class TailLoop: @unchecked Sendable {
     let maxLine: Int
     let log: Logger
     let emit: @Sendable (LineBatch, TailPosition) -> Void
+    let forgot: @Sendable (TailPosition) -> Void
     /// Restored positions, by tail and identity; a tail with none starts at the end of its files.
     var restored: [String: [Identity: TailPosition]] = [:]
     var followed: [Followed] = []
@@ -122,11 +124,12 @@ private final class TailLoop: @unchecked Sendable {
     static let rotateWait: Int64 = 5_000_000_000
 
     init(_ tails: [Surroundings.Tail], positions: [TailPosition], maxLine: Int, log: Logger,
-         emit: @escaping @Sendable (LineBatch, TailPosition) -> Void) {
+         emit: @escaping @Sendable (LineBatch, TailPosition) -> Void, forgot: @escaping @Sendable (TailPosition) -> Void) {
         self.tails = tails
         self.maxLine = maxLine
         self.log = log
         self.emit = emit
+        self.forgot = forgot
         for p in positions { restored[p.tail, default: [:]][Identity(device: p.device, inode: p.inode)] = p }
     }
 
@@ -197,6 +200,7 @@ private final class TailLoop: @unchecked Sendable {
                 rest.source = "tail \(f.tail.name) \(f.path)"
                 emit(rest, position(f))
             }
+            forgot(position(f))
             close(f.fd)
             return true
         }
@@ -275,5 +279,23 @@ private final class TailLoop: @unchecked Sendable {
             out.append(tail.directory + "/" + name)
         }
         return out
+    }
+}
+
+/// What the journal keeps of the tails: each followed file's position, and the lines each
+/// tail has read in all (`vigil_tail_lines_total`).
+struct TailState: Codable, Equatable {
+    var positions: [TailPosition] = []
+    var lines: [String: Int] = [:]
+
+    /// A batch of `lines` lines read up to `p`.
+    mutating func advance(_ p: TailPosition, lines n: Int) {
+        if let i = positions.firstIndex(where: { $0.key == p.key }) { positions[i] = p } else { positions.append(p) }
+        lines[p.tail, default: 0] += n
+    }
+
+    /// A file let go (rotated away and read to its end): its position is no longer needed.
+    mutating func forget(_ p: TailPosition) {
+        positions.removeAll { $0.key == p.key }
     }
 }

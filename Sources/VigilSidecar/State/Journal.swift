@@ -27,13 +27,17 @@ final class Journal: Sendable {
     struct State: Codable {
         var instances: [PersistedInstance]
         var router: Router.Persisted
+        /// How far each tail has read its files, and how many lines it read (absent in
+        /// journals from before tails).
+        var tails: TailState?
 
-        init(instances: [PersistedInstance], router: Router.Persisted) {
+        init(instances: [PersistedInstance], router: Router.Persisted, tails: TailState? = nil) {
             self.instances = instances
             self.router = router
+            self.tails = tails
         }
 
-        init(_ s: Core.State) { self.init(instances: s.instances, router: s.router) }
+        init(_ s: Core.State, tails: TailState? = nil) { self.init(instances: s.instances, router: s.router, tails: tails) }
 
         var core: Core.State { Core.State(instances: instances, router: router) }
     }
@@ -45,6 +49,9 @@ final class Journal: Sendable {
         var tracked: [String: Router.Tracked]?
         var untracked: [String]?
         var silences: [Silence]?
+        /// The tails' whole state, when a step read lines from them: journaled with the step that
+        /// applied those lines, so a restart resumes exactly there.
+        var tails: TailState?
 
         init() {}
 
@@ -58,7 +65,7 @@ final class Journal: Sendable {
             silences = router.silences
         }
 
-        var isEmpty: Bool { upserted == nil && removed == nil && tracked == nil && untracked == nil && silences == nil }
+        var isEmpty: Bool { upserted == nil && removed == nil && tracked == nil && untracked == nil && silences == nil && tails == nil }
     }
 
     /// One journal record: a whole state (the first, and a compaction) or a step's delta, the
@@ -75,6 +82,7 @@ final class Journal: Sendable {
         var instances: [String: PersistedInstance] = [:]
         var tracked: [String: Router.Tracked] = [:]
         var silences: [Silence] = []
+        var tails: TailState?
 
         init() {}
 
@@ -82,6 +90,7 @@ final class Journal: Sendable {
             for i in s.instances { instances[Image.key(i)] = i }
             tracked = s.router.tracked
             silences = s.router.silences
+            tails = s.tails
         }
 
         static func key(_ i: PersistedInstance) -> String { Journal.key(rule: i.rule, signature: i.signature, labels: i.labels) }
@@ -92,11 +101,12 @@ final class Journal: Sendable {
             for (fp, t) in d.tracked ?? [:] { tracked[fp] = t }
             for fp in d.untracked ?? [] { tracked[fp] = nil }
             if let s = d.silences { silences = s }
+            if let t = d.tails { tails = t }
         }
 
         var state: State {
             State(instances: instances.sorted { $0.key < $1.key }.map(\.value),
-                  router: Router.Persisted(tracked: tracked, silences: silences))
+                  router: Router.Persisted(tracked: tracked, silences: silences), tails: tails)
         }
     }
 
