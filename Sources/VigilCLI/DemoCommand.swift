@@ -50,6 +50,8 @@ final class Demo: Sendable {
     /// A stand-in for the trader's Redis: a listener the `redis` probe connects to, closed and
     /// reopened on the same port during the incident.
     private let redis = Mutex<HTTPServer?>(nil)
+    /// The trader's prometheus_client-style histogram, which vigil scrapes.
+    let latency = Mutex(DemoHistogram())
     private let redisPort = Mutex<UInt16>(0)
 
     init(terminal: Terminal, speed: Double) {
@@ -90,6 +92,18 @@ final class Demo: Sendable {
         defer { _ = setRedis(up: false) }
         // Probe timing is real time: every 5 demo seconds.
         let every = max(10, Int(5000 / clock.speed))
+        // The trader's /metrics, as prometheus_client serves it (503 while the trader hangs).
+        let exporter: HTTPServer
+        do {
+            exporter = try HTTPServer(host: "127.0.0.1", port: 0) { [self] _ in
+                let (text, hung) = latency.withLock { ($0.exposition, $0.hung) }
+                return hung ? .json(503, "{}") : HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Data(text.utf8))
+            }
+        } catch {
+            terminal.err("error: the demo trader's metrics endpoint: \(error)\n")
+            return .failure
+        }
+        defer { exporter.stop() }
 
         // 2. The sidecar with the shipped rules and channels pointing at the receiver.
         let configText = """
@@ -98,6 +112,7 @@ final class Demo: Sendable {
             channel email { type resend url "\(base)/email" api_key "demo-api-key" from "vigil@demo.local" to "oncall@example.com" }
             escalation_target pager
             probe redis { tcp "127.0.0.1:\(redisPort.withLock { $0 })" every \(every)ms timeout \(every * 4 / 5)ms critical }
+            scrape trader { url "http://127.0.0.1:\(exporter.port)/metrics" every \(every)ms timeout \(every * 4 / 5)ms }
             """
         let ruleFiles: [SourceFile]
         do {
@@ -130,7 +145,8 @@ final class Demo: Sendable {
         defer { api.stop() }
         terminal.out("""
             vigil demo: a simulated trader → the sidecar (\(lint.alerts.count) shipped rules, socket \(socketPath),
-            API http://127.0.0.1:\(api.port), a TCP probe of the trader's Redis at 127.0.0.1:\(redisPort.withLock { $0 }))
+            API http://127.0.0.1:\(api.port), a TCP probe of the trader's Redis at 127.0.0.1:\(redisPort.withLock { $0 }),
+            a scrape of its prometheus_client histogram at http://127.0.0.1:\(exporter.port)/metrics)
             → a local receiver standing in for Slack, PagerDuty and email.
             Demo time runs \(formatNumber(clock.speed))× faster than real time; the incident takes 13½ minutes of it.
 
@@ -271,10 +287,17 @@ struct Trader {
                 acked = true
                 acknowledge()
             }
+            demo.latency.withLock { $0.hung = quiet }
             if quiet {
                 if !silent, fd >= 0 { close(fd); fd = -1 }
                 silent = true
             } else {
+                demo.latency.withLock { h in
+                    for _ in 0..<5 {
+                        h.observe("kalshi", (kalshiSlow ? 2.6 : 0.15) + Double.random(in: -0.02...0.02, using: &rng))
+                        h.observe("polymarket", 0.18 + Double.random(in: -0.02...0.02, using: &rng))
+                    }
+                }
                 if fd < 0 { fd = connect() }
                 silent = false
                 let ts = demo.clock.now().rfc3339
@@ -312,5 +335,36 @@ struct Trader {
                   answer.status == 200 else { continue }
             demo.say("on-call acknowledges \(a["alert"] as? String ?? "?") through the API (POST /api/v1/alerts/\(fp)/ack)")
         }
+    }
+}
+
+/// A histogram of feed latency per venue, cumulative as prometheus_client keeps it.
+struct DemoHistogram {
+    static let bounds = [0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5]
+    var buckets: [String: [Int]] = [:]
+    var sums: [String: Double] = [:]
+    var counts: [String: Int] = [:]
+    /// The trader hangs: its endpoint stops answering.
+    var hung = false
+
+    mutating func observe(_ venue: String, _ seconds: Double) {
+        var b = buckets[venue] ?? Array(repeating: 0, count: DemoHistogram.bounds.count)
+        for (k, bound) in DemoHistogram.bounds.enumerated() where seconds <= bound { b[k] += 1 }
+        buckets[venue] = b
+        sums[venue, default: 0] += seconds
+        counts[venue, default: 0] += 1
+    }
+
+    /// The text exposition format.
+    var exposition: String {
+        var out = "# HELP feed_latency_seconds Feed latency\n# TYPE feed_latency_seconds histogram\n"
+        for venue in buckets.keys.sorted() {
+            for (k, bound) in DemoHistogram.bounds.enumerated() {
+                out += "feed_latency_seconds_bucket{le=\"\(bound)\",venue=\"\(venue)\"} \(buckets[venue]?[k] ?? 0)\n"
+            }
+            out += "feed_latency_seconds_bucket{le=\"+Inf\",venue=\"\(venue)\"} \(counts[venue] ?? 0)\n"
+            out += "feed_latency_seconds_sum{venue=\"\(venue)\"} \(sums[venue] ?? 0)\nfeed_latency_seconds_count{venue=\"\(venue)\"} \(counts[venue] ?? 0)\n"
+        }
+        return out
     }
 }

@@ -268,7 +268,7 @@ public final class Sidecar: Sendable {
                 shell.recorder?.write(batch, at: now)
                 shell.snapshot.lines += batch.count + batch.tooLong.count
                 lines += batch.count
-                inputs.append(.lines(batch))
+                if !batch.isEmpty { inputs.append(.lines(batch)) } // an empty one only says where a file starts
                 shell.tails.advance(position, lines: batch.count)
                 shell.tailsMoved = true
             case .tailForgot(let position):

@@ -28,7 +28,7 @@ struct LintCLITests {
     @Test func shippedRulesLintStrictClean() {
         let r = vigil("lint", path("rules"), "--strict")
         #expect(r.status == 0)
-        #expect(r.out == "13 rules in 3 files: 0 errors, 0 warnings\n")
+        #expect(r.out == "14 rules in 3 files: 0 errors, 0 warnings\n")
         #expect(vigil("lint", path("rules"), "--config", path("examples/vigil.conf"), "--strict").status == 0)
     }
 
@@ -177,7 +177,7 @@ struct BinaryTests {
     func lintExitCodesFromTheBinary() throws {
         let clean = try run(["lint", "rules/", "--strict"])
         #expect(clean.0 == 0)
-        #expect(clean.1 == "13 rules in 3 files: 0 errors, 0 warnings\n")
+        #expect(clean.1 == "14 rules in 3 files: 0 errors, 0 warnings\n")
         #expect(try run(["lint"]).0 == 2)
         #expect(try run(["lint", "Tests/VigilRulesTests/Corpus/broken/04-bad-severity.rules"]).0 == 1)
     }
@@ -194,7 +194,8 @@ struct BinaryTests {
                          "→ PagerDuty  trigger", "◦ probe redis down: connection refused", "● service_down{service=redis} firing",
                          "→ PagerDuty  trigger dedup_key", "◦ probe redis up", "● service_down{service=redis} resolved",
                          "on-call acknowledges service_down through the API", "→ PagerDuty  acknowledge",
-                         "→ PagerDuty  resolve", "● stale_data firing", "● stale_data resolved", "the incident is over"] {
+                         "→ PagerDuty  resolve", "● stale_data firing", "● stale_data resolved",
+                         "● high_latency_histogram{venue=kalshi} firing", "→ Slack      [FIRING] high_latency_histogram", "the incident is over"] {
             #expect(out.contains(expected), "missing: \(expected)")
         }
     }

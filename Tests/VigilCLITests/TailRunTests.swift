@@ -58,6 +58,11 @@ struct TailRunTests {
         let args = ["--stdin", "--config", conf.path, "--state-dir", state.path]
         var v = try RunningVigil(args, rules: rules)
         #expect(await v.waitUntilUp())
+        // The first start has journaled where it follows the file from.
+        let journal = state.appendingPathComponent("journal.bin").path
+        for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let writer = Writer(logs)
         let writing = Task { await offPool { writer.run() } }
         // kill -9 at a random moment of the writing, and back 300 ms later.

@@ -235,8 +235,12 @@ private final class TailLoop: @unchecked Sendable {
             offset = size // the first start: what is there already is history, not news
         }
         lseek(fd, off_t(offset), SEEK_SET)
-        followed.append(Followed(tail: tail, identity: identity, path: path, fd: fd, framer: LineFramer(maxLine: maxLine, at: offset)))
+        let f = Followed(tail: tail, identity: identity, path: path, fd: fd, framer: LineFramer(maxLine: maxLine, at: offset))
+        followed.append(f)
         log.info("following a file", ["tail": tail.name, "path": path, "offset": "\(offset)"])
+        // Where it starts is journaled at once: a crash before its first line must not make the
+        // next start take the file for history and skip what was written meanwhile.
+        emit(LineBatch(source: "tail \(tail.name) \(path)"), position(f))
     }
 
     /// Reads what `f` gained (at most `perTurn` bytes): whether it had anything, and whether it
