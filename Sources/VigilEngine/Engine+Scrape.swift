@@ -56,6 +56,7 @@ extension Engine {
         let changed = target.state?.up != up || target.cause != cause
         target.state = state
         target.cause = cause
+        if up { target.succeeded += 1 } else { target.failed += 1 }
         scrapeTargets[result.target] = target
         return changed ? state : nil
     }
@@ -118,4 +119,13 @@ struct ScrapeTarget {
     var series: [SeriesID] = []
     var state: ScrapeState?
     var cause: String?
+    var succeeded = 0
+    var failed = 0
+}
+
+extension Engine {
+    /// Scrapes per target since the start: (succeeded, failed), for `/metrics`.
+    public var scrapeCounts: [String: (succeeded: Int, failed: Int)] {
+        scrapeTargets.mapValues { ($0.succeeded, $0.failed) }
+    }
 }

@@ -35,6 +35,8 @@ public final class Sidecar: Sendable {
         public var lines = 0
         /// Lines each tail has read, in all (restored across restarts).
         public var tailLines: [String: Int] = [:]
+        /// Scrapes per target since the start.
+        public var scrapes: [String: (succeeded: Int, failed: Int)] = [:]
         public var evaluations = 0
         public var rejected: [RejectReason: Int] = [:]
         public var transitions: [String: Int] = [:]
@@ -301,6 +303,7 @@ public final class Sidecar: Sendable {
             journal.append(delta, added: added, state: { Journal.State(core.persisted(), tails: tails) }, owed: { outbox.entries })
         }
         shell.snapshot.tailLines = shell.tails.lines
+        shell.snapshot.scrapes = core.engine.scrapeCounts
         shell.tailsMoved = false
         for entry in added { delivery.dispatch(entry) }
         for body in queries { body(core) }

@@ -297,25 +297,39 @@ struct RunTests {
 
 extension RunTests {
     /// `run` applies what one read carries as one instant: two gauges written together in one
-    /// write never seem apart, 50 times over.
+    /// write never seem apart, 50 times over; and the issue's ratio rule over a steady 3 s
+    /// latency, `_sum` and `_count` written together, fires once and never flaps.
     @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"), .timeLimit(.minutes(1)))
     func theLinesOfOneWriteAreOneInstant() async throws {
-        let rules = "metric orders_sent\nmetric orders_acked\nalert unacked { when orders_sent - orders_acked > 0; severity warning; notify slack }\n"
+        let rules = """
+            metric orders_sent
+            metric orders_acked
+            metric feed_latency_seconds_sum
+            metric feed_latency_seconds_count
+            alert unacked { when orders_sent - orders_acked > 0; severity warning; notify slack }
+            alert slow_feed { when rate(feed_latency_seconds_sum over 1min) / rate(feed_latency_seconds_count over 1min) > 2; severity warning; notify slack }
+
+            """
         let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: rules)
         #expect(await v.waitUntilUp())
         let sock = v.dir.appendingPathComponent("t.sock").path
         for n in 1...50 {
-            #expect(await offPool { unixWrite(sock, [#"{"metric":"orders_sent","value":\#(n)}"#, #"{"metric":"orders_acked","value":\#(n)}"#]) })
+            #expect(await offPool { unixWrite(sock, [#"{"metric":"orders_sent","value":\#(n)}"#, #"{"metric":"orders_acked","value":\#(n)}"#,
+                                                     #"{"metric":"feed_latency_seconds_sum","value":\#(3 * n)}"#,
+                                                     #"{"metric":"feed_latency_seconds_count","value":\#(n)}"#]) })
+            try await Task.sleep(for: .milliseconds(20))
         }
         // The last write is in when the API shows its lines counted.
         var counted = false
         for _ in 0..<100 where !counted {
-            counted = await v.http("GET", "/metrics").1.contains("vigil_stream_lines_total 100")
+            counted = await v.http("GET", "/metrics").1.contains("vigil_stream_lines_total 200")
             if !counted { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(counted)
         #expect(await v.terminate() == 0)
         #expect(!v.stdout.contains("unacked"), "\(v.stdout)")
+        #expect(v.stdout.components(separatedBy: "FIRING warning slow_feed").count == 2, "\(v.stdout)")
+        #expect(!v.stdout.contains("RESOLVED warning slow_feed"), "\(v.stdout)")
     }
 }
 

@@ -85,11 +85,14 @@ struct ScrapeRunTests {
         #expect(allThree, "\(listed)")
         let metrics = await v.http("GET", "/metrics").1
         #expect(!metrics.contains("exporter_down"))
+        #expect(metrics.contains(#"vigil_scrapes_total{scrape="trader",result="failed"} 0"#), "\(metrics)")
 
         // The exporter dies: its series end now (not after stale_after), and the target is down.
         kill(exporter.processIdentifier, SIGKILL)
         exporter.waitUntilExit()
         #expect(await alerts { $0.contains(#""alert":"exporter_down""#) && !$0.contains(#""alert":"many_positions""#) && !$0.contains(#""alert":"slow_feed""#) })
+        let after = await v.http("GET", "/metrics").1
+        #expect(!after.contains(#"vigil_scrapes_total{scrape="trader",result="failed"} 0"#), "failures are counted")
         #expect(await v.terminate() == 0)
         let out = v.stdout
         #expect(out.contains("RESOLVED warning many_positions"), "\(out)")

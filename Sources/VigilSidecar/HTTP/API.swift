@@ -172,6 +172,12 @@ public struct API: Sendable {
             family("vigil_tail_lines_total", "counter", "Lines read from each tail's files, across restarts with --state-dir.",
                    s.tailLines.sorted { $0.key < $1.key }.map { (label("tail", $0.key), Double($0.value)) })
         }
+        if !s.scrapes.isEmpty {
+            family("vigil_scrapes_total", "counter", "Scrapes of each target, by result (failed: no answer, an HTTP error, a body too large or not parsed).",
+                   s.scrapes.sorted { $0.key < $1.key }.flatMap { name, c in
+                       [("{scrape=\(jsonString(name)),result=\"ok\"}", Double(c.succeeded)), ("{scrape=\(jsonString(name)),result=\"failed\"}", Double(c.failed))]
+                   })
+        }
         family("vigil_stream_samples_total", "counter", "Samples applied to series.", [("", Double(s.samples))])
         family("vigil_stream_rejected_total", "counter", "Stream lines or samples dropped, by reason.",
                RejectReason.allCases.map { (label("reason", $0.rawValue), Double(s.rejected[$0] ?? 0)) })
