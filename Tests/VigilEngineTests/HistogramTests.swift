@@ -87,3 +87,17 @@ struct HistogramTests {
         #expect(r.log == ["10s slow{venue=kalshi} pending 2.425"])
     }
 }
+
+extension HistogramTests {
+    /// `rate` and `increase` on a counter that resets (a trader restart) count what the counter
+    /// gained, never a negative step: 10 → 40, reset, 0 → 20 is an increase of 30 + 20.
+    @Test func rateAndIncreaseHandleCounterResets() {
+        let r = Rig("metric orders_total\nalert busy { when increase(orders_total over 10m) > 45; severity info; notify slack }")
+        for (t, v) in [(0.0, 10.0), (60, 40), (120, 0), (180, 20)] { r.metric(t, "orders_total", v) }
+        #expect(r.log == ["180s busy{} firing 50.0"])
+        let rate = Rig("metric orders_total\nalert fast { when rate(orders_total over 10m) > 0.08; severity info; notify slack }")
+        for (t, v) in [(0.0, 10.0), (60, 40), (120, 0), (180, 20)] { rate.metric(t, "orders_total", v) }
+        // 50 over the 600 s window: 0.0833… per second.
+        #expect(rate.log == ["180s fast{} firing \(50.0 / 600)"])
+    }
+}

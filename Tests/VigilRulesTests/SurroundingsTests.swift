@@ -161,3 +161,43 @@ struct SurroundingsTests {
         #expect(codes(r) == [])
     }
 }
+
+extension SurroundingsTests {
+    /// SPEC §4's inputs beside the socket: `scrape` and `tail` load, and a scrape URL from the
+    /// environment or a file is read as a probe's is.
+    @Test func scrapeAndTailBlocksLoadAndTheirSecretsResolve() throws {
+        let text = """
+            scrape trader  { url "http://127.0.0.1:8000/metrics" every 1s timeout 500ms }
+            scrape venue   { url env:VENUE_METRICS_URL }
+            scrape desk    { url file:/run/secrets/desk_url every 30s }
+            tail   logs    { path "/var/log/trader/*.log*" }
+
+            """
+        let (file, _) = Parser.parse(SourceFile(path: "vigil.conf", text: text, kind: .config))
+        let s = Surroundings.load(file)
+        #expect(s.scrapes == [
+            .init(name: "trader", url: "http://127.0.0.1:8000/metrics", interval: 1_000_000_000, timeout: 500_000_000),
+            .init(name: "venue", url: "", interval: Surroundings.defaultInterval, urlSecret: "env:VENUE_METRICS_URL"),
+            .init(name: "desk", url: "", interval: 30_000_000_000, urlSecret: "file:/run/secrets/desk_url"),
+        ])
+        #expect(s.tails == [.init(name: "logs", directory: "/var/log/trader", pattern: "*.log*")])
+        #expect(!s.isEmpty)
+        let resolved = try s.resolvingSecrets(environment: ["VENUE_METRICS_URL": "https://u:p@venue.example/metrics"],
+                                              readFile: { $0 == "/run/secrets/desk_url" ? "http://desk.example/metrics\n" : nil })
+        #expect(resolved.scrapes.map(\.url) == ["http://127.0.0.1:8000/metrics", "https://u:p@venue.example/metrics", "http://desk.example/metrics"])
+        #expect(resolved.scrapes[1].displayTarget == "env:VENUE_METRICS_URL", "a secret URL shows only where it comes from")
+        #expect(throws: Surroundings.SecretError.self) { try s.resolvingSecrets(environment: [:], readFile: { _ in nil }) }
+        let r = Linter.lint(ruleFiles: [], config: SourceFile(path: "vigil.conf", text: text, kind: .config))
+        #expect(codes(r) == [])
+    }
+
+    @Test func aTailPathIsADirectoryAndAPattern() throws {
+        let log = try Surroundings.parseTailPath("/var/log/trader/*.log").get()
+        #expect(log.directory == "/var/log/trader" && log.pattern == "*.log")
+        let root = try Surroundings.parseTailPath("/x.log").get()
+        #expect(root.directory == "" && root.pattern == "x.log")
+        for bad in ["logs/*.log", "/var/*/x.log", "/var/log/", ""] {
+            guard case .failure = Surroundings.parseTailPath(bad) else { Issue.record("\(bad) accepted"); continue }
+        }
+    }
+}
