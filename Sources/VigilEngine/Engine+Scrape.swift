@@ -41,15 +41,14 @@ extension Engine {
         rejected[.seriesCap, default: 0] += outcome.capped
         rejected[.badValue, default: 0] += outcome.nonFinite + outcome.wrongKind
 
+        // The target's health is part of the same instant as what it answered.
         let up = cause == nil
         let labels = [Label("scrape", result.target)]
         for (name, value) in [("scrape_up", up ? 1.0 : 0), ("scrape_duration_seconds", Double(result.duration) / 1e9),
                               ("scrape_samples", Double(outcome.samples))] {
-            if let s = sample(metric: name, labels: labels, value: .number(value), at: t) { scrapeHealth.append(s) }
+            if let s = sample(metric: name, labels: labels, value: .number(value), at: t) { scrapeBuffer.append(s) }
         }
-        applyInstant(scrapeBuffer, vanished: vanished, at: t, fromStream: up)
-        apply(scrapeHealth, fromStream: false)
-        scrapeHealth.removeAll(keepingCapacity: true)
+        applyInstant(scrapeBuffer, vanished: vanished, at: t, fromStream: up && outcome.samples > 0) // an answer with samples: the trader spoke
 
         let state = ScrapeState(target: result.target, up: up, error: cause.map { c in detail.map { c + ": " + $0 } ?? c })
         // A change is up against down, or another cause; the detail (a line number) may vary.
@@ -81,9 +80,9 @@ extension Engine {
             queueRules(of: id)
         }
         for s in samples { _ = store(s) }
-        if fromStream, !samples.isEmpty { lastMessage = max(lastMessage, now.nanoseconds) }
+        if fromStream { lastMessage = max(lastMessage, now.nanoseconds) }
         evaluatePending(samples: samples.count + vanished.count)
-        if fromStream, !samples.isEmpty { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
+        if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
     }
 }
 

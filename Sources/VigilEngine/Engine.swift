@@ -87,7 +87,6 @@ public final class Engine {
     /// Scrapes: the parser, its reused output, and each target's last series and state.
     var exposition = ExpositionParser()
     var scrapeBuffer: [Sample] = []
-    var scrapeHealth: [Sample] = []
     var scrapeTargets: [String: ScrapeTarget] = [:]
     /// histogram_quantile's reused buckets, each `le` value's bound, label sets without `le`.
     var histogramBuckets: [Bucket] = []

@@ -150,7 +150,14 @@ public final class Sidecar: Sendable {
         monitor = Monitor(options.surroundings, clock: options.clock, log: log, emit: { readings in inbox.post(.readings(readings)) },
                           scraped: { result in inbox.post(.scraped(result)) })
         shell.tails = restored.state?.tails ?? TailState()
-        tailer = Tailer(options.surroundings.tails, positions: shell.tails.positions, maxLine: options.engine.maxLine, log: log,
+        let known = Set(shell.tails.lines.keys)
+        // A tail's first start is journaled (with its files' positions, once followed), so the
+        // next start knows it ran: files that appear meanwhile are read from their start.
+        for t in options.surroundings.tails where !known.contains(t.name) {
+            shell.tails.lines[t.name] = 0
+            shell.tailsMoved = true
+        }
+        tailer = Tailer(options.surroundings.tails, positions: shell.tails.positions, known: known, maxLine: options.engine.maxLine, log: log,
                         emit: { batch, p in inbox.post(.tailed(batch, p)) }, forgot: { p in inbox.post(.tailForgot(p)) })
         options.clock.whenMoved { inbox.wake.signal() }
     }

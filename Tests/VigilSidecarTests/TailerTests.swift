@@ -44,10 +44,12 @@ import VigilTestSupport
         func remove() { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    func tailer(_ dir: Dir, pattern: String = "*.log", positions: [TailPosition] = [], log: MemoryLog = MemoryLog()) -> (Tailer, Collected) {
+    func tailer(_ dir: Dir, pattern: String = "*.log", positions: [TailPosition] = [], known: Bool? = nil,
+                log: MemoryLog = MemoryLog()) -> (Tailer, Collected) {
         let collected = Collected()
         let t = Tailer([Surroundings.Tail(name: "trader", directory: dir.path, pattern: pattern)], positions: positions,
-                       maxLine: 1 << 20, log: log) { batch, p in collected.add(batch, p) }
+                       known: known ?? !positions.isEmpty ? ["trader"] : [], maxLine: 1 << 20, log: log,
+                       emit: { batch, p in collected.add(batch, p) })
         t.start()
         return (t, collected)
     }
@@ -94,6 +96,15 @@ import VigilTestSupport
         #expect(following(log, 1))
         dir.append("trader.log", "new 1\n")
         #expect(got.wait(for: 1) == ["new 1"])
+    }
+
+    @Test func aTailThatRanBeforeReadsAFileThatAppearedMeanwhileFromItsStart() {
+        let dir = Dir()
+        defer { dir.remove() }
+        dir.append("trader.log", "written while vigil was down\n")
+        let (t, got) = tailer(dir, known: true)
+        defer { t.stop() }
+        #expect(got.wait(for: 1) == ["written while vigil was down"])
     }
 
     @Test func copyTruncateIsDetectedAndAPartialLineWaitsForItsNewline() {

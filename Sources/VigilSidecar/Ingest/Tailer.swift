@@ -40,8 +40,9 @@ final class Tailer: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let running = Mutex(false)
 
-    /// `emit` gets each batch with the position it reaches; `forgot` each file let go.
-    init(_ tails: [Surroundings.Tail], positions: [TailPosition], maxLine: Int, log: LogSink,
+    /// `emit` gets each batch with the position it reaches; `forgot` each file let go. `known`
+    /// names the tails that ran before (with `--state-dir`): the others start at their files' end.
+    init(_ tails: [Surroundings.Tail], positions: [TailPosition], known: Set<String>, maxLine: Int, log: LogSink,
          emit: @escaping @Sendable (LineBatch, TailPosition) -> Void, forgot: @escaping @Sendable (TailPosition) -> Void = { _ in }) {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
@@ -52,7 +53,7 @@ final class Tailer: Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
-        loop = TailLoop(tails, positions: positions, maxLine: maxLine, log: log.logger("tail"), emit: emit, forgot: forgot)
+        loop = TailLoop(tails, positions: positions, known: known, maxLine: maxLine, log: log.logger("tail"), emit: emit, forgot: forgot)
     }
 
     deinit {
@@ -113,8 +114,10 @@ private final class TailLoop: @unchecked Sendable {
     let log: Logger
     let emit: @Sendable (LineBatch, TailPosition) -> Void
     let forgot: @Sendable (TailPosition) -> Void
-    /// Restored positions, by tail and identity; a tail with none starts at the end of its files.
+    /// Restored positions, by tail and identity.
     var restored: [String: [Identity: TailPosition]] = [:]
+    /// Tails that ran before; the others read the files there at their first scan from the end.
+    let known: Set<String>
     var followed: [Followed] = []
     var firstScan = true
     var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -123,9 +126,10 @@ private final class TailLoop: @unchecked Sendable {
     /// How long a file renamed away stays open (Fluent Bit's `Rotate_Wait`, 5 s).
     static let rotateWait: Int64 = 5_000_000_000
 
-    init(_ tails: [Surroundings.Tail], positions: [TailPosition], maxLine: Int, log: Logger,
+    init(_ tails: [Surroundings.Tail], positions: [TailPosition], known: Set<String>, maxLine: Int, log: Logger,
          emit: @escaping @Sendable (LineBatch, TailPosition) -> Void, forgot: @escaping @Sendable (TailPosition) -> Void) {
         self.tails = tails
+        self.known = known
         self.maxLine = maxLine
         self.log = log
         self.emit = emit
@@ -231,7 +235,7 @@ private final class TailLoop: @unchecked Sendable {
                 log.warning("a followed file is shorter than what was read of it (truncated): reading it from the start",
                             ["tail": tail.name, "path": path])
             }
-        } else if firstScan, restored[tail.name] == nil {
+        } else if firstScan, !known.contains(tail.name) {
             offset = size // the first start: what is there already is history, not news
         }
         lseek(fd, off_t(offset), SEEK_SET)
