@@ -1,8 +1,9 @@
 import VigilRules
+import VigilSidecar
 
 /// The `vigil` command line. `main.swift` calls `run`; tests call it with a `CapturedTerminal`.
 public enum CLI {
-    public static let version = "0.1.0"
+    public static let version = Build.version
 
     /// A subcommand: its name, one-line summary, usage text and body.
     struct Command: Sendable {

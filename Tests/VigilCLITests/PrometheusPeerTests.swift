@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import VigilCLI
+import VigilEngine
 
 /// vigil's `histogram_quantile` against a real Prometheus (Debian `prometheus`; `.ci/run`
 /// installs it), both scraping one real `prometheus_client` exporter in the same run: the two
@@ -135,6 +136,77 @@ struct PrometheusPeerTests {
         #expect(abs(ours - theirs) / theirs < 0.01, "vigil \(ours), Prometheus \(theirs)")
         #expect(ours > 2.5 && ours <= 5, "in the (2.5, 5] bucket: \(ours)")
         toExporter.fileHandleForWriting.write(Data("done\n".utf8))
+        #expect(await v.terminate() == 0)
+    }
+}
+
+extension PrometheusPeerTests {
+    /// A central Prometheus scraping vigil's /metrics sees ALERTS and ALERTS_FOR_STATE as it
+    /// would from its own rule manager, and the standard process metrics.
+    @Test(.enabled(if: BinaryTests.binary != nil, "the vigil binary is not built; run `swift build` first"),
+          .enabled(if: PrometheusPeerTests.installed, "\(PrometheusPeerTests.skip)"), .timeLimit(.minutes(1)))
+    func aRealPrometheusScrapingVigilSeesItsAlerts() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-promalerts-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let rules = """
+            metric x labels venue
+            alert high { when x > 1; severity critical; notify slack }
+            alert waiting { when x > 1 for 1h; severity info; notify slack }
+
+            """
+        let v = try RunningVigil(["--listen", "unix:DIR/t.sock"], rules: rules)
+        #expect(await v.waitUntilUp())
+        let sock = v.dir.appendingPathComponent("t.sock").path
+        #expect(await offPool { unixWrite(sock, [#"{"metric":"x","labels":{"venue":"ka\"lshi"},"value":5}"#]) })
+        #expect(await v.waitForAlerts { $0.contains(#""state":"firing""#) })
+
+        // Our own parser reads vigil's /metrics as a Prometheus text answer, whole.
+        let own = await v.http("GET", "/metrics").1
+        var parser = ExpositionParser()
+        var samples: [Sample] = []
+        let parsed = Array(own.utf8).withUnsafeBytes { parser.parse($0, format: .prometheus, time: Instant(nanoseconds: 0), symbols: Symbols(), into: &samples) }
+        if case .failure(let f) = parsed { Issue.record("vigil's /metrics does not parse: \(f)") }
+
+        let promPort = RunningVigil.freeTCPPort()
+        try Data("""
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: vigil
+                static_configs:
+                  - targets: ['127.0.0.1:\(v.port)']
+
+            """.utf8).write(to: work.appendingPathComponent("prometheus.yml"))
+        let prometheus = Process()
+        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+        prometheus.arguments = ["--config.file=\(work.appendingPathComponent("prometheus.yml").path)",
+                                "--storage.tsdb.path=\(work.appendingPathComponent("tsdb").path)", "--web.listen-address=127.0.0.1:\(promPort)"]
+        prometheus.standardOutput = FileHandle.nullDevice
+        prometheus.standardError = FileHandle.nullDevice
+        try prometheus.run()
+        defer { if prometheus.isRunning { kill(prometheus.processIdentifier, SIGKILL); prometheus.waitUntilExit() } }
+
+        func query(_ q: String) async -> [[String: Any]] {
+            let body = await Self.get(promPort, "/api/v1/query?query=" + (q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            return ((json?["data"] as? [String: Any])?["result"] as? [[String: Any]]) ?? []
+        }
+        var firing: [[String: Any]] = []
+        for _ in 0..<150 where firing.isEmpty {
+            firing = await query(#"ALERTS{job="vigil",alertstate="firing"}"#)
+            if firing.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let labels = try #require(firing.first?["metric"] as? [String: String])
+        #expect(labels["alertname"] == "high")
+        #expect(labels["severity"] == "critical")
+        #expect(labels["venue"] == #"ka"lshi"#, "an escaped label value arrives as sent")
+        #expect(await query(#"ALERTS{job="vigil",alertname="waiting",alertstate="pending"}"#).count == 1)
+        let since = try #require((await query(#"ALERTS_FOR_STATE{job="vigil",alertname="high"}"#).first?["value"] as? [Any])?.last as? String)
+        #expect(abs((Double(since) ?? 0) - Date().timeIntervalSince1970) < 60)
+        #expect(await query(#"process_resident_memory_bytes{job="vigil"} > 0"#).count == 1)
+        #expect(await query(#"process_start_time_seconds{job="vigil"} > 1.7e9"#).count == 1)
+        #expect(await query(#"vigil_build_info{job="vigil"}"#).count == 1)
         #expect(await v.terminate() == 0)
     }
 }

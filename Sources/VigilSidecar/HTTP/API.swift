@@ -212,7 +212,45 @@ public struct API: Sendable {
         }
         family("vigil_process_resident_memory_bytes", "gauge", "Resident set size.", [("", Double(ProcFS.residentBytes(getpid()) ?? 0))])
         family("vigil_process_cpu_seconds_total", "counter", "CPU time used.", [("", API.cpuSeconds())])
+        // The standard process metrics, under the names every Prometheus client library uses.
+        if let p = ProcFS.process(getpid()) {
+            family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [("", Double(p.rssBytes))])
+            family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", [("", Double(p.vmsBytes))])
+            family("process_open_fds", "gauge", "Number of open file descriptors.", [("", Double(p.openFDs))])
+            if let boot = ProcFS.bootTime() {
+                family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+                       [("", Double(boot) + Double(p.startTicks) / Double(ProcFS.ticksPerSecond))])
+            }
+        }
+        family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", [("", API.cpuSeconds())])
+        family("vigil_build_info", "gauge", "vigil's version, as a label; always 1.", [("{version=\(API.labelValue(Build.version))}", 1)])
+        alertSeries(&out)
         return out
+    }
+
+    /// `ALERTS` and `ALERTS_FOR_STATE`, as Prometheus' rule manager exposes them: one series per
+    /// pending or firing instance, labelled `alertname`, (for ALERTS) `alertstate`, `severity`
+    /// and the instance's own labels; ALERTS_FOR_STATE's value is when it became active.
+    private func alertSeries(_ out: inout String) {
+        guard let (alerts, _, _) = sidecar.alerts() else { return }
+        let severity = Dictionary(sidecar.snapshot.rules.map { ($0.name, $0.severity.rawValue) }, uniquingKeysWith: { a, _ in a })
+        func labels(_ a: InstanceSnapshot, state: String?) -> String {
+            var pairs = [("alertname", a.alert)]
+            if let state { pairs.append(("alertstate", state)) }
+            if let s = severity[a.alert], !a.labels.contains(where: { $0.name == "severity" }) { pairs.append(("severity", s)) }
+            pairs += a.labels.filter { $0.name != "alertname" && $0.name != "alertstate" }.map { ($0.name, $0.value) }
+            return "{" + pairs.map { "\($0.0)=\(API.labelValue($0.1))" }.joined(separator: ",") + "}"
+        }
+        let active = alerts.filter { $0.state == .pending || $0.state == .firing }
+        out += "# HELP ALERTS Pending and firing alerts, as Prometheus exposes them.\n# TYPE ALERTS gauge\n"
+        for a in active { out += "ALERTS\(labels(a, state: a.state.rawValue)) 1\n" }
+        out += "# HELP ALERTS_FOR_STATE When each pending or firing alert became active, in Unix seconds.\n# TYPE ALERTS_FOR_STATE gauge\n"
+        for a in active { out += "ALERTS_FOR_STATE\(labels(a, state: nil)) \(formatNumber(Double(a.activeAt.nanoseconds / 1_000_000) / 1000))\n" }
+    }
+
+    /// A label value in the text format: quoted, with `\\`, `\"` and line feeds escaped.
+    static func labelValue(_ v: String) -> String {
+        "\"" + v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 
     static func cpuSeconds() -> Double {

@@ -120,6 +120,11 @@ public enum ProcFS {
 
     public static func cpuTimes(root: String = "/proc") -> CPUTimes? { read("\(root)/stat").flatMap(parseCPU) }
 
+    /// When the host booted, in Unix seconds (`btime` in `/proc/stat`).
+    public static func bootTime(root: String = "/proc") -> Int? {
+        read("\(root)/stat")?.split(separator: "\n").first { $0.hasPrefix("btime ") }.flatMap { Int($0.dropFirst(6)) }
+    }
+
     /// `cpu user nice system idle iowait irq softirq steal …`: idle and iowait are not busy.
     static func parseCPU(_ text: String) -> CPUTimes? {
         guard let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
