@@ -96,6 +96,9 @@ extension Engine {
         rejected[reason, default: 0] += n
     }
 
+    /// When the stream's last message came (the start, before any).
+    public var lastMessageAt: Instant { Instant(nanoseconds: lastMessage) }
+
     /// Seconds since the stream's last message.
     public var secondsSinceLastMessage: Double { Double(now.nanoseconds - lastMessage) / 1e9 }
 

@@ -89,7 +89,7 @@ public struct InhibitRule: Sendable {
 /// A config block: `channel NAME { … }`, `probe NAME { … }`, `watch NAME { … }` or
 /// `system { … }` (SPEC §2 and §7), each a list of settings.
 public struct BlockDecl: Sendable {
-    public enum Kind: String, Sendable, CaseIterable { case channel, probe, watch, system, scrape, tail }
+    public enum Kind: String, Sendable, CaseIterable { case channel, probe, watch, system, scrape, tail, heartbeat }
     public let kind: Kind
     /// Absent only for `system`.
     public let name: Identifier?

@@ -9,6 +9,7 @@ extension Checker {
         .system: ["every", "mounts"],
         .scrape: ["url", "every", "timeout"],
         .tail: ["path"],
+        .heartbeat: ["url", "every", "grace"],
     ]
     /// Exactly one of these per block.
     private static let targetKeys: [BlockDecl.Kind: [String]] = [
@@ -16,6 +17,7 @@ extension Checker {
         .watch: ["pid", "pid_file", "command"],
         .scrape: ["url"],
         .tail: ["path"],
+        .heartbeat: ["url"],
     ]
 
     /// `seen` holds the names declared so far, keyed `kind name` (`system` has one, unnamed).
@@ -24,7 +26,7 @@ extension Checker {
         let key = kind + " " + (b.name?.name ?? "")
         let what = b.name.map { "\(kind) `\($0.name)`" } ?? "the \(kind) block"
         if let first = seen[key] {
-            error(file, "duplicate-\(kind)", b.name == nil ? "there is already a `system` block" : "\(what) is already declared",
+            error(file, "duplicate-\(kind)", b.name == nil ? "there is already a `\(kind)` block" : "\(what) is already declared",
                   b.name?.range ?? SourceRange(b.range.start, b.range.start + kind.utf8.count),
                   notes: [.init("first declared here", at: SourceLocation(file, first))])
             return
@@ -55,6 +57,7 @@ extension Checker {
                 case .probe: ("check", "add `tcp \"host:port\"` or `http \"https://…\"`")
                 case .scrape: ("scrape", "add `url \"http://127.0.0.1:8000/metrics\"`")
                 case .tail: ("read", "add `path \"/var/log/trader/*.log\"`")
+                case .heartbeat: ("ping", "add `url env:HEARTBEAT_URL` (the ping URL your dead man's switch gave you)")
                 default: ("watch", "add `pid N`, `pid_file \"/run/trader.pid\"` or `command \"python3 trader.py\"`")
                 }
                 error(file, "missing-clause", "\(what) says nothing to \(verb)", anchor, notes: [.init(fix)])
@@ -68,6 +71,15 @@ extension Checker {
             warn(file, "slower-than-stale", "\(what) runs every \(file.text(every.valueRange)), but its series go stale after "
                  + "\(formatSeconds(staleAfter)) without a sample", every.valueRange,
                  notes: [.init("between checks its alerts would resolve as absent; check more often or raise `stale_after`")])
+        }
+        // A monitor that expects a ping within `grace` must get one more often than that.
+        if b.kind == .heartbeat, let g = given["grace"], let grace = Surroundings.duration(g) {
+            let every = given["every"].flatMap(Surroundings.duration) ?? Surroundings.defaultHeartbeatInterval
+            if every >= grace {
+                warn(file, "slower-than-grace", "the heartbeat pings every \(formatSeconds(every)), not within its monitor's grace of \(file.text(g.valueRange))",
+                     given["every"]?.valueRange ?? g.valueRange,
+                     notes: [.init("one late ping would page; ping at least twice per grace period")])
+            }
         }
         if b.kind == .probe || b.kind == .scrape {
             if let expect = given["expect"], given["http"] == nil {
@@ -110,7 +122,7 @@ extension Checker {
             return lit.value
         }
         switch key {
-        case "every", "timeout":
+        case "every", "timeout", "grace":
             if Surroundings.duration(s) == nil {
                 error(file, "bad-value", "`\(key)` takes a duration like `10s`", s.valueRange)
             }

@@ -243,7 +243,7 @@ public struct Parser {
     }
 
     private mutating func statement() throws(ParseError) -> Statement? {
-        guard at(.identifier) else { throw expected(kind == .config ? "a block (`channel`, `probe`, `watch`, `system`, `scrape`, `tail`) or a setting" : "`const`, `metric`, `event`, `alert` or `inhibit`") }
+        guard at(.identifier) else { throw expected(kind == .config ? "a block (`channel`, `probe`, `watch`, `system`, `scrape`, `tail`, `heartbeat`) or a setting" : "`const`, `metric`, `event`, `alert` or `inhibit`") }
         let word = current.text
         if kind == .config {
             if Parser.ruleKeywords.contains(word), word != "metric" || peekKind(1) == .identifier {
@@ -258,7 +258,7 @@ public struct Parser {
         case "metric", "event": return .metric(try metricDecl())
         case "alert": return .alert(try alert())
         case "inhibit": return .inhibit(try inhibit())
-        case "channel", "probe", "watch", "system", "scrape", "tail":
+        case "channel", "probe", "watch", "system", "scrape", "tail", "heartbeat":
             throw ParseError(message: "`\(word)` belongs in the config file, not in a rule file", range: current.range,
                              notes: [.init("declare \(word == "system" ? "it" : word + "s") in vigil.conf and pass it with `--config`")])
         default:
@@ -321,7 +321,7 @@ public struct Parser {
     /// `KIND NAME { settings }`, or `system { settings }`.
     private mutating func block(_ blockKind: BlockDecl.Kind) throws(ParseError) -> BlockDecl {
         let start = advance().range.start
-        let name = blockKind == .system ? nil : try identifier("a \(blockKind.rawValue) name")
+        let name = blockKind == .system || blockKind == .heartbeat ? nil : try identifier("a \(blockKind.rawValue) name")
         let open = try expect(.lbrace, "`{`")
         var settings: [Setting] = []
         var broken: Set<String> = []

@@ -112,22 +112,47 @@ public struct Surroundings: Sendable, Equatable {
         public var path: String { directory + "/" + pattern }
     }
 
+    /// `heartbeat { url env:HEARTBEAT_URL every 30s grace 2m }`: a dead man's switch, pinged
+    /// only while vigil reads the stream and its core answers. `grace` is the monitor's (for
+    /// lint only: vigil must ping more often than that).
+    public struct Heartbeat: Sendable, Equatable {
+        public var url: String
+        public var interval: Int64
+        public var urlSecret: String?
+
+        public init(url: String, interval: Int64 = Surroundings.defaultHeartbeatInterval, urlSecret: String? = nil) {
+            self.url = url
+            self.interval = interval
+            self.urlSecret = urlSecret
+        }
+
+        /// A ping waits at most this long for its answer.
+        public var timeout: Int64 { min(10_000_000_000, interval) }
+        public var displayTarget: String { urlSecret ?? Surroundings.redacted(url) }
+    }
+
     public var probes: [Probe]
     public var watches: [Watch]
     public var system: System?
     public var scrapes: [Scrape]
     public var tails: [Tail]
+    public var heartbeat: Heartbeat?
 
-    public init(probes: [Probe] = [], watches: [Watch] = [], system: System? = nil, scrapes: [Scrape] = [], tails: [Tail] = []) {
+    public init(probes: [Probe] = [], watches: [Watch] = [], system: System? = nil, scrapes: [Scrape] = [], tails: [Tail] = [],
+                heartbeat: Heartbeat? = nil) {
         self.probes = probes
         self.watches = watches
         self.system = system
         self.scrapes = scrapes
         self.tails = tails
+        self.heartbeat = heartbeat
     }
 
     /// Nothing for the monitor to check (tails are read by the stream side).
-    public var isEmpty: Bool { probes.isEmpty && watches.isEmpty && system == nil && scrapes.isEmpty }
+    public var isEmpty: Bool { probes.isEmpty && watches.isEmpty && system == nil && scrapes.isEmpty && heartbeat == nil }
+
+    /// A heartbeat's `every` when it leaves it out.
+    public static let defaultHeartbeatInterval: Int64 = 30_000_000_000
 
     /// A tail's `path`: absolute, with a pattern (`*`, `?`, `[…]`) in the file name only.
     public static func parseTailPath(_ text: String) -> Result<(directory: String, pattern: String), TargetError> {
@@ -168,6 +193,13 @@ public struct Surroundings: Sendable, Equatable {
                 var mounts = ["/"]
                 if case .string(let s)? = b.setting("mounts")?.value { mounts = s.value.split(separator: " ").map(String.init) }
                 result.system = System(interval: interval, mounts: mounts)
+            case .heartbeat:
+                let every = b.setting("every").flatMap { duration($0) } ?? defaultHeartbeatInterval
+                switch b.setting("url")?.value {
+                case .string(let s)? where isHTTPURL(s.value): result.heartbeat = Heartbeat(url: s.value, interval: every)
+                case .secret(let ref)?: result.heartbeat = Heartbeat(url: "", interval: every, urlSecret: ref.name)
+                default: continue
+                }
             case .tail:
                 guard let name = b.name?.name, case .string(let s)? = b.setting("path")?.value,
                       case .success(let p) = parseTailPath(s.value) else { continue }
@@ -244,6 +276,7 @@ public struct Surroundings: Sendable, Equatable {
             guard let ref = s.urlSecret else { continue }
             out.scrapes[i].url = try read(ref, for: "scrape " + s.name, key: "url")
         }
+        if let ref = heartbeat?.urlSecret { out.heartbeat?.url = try read(ref, for: "heartbeat", key: "url") }
         return out
     }
 

@@ -147,8 +147,10 @@ public final class Sidecar: Sendable {
         snapshotBox.withLock { $0 = initial }
         let inbox = self.inbox
         source = StreamSource(options.source, maxLine: options.engine.maxLine, log: log) { event in inbox.post(.stream(event)) }
+        let clock = options.clock
         monitor = Monitor(options.surroundings, clock: options.clock, log: log, emit: { readings in inbox.post(.readings(readings)) },
-                          scraped: { result in inbox.post(.scraped(result)) })
+                          scraped: { result in inbox.post(.scraped(result)) },
+                          healthy: { interval in Sidecar.unwell(inbox, clock, within: interval) })
         shell.tails = restored.state?.tails ?? TailState()
         let known = Set(shell.tails.lines.keys)
         // A tail's first start is journaled (with its files' positions, once followed), so the
@@ -160,6 +162,21 @@ public final class Sidecar: Sendable {
         tailer = Tailer(options.surroundings.tails, positions: shell.tails.positions, known: known, maxLine: options.engine.maxLine, log: log,
                         emit: { batch, p in inbox.post(.tailed(batch, p)) }, forgot: { p in inbox.post(.tailForgot(p)) })
         options.clock.whenMoved { inbox.wake.signal() }
+    }
+
+    /// Why a heartbeat must not go, or nil: the core must answer within a second (a stalled
+    /// core cannot), and the stream must have brought a message within `interval`.
+    private static func unwell(_ inbox: Inbox<Input>, _ clock: any Clock, within interval: Int64) -> String? {
+        final class Answer: @unchecked Sendable { var last: Instant? } // written by the core before the signal, read after
+        let answer = Answer()
+        let done = DispatchSemaphore(value: 0)
+        inbox.post(.query { core in
+            answer.last = core.engine.lastMessageAt
+            done.signal()
+        })
+        guard done.wait(timeout: .now() + 1) == .success, let last = answer.last else { return "the core did not answer within 1 s" }
+        let age = clock.now() - last
+        return age <= interval ? nil : "no stream message for \(formatNumber((Double(age) / 1e8).rounded() / 10))s"
     }
 
     /// Starts the stream source and the core thread.

@@ -60,6 +60,8 @@ public final class Monitor: Sendable {
         case reconfigure(Surroundings)
         case httpDone(key: String, generation: Int, ProbeAnswer, at: Int64)
         case scrapeDone(key: String, generation: Int, ScrapeResult.Answer, at: Int64)
+        /// A heartbeat's turn: sent (and what came of it), or held because vigil is not well.
+        case heartbeatDone(key: String, generation: Int, Heartbeat)
         case resolved(key: String, generation: Int, TCPConnect.Resolution)
         case stop
     }
@@ -73,9 +75,19 @@ public final class Monitor: Sendable {
     private let loop: Loop
 
     /// `clock` schedules the checks and times them (the sidecar's clock: virtual in tests).
+    /// What a heartbeat's turn came to.
+    enum Heartbeat: Sendable, Equatable {
+        case sent
+        case failed(String)
+        /// Not sent: the core did not answer, or the stream was not read within the interval.
+        case held(String)
+    }
+
     /// `scraped` gets each scrape's answer, on the monitor thread (the core parses it).
+    /// `healthy(interval)` says whether a heartbeat may go: why not, or nil when vigil is well.
     public init(_ config: Surroundings, clock: any Clock = WallClock(), log: LogSink, emit: @escaping @Sendable ([Reading]) -> Void,
-                scraped: @escaping @Sendable (ScrapeResult) -> Void = { _ in }) {
+                scraped: @escaping @Sendable (ScrapeResult) -> Void = { _ in },
+                healthy: @escaping @Sendable (Int64) -> String? = { _ in nil }) {
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -87,7 +99,7 @@ public final class Monitor: Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
-        loop = Loop(clock: clock, log: log, emit: emit, scraped: scraped)
+        loop = Loop(clock: clock, log: log, emit: emit, scraped: scraped, healthy: healthy)
         // Known before the first check, so `/ready` never sees an empty list and says ready.
         status.withLock { $0 = (config.probes.map(ProbeStatus.init), config.watches.map { WatchStatus(name: $0.name) }) }
         post(.reconfigure(config))
@@ -162,6 +174,7 @@ private final class Loop: @unchecked Sendable {
     let log: Logger
     let emit: @Sendable ([Monitor.Reading]) -> Void
     let scraped: @Sendable (ScrapeResult) -> Void
+    let healthy: @Sendable (Int64) -> String?
     /// In config order: probes, watches, system, scrapes.
     var checks: [Check] = []
     /// Readings of this turn of the loop, handed over together at its end (one wake-up of the
@@ -174,11 +187,12 @@ private final class Loop: @unchecked Sendable {
     let clock: any Clock
 
     init(clock: any Clock, log: LogSink, emit: @escaping @Sendable ([Monitor.Reading]) -> Void,
-         scraped: @escaping @Sendable (ScrapeResult) -> Void) {
+         scraped: @escaping @Sendable (ScrapeResult) -> Void, healthy: @escaping @Sendable (Int64) -> String?) {
         self.clock = clock
         self.log = log.logger("monitor")
         self.emit = emit
         self.scraped = scraped
+        self.healthy = healthy
     }
 
     final class Check {
@@ -187,6 +201,7 @@ private final class Loop: @unchecked Sendable {
             case watch(Surroundings.Watch)
             case system(Surroundings.System)
             case scrape(Surroundings.Scrape)
+            case heartbeat(Surroundings.Heartbeat)
         }
         /// `probe NAME`, `watch NAME` or `system`: what a reload matches on.
         let key: String
@@ -199,6 +214,8 @@ private final class Loop: @unchecked Sendable {
         var inFlight: InFlight?
         var probeStatus: Monitor.ProbeStatus?
         var watchStatus: Monitor.WatchStatus?
+        /// The last heartbeat outcome, logged when it changes.
+        var lastBeat: Monitor.Heartbeat?
         // watch
         var pid: Int32?
         var startTicks: Int?
@@ -223,6 +240,7 @@ private final class Loop: @unchecked Sendable {
             case .watch(let w): w.interval
             case .system(let s): s.interval
             case .scrape(let s): s.interval
+            case .heartbeat(let h): h.interval
             }
         }
     }
@@ -255,6 +273,17 @@ private final class Loop: @unchecked Sendable {
                           case .scrape(let s) = check.kind else { continue }
                     check.inFlight = nil
                     scraped(ScrapeResult(target: s.name, duration: max(0, at - f.started), answer: answer))
+                case .heartbeatDone(let key, let generation, let beat):
+                    guard let check = byKey[key], check.generation == generation, check.inFlight != nil else { continue }
+                    check.inFlight = nil
+                    if beat != check.lastBeat {
+                        switch beat {
+                        case .sent: log.info("heartbeat sent", [:])
+                        case .failed(let why): log.warning("heartbeat failed", ["error": why])
+                        case .held(let why): log.warning("heartbeat held: vigil is not well", ["reason": why])
+                        }
+                        check.lastBeat = beat
+                    }
                 case .resolved(let key, let generation, let resolution):
                     guard let check = byKey[key], check.generation == generation, check.inFlight != nil,
                           case .probe(let p) = check.kind else { continue }
@@ -279,6 +308,9 @@ private final class Loop: @unchecked Sendable {
                     check.inFlight = nil
                     check.generation += 1
                     scraped(ScrapeResult(target: s.name, duration: now - f.started, answer: .failed("no answer after \(seconds(now - f.started))")))
+                case .heartbeat:
+                    check.inFlight = nil
+                    check.generation += 1
                 case .watch, .system:
                     break
                 }
@@ -356,6 +388,9 @@ private final class Loop: @unchecked Sendable {
         for s in config.scrapes {
             place("scrape " + s.name, .scrape(s), interval: s.interval) { if case .scrape(let o) = $0 { o == s } else { false } }
         }
+        if let h = config.heartbeat {
+            place("heartbeat", .heartbeat(h), interval: h.interval) { if case .heartbeat(let o) = $0 { o == h } else { false } }
+        }
         for check in checks where nextByKey[check.key] !== check { cancel(check) }
         checks = next
         byKey = nextByKey
@@ -426,6 +461,8 @@ private final class Loop: @unchecked Sendable {
             watch(check, w, now: now)
         case .system(let s):
             system(check, s, now: now)
+        case .heartbeat(let h):
+            beat(check, h, now: now, monitor)
         case .scrape(let s):
             // libcurl holds the timeout; the deadline only keeps a lost answer from blocking the schedule.
             check.inFlight = InFlight(started: now, deadline: now.addingSaturated(s.timeout).addingSaturated(5_000_000_000))
@@ -440,6 +477,28 @@ private final class Loop: @unchecked Sendable {
                 }
                 monitor.post(.scrapeDone(key: key, generation: generation, answer, at: clock.ticks()))
             }
+        }
+    }
+
+    /// A heartbeat's turn, off the monitor thread: asks the core whether vigil is well (it may
+    /// not answer: that is the point), then GETs the ping URL.
+    func beat(_ check: Check, _ h: Surroundings.Heartbeat, now: Int64, _ monitor: Monitor) {
+        check.inFlight = InFlight(started: now, deadline: now.addingSaturated(h.timeout).addingSaturated(5_000_000_000))
+        let key = check.key, generation = check.generation, healthy = self.healthy
+        let flag = CancelFlag()
+        check.inFlight?.cancel = { flag.set() }
+        check.queue.async {
+            let beat: Monitor.Heartbeat
+            if let why = healthy(h.interval) {
+                beat = .held(why)
+            } else {
+                switch HTTPClient.request("GET", h.url, timeout: h.timeout, cancel: flag) {
+                case .success(let a) where (200..<300).contains(a.status): beat = .sent
+                case .success(let a): beat = .failed("HTTP \(a.status)")
+                case .failure(let f): beat = .failed(f.result.description)
+                }
+            }
+            monitor.post(.heartbeatDone(key: key, generation: generation, beat))
         }
     }
 
