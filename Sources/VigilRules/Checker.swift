@@ -569,7 +569,9 @@ struct Checker {
         if t.kind == .string {
             error(file, "type-mismatch", "a string is not a condition; compare it, like `service_status == 'down'`", c.expr.range)
         }
-        if !t.readsSeries, t.kind != .unknown {
+        // `when true` is said on purpose: an always-firing watchdog alert (Prometheus' `vector(1)`).
+        let watchdog: Bool = if case .bool(true, _) = c.expr { true } else { false }
+        if !t.readsSeries, t.kind != .unknown, !watchdog {
             warn(file, "constant-condition", "this condition reads no series, so it is always true or always false", c.expr.range,
                  notes: [.init("compare a metric, like `daily_loss > max_daily_loss`")])
         }

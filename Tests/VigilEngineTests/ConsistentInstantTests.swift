@@ -70,3 +70,16 @@ struct ConsistentInstantTests {
         #expect(rig.engine.samplesApplied == 2)
     }
 }
+
+/// An always-firing watchdog (`when true`), for dead man's switches behind Alertmanager or
+/// PagerDuty: it fires at the first instant, with no series, and stays firing.
+struct WatchdogTests {
+    @Test func whenTrueFiresAtOnceAndStays() {
+        let rig = Rig("alert watchdog { when true; severity info; notify slack }")
+        rig.run(to: 0)
+        rig.run(to: 3600)
+        #expect(rig.log == ["0s watchdog{} firing 1.0"])
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: "alert watchdog { when true; severity info; notify slack }\nalert odd { when 1 > 0; severity info; notify slack }")])
+        #expect(lint.diagnostics.map(\.code) == ["constant-condition"], "only the comparison that reads nothing warns")
+    }
+}
