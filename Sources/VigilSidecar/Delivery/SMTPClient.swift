@@ -18,7 +18,7 @@ enum SMTPClient {
                                 body.baseAddress?.assumingMemoryBound(to: CChar.self), body.count, &reply, &err, err.count)
             }
         }
-        let why = String(cString: err)
+        let why = HTTPClient.text(err)
         if code == 0 { return .reply(reply == 0 ? 250 : reply, "") }
         if reply >= 400 { return .reply(reply, why) }
         // No SMTP verdict: the connection, TLS or login failed before one (retried).

@@ -41,12 +41,17 @@ public enum HTTPClient {
             }
         }
         defer { vigil_http_answer_free(&answer) }
-        guard code == 0 else { return .failure(HTTPFailure(code: code, result: failure(code, String(cString: err), cancel))) }
+        guard code == 0 else { return .failure(HTTPFailure(code: code, result: failure(code, HTTPClient.text(err), cancel))) }
         let kept = answer.length > 0 ? [UInt8](UnsafeBufferPointer(start: answer.body, count: answer.length)) : []
         let retryAfter = withUnsafeBytes(of: answer.retry_after) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let contentType = withUnsafeBytes(of: answer.content_type) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         return .success(Answer(status: answer.status, retryAfter: retryAfter.isEmpty ? nil : retryAfter,
                                contentType: contentType.isEmpty ? nil : contentType, body: kept))
+    }
+
+    /// A C string filled in by libcurl (NUL-terminated in its buffer), as text.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// A transfer that got no answer, in words: a timeout, no connection, or the rest.
