@@ -97,6 +97,9 @@ public struct AlertingConfig: Sendable {
     public var fallback: String?
     /// `external_url`: where people and peers reach this vigil (Alertmanager's `generatorURL`).
     public var externalURL: String?
+    /// `silences_from NAME`: the alertmanager channel whose cluster holds the silences, which
+    /// every replica mirrors (an amtool silence mutes them all).
+    public var silencesFrom: String?
 
     /// With no config file: `pager`, `slack` and `email` are console channels (SPEC §2).
     public static let defaults = AlertingConfig(
@@ -196,6 +199,7 @@ public struct AlertingConfig: Sendable {
                 if s.key.name == "escalation_target", case .word(let w)? = s.value { config.escalationTarget = w.name }
                 if s.key.name == "fallback", case .word(let w)? = s.value { config.fallback = w.name }
                 if s.key.name == "external_url", case .string(let u)? = s.value { config.externalURL = u.value.trimmingSuffix("/") }
+                if s.key.name == "silences_from", case .word(let w)? = s.value { config.silencesFrom = w.name }
             default:
                 break
             }

@@ -20,6 +20,8 @@ public final class Core {
         case ack(fingerprint: String, for: Int64?)
         case addSilence(matchers: [LabelMatcher], duration: Int64, createdBy: String, comment: String)
         case removeSilence(id: String)
+        /// The silences an Alertmanager cluster holds now (ids `am:…`), mirrored.
+        case syncSilences([Silence])
         /// New rules and config (their surroundings are the shell's business).
         case reload(LintResult, AlertingConfig)
     }
@@ -206,6 +208,8 @@ public final class Core {
             reply = .ok(id)
         case .removeSilence(let id):
             reply = router.removeSilence(id: id, at: now) ? .ok(id) : .notFound("no silence has id \(id)")
+        case .syncSilences(let list):
+            reply = .ok("\(router.syncSilences(Array(list.prefix(Core.maxSilences)), prefix: "am:", at: now))")
         case .reload(let rules, let config):
             engine.reload(rules: rules)
             router.reload(rules: rules, config: config, at: now)

@@ -226,6 +226,24 @@ public final class Router {
 
     public var activeSilences: [Silence] { silences.all.filter { $0.endsAt > now } }
 
+    /// Makes the silences whose ids start with `prefix` (those held elsewhere: `am:` for an
+    /// Alertmanager cluster) exactly `list`: gone ones are removed, new or changed ones added.
+    /// Returns how many changed.
+    public func syncSilences(_ list: [Silence], prefix: String, at t: Instant) -> Int {
+        advance(through: t)
+        var changed = 0
+        let wanted = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for s in silences.all where s.id.hasPrefix(prefix) && wanted[s.id] != s {
+            _ = removeSilence(id: s.id, at: t)
+            changed += 1
+        }
+        for s in list where silences[s.id] == nil && s.endsAt > t {
+            add(s)
+            changed += 1
+        }
+        return changed
+    }
+
     /// Silences held, active or not yet started (ended ones are dropped at their end).
     public var silenceCount: Int { silences.count }
 

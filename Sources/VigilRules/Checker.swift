@@ -224,7 +224,7 @@ struct Checker {
     private static let settingKinds: [String: String] = [
         "escalation_target": "channel", "fallback": "channel", "stale_after": "duration",
         "max_line": "size", "max_series": "count", "max_series_total": "count", "max_clock_skew": "duration",
-        "external_url": "url",
+        "external_url": "url", "silences_from": "channel",
     ]
     private mutating func checkConfig() {
         guard let config else {
@@ -295,6 +295,9 @@ struct Checker {
             } else if s.key.name == "escalation_target" {
                 escalationTarget = name
                 escalationTargetSource = SourceLocation(file, s.value?.range ?? s.range)
+            } else if s.key.name == "silences_from", let type = channels[name], type != "alertmanager" {
+                error(file, "bad-value", "`silences_from` names an alertmanager channel; `\(name)` is a \(type) channel", s.valueRange,
+                      notes: [.init("silences are read from the Alertmanager cluster a `type alertmanager` channel posts to")])
             }
         }
     }

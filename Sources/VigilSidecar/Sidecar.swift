@@ -54,6 +54,8 @@ public final class Sidecar: Sendable {
         case ack(fingerprint: String, for: Int64?)
         case addSilence(matchers: [LabelMatcher], duration: Int64, createdBy: String, comment: String)
         case removeSilence(id: String)
+        /// The silences an Alertmanager cluster holds (`silences_from`), mirrored.
+        case syncSilences([Silence])
         case reload(LintResult, AlertingConfig, Surroundings)
         case markReloadFailed
     }
@@ -102,6 +104,7 @@ public final class Sidecar: Sendable {
     private let finished = Mutex(false)
     private let source: StreamSource
     private let tailer: Tailer
+    private let silenceMirror: SilenceMirror?
     private let shell: CoreThread
 
     /// The core and what the core thread keeps beside it; touched only by that thread.
@@ -161,6 +164,9 @@ public final class Sidecar: Sendable {
         }
         tailer = Tailer(options.surroundings.tails, positions: shell.tails.positions, known: known, maxLine: options.engine.maxLine, log: log,
                         emit: { batch, p in inbox.post(.tailed(batch, p)) }, forgot: { p in inbox.post(.tailForgot(p)) })
+        silenceMirror = config.silencesFrom.flatMap { config.channels[$0] }.map { am in
+            SilenceMirror(peers: am.peers, log: log) { list in inbox.post(.command(.syncSilences(list)) { _ in }) }
+        }
         options.clock.whenMoved { inbox.wake.signal() }
     }
 
@@ -185,6 +191,7 @@ public final class Sidecar: Sendable {
         try source.start()
         monitor.start()
         tailer.start()
+        silenceMirror?.start()
         let thread = Thread { [self] in loop() }
         thread.name = "vigil-core"
         thread.start()
@@ -195,6 +202,7 @@ public final class Sidecar: Sendable {
         source.stop()
         monitor.stop()
         tailer.stop()
+        silenceMirror?.stop()
         running.withLock { $0 = false }
         inbox.wake.signal()
         while !finished.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) } // not a blocking wait: this may run on the cooperative pool
@@ -363,6 +371,7 @@ public final class Sidecar: Sendable {
         case .ack(let fp, let duration): .ack(fingerprint: fp, for: duration)
         case .addSilence(let m, let d, let by, let comment): .addSilence(matchers: m, duration: d, createdBy: by, comment: comment)
         case .removeSilence(let id): .removeSilence(id: id)
+        case .syncSilences(let list): .syncSilences(list)
         case .reload(let rules, let config, _): .reload(rules, config)
         case .markReloadFailed: preconditionFailure("handled by the core thread itself")
         }
@@ -386,6 +395,8 @@ public final class Sidecar: Sendable {
             shell.snapshot.rules = Sidecar.ruleList(rules)
             shell.snapshot.lastReloadSuccessful = true
             log.logger("vigil").info("rules and config reloaded", ["rules": "\(rules.alerts.count)"])
+        case .syncSilences:
+            if text != "0" { log.logger("silences").info("silences mirrored from Alertmanager changed", ["changes": text]) }
         case .removeSilence, .markReloadFailed:
             break
         }

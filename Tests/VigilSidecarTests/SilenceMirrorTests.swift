@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import VigilAlerting
+@testable import VigilEngine
+@testable import VigilRules
+@testable import VigilSidecar
+import VigilTestSupport
+
+/// `silences_from am`: two replicas mirror the silences of a real Alertmanager; a silence made
+/// with amtool mutes both, and expiring it unmutes both.
+struct SilenceMirrorTests {
+    final class Replica {
+        let sidecar: Sidecar
+        let printed = Lines()
+
+        init(_ am: RealAlertmanager) throws {
+            let configText = """
+                channel am  { type alertmanager url "\(am.base)" }
+                channel out { type console }
+                escalation_target out
+                silences_from am
+
+                """
+            let rules = "metric x labels k\nalert high { when x > 1; severity warning; notify out }\n"
+            let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: rules)],
+                                   config: SourceFile(path: "vigil.conf", text: configText, kind: .config))
+            try #require(lint.errorCount == 0, "\(lint.diagnostics.map(DiagnosticRenderer.text))")
+            let config = try AlertingConfig.load(lint.config)
+            var options = Sidecar.Options()
+            options.source = .none
+            let printed = self.printed
+            sidecar = Sidecar(rules: lint, config: config, options: options, log: MemoryLog(), console: { printed.add($0) })
+            try sidecar.start()
+        }
+
+        var silences: [Silence] { sidecar.alerts()?.silences ?? [] }
+        func fired(_ k: String) -> Bool { printed.all.contains { $0.contains("FIRING") && $0.contains("k=\"\(k)\"") } }
+    }
+
+    static func amtool(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/amtool")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test(.enabled(if: RealAlertmanager.installed, "\(AlertmanagerPeerTests.skip)"), .timeLimit(.minutes(1)))
+    func anAmtoolSilenceMutesEveryReplicaAndItsExpiryUnmutesThem() async throws {
+        let am = try RealAlertmanager()
+        try await am.start()
+        defer { am.stop() }
+        let a = try Replica(am), b = try Replica(am)
+        defer {
+            let sidecars = [a.sidecar, b.sidecar]
+            let done = DispatchSemaphore(value: 0)
+            Task { for s in sidecars { _ = await s.stop(flush: .seconds(1)) }; done.signal() }
+            done.wait()
+        }
+        let id = try Self.amtool(["silence", "add", "alertname=high", "k=a", "--comment=maintenance", "--author=ops",
+                                  "--duration=1h", "--alertmanager.url=\(am.base)"])
+        #expect(!id.isEmpty)
+        for _ in 0..<100 where a.silences.isEmpty || b.silences.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        for r in [a, b] {
+            let s = try #require(r.silences.first)
+            #expect(s.id == "am:" + id)
+            #expect(s.matchers.map(\.description).sorted() == [#"alertname="high""#, #"k="a""#])
+            #expect(s.createdBy == "ops" && s.comment == "maintenance")
+        }
+        for r in [a, b] {
+            r.sidecar.feed([#"{"metric":"x","labels":{"k":"a"},"value":5}"#, #"{"metric":"x","labels":{"k":"b"},"value":5}"#])
+            r.sidecar.sync()
+        }
+        for _ in 0..<50 where !(a.fired("b") && b.fired("b")) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(a.fired("b") && b.fired("b"))
+        #expect(!a.fired("a") && !b.fired("a"), "the amtool silence mutes k=a on both replicas")
+
+        _ = try Self.amtool(["silence", "expire", id, "--alertmanager.url=\(am.base)"])
+        for _ in 0..<100 where !(a.silences.isEmpty && b.silences.isEmpty) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(a.silences.isEmpty && b.silences.isEmpty)
+        for _ in 0..<50 where !(a.fired("a") && b.fired("a")) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(a.fired("a") && b.fired("a"), "expired, the silence lets k=a's firing through on both")
+    }
+
+    @Test func alertmanagersSilencesParse() {
+        let body = #"""
+            [{"id":"5c8a","status":{"state":"active"},"updatedAt":"2026-12-02T03:00:00.000Z","comment":"c","createdBy":"ops",
+              "startsAt":"2026-12-02T03:00:00.123Z","endsAt":"2026-12-02T04:00:00.123Z",
+              "matchers":[{"name":"alertname","value":"high","isRegex":false,"isEqual":true},{"name":"k","value":"a|b","isRegex":true,"isEqual":false}]},
+             {"id":"old","status":{"state":"expired"},"startsAt":"2026-12-01T03:00:00Z","endsAt":"2026-12-01T04:00:00Z","matchers":[{"name":"a","value":"b","isRegex":false}]},
+             {"id":"bad","status":{"state":"active"},"startsAt":"yesterday","endsAt":"2026-12-01T04:00:00Z","matchers":[]}]
+            """#
+        let list = SilenceMirror.parse(Array(body.utf8))
+        #expect(list?.map(\.id) == ["am:5c8a"])
+        #expect(list?.first?.matchers.map(\.description) == [#"alertname="high""#, #"k!~"a|b""#])
+        #expect(list?.first?.endsAt == Instant.parseRFC3339("2026-12-02T04:00:00.123Z"))
+        #expect(SilenceMirror.parse(Array("{}".utf8)) == nil)
+    }
+}
