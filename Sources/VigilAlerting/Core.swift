@@ -22,6 +22,8 @@ public final class Core {
         case removeSilence(id: String)
         /// The silences an Alertmanager cluster holds now (ids `am:…`), mirrored.
         case syncSilences([Silence])
+        /// One silence just written to that cluster (its id `am:…`), held at once.
+        case holdSilence(Silence)
         /// New rules and config (their surroundings are the shell's business).
         case reload(LintResult, AlertingConfig)
     }
@@ -31,6 +33,9 @@ public final class Core {
         case notFound(String)
         /// Not done: a limit says no (the reason names it).
         case refused(String)
+        /// Not done: a peer vigil relies on (the Alertmanager that holds silences) said no or
+        /// did not answer.
+        case upstream(String)
     }
 
     /// One input of a step; all of a step's inputs happen at its instant, in order.
@@ -208,6 +213,12 @@ public final class Core {
             reply = .ok(id)
         case .removeSilence(let id):
             reply = router.removeSilence(id: id, at: now) ? .ok(id) : .notFound("no silence has id \(id)")
+        case .holdSilence(let s):
+            guard router.silenceCount < Core.maxSilences else {
+                return .refused("vigil holds at most \(Core.maxSilences) silences; expire some first")
+            }
+            router.add(s)
+            reply = .ok(s.id)
         case .syncSilences(let list):
             reply = .ok("\(router.syncSilences(Array(list.prefix(Core.maxSilences)), prefix: "am:", at: now))")
         case .reload(let rules, let config):

@@ -56,6 +56,8 @@ public final class Sidecar: Sendable {
         case removeSilence(id: String)
         /// The silences an Alertmanager cluster holds (`silences_from`), mirrored.
         case syncSilences([Silence])
+        /// A silence made in that cluster, held at once.
+        case holdSilence(Silence)
         case reload(LintResult, AlertingConfig, Surroundings)
         case markReloadFailed
     }
@@ -228,6 +230,26 @@ public final class Sidecar: Sendable {
 
     /// Runs an operator command on the core thread; nil when the core did not answer in 5 s.
     public func run(_ command: Command) -> Reply? {
+        // With `silences_from`, a silence is made and expired in the Alertmanager cluster, and
+        // held here at once under its id there (the mirror finds the same one).
+        var command = command
+        if let mirror = silenceMirror {
+            switch command {
+            case .addSilence(let matchers, let duration, let createdBy, let comment):
+                let start = options.clock.now()
+                switch mirror.create(matchers: matchers, startsAt: start, endsAt: start + duration, createdBy: createdBy, comment: comment) {
+                case .success(let id):
+                    command = .holdSilence(Silence(id: "am:" + id, matchers: matchers, startsAt: start, endsAt: start + duration,
+                                                   createdBy: createdBy, comment: comment))
+                case .failure(let why):
+                    return .upstream("cannot make the silence in Alertmanager: \(why)")
+                }
+            case .removeSilence(let id) where id.hasPrefix("am:"):
+                if let why = mirror.expire(String(id.dropFirst(3))) { return .upstream("cannot expire the silence in Alertmanager: \(why)") }
+            default:
+                break
+            }
+        }
         let reply = Mutex<Reply?>(nil)
         let done = DispatchSemaphore(value: 0)
         inbox.post(.command(command) { r in reply.withLock { $0 = r }; done.signal() })
@@ -372,6 +394,7 @@ public final class Sidecar: Sendable {
         case .addSilence(let m, let d, let by, let comment): .addSilence(matchers: m, duration: d, createdBy: by, comment: comment)
         case .removeSilence(let id): .removeSilence(id: id)
         case .syncSilences(let list): .syncSilences(list)
+        case .holdSilence(let s): .holdSilence(s)
         case .reload(let rules, let config, _): .reload(rules, config)
         case .markReloadFailed: preconditionFailure("handled by the core thread itself")
         }
@@ -395,6 +418,8 @@ public final class Sidecar: Sendable {
             shell.snapshot.rules = Sidecar.ruleList(rules)
             shell.snapshot.lastReloadSuccessful = true
             log.logger("vigil").info("rules and config reloaded", ["rules": "\(rules.alerts.count)"])
+        case .holdSilence(let s):
+            log.logger("api").info("silence added in Alertmanager", ["id": s.id, "matchers": s.matchers.map(\.description).joined(separator: ","), "by": s.createdBy])
         case .syncSilences:
             if text != "0" { log.logger("silences").info("silences mirrored from Alertmanager changed", ["changes": text]) }
         case .removeSilence, .markReloadFailed:

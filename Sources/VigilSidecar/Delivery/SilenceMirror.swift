@@ -8,8 +8,8 @@ import VigilRules
 /// vigil: every `interval` this reads `GET /api/v2/silences` from the first peer that answers
 /// and hands the active and pending ones to the core, which mirrors them (ids `am:ID`). So a
 /// silence made with amtool, in Alertmanager's UI or by another replica mutes every replica
-/// within one interval, and survives any replica. Reads only: a silence made through vigil's
-/// own API stays that replica's (its writing to the cluster is issue 14's item 2, left).
+/// within one interval, and survives any replica. A silence made or expired through vigil's
+/// own API is made or expired in the cluster (`create`, `expire`).
 final class SilenceMirror: Sendable {
     private let peers: [Secret]
     private let interval: Int64
@@ -47,9 +47,7 @@ final class SilenceMirror: Sendable {
             var why = "no Alertmanager peer is configured"
             var read: [Silence]?
             for peer in peers where read == nil {
-                var base = peer.reveal()
-                while base.hasSuffix("/") { base.removeLast() }
-                switch HTTPClient.request("GET", base + "/api/v2/silences", headers: ["Accept: application/json"],
+                switch HTTPClient.request("GET", SilenceMirror.base(peer) + "/api/v2/silences", headers: ["Accept: application/json"],
                                           timeout: min(interval, 5_000_000_000), maxBody: 32 << 20) {
                 case .success(let a) where a.status == 200:
                     if let list = SilenceMirror.parse(a.body) { read = list } else { why = "its answer is not a list of silences" }
@@ -67,6 +65,58 @@ final class SilenceMirror: Sendable {
             }
             _ = wake.wait(timeout: .now() + .nanoseconds(Int(interval)))
         }
+    }
+
+    /// Makes a silence in the cluster (`POST /api/v2/silences` to the first peer that takes
+    /// it; the cluster gossips it to the others): its id there, or why not.
+    func create(matchers: [LabelMatcher], startsAt: Instant, endsAt: Instant, createdBy: String, comment: String) -> Result<String, SilenceError> {
+        let body: [String: Any] = [
+            "matchers": matchers.map { m in
+                ["name": m.name, "value": m.value, "isRegex": m.op == .regexMatch || m.op == .regexNoMatch,
+                 "isEqual": m.op == .equal || m.op == .regexMatch] as [String: Any]
+            },
+            "startsAt": startsAt.rfc3339, "endsAt": endsAt.rfc3339, "createdBy": createdBy, "comment": comment.isEmpty ? "vigil" : comment,
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: body) else { return .failure(SilenceError("the silence does not encode")) }
+        var why = "no Alertmanager peer is configured"
+        for peer in peers {
+            switch HTTPClient.request("POST", SilenceMirror.base(peer) + "/api/v2/silences", headers: ["Content-Type: application/json"],
+                                      body: Array(data), timeout: 5_000_000_000, maxBody: 1 << 16) {
+            case .success(let a) where a.status == 200:
+                if let json = (try? JSONSerialization.jsonObject(with: Data(a.body))) as? [String: Any], let id = json["silenceID"] as? String {
+                    return .success(id)
+                }
+                why = "its answer names no silenceID"
+            case .success(let a): why = "HTTP \(a.status): " + String(decoding: a.body.prefix(200), as: UTF8.self)
+            case .failure(let f): why = f.result.description
+            }
+        }
+        return .failure(SilenceError(why))
+    }
+
+    /// Expires a silence in the cluster (`DELETE /api/v2/silence/ID`); why not, or nil.
+    func expire(_ id: String) -> String? {
+        guard id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else { return "not an Alertmanager silence id" }
+        var why = "no Alertmanager peer is configured"
+        for peer in peers {
+            switch HTTPClient.request("DELETE", SilenceMirror.base(peer) + "/api/v2/silence/" + id, timeout: 5_000_000_000, maxBody: 1 << 16) {
+            case .success(let a) where a.status == 200: return nil
+            case .success(let a): why = "HTTP \(a.status): " + String(decoding: a.body.prefix(200), as: UTF8.self)
+            case .failure(let f): why = f.result.description
+            }
+        }
+        return why
+    }
+
+    struct SilenceError: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    static func base(_ peer: Secret) -> String {
+        var base = peer.reveal()
+        while base.hasSuffix("/") { base.removeLast() }
+        return base
     }
 
     /// Alertmanager's `GettableSilences`: the active and pending ones, as vigil's silences.

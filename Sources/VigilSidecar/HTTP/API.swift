@@ -116,6 +116,7 @@ public struct API: Sendable {
         case .ok(let id)?: return .json(created ? 201 : 200, "{\"status\":\"ok\",\"id\":\(jsonString(id))}")
         case .notFound(let why)?: return .error(404, why)
         case .refused(let why)?: return .error(429, why)
+        case .upstream(let why)?: return .error(502, why)
         case nil: return .error(503, "the core did not answer in time")
         }
     }
