@@ -233,7 +233,13 @@ public final class Router {
         advance(through: t)
         var changed = 0
         let wanted = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        for s in silences.all where s.id.hasPrefix(prefix) && wanted[s.id] != s {
+        // The same silence as far as muting goes: its matchers and its end (to the millisecond,
+        // as Alertmanager keeps times), whatever its start, author or comment say.
+        func same(_ a: Silence, _ b: Silence?) -> Bool {
+            guard let b else { return false }
+            return a.matchers == b.matchers && abs(a.endsAt.nanoseconds - b.endsAt.nanoseconds) < 1_000_000
+        }
+        for s in silences.all where s.id.hasPrefix(prefix) && !same(s, wanted[s.id]) {
             _ = removeSilence(id: s.id, at: t)
             changed += 1
         }

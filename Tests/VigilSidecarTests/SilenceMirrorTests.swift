@@ -12,6 +12,7 @@ struct SilenceMirrorTests {
     final class Replica {
         let sidecar: Sidecar
         let printed = Lines()
+        let log = MemoryLog()
 
         init(_ am: RealAlertmanager) throws {
             let configText = """
@@ -29,7 +30,7 @@ struct SilenceMirrorTests {
             var options = Sidecar.Options()
             options.source = .none
             let printed = self.printed
-            sidecar = Sidecar(rules: lint, config: config, options: options, log: MemoryLog(), console: { printed.add($0) })
+            sidecar = Sidecar(rules: lint, config: config, options: options, log: log, console: { printed.add($0) })
             try sidecar.start()
         }
 
@@ -110,6 +111,9 @@ struct SilenceMirrorTests {
             #expect(listed.contains { "am:" + ($0["id"] as? String ?? "") == id && $0["createdBy"] as? String == "oncall" })
             for _ in 0..<100 where b.silences.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
             #expect(b.silences.map(\.id) == [id])
+            // Mirrored back to A, the silence it holds already is the same one: no churn every poll.
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(!a.log.all.contains { $0.message == "silences mirrored from Alertmanager changed" }, "\(a.log.all.map(\.message))")
             #expect(b.silences.first?.matchers.map(\.description) == [#"k=~"b|c""#])
             // Expired on the other replica: gone from Alertmanager, then from the first.
             #expect(b.sidecar.run(.removeSilence(id: id)) == .ok(id))
