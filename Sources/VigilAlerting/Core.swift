@@ -220,7 +220,7 @@ public final class Core {
             router.add(s)
             reply = .ok(s.id)
         case .syncSilences(let list):
-            reply = .ok("\(router.syncSilences(Array(list.prefix(Core.maxSilences)), prefix: "am:", at: now))")
+            reply = .ok("\(router.syncSilences(list, prefix: "am:", at: now, limit: Core.maxSilences))")
         case .reload(let rules, let config):
             engine.reload(rules: rules)
             router.reload(rules: rules, config: config, at: now)

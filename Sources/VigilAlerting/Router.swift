@@ -227,9 +227,13 @@ public final class Router {
     public var activeSilences: [Silence] { silences.all.filter { $0.endsAt > now } }
 
     /// Makes the silences whose ids start with `prefix` (those held elsewhere: `am:` for an
-    /// Alertmanager cluster) exactly `list`: gone ones are removed, new or changed ones added.
+    /// Alertmanager cluster) those of `list` that have not ended: ended or gone ones are removed
+    /// (one made in the last 5 s and not listed yet is kept), new or changed ones added.
     /// Returns how many changed.
-    public func syncSilences(_ list: [Silence], prefix: String, at t: Instant) -> Int {
+    /// How long a silence just made is kept though the cluster's list lacks it.
+    static let freshSilence: Int64 = 5_000_000_000
+
+    public func syncSilences(_ list: [Silence], prefix: String, at t: Instant, limit: Int = .max) -> Int {
         advance(through: t)
         var changed = 0
         let wanted = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -240,10 +244,13 @@ public final class Router {
             return a.matchers == b.matchers && abs(a.endsAt.nanoseconds - b.endsAt.nanoseconds) < 1_000_000
         }
         for s in silences.all where s.id.hasPrefix(prefix) && !same(s, wanted[s.id]) {
+            // Made a moment ago (here, or just before the cluster answered a read already on
+            // its way): not listed yet is not gone.
+            if wanted[s.id] == nil, t.nanoseconds - s.startsAt.nanoseconds < Router.freshSilence { continue }
             _ = removeSilence(id: s.id, at: t)
             changed += 1
         }
-        for s in list where silences[s.id] == nil && s.endsAt > t {
+        for s in list where silences[s.id] == nil && s.endsAt > t && silences.count < limit {
             add(s)
             changed += 1
         }

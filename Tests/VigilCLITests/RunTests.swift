@@ -66,11 +66,18 @@ final class RunningVigil {
         try? FileManager.default.removeItem(at: dir)
     }
 
+    /// A port nothing listens on now, and never handed out before in this test process: two
+    /// tests given the same port raced for it, and the loser's checks talked to the winner.
     static func freeTCPPort() -> UInt16 {
-        let (s, port) = Loopback.bind() ?? (-1, 0)
-        close(s)
-        return port
+        for _ in 0..<100 {
+            let (s, port) = Loopback.bind() ?? (-1, 0)
+            close(s)
+            if RunningVigil.handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        return 0
     }
+
+    private static let handedOut = Mutex<Set<UInt16>>([])
 
     /// An HTTP request to the API; (status, body), (0, "") when it fails. On a thread of its own
     /// over a plain socket (URLSession.shared answers on the shared pool), bounded by 5 s reads.

@@ -6,7 +6,7 @@ import VigilRules
 
 /// With `silences_from NAME`, the silences live in that channel's Alertmanager cluster, not in
 /// vigil: every `interval` this reads `GET /api/v2/silences` from the first peer that answers
-/// and hands the active and pending ones to the core, which mirrors them (ids `am:ID`). So a
+/// and hands them to the core, which mirrors the active and pending ones (ids `am:ID`). So a
 /// silence made with amtool, in Alertmanager's UI or by another replica mutes every replica
 /// within one interval, and survives any replica. A silence made or expired through vigil's
 /// own API is made or expired in the cluster (`create`, `expire`).
@@ -119,11 +119,12 @@ final class SilenceMirror: Sendable {
         return base
     }
 
-    /// Alertmanager's `GettableSilences`: the active and pending ones, as vigil's silences.
+    /// Alertmanager's `GettableSilences` as vigil's silences. Expired ones are kept (their end
+    /// is past): they say a silence was expired, where a missing one may just not be listed yet.
     static func parse(_ body: [UInt8]) -> [Silence]? {
         guard let list = (try? JSONSerialization.jsonObject(with: Data(body))) as? [[String: Any]] else { return nil }
         return list.compactMap { s -> Silence? in
-            guard let id = s["id"] as? String, let state = (s["status"] as? [String: Any])?["state"] as? String, state != "expired",
+            guard let id = s["id"] as? String, (s["status"] as? [String: Any])?["state"] is String,
                   let starts = (s["startsAt"] as? String).flatMap(Instant.parseRFC3339),
                   let ends = (s["endsAt"] as? String).flatMap(Instant.parseRFC3339),
                   let raw = s["matchers"] as? [[String: Any]] else { return nil }
