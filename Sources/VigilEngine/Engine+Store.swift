@@ -35,7 +35,9 @@ extension Engine {
                                 _ report: (Int, RejectReason) -> Void) {
         decoded.removeAll(keepingCapacity: true)
         decodedLine.removeAll(keepingCapacity: true)
-        var reported = -1
+        // Each line is reported at most once, whichever phase finds it wanting.
+        reportedLines.removeAll(keepingCapacity: true)
+        reportedLines.append(contentsOf: repeatElement(false, count: count))
         for k in 0..<count {
             let start = decoded.count
             var capped = 0
@@ -45,21 +47,21 @@ extension Engine {
             if let reason {
                 rejected[reason, default: 0] += 1
                 report(k, reason)
-                reported = k
+                reportedLines[k] = true
                 continue
             }
             if capped > 0 {
                 report(k, .seriesCap)
-                reported = k
+                reportedLines[k] = true
             }
             for _ in start..<decoded.count { decodedLine.append(Int32(k)) }
         }
         apply(decoded) { index in
-            // A sample older than its series' last: its line is reported once (lines are in order).
+            // A sample older than its series' last: its line is reported, once.
             let k = Int(decodedLine[index])
-            if k > reported {
+            if !reportedLines[k] {
                 report(k, .outOfOrder)
-                reported = k
+                reportedLines[k] = true
             }
         }
     }

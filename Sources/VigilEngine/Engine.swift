@@ -92,8 +92,9 @@ public final class Engine {
     var histogramBuckets: [Bucket] = []
     var bucketBounds: [Int32: Double] = [:]
     var labelsWithout: [Int64: Int32] = [:]
-    /// The batch line each of `decoded` came from.
+    /// The batch line each of `decoded` came from, and which lines were reported.
     var decodedLine: [Int32] = []
+    var reportedLines: [Bool] = []
 
     // Per rule: instances by label set, and recent state changes for flapping.
     @exclusivity(unchecked) var instances: [[Int32: Instance]] = []

@@ -66,6 +66,11 @@ struct ConsistentInstantTests {
         var rejects: [String] = []
         rig.engine.ingest(batch, arrival: Instant(nanoseconds: 6 * second)) { k, r in rejects.append("\(k) \(r.rawValue)") }
         #expect(rejects == ["1 not_json", "2 out_of_order"])
+        // A line found out of order after a later line was rejected is still named.
+        let later = LineBatch([stamped(3, "x", 9), "not json"])
+        rejects.removeAll()
+        rig.engine.ingest(later, arrival: Instant(nanoseconds: 7 * second)) { k, r in rejects.append("\(k) \(r.rawValue)") }
+        #expect(rejects == ["1 not_json", "0 out_of_order"])
         #expect(rig.log == [], "the out-of-order 9 was dropped, not applied")
         #expect(rig.engine.samplesApplied == 2)
     }
