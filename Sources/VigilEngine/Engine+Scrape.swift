@@ -6,7 +6,7 @@ extension Engine {
     /// (`scrape_up`, `scrape_duration_seconds`, `scrape_samples`, labelled `scrape`). A failed
     /// scrape (no answer, an HTTP error, a body that does not parse) applies no sample and
     /// makes every series of the target's last good scrape stale. Returns the target's state
-    /// when it changed (up or down, or another cause of failure), for the shell to log once.
+    /// when it changed (up or down), for the shell to log once.
     @discardableResult
     public func applyScrape(_ result: ScrapeResult, at t: Instant) -> ScrapeState? {
         var target = scrapeTargets[result.target] ?? ScrapeTarget()
@@ -51,10 +51,11 @@ extension Engine {
         applyInstant(scrapeBuffer, vanished: vanished, at: t, fromStream: up && outcome.samples > 0) // an answer with samples: the trader spoke
 
         let state = ScrapeState(target: result.target, up: up, error: cause.map { c in detail.map { c + ": " + $0 } ?? c })
-        // A change is up against down, or another cause; the detail (a line number) may vary.
-        let changed = target.state?.up != up || target.cause != cause
+        // Logged once per change of state (up or down, as the issue asks); a down target whose
+        // cause changes (refused, then timing out) is not logged again: scrape_up and
+        // vigil_scrapes_total keep counting.
+        let changed = target.state?.up != up
         target.state = state
-        target.cause = cause
         if up { target.succeeded += 1 } else { target.failed += 1 }
         scrapeTargets[result.target] = target
         return changed ? state : nil
@@ -117,7 +118,6 @@ struct ScrapeTarget {
     /// The series of its last good scrape, sorted.
     var series: [SeriesID] = []
     var state: ScrapeState?
-    var cause: String?
     var succeeded = 0
     var failed = 0
 }

@@ -41,13 +41,14 @@ struct ScrapeTests {
         let garbage = e.applyScrape(answer("active_positions 4\nactive_positions{ 9\n"), at: at(2))
         #expect(garbage == ScrapeState(target: "trader", up: false, error: #"the answer is not the Prometheus text format: line 2: a label name must match [a-zA-Z_][a-zA-Z0-9_]*"#))
         #expect(rig.log == ["1s many{} firing 4.0", "2s many{} resolved 4.0", "2s down{scrape=trader} firing 0.0"])
-        // The same failure again is no new state (logged once); another one is.
+        // Down again, for the same cause or another, is no new state: logged once.
         #expect(e.applyScrape(answer("active_positions{ 9\n"), at: at(3)) == nil)
         let refused = ScrapeResult(target: "trader", duration: 1_000_000, answer: .failed("cannot connect (refused or unreachable)"))
-        #expect(e.applyScrape(refused, at: at(4)) == ScrapeState(target: "trader", up: false, error: "cannot connect (refused or unreachable)"))
+        #expect(e.applyScrape(refused, at: at(4)) == nil)
         let status = ScrapeResult(target: "trader", duration: 1_000_000, answer: .answered(status: 503, contentType: nil, body: []))
-        #expect(e.applyScrape(status, at: at(5))?.error == "HTTP 503")
-        _ = e.applyScrape(answer("active_positions 4\n"), at: at(6))
+        #expect(e.applyScrape(status, at: at(5)) == nil)
+        #expect(e.scrapeCounts["trader"]?.failed == 4)
+        #expect(e.applyScrape(answer("active_positions 4\n"), at: at(6)) == ScrapeState(target: "trader", up: true, error: nil))
         #expect(rig.log.suffix(2) == ["6s many{} firing 4.0", "6s down{scrape=trader} resolved 1.0"])
     }
 
