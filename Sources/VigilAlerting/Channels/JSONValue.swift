@@ -35,5 +35,5 @@ func truncate(_ text: String, _ limit: Int) -> String {
 }
 
 extension String {
-    func trimmingSuffix(_ s: String) -> String { hasSuffix(s) ? String(dropLast(s.count)) : self }
+    public func trimmingSuffix(_ s: String) -> String { hasSuffix(s) ? String(dropLast(s.count)) : self }
 }

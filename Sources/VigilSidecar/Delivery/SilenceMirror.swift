@@ -113,11 +113,8 @@ final class SilenceMirror: Sendable {
         init(_ d: String) { description = d }
     }
 
-    static func base(_ peer: Secret) -> String {
-        var base = peer.reveal()
-        while base.hasSuffix("/") { base.removeLast() }
-        return base
-    }
+    /// A peer's URL without its trailing slash, as the state sync posts to it.
+    static func base(_ peer: Secret) -> String { peer.reveal().trimmingSuffix("/") }
 
     /// Alertmanager's `GettableSilences` as vigil's silences. Expired ones are kept (their end
     /// is past): they say a silence was expired, where a missing one may just not be listed yet.

@@ -35,8 +35,7 @@ public struct TailPosition: Codable, Sendable, Equatable {
 /// as a safety net (an event lost to a full queue, a directory that appears later).
 final class Tailer: Sendable {
     private let loop: TailLoop
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    private let wake = WakePipe()
     private let done = DispatchSemaphore(value: 0)
     private let running = Mutex(false)
 
@@ -44,26 +43,11 @@ final class Tailer: Sendable {
     /// names the tails that ran before (with `--state-dir`): the others start at their files' end.
     init(_ tails: [Surroundings.Tail], positions: [TailPosition], known: Set<String>, maxLine: Int, log: LogSink,
          emit: @escaping @Sendable (LineBatch, TailPosition) -> Void, forgot: @escaping @Sendable (TailPosition) -> Void = { _ in }) {
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) == 0 {
-            for fd in fds {
-                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            }
-        }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
         loop = TailLoop(tails, positions: positions, known: known, maxLine: maxLine, log: log.logger("tail"), emit: emit, forgot: forgot)
-    }
-
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
     }
 
     func start() {
         guard !loop.tails.isEmpty, running.withLock({ r in defer { r = true }; return !r }) else { return }
-        let wake = wakeRead
         let thread = Thread { [self] in
             loop.run(wake: wake, stopped: { !self.running.withLock { $0 } })
             done.signal()
@@ -75,8 +59,7 @@ final class Tailer: Sendable {
     /// Stops the thread (at most 2 s); its files are closed.
     func stop() {
         guard running.withLock({ r in defer { r = false }; return r }) else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+        wake.wake()
         _ = done.wait(timeout: .now() + 2)
     }
 }
@@ -137,7 +120,7 @@ private final class TailLoop: @unchecked Sendable {
         for p in positions { restored[p.tail, default: [:]][Identity(device: p.device, inode: p.inode)] = p }
     }
 
-    func run(wake: Int32, stopped: () -> Bool) {
+    func run(wake: WakePipe, stopped: () -> Bool) {
         let inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         var watched: Set<String> = []
         defer {
@@ -154,10 +137,10 @@ private final class TailLoop: @unchecked Sendable {
                 }
             }
             let more = scanAndRead()
-            var fds = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0), pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0), pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)]
             // A rotated file waiting out `rotateWait` is checked again within a second anyway.
             _ = poll(&fds, inotify >= 0 ? 2 : 1, more ? 0 : 1000)
-            while Glibc.read(wake, &drain, drain.count) > 0 {}
+            wake.drain()
             if inotify >= 0 { while Glibc.read(inotify, &drain, drain.count) > 0 {} }
         }
     }

@@ -67,8 +67,8 @@ public final class Monitor: Sendable {
     }
 
     private let mailbox = Mutex<[Message]>([])
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    /// Wakes the thread for a message; without a pipe it sees one at its next check.
+    private let wakePipe = WakePipe()
     private let status = Mutex<(probes: [ProbeStatus], watches: [WatchStatus])>(([], []))
     private let done = DispatchSemaphore(value: 0)
     private let started = Mutex(false)
@@ -88,27 +88,11 @@ public final class Monitor: Sendable {
     public init(_ config: Surroundings, clock: any Clock = WallClock(), log: LogSink, emit: @escaping @Sendable ([Reading]) -> Void,
                 scraped: @escaping @Sendable (ScrapeResult) -> Void = { _ in },
                 healthy: @escaping @Sendable (Int64) -> String? = { _ in nil }) {
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) == 0 {
-            for fd in fds {
-                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            }
-        } else {
-            fds = [-1, -1] // no wake-ups: the thread still runs its schedule, but sees a stop or a reload only at its next check
-        }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
         loop = Loop(clock: clock, log: log, emit: emit, scraped: scraped, healthy: healthy)
         // Known before the first check, so `/ready` never sees an empty list and says ready.
         status.withLock { $0 = (config.probes.map(ProbeStatus.init), config.watches.map { WatchStatus(name: $0.name) }) }
         post(.reconfigure(config))
         clock.whenMoved { [weak self] in self?.wakeUp() }
-    }
-
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
     }
 
     /// Starts the checks (once).
@@ -143,14 +127,10 @@ public final class Monitor: Sendable {
         wakeUp()
     }
 
-    private func wakeUp() {
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1) // a full pipe already holds a wake-up
-    }
+    private func wakeUp() { wakePipe.wake() }
 
     fileprivate func take() -> [Message] {
-        var byte = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &byte, byte.count) > 0 {}
+        wakePipe.drain()
         return mailbox.withLock { m in defer { m.removeAll() }; return m }
     }
 
@@ -166,7 +146,7 @@ public final class Monitor: Sendable {
         status.withLock { if i < $0.watches.count { $0.watches[i] = s } }
     }
 
-    fileprivate var wakeFD: Int32 { wakeRead }
+    fileprivate var wakeFD: Int32 { wakePipe.readFD }
 }
 
 /// The checks and their state, touched only by the monitor thread.
