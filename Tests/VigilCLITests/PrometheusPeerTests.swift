@@ -40,6 +40,49 @@ struct PrometheusPeerTests {
         }
     }
 
+    /// A python child running `script` with `port` as its argument, reading `stdin` and
+    /// writing `stdout` (the exporters of these tests and `ScrapeRunTests`).
+    static func startExporter(_ script: String, port: UInt16, in work: URL) throws -> (process: Process, stdin: Pipe, stdout: Pipe) {
+        try Data(script.utf8).write(to: work.appendingPathComponent("exporter.py"))
+        let exporter = Process()
+        exporter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        exporter.arguments = ["python3", work.appendingPathComponent("exporter.py").path, "\(port)"]
+        let stdin = Pipe(), stdout = Pipe()
+        exporter.standardInput = stdin
+        exporter.standardOutput = stdout
+        try exporter.run()
+        return (exporter, stdin, stdout)
+    }
+
+    /// A real Prometheus scraping `target` (host:port) every second as job `job`, its data in
+    /// `work`; the port its API answers on.
+    static func startPrometheus(scraping target: String, job: String, in work: URL) throws -> (process: Process, port: UInt16) {
+        let port = RunningVigil.freeTCPPort()
+        try Data("""
+            global:
+              scrape_interval: 1s
+              evaluation_interval: 1s
+            scrape_configs:
+              - job_name: \(job)
+                static_configs:
+                  - targets: ['\(target)']
+
+            """.utf8).write(to: work.appendingPathComponent("prometheus.yml"))
+        let prometheus = Process()
+        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+        prometheus.arguments = ["--config.file=\(work.appendingPathComponent("prometheus.yml").path)",
+                                "--storage.tsdb.path=\(work.appendingPathComponent("tsdb").path)", "--web.listen-address=127.0.0.1:\(port)"]
+        prometheus.standardOutput = FileHandle.nullDevice
+        prometheus.standardError = FileHandle.nullDevice
+        try prometheus.run()
+        return (prometheus, port)
+    }
+
+    /// Kills a child the test started, if it still runs.
+    static func end(_ p: Process) {
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+    }
+
     /// A GET to 127.0.0.1:`port`; the body, or "" on any failure (bounded by 5 s reads).
     static func get(_ port: UInt16, _ path: String) async -> String {
         await offPool { httpRequest(port, "GET", path).1 }
@@ -55,39 +98,14 @@ struct PrometheusPeerTests {
 
         // The exporter.
         let port = RunningVigil.freeTCPPort()
-        try Data(Self.exporter.utf8).write(to: work.appendingPathComponent("exporter.py"))
-        let exporter = Process()
-        exporter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        exporter.arguments = ["python3", work.appendingPathComponent("exporter.py").path, "\(port)"]
-        let toExporter = Pipe(), fromExporter = Pipe()
-        exporter.standardInput = toExporter
-        exporter.standardOutput = fromExporter
-        try exporter.run()
-        defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL); exporter.waitUntilExit() } }
+        let (exporter, toExporter, fromExporter) = try Self.startExporter(Self.exporter, port: port, in: work)
+        defer { Self.end(exporter) }
         let ready = await Self.said("ready", on: fromExporter)
         #expect(ready.contains("ready"), "\(ready)")
 
         // A real Prometheus scraping it every second.
-        let promPort = RunningVigil.freeTCPPort()
-        try Data("""
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-            scrape_configs:
-              - job_name: trader
-                static_configs:
-                  - targets: ['127.0.0.1:\(port)']
-
-            """.utf8).write(to: work.appendingPathComponent("prometheus.yml"))
-        let prometheus = Process()
-        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
-        prometheus.arguments = ["--config.file=\(work.appendingPathComponent("prometheus.yml").path)",
-                                "--storage.tsdb.path=\(work.appendingPathComponent("tsdb").path)",
-                                "--web.listen-address=127.0.0.1:\(promPort)"]
-        prometheus.standardOutput = FileHandle.nullDevice
-        prometheus.standardError = FileHandle.nullDevice
-        try prometheus.run()
-        defer { if prometheus.isRunning { kill(prometheus.processIdentifier, SIGKILL); prometheus.waitUntilExit() } }
+        let (prometheus, promPort) = try Self.startPrometheus(scraping: "127.0.0.1:\(port)", job: "trader", in: work)
+        defer { Self.end(prometheus) }
 
         // vigil scraping it too, with the issue's rule (always true here, to read its value).
         let conf = work.appendingPathComponent("vigil.conf")
@@ -168,24 +186,8 @@ extension PrometheusPeerTests {
         let parsed = Array(own.utf8).withUnsafeBytes { parser.parse($0, format: .prometheus, time: Instant(nanoseconds: 0), symbols: Symbols(), into: &samples) }
         if case .failure(let f) = parsed { Issue.record("vigil's /metrics does not parse: \(f)") }
 
-        let promPort = RunningVigil.freeTCPPort()
-        try Data("""
-            global:
-              scrape_interval: 1s
-            scrape_configs:
-              - job_name: vigil
-                static_configs:
-                  - targets: ['127.0.0.1:\(v.port)']
-
-            """.utf8).write(to: work.appendingPathComponent("prometheus.yml"))
-        let prometheus = Process()
-        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
-        prometheus.arguments = ["--config.file=\(work.appendingPathComponent("prometheus.yml").path)",
-                                "--storage.tsdb.path=\(work.appendingPathComponent("tsdb").path)", "--web.listen-address=127.0.0.1:\(promPort)"]
-        prometheus.standardOutput = FileHandle.nullDevice
-        prometheus.standardError = FileHandle.nullDevice
-        try prometheus.run()
-        defer { if prometheus.isRunning { kill(prometheus.processIdentifier, SIGKILL); prometheus.waitUntilExit() } }
+        let (prometheus, promPort) = try Self.startPrometheus(scraping: "127.0.0.1:\(v.port)", job: "vigil", in: work)
+        defer { Self.end(prometheus) }
 
         func query(_ q: String) async -> [[String: Any]] {
             let body = await Self.get(promPort, "/api/v1/query?query=" + (q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))

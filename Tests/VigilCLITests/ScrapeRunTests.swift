@@ -42,14 +42,8 @@ struct ScrapeRunTests {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let port = RunningVigil.freeTCPPort()
-        try Data(Self.exporter.utf8).write(to: work.appendingPathComponent("exporter.py"))
-        let exporter = Process()
-        exporter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        exporter.arguments = ["python3", work.appendingPathComponent("exporter.py").path, "\(port)"]
-        let ready = Pipe()
-        exporter.standardOutput = ready
-        try exporter.run()
-        defer { if exporter.isRunning { kill(exporter.processIdentifier, SIGKILL); exporter.waitUntilExit() } }
+        let (exporter, _, ready) = try PrometheusPeerTests.startExporter(Self.exporter, port: port, in: work)
+        defer { PrometheusPeerTests.end(exporter) }
         let said = await PrometheusPeerTests.said("ready", on: ready)
         #expect(said.contains("ready"), "\(said)")
 
