@@ -100,6 +100,15 @@ public struct AlertingConfig: Sendable {
     /// `silences_from NAME`: the alertmanager channel whose cluster holds the silences, which
     /// every replica mirrors (an amtool silence mutes them all).
     public var silencesFrom: String?
+    /// `cluster NAME`: replicas deliver through that alertmanager channel's cluster (`Cluster`):
+    /// the channels it can deliver are relayed to it, and it holds silences and acks.
+    public var cluster: String?
+
+    /// The alertmanager channel whose cluster takes `channel`'s notifications, in cluster mode.
+    public func relay(for channel: ChannelConfig) -> String? {
+        guard let cluster, channel.name != cluster, Cluster.relays(channel.type) else { return nil }
+        return cluster
+    }
 
     /// With no config file: `pager`, `slack` and `email` are console channels (SPEC §2).
     public static let defaults = AlertingConfig(
@@ -200,11 +209,13 @@ public struct AlertingConfig: Sendable {
                 if s.key.name == "fallback", case .word(let w)? = s.value { config.fallback = w.name }
                 if s.key.name == "external_url", case .string(let u)? = s.value { config.externalURL = u.value.trimmingSuffix("/") }
                 if s.key.name == "silences_from", case .word(let w)? = s.value { config.silencesFrom = w.name }
+                if s.key.name == "cluster", case .word(let w)? = s.value { config.cluster = w.name }
             default:
                 break
             }
         }
         for name in config.channels.keys { config.channels[name]?.externalURL = config.externalURL }
+        if config.silencesFrom == nil { config.silencesFrom = config.cluster } // the cluster holds the silences
         return config
     }
 }

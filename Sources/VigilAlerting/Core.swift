@@ -70,6 +70,9 @@ public final class Core {
         public var rejects: [LineReject] = []
         /// Scrape targets whose state changed (up, down, another error): to log once each.
         public var scrapes: [ScrapeState] = []
+        /// Ack silences of alerts that resolved (their Alertmanager ids, `am:` dropped): to expire
+        /// in the cluster, so the alert's next firing is not acked.
+        public var expireSilences: [String] = []
         /// Something a journal must keep changed (a transition, a notification, a command).
         public var changed = false
     }
@@ -194,6 +197,10 @@ public final class Core {
             output.changed = true
             output.notifications += router.notifications
             router.notifications.removeAll(keepingCapacity: true)
+        }
+        if !router.endedAcks.isEmpty {
+            output.expireSilences += router.endedAcks.filter { $0.hasPrefix("am:") }.map { String($0.dropFirst(3)) }
+            router.endedAcks.removeAll()
         }
     }
 

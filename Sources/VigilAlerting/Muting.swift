@@ -36,7 +36,7 @@ struct Silences: Muter {
 
     func mutes(_ alert: AlertInfo, at now: Instant) -> Bool {
         guard !held.isEmpty else { return false }
-        let labels = alert.labels + [Label("alertname", alert.name)]
+        let labels = alert.allLabels
         return held.values.contains { $0.silence.isActive(at: now) && $0.matchers.allSatisfy { $0.matches(labels) } }
     }
 }

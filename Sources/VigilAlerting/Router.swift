@@ -60,7 +60,12 @@ public final class Router {
         var pendingFirst = true
         var nextStep = 0
         var nextRepeat: Instant?
+        /// When its repeats were started (the first notification): repeat n is due n periods
+        /// later, so replicas number the same repeat alike (nil in older journals: `firedAt`).
+        var repeatBase: Instant?
         var ackedUntil: Instant?
+        /// The ack is an acknowledgement silence held by the cluster (it ends with it).
+        var ackHeld: Bool?
         var flapping = false
         var stableAt: Instant?
         /// Resolved, its resolve waiting for its group's (grouped rules: resolves go out grouped).
@@ -163,6 +168,7 @@ public final class Router {
             tr.pendingFirst = true
             tr.nextStep = 0
             tr.ackedUntil = nil
+            tr.ackHeld = nil
             tracked[fp] = tr
             if let key = rule.groupKey(info) {
                 if groups.add(fp, rule: rule.name, key: key) { timers.push(Timer(at: t.at + rule.groupWait, key: .group(key))) }
@@ -187,10 +193,16 @@ public final class Router {
         guard var tr = tracked[fp], tr.firing else { return false }
         tr.ackedUntil = duration.map { t + $0 } ?? Instant(nanoseconds: .max)
         tracked[fp] = tr
-        let paged = tr.notified.filter { config.channels[$0]?.type.integration.takesAcknowledgements == true }
-        if !paged.isEmpty { send(.acknowledge, to: paged, alerts: [tr.info], fp: fp, record: false) }
+        acknowledged(fp)
         schedule(fp)
         return true
+    }
+
+    /// PagerDuty channels that were paged get `acknowledge`.
+    private func acknowledged(_ fp: String) {
+        guard let tr = tracked[fp] else { return }
+        let paged = tr.notified.filter { config.channels[$0]?.type.integration.takesAcknowledgements == true }
+        if !paged.isEmpty { send(.acknowledge, to: paged, alerts: [tr.info], fp: fp, record: false) }
     }
 
     /// Firing alerts that `channel` was told about (a state-sync channel's state after a restart).
@@ -214,14 +226,51 @@ public final class Router {
         silences.add(silence)
         timers.push(Timer(at: silence.endsAt, key: .silence(silence.id)))
         if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: .silence(silence.id))) }
+        if Acknowledgement.isAck(silence) { reconcileAcks() }
     }
 
     @discardableResult
     public func removeSilence(id: String, at t: Instant) -> Bool {
         advance(through: t)
-        guard silences.remove(id: id) else { return false }
+        guard let gone = silences[id], silences.remove(id: id) else { return false }
+        if Acknowledgement.isAck(gone) { reconcileAcks() }
         recheckMuted()
         return true
+    }
+
+    // MARK: - Acks held by the cluster
+
+    /// Ack silences of alerts that resolved, made for that alert alone: the cluster should
+    /// expire them (`Core` hands them to the shell), so the next firing is not acked.
+    public var endedAcks: [String] = []
+
+    /// Makes every firing alert's ack agree with the acknowledgement silences held now (an ack
+    /// given on another replica, or with amtool): an alert is acked while one started after it
+    /// fired matches it, until the latest such one ends. An ack given here with no silence
+    /// (no cluster) is left alone.
+    private func reconcileAcks() {
+        let acks = silences.all.filter { Acknowledgement.isAck($0) && $0.isActive(at: now) }
+        for fp in tracked.keys.sorted() {
+            guard let tr = tracked[fp], tr.firing else { continue }
+            let labels = tr.info.allLabels
+            let until = acks.filter { $0.startsAt >= tr.firedAt && Acknowledgement.matches($0, labels) }.map(\.endsAt).max()
+            if let until, tr.ackedUntil != until {
+                let wasAcked = tr.ackedUntil != nil
+                tracked[fp]?.ackedUntil = until
+                tracked[fp]?.ackHeld = true
+                if !wasAcked { acknowledged(fp) }
+                schedule(fp)
+            } else if until == nil, tr.ackHeld == true {
+                tracked[fp]?.ackedUntil = nil
+                tracked[fp]?.ackHeld = nil
+                if let d = due(fp) { timers.push(Timer(at: max(d, now), key: .alert(fp))) } // overdue steps go out now
+            }
+        }
+    }
+
+    /// The firing alert with this fingerprint, if any (what an ack in the cluster matches).
+    public func firingAlert(_ fp: String) -> AlertInfo? {
+        tracked[fp].flatMap { $0.firing ? $0.info : nil }
     }
 
     public var activeSilences: [Silence] { silences.all.filter { $0.endsAt > now } }
@@ -254,6 +303,7 @@ public final class Router {
             add(s)
             changed += 1
         }
+        if changed > 0 { reconcileAcks() }
         return changed
     }
 
@@ -303,7 +353,9 @@ public final class Router {
         while let top = timers.peek, top.at <= t {
             _ = timers.pop()
             now = max(now, top.at)
-            fire(top.key, at: top.at)
+            // At the router's present: a timer that came due while vigil was down runs now, once
+            // (its repeats do not walk the missed periods one by one).
+            fire(top.key, at: now)
         }
         now = max(now, t)
     }
@@ -349,7 +401,10 @@ public final class Router {
         // A timer whose alert is due no later than it (overdue steps after a mute) runs; one whose
         // alert moved on (a step sent, an ack) is stale.
         guard let d = due(fp), d <= t, let tr = tracked[fp], let rule = rules[tr.info.name] else { return }
-        if let until = tr.ackedUntil, until <= t { tracked[fp]?.ackedUntil = nil }
+        if let until = tr.ackedUntil, until <= t {
+            tracked[fp]?.ackedUntil = nil
+            tracked[fp]?.ackHeld = nil
+        }
         if endFlapping(fp, at: t) { return }
         guard let tr = tracked[fp], tr.firing, !tr.flapping, tr.ackedUntil == nil, !tr.pendingFirst else { schedule(fp); return }
         // Muted now: the due step waits for the mute to end (`recheckMuted` reschedules it).
@@ -386,7 +441,8 @@ public final class Router {
     /// Repeat: one re-notification when due, then the next on the same phase.
     private func repeatIfDue(_ fp: String, _ rule: RoutingRule, at t: Instant) {
         guard let tr = tracked[fp], let r = tr.nextRepeat, r <= t, let every = rule.repeatEvery else { return }
-        send(.repeat, to: rule.channels, alerts: [tr.info], fp: fp)
+        let n = Int(clamping: max(1, (r - (tr.repeatBase ?? tr.firedAt)) / every))
+        send(.repeat, to: rule.channels, alerts: [tr.info], fp: fp, step: n)
         // The first repeat after t, computed: a replay that jumps years ahead must not walk there
         // one period at a time.
         tracked[fp]?.nextRepeat = r + ((t - r) / every + 1).multipliedSaturated(by: every)
@@ -405,7 +461,10 @@ public final class Router {
 
     private func startTimers(_ fp: String, _ rule: RoutingRule) {
         guard var tr = tracked[fp] else { return }
-        if let every = rule.repeatEvery { tr.nextRepeat = now + every }
+        if let every = rule.repeatEvery {
+            tr.nextRepeat = now + every
+            tr.repeatBase = now
+        }
         tracked[fp] = tr
         schedule(fp)
     }
@@ -413,6 +472,10 @@ public final class Router {
     private func resolve(_ fp: String) {
         guard let tr = tracked[fp] else { return }
         if tr.flapping { schedule(fp); return } // held until stable
+        if tr.ackHeld == true {
+            let labels = tr.info.allLabels
+            endedAcks += silences.all.filter { Acknowledgement.isAck($0) && Acknowledgement.isFor($0, exactly: labels) }.map(\.id)
+        }
         if !tr.isEvent, !tr.notified.isEmpty {
             if let rule = rules[tr.info.name], let key = rule.groupKey(tr.info) {
                 // Grouped like its firing: the group's resolves go out together after the wait.

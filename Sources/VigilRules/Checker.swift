@@ -224,7 +224,7 @@ struct Checker {
     private static let settingKinds: [String: String] = [
         "escalation_target": "channel", "fallback": "channel", "stale_after": "duration",
         "max_line": "size", "max_series": "count", "max_series_total": "count", "max_clock_skew": "duration",
-        "external_url": "url", "silences_from": "channel",
+        "external_url": "url", "silences_from": "channel", "cluster": "channel",
     ]
     private mutating func checkConfig() {
         guard let config else {
@@ -295,10 +295,29 @@ struct Checker {
             } else if s.key.name == "escalation_target" {
                 escalationTarget = name
                 escalationTargetSource = SourceLocation(file, s.value?.range ?? s.range)
-            } else if s.key.name == "silences_from", let type = channels[name], type != "alertmanager" {
-                error(file, "bad-value", "`silences_from` names an alertmanager channel; `\(name)` is a \(type) channel", s.valueRange,
-                      notes: [.init("silences are read from the Alertmanager cluster a `type alertmanager` channel posts to")])
+            } else if s.key.name == "silences_from" || s.key.name == "cluster", let type = channels[name], type != "alertmanager" {
+                let what = s.key.name == "cluster" ? "replicas deliver through the Alertmanager cluster" : "silences are read from the Alertmanager cluster"
+                error(file, "bad-value", "`\(s.key.name)` names an alertmanager channel; `\(name)` is a \(type) channel", s.valueRange,
+                      notes: [.init("\(what) a `type alertmanager` channel posts to")])
             }
+        }
+        checkCluster(targets, in: file, config: config)
+    }
+
+    /// Cluster mode (`cluster NAME`): the silences are that cluster's, and every channel is one
+    /// Alertmanager can deliver (Resend is not: its mail goes through `type smtp` there).
+    private mutating func checkCluster(_ targets: [(Setting, String)], in file: SourceFile, config: RuleFile) {
+        guard let (cluster, name) = targets.first(where: { $0.0.key.name == "cluster" }), channels[name] == "alertmanager" else { return }
+        if let (from, other) = targets.first(where: { $0.0.key.name == "silences_from" }), other != name {
+            error(file, "bad-value", "in cluster mode the silences are the cluster's: `silences_from` must be `\(name)` or left out", from.valueRange,
+                  notes: [.init("cluster mode is set here", at: SourceLocation(file, cluster.range))])
+        }
+        for case .block(let b) in config.statements where b.kind == .channel {
+            guard let channel = b.name, channels[channel.name] == "resend" else { continue }
+            error(file, "bad-value", "channel `\(channel.name)` is `type resend`, which Alertmanager cannot deliver in cluster mode",
+                  b.setting("type")?.valueRange ?? channel.range,
+                  notes: [.init("in cluster mode mail goes through Alertmanager's email receiver: use `type smtp`"),
+                          .init("cluster mode is set here", at: SourceLocation(file, cluster.range))], fixIt: "smtp")
         }
     }
 

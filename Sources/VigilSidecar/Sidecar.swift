@@ -81,15 +81,20 @@ public final class Sidecar: Sendable {
     /// Pending and firing alerts with their acks and the active silences, built on the core
     /// thread when asked (nil if the core did not answer in 5 s).
     public func alerts() -> (alerts: [InstanceSnapshot], acked: Set<String>, silences: [Silence])? {
-        final class Box: @unchecked Sendable { var value: ([InstanceSnapshot], Set<String>, [Silence])? } // written once by the core, read after the signal
-        let box = Box()
+        Sidecar.ask(inbox, within: 5) { core in (core.engine.instances(), core.acknowledged, core.router.activeSilences) }
+    }
+
+    /// What `body` reads on the core thread, after the step under way (nil if the core did not
+    /// answer within `seconds`).
+    private static func ask<T>(_ inbox: Inbox<Input>, within seconds: Double, _ body: @escaping @Sendable (Core) -> T) -> T? {
+        let box = AnswerBox<T>()
         let done = DispatchSemaphore(value: 0)
         inbox.post(.query { core in
-            box.value = (core.engine.instances(), core.acknowledged, core.router.activeSilences)
+            box.value = body(core)
             done.signal()
         })
-        guard done.wait(timeout: .now() + 5) == .success, let v = box.value else { return nil }
-        return (v.0, v.1, v.2)
+        guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+        return box.value
     }
 
     public let options: Options
@@ -142,6 +147,7 @@ public final class Sidecar: Sendable {
         if let state = restored.state {
             core.restore(state.core, at: start)
             for channel in delivery.syncedChannels { delivery.seed(channel: channel, active: core.router.active(toldTo: channel)) }
+            delivery.seedCluster { core.router.active(toldTo: $0) }
             log.logger("journal").info("state restored", ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"])
         }
         // With a journal, the core remembers what it changes: a step's record costs what changed
@@ -175,14 +181,7 @@ public final class Sidecar: Sendable {
     /// Why a heartbeat must not go, or nil: the core must answer within a second (a stalled
     /// core cannot), and the stream must have brought a message within `interval`.
     private static func unwell(_ inbox: Inbox<Input>, _ clock: any Clock, within interval: Int64) -> String? {
-        final class Answer: @unchecked Sendable { var last: Instant? } // written by the core before the signal, read after
-        let answer = Answer()
-        let done = DispatchSemaphore(value: 0)
-        inbox.post(.query { core in
-            answer.last = core.engine.lastMessageAt
-            done.signal()
-        })
-        guard done.wait(timeout: .now() + 1) == .success, let last = answer.last else { return "the core did not answer within 1 s" }
+        guard let last = ask(inbox, within: 1, { $0.engine.lastMessageAt }) else { return "the core did not answer within 1 s" }
         let age = clock.now() - last
         return age <= interval ? nil : "no stream message for \(formatNumber((Double(age) / 1e8).rounded() / 10))s"
     }
@@ -235,6 +234,22 @@ public final class Sidecar: Sendable {
         var command = command
         if let mirror = silenceMirror {
             switch command {
+            case .ack(let fp, let duration):
+                // The ack is a silence of the alert's notices in the cluster (`Acknowledgement`):
+                // every replica reads it back as an ack, and it outlives this one.
+                guard let found = Sidecar.ask(inbox, within: 5, { $0.router.firingAlert(fp) }) else { return nil }
+                guard let alert = found else { return .notFound("no firing alert has fingerprint \(fp)") }
+                let start = options.clock.now()
+                let end = start + (duration ?? Sidecar.ackUntilResolved)
+                let matchers = Acknowledgement.matchers(for: alert)
+                let comment = "acknowledged through vigil" + (duration == nil ? " until it resolves" : "")
+                switch mirror.create(matchers: matchers, startsAt: start, endsAt: end, createdBy: "vigil", comment: comment) {
+                case .success(let id):
+                    let ack = Silence(id: "am:" + id, matchers: matchers, startsAt: start, endsAt: end, createdBy: "vigil", comment: comment)
+                    return run(.holdSilence(ack)).map { reply in if case .ok = reply { .ok(fp) } else { reply } }
+                case .failure(let why):
+                    return .upstream("cannot acknowledge in Alertmanager: \(why)")
+                }
             case .addSilence(let matchers, let duration, let createdBy, let comment):
                 let start = options.clock.now()
                 switch mirror.create(matchers: matchers, startsAt: start, endsAt: start + duration, createdBy: createdBy, comment: comment) {
@@ -256,6 +271,13 @@ public final class Sidecar: Sendable {
         guard done.wait(timeout: .now() + 5) == .success else { return nil }
         return reply.withLock { $0 }
     }
+
+    /// One answer from the core thread: written once before a signal, read after it.
+    private final class AnswerBox<T>: @unchecked Sendable { var value: T? }
+
+    /// How long an ack without a duration is held in the cluster: it ends when its alert
+    /// resolves (a replica expires it then), or after this at the latest.
+    static let ackUntilResolved: Int64 = 30 * 86_400_000_000_000
 
     // MARK: - The core thread
 
@@ -379,6 +401,16 @@ public final class Sidecar: Sendable {
             shell.snapshot.notifications[n.channel, default: 0] += 1
             if let entry = delivery.record(n) { added.append(entry) }
         }
+        if let mirror = silenceMirror, !out.expireSilences.isEmpty {
+            // Acks of alerts that resolved: expired in the cluster off the core thread (every
+            // replica tries; the first wins, the others find it expired).
+            let ids = out.expireSilences, log = log.logger("silences")
+            Thread.detachNewThread {
+                for id in ids {
+                    if let why = mirror.expire(id) { log.debug("ack silence not expired", ["id": id, "error": why]) }
+                }
+            }
+        }
         for s in out.scrapes {
             if s.up {
                 log.logger("scrape").info("scrape target up", ["scrape": s.target])
@@ -418,6 +450,8 @@ public final class Sidecar: Sendable {
             shell.snapshot.rules = Sidecar.ruleList(rules)
             shell.snapshot.lastReloadSuccessful = true
             log.logger("vigil").info("rules and config reloaded", ["rules": "\(rules.alerts.count)"])
+        case .holdSilence(let s) where Acknowledgement.isAck(s):
+            log.logger("api").info("alert acknowledged in Alertmanager", ["id": s.id, "matchers": s.matchers.map(\.description).joined(separator: ",")])
         case .holdSilence(let s):
             log.logger("api").info("silence added in Alertmanager", ["id": s.id, "matchers": s.matchers.map(\.description).joined(separator: ","), "by": s.createdBy])
         case .syncSilences:

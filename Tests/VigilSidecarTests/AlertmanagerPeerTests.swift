@@ -174,7 +174,7 @@ struct AlertmanagerPeerTests {
         }
         let alerts = [info("kalshi"), info("poly")]
         try await am.post(alerts.map { a in
-            ["labels": Dictionary(uniqueKeysWithValues: WebhookPayload.allLabels(a).map { ($0.name, $0.value) }),
+            ["labels": Dictionary(uniqueKeysWithValues: a.allLabels.map { ($0.name, $0.value) }),
              "annotations": ["summary": a.summary, "runbook_url": a.runbook ?? ""], "startsAt": a.startsAt.rfc3339]
         })
         for _ in 0..<100 where am.hook.requests.isEmpty { try await Task.sleep(for: .milliseconds(100)) }

@@ -35,7 +35,7 @@ enum AlertmanagerPayload {
             if let d = a.description { annotations.append(("description", .string(d))) }
             if let r = a.runbook { annotations.append(("runbook_url", .string(r))) }
             var fields: [(String, JSONValue)] = [
-                ("labels", JSONValue.labels(WebhookPayload.allLabels(a))),
+                ("labels", JSONValue.labels(a.allLabels)),
                 ("annotations", .object(annotations)),
                 ("startsAt", .string(a.startsAt.rfc3339)),
             ]

@@ -29,7 +29,7 @@ enum WebhookPayload {
     static func alert(_ a: AlertInfo, resolved: Bool, externalURL: String?) -> JSONValue {
         .object([
             ("status", .string(resolved ? "resolved" : "firing")),
-            ("labels", JSONValue.labels(allLabels(a))),
+            ("labels", JSONValue.labels(a.allLabels)),
             ("annotations", .object(annotations(a).map { ($0.0, .string($0.1)) })),
             ("startsAt", .string(a.startsAt.rfc3339)),
             ("endsAt", .string(resolved ? (a.endsAt?.rfc3339 ?? zeroTime) : zeroTime)),
@@ -38,18 +38,13 @@ enum WebhookPayload {
         ])
     }
 
-    /// The alert's labels plus `alertname` and `severity`, as Alertmanager shows them.
-    static func allLabels(_ a: AlertInfo) -> [Label] {
-        ([Label("alertname", a.name), Label("severity", a.severity.rawValue)] + a.labels.filter { $0.name != "alertname" && $0.name != "severity" }).sorted()
-    }
-
     /// Alertmanager's webhook body, each field computed as Alertmanager computes it:
     /// `groupLabels` are the group's (alertname and the rule's `group by`), `commonLabels` and
     /// `commonAnnotations` what every alert shares, `truncatedAlerts` what `max_alerts` left out,
     /// `groupKey` the root route's `{}:{labels}`, `externalURL` the config's `external_url`.
     static func render(_ n: AlertNotification, channel: ChannelConfig) -> JSONValue {
         let resolved = n.kind == .resolved
-        let labelSets = n.alerts.map { Set(allLabels($0)) }
+        let labelSets = n.alerts.map { Set($0.allLabels) }
         let common = labelSets.dropFirst().reduce(labelSets.first ?? []) { $0.intersection($1) }.sorted()
         let annotationSets = n.alerts.map { Set(annotations($0).map { Label($0.0, $0.1) }) }
         let commonAnnotations = annotationSets.dropFirst().reduce(annotationSets.first ?? []) { $0.intersection($1) }.sorted()

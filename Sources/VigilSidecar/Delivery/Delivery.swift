@@ -9,6 +9,8 @@ public struct DeliveryStats: Sendable, Equatable {
     public var sent = 0
     public var failed = 0
     public var retried = 0
+    /// Cluster mode: handed to the Alertmanager cluster, which delivers them.
+    public var relayed = 0
 }
 
 /// Delivers notifications: durable outbox first, then per-channel workers that retry, pace and
@@ -70,6 +72,17 @@ public final class Delivery: Sendable {
         state.withLock { $0.syncs[channel] }?.seed(active)
     }
 
+    /// Cluster mode, at a start: the cluster hears again which alerts fire for each channel it
+    /// delivers (`active(C)`: the restored router's firing alerts told to C).
+    public func seedCluster(active: (String) -> [AlertInfo]) {
+        let config = self.config
+        guard let cluster = config.cluster, let sync = state.withLock({ $0.syncs[cluster] }) else { return }
+        for channel in config.channels.values.sorted(by: { $0.name < $1.name }) where config.relay(for: channel) != nil {
+            let firing = active(channel.name)
+            if !firing.isEmpty { sync.relay(AlertNotification(at: firing[0].startsAt, channel: channel.name, kind: .firing, step: 0, alerts: firing)) }
+        }
+    }
+
     /// The state-sync channels (Alertmanager).
     public var syncedChannels: [String] { state.withLock { Array($0.syncs.keys).sorted() } }
 
@@ -89,6 +102,11 @@ public final class Delivery: Sendable {
         }
         if let sync = state.withLock({ $0.syncs[n.channel] }) {
             sync.apply(n) // the peer gets the state, not the notice: nothing is owed
+            return nil
+        }
+        if let cluster = config.relay(for: channel), let sync = state.withLock({ $0.syncs[cluster] }) {
+            sync.relay(n) // cluster mode: Alertmanager delivers it, once for every replica
+            count(n.channel) { $0.relayed += 1 }
             return nil
         }
         if let line = channel.type.integration.consoleLine(for: n) {

@@ -61,6 +61,37 @@ final class StateSync: Sendable {
         for p in peers { p.wake.signal() }
     }
 
+    /// Cluster mode: a notification to channel C, which this cluster delivers, changes the
+    /// alerts it holds for C (`Cluster`): firing makes the alert's state for C active, a notice
+    /// (an escalation step, a repeat, flapping) is an alert of its own from its time (a repeat
+    /// ends the one before it), and the resolve ends the state and every notice for C.
+    func relay(_ n: AlertNotification) {
+        guard n.kind != .acknowledge else { return } // Alertmanager has no ack event: the ack is a silence
+        alerts.withLock { s in
+            for a in n.alerts {
+                let base = a.fingerprint + "|" + n.channel
+                switch n.kind {
+                case .resolved:
+                    let end = (a.endsAt ?? n.at).nanoseconds
+                    s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: a.startsAt), end)
+                    for (k, v) in s.byFingerprint where k.hasPrefix(base + "|") && v.resolvedAt == nil { s.byFingerprint[k]?.resolvedAt = end }
+                case .firing:
+                    s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: a.startsAt), nil)
+                default:
+                    guard let notice = Cluster.notice(n) else { continue }
+                    if n.kind == .repeat {
+                        for (k, v) in s.byFingerprint where k.hasPrefix(base + "|repeat-") && v.resolvedAt == nil {
+                            s.byFingerprint[k]?.resolvedAt = n.at.nanoseconds
+                        }
+                    }
+                    s.byFingerprint[base + "|" + notice] = (Cluster.relayed(a, channel: n.channel, notice: notice, at: n.at), nil)
+                }
+            }
+            s.version += 1
+        }
+        for p in peers { p.wake.signal() }
+    }
+
     /// Active alerts the restored router says this channel was told about.
     func seed(_ active: [AlertInfo]) {
         guard !active.isEmpty else { return }
