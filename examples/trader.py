@@ -6,7 +6,8 @@ vigil's client (clients/python/vigil_client.py: the standard library only, never
     python3 examples/trader.py --socket /tmp/vigil.sock --incident
 
 Without --incident it records normal values; with it, Kalshi's feed latency climbs after a
-minute and the Polymarket adapter goes down after two. --seconds bounds the run.
+minute (--incident-after) and the Polymarket adapter goes down a minute later. --seconds bounds
+the run. --socket may be repeated: replicas (examples/cluster) each get every record.
 """
 import argparse
 import os
@@ -18,10 +19,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from vigil_client import VigilClient  # noqa: E402
 
 
-def record(vigil, elapsed, incident):
+def record(vigil, elapsed, incident, after=60):
     """One pass of the trading loop's bookkeeping."""
-    slow = incident and elapsed >= 60
-    down = incident and elapsed >= 120
+    slow = incident and elapsed >= after
+    down = incident and elapsed >= after + 60
     vigil.gauge("feed_latency_p95", 2600 if slow else 150 + random.randint(-20, 20), venue="kalshi")
     vigil.gauge("feed_latency_p95", 180 + random.randint(-20, 20), venue="polymarket")
     vigil.metrics({"position_utilization": 0.55, "daily_pnl": 1200, "daily_loss": 0, "position_exposure": 120000,
@@ -36,19 +37,24 @@ def record(vigil, elapsed, incident):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--socket", required=True, help="the Unix socket vigil listens on")
+    p.add_argument("--socket", required=True, action="append",
+                   help="the Unix socket vigil listens on; repeat it to feed several replicas")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
     p.add_argument("--seconds", type=float, default=300, help="stop after this long")
     p.add_argument("--incident", action="store_true", help="degrade after a minute")
+    p.add_argument("--incident-after", type=float, default=60, help="seconds before the incident starts")
     args = p.parse_args()
-    vigil = VigilClient(args.socket)
+    replicas = [VigilClient(path) for path in args.socket]
     start = time.monotonic()
     while time.monotonic() - start < args.seconds:
-        record(vigil, time.monotonic() - start, args.incident)
+        elapsed = time.monotonic() - start
+        for vigil in replicas:
+            record(vigil, elapsed, args.incident, args.incident_after)
         time.sleep(args.interval)
-    vigil.close()
-    if vigil.dropped:
-        print(f"vigil was unreachable: {vigil.dropped} records dropped", file=sys.stderr)
+    for path, vigil in zip(args.socket, replicas):
+        vigil.close()
+        if vigil.dropped:
+            print(f"vigil at {path} was unreachable: {vigil.dropped} records dropped", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ public struct AlertInfo: Sendable, Equatable, Codable {
     /// On a resolved notification: the value it resolved at (nil when its rule went away). The
     /// summary and `value` stay those of the firing.
     public var resolvedValue: String?
+    /// Cluster mode: the notice that first told a channel of the alert (`step-1`), shown by
+    /// Alertmanager's templates as the annotation `vigil_notice`.
+    public var notice: String?
 
     public init(name: String, severity: Severity, labels: [Label], fingerprint: String, value: Double, stringValue: String?,
                 summary: String, description: String?, runbook: String?, startsAt: Instant, endsAt: Instant?) {

@@ -22,6 +22,8 @@ public enum CLI {
         Command(name: "alerts", summary: "list the alerts of a running sidecar", usage: OperatorCommands.alertsUsage, run: OperatorCommands.alerts),
         Command(name: "ack", summary: "acknowledge a firing alert", usage: OperatorCommands.ackUsage, run: OperatorCommands.ack),
         Command(name: "silence", summary: "add, list or remove silences", usage: OperatorCommands.silenceUsage, run: OperatorCommands.silence),
+        Command(name: "alertmanager-config", summary: "print the Alertmanager config for cluster mode", usage: AlertmanagerConfigCommand.usage,
+                run: AlertmanagerConfigCommand.run),
         Command(name: "demo", summary: "show vigil at work on its shipped rules", usage: DemoCommand.usage, run: DemoCommand.run),
         Command(name: "version", summary: "print the version", usage: "Usage: vigil version\n", run: { args, t throws(UsageError) in
             _ = try scanArguments(args, options: [], command: "version", maxPositionals: 0)
@@ -73,7 +75,8 @@ public enum CLI {
         Commands:
 
         """
-        for c in commands { text += "  " + c.name.padding(toLength: 9, withPad: " ", startingAt: 0) + c.summary + "\n" }
+        let width = (commands.map(\.name.count).max() ?? 0) + 2
+        for c in commands { text += "  " + c.name.padding(toLength: width, withPad: " ", startingAt: 0) + c.summary + "\n" }
         text += "\nRun 'vigil help COMMAND' for a command's options.\n"
         return text
     }

@@ -34,6 +34,7 @@ enum AlertmanagerPayload {
             var annotations: [(String, JSONValue)] = [("summary", .string(a.summary))]
             if let d = a.description { annotations.append(("description", .string(d))) }
             if let r = a.runbook { annotations.append(("runbook_url", .string(r))) }
+            if let notice = a.notice { annotations.append((Cluster.noticeLabel, .string(notice))) }
             var fields: [(String, JSONValue)] = [
                 ("labels", JSONValue.labels(a.allLabels)),
                 ("annotations", .object(annotations)),

@@ -62,21 +62,30 @@ final class StateSync: Sendable {
     }
 
     /// Cluster mode: a notification to channel C, which this cluster delivers, changes the
-    /// alerts it holds for C (`Cluster`): firing makes the alert's state for C active, a notice
-    /// (an escalation step, a repeat, flapping) is an alert of its own from its time (a repeat
-    /// ends the one before it), and the resolve ends the state and every notice for C.
+    /// alerts it holds for C (`Cluster`): firing makes the alert's state for C active, as does an
+    /// escalation that is the first C hears of it; another notice (a later step, a repeat,
+    /// flapping) is an alert of its own from its time (a repeat ends the one before it), and the
+    /// resolve ends the state and every notice for C.
     func relay(_ n: AlertNotification) {
         guard n.kind != .acknowledge else { return } // Alertmanager has no ack event: the ack is a silence
         alerts.withLock { s in
             for a in n.alerts {
                 let base = a.fingerprint + "|" + n.channel
+                // The state starts when it was first told (so Alertmanager's group wait takes a
+                // grouped batch whole), and keeps that start while it fires.
+                let start = s.byFingerprint[base].flatMap { $0.resolvedAt == nil ? $0.info.startsAt : nil } ?? n.at
                 switch n.kind {
                 case .resolved:
                     let end = (a.endsAt ?? n.at).nanoseconds
-                    s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: a.startsAt), end)
+                    s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: start), end)
                     for (k, v) in s.byFingerprint where k.hasPrefix(base + "|") && v.resolvedAt == nil { s.byFingerprint[k]?.resolvedAt = end }
                 case .firing:
-                    s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: a.startsAt), nil)
+                    s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: start), nil)
+                case .escalation where s.byFingerprint[base].map({ $0.resolvedAt != nil }) ?? true:
+                    // The first the channel hears of the alert: its state, which it will see resolve.
+                    var state = Cluster.relayed(a, channel: n.channel, notice: nil, at: n.at)
+                    state.notice = Cluster.notice(n)
+                    s.byFingerprint[base] = (state, nil)
                 default:
                     guard let notice = Cluster.notice(n) else { continue }
                     if n.kind == .repeat {
