@@ -200,3 +200,66 @@ struct BinaryTests {
         }
     }
 }
+
+struct AlertmanagerConfigCLITests {
+    /// The generated config for every relayed channel type, checked by Alertmanager's own
+    /// `amtool check-config` where it is installed.
+    @Test func theGeneratedConfigIsOneAlertmanagerAccepts() throws {
+        let s = Scratch()
+        let key = s.write("key", "routing-key-from-a-file\n")
+        let slack = s.write("slack", "http://127.0.0.1:9/slack\n")
+        let conf = s.write("vigil.conf", """
+            channel am    { type alertmanager url "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3" }
+            channel slack { type slack url file:\(slack) }
+            channel pager { type pagerduty routing_key file:\(key) }
+            channel mail  { type smtp smarthost "127.0.0.1:25" from "v@example.com" to "a@example.com", "b@example.com" auth_username "u" auth_password file:\(key) }
+            channel hook  { type webhook url "http://127.0.0.1:9/hook" max_alerts 3 }
+            channel log   { type console }
+            cluster am
+
+            """)
+        let rules = s.write("r.rules", """
+            metric x
+            alert g { when x > 1; severity warning; notify slack, log; group by venue wait 30s }
+            alert p { when x > 5; severity critical; notify pager, mail, hook }
+
+            """)
+        let r = vigil("alertmanager-config", "--config", conf, "--rules", rules)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("  group_interval: 40s\n"), "3 peers at the default 15 s peer timeout")
+        #expect(r.out.contains("    - matchers: ['alertname=\"g\"', 'vigil_channel=\"slack\"', 'vigil_notice=\"\"']\n      group_by: [alertname, vigil_channel, venue]\n      group_wait: 1s\n      receiver: slack\n"))
+        #expect(r.out.contains("    - matchers: ['vigil_channel=\"pager\"', 'vigil_notice!=\"\"']\n      receiver: pager-notice\n"))
+        #expect(r.out.contains("api_url_file: \"\(slack)\""))
+        #expect(r.out.contains("routing_key_file: \"\(key)\""))
+        #expect(r.out.contains("auth_password_file: \"\(key)\""))
+        #expect(r.out.contains("max_alerts: 3"))
+        #expect(!r.out.contains("routing-key-from-a-file"), "a file: secret is named, not read")
+        #expect(!r.out.contains("vigil_channel=\"log\""), "console channels stay local")
+        #expect(vigil("alertmanager-config", "--config", conf, "--rules", rules, "--peer-timeout", "5s").out.contains("  group_interval: 20s\n"))
+        let amtool = "/usr/bin/amtool"
+        guard FileManager.default.isExecutableFile(atPath: amtool) else { return } // the rest needs Alertmanager's amtool (.ci/run installs it)
+        let yml = s.write("alertmanager.yml", r.out)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: amtool)
+        p.arguments = ["check-config", yml]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains(" - 9 receivers"), "\(text)") // vigil-unrouted, and C and C-notice for each of 4 channels
+    }
+
+    @Test func misuseIsOneLine() {
+        let s = Scratch()
+        let plain = s.write("vigil.conf", "channel slack { type slack url \"https://hooks.example.com/x\" }\n")
+        let rules = s.write("r.rules", "metric x\nalert a { when x > 1; severity warning; notify slack }\n")
+        #expect(vigil("alertmanager-config").status == 2)
+        #expect(vigil("alertmanager-config", "--config", plain, "--rules", rules, "--peer-timeout", "0s").status == 2)
+        let none = vigil("alertmanager-config", "--config", plain, "--rules", rules)
+        #expect(none.status == 1)
+        #expect(none.err == "error: \(plain) sets no `cluster`: add `cluster NAME`, NAME a `type alertmanager` channel\n")
+    }
+}
