@@ -221,8 +221,11 @@ public final class Router {
             .map(\.key).sorted()
     }
 
+    /// Holds a silence from the router's present (the core settled it to the command's
+    /// instant). One that starts later (a pending silence mirrored from the cluster) waits for
+    /// its start; it must not move the router's clock there (it once did, and ran every timer
+    /// up to a start years ahead).
     public func add(_ silence: Silence) {
-        advance(through: silence.startsAt)
         silences.add(silence)
         timers.push(Timer(at: silence.endsAt, key: .silence(silence.id)))
         if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: .silence(silence.id))) }
@@ -295,7 +298,8 @@ public final class Router {
         for s in silences.all where s.id.hasPrefix(prefix) && !same(s, wanted[s.id]) {
             // Made a moment ago (here, or just before the cluster answered a read already on
             // its way): not listed yet is not gone.
-            if wanted[s.id] == nil, t.nanoseconds - s.startsAt.nanoseconds < Router.freshSilence { continue }
+            // (Only one that started in the last 5 s: a pending one, starting later, is not new.)
+            if wanted[s.id] == nil, s.startsAt <= t, t.nanoseconds - s.startsAt.nanoseconds < Router.freshSilence { continue }
             _ = removeSilence(id: s.id, at: t)
             changed += 1
         }

@@ -22,6 +22,10 @@ public enum Harness: String, CaseIterable, Sendable {
     /// A scrape's body through the exposition parser in either format (the first byte picks),
     /// its invariants checked, then its samples through the core as one instant.
     case scrape
+    /// Alertmanager's silence list (what `silences_from` and cluster mode read every 2 s)
+    /// through the mirror's parser, then into a core with an alert firing: silences and the
+    /// acks among them, reconciled, then the core's deadlines run.
+    case silences
 
     /// Runs one input.
     public func run(_ data: UnsafeRawBufferPointer) {
@@ -31,6 +35,7 @@ public enum Harness: String, CaseIterable, Sendable {
         case .rules: RulesHarness.run(data)
         case .testfile: TestFileHarness.run(data)
         case .scrape: ScrapeHarness.run(data)
+        case .silences: SilencesHarness.run(data)
         }
     }
 

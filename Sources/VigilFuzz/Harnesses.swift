@@ -183,3 +183,24 @@ enum ScrapeHarness {
         }
     }
 }
+
+enum SilencesHarness {
+    static func run(_ data: UnsafeRawBufferPointer) {
+        _ = Fixture.check
+        guard let list = SilenceMirror.parse(Array(data)) else { return }
+        precondition(list.allSatisfy { $0.id.hasPrefix("am:") && !$0.matchers.isEmpty }, "a mirrored silence without its am: id or matchers")
+        let start = Instant(nanoseconds: 1_700_000_000_000_000_000)
+        let core = Core(rules: Fixture.lint, config: Fixture.config, engine: EngineConfig(), start: start)
+        let line = "{\"timestamp_ns\":\(start.nanoseconds),\"metric\":\"lat\",\"labels\":{\"venue\":\"kalshi\"},\"value\":3000}"
+        _ = core.step([.lines(LineBatch([line]))], at: start)
+        _ = core.step([], at: start + 3_000_000_000) // `high` fires, grouped after 1 s
+        let out = core.step([.command(.syncSilences(list))], at: start + 4_000_000_000)
+        precondition(out.replies.count == 1, "the sync gave no answer")
+        precondition(core.router.silenceCount <= Core.maxSilences, "the silence limit did not hold")
+        core.stepDeadlines(through: start + 120_000_000_000, atMost: 10_000)
+        // The same list again changes nothing (or only what ended meanwhile).
+        _ = core.step([.command(.syncSilences(list))], at: start + 120_000_000_000)
+        _ = core.step([.command(.syncSilences([]))], at: start + 130_000_000_000)
+        precondition(core.router.activeSilences.allSatisfy { !$0.id.hasPrefix("am:") }, "a silence the cluster no longer lists is still held")
+    }
+}

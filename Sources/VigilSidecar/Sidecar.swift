@@ -446,6 +446,13 @@ public final class Sidecar: Sendable {
             if surroundings.tails != options.surroundings.tails {
                 log.logger("tail").warning("tail blocks changed; they take effect at the next start", ["tails": surroundings.tails.map(\.name).joined(separator: ",")])
             }
+            let running = delivery.config
+            if config.cluster != running.cluster || config.silencesFrom != running.silencesFrom
+                || config.silencesFrom.flatMap({ config.channels[$0]?.peers }) != running.silencesFrom.flatMap({ running.channels[$0]?.peers }) {
+                // The mirror reads the cluster it started with; the relay follows the new config.
+                log.logger("silences").warning("`cluster` or `silences_from` changed; the silences are read from the new cluster at the next start",
+                                               ["cluster": config.cluster ?? "", "silences_from": config.silencesFrom ?? ""])
+            }
             delivery.reconfigure(config)
             shell.snapshot.rules = Sidecar.ruleList(rules)
             shell.snapshot.lastReloadSuccessful = true

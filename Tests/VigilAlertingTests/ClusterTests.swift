@@ -99,6 +99,22 @@ struct ClusterTests {
         #expect(restarted.log == ["210 slack repeat[2] a{}", "240 slack repeat[4] a{}"])
     }
 
+    /// Found by the `silences` fuzz harness: a pending silence from the cluster, starting in
+    /// years, moved the router's clock to its start and ran every timer up to it.
+    @Test func aPendingSilenceFromTheClusterDoesNotMoveTheClock() throws {
+        let rig = RouteRig(ClusterTests.rules)
+        rig.metric(0, "x", 5)
+        let later = Silence(id: "am:later", matchers: [LabelMatcher(name: "k", op: .equal, value: "v")], startsAt: rig.at(60 * 24 * 365 * 50),
+                            endsAt: rig.at(60 * 24 * 365 * 51), createdBy: "", comment: "")
+        _ = sync(rig, [later], at: 1)
+        #expect(rig.log == ["0 slack firing a{}"])
+        rig.run(to: 14.9)
+        #expect(rig.log == ["0 slack firing a{}"])
+        rig.run(to: 15)
+        #expect(rig.log == ["0 slack firing a{}", "15 pager escalation[1] a{}"])
+        #expect(rig.router.silenceCount == 1)
+    }
+
     @Test func aNoticeIsTheAlertWithItsChannelAndNoticeLabels() {
         let a = AlertInfo(name: "a", severity: .critical, labels: [Label("venue", "kalshi")], fingerprint: "f", value: 1, stringValue: nil,
                           summary: "s", description: nil, runbook: nil, startsAt: Instant(nanoseconds: 0), endsAt: nil)

@@ -10,7 +10,7 @@ import VigilRules
 /// silence made with amtool, in Alertmanager's UI or by another replica mutes every replica
 /// within one interval, and survives any replica. A silence made or expired through vigil's
 /// own API is made or expired in the cluster (`create`, `expire`).
-final class SilenceMirror: Sendable {
+public final class SilenceMirror: Sendable {
     private let peers: [Secret]
     private let interval: Int64
     private let log: Logger
@@ -118,7 +118,7 @@ final class SilenceMirror: Sendable {
 
     /// Alertmanager's `GettableSilences` as vigil's silences. Expired ones are kept (their end
     /// is past): they say a silence was expired, where a missing one may just not be listed yet.
-    static func parse(_ body: [UInt8]) -> [Silence]? {
+    public static func parse(_ body: [UInt8]) -> [Silence]? {
         guard let list = (try? JSONSerialization.jsonObject(with: Data(body))) as? [[String: Any]] else { return nil }
         return list.compactMap { s -> Silence? in
             guard let id = s["id"] as? String, (s["status"] as? [String: Any])?["state"] is String,
