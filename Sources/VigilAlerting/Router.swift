@@ -293,13 +293,14 @@ public final class Router {
         // as Alertmanager keeps times), whatever its start, author or comment say.
         func same(_ a: Silence, _ b: Silence?) -> Bool {
             guard let b else { return false }
-            return a.matchers == b.matchers && abs(a.endsAt.nanoseconds - b.endsAt.nanoseconds) < 1_000_000
+            // Saturated: the times are Alertmanager's, any year it answers (the fuzzer sent 1694).
+            return a.matchers == b.matchers && a.endsAt.nanoseconds.subtractingSaturated(b.endsAt.nanoseconds).magnitude < 1_000_000
         }
         for s in silences.all where s.id.hasPrefix(prefix) && !same(s, wanted[s.id]) {
             // Made a moment ago (here, or just before the cluster answered a read already on
             // its way): not listed yet is not gone.
             // (Only one that started in the last 5 s: a pending one, starting later, is not new.)
-            if wanted[s.id] == nil, s.startsAt <= t, t.nanoseconds - s.startsAt.nanoseconds < Router.freshSilence { continue }
+            if wanted[s.id] == nil, s.startsAt <= t, t.nanoseconds.subtractingSaturated(s.startsAt.nanoseconds) < Router.freshSilence { continue }
             _ = removeSilence(id: s.id, at: t)
             changed += 1
         }

@@ -248,6 +248,11 @@ struct ClusterExampleTests {
             if !onB { try? await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(onB, "replica B never showed the ack given to A")
+        for replica in ["a", "b"] { // the same ack, as a silence of the notices, listed by both
+            let silences = await offPool { httpRequest(ex.vigilPort(replica), "GET", "/api/v1/silences").1 }
+            #expect(silences.contains("vigil_notice=~\\\".+\\\""), "replica \(replica)'s silences: \(silences)")
+        }
+        await ex.kill9("vigil-a") // the ack outlives the replica that took it: it is the cluster's
         try? await Task.sleep(for: .seconds(10)) // past the 6 s escalation, and Alertmanager's peer waits
         ex.latency.withLock { $0["venue3"] = 100 }
         for _ in 0..<300 where counts(about("venue3", in: ex.received()))["slack resolved"] == nil {
@@ -256,6 +261,7 @@ struct ClusterExampleTests {
         try? await Task.sleep(for: .seconds(3))
         let three = about("venue3", in: ex.received())
         #expect(counts(three) == ["slack firing": 1, "slack resolved": 1], "acked on A: \(three)")
+        #expect(await ex.script("start.sh", ["vigil-a"]).0 == 0)
         print("cluster faults: replica killed \(counts(one.messages)); peer stopped \(counts(two.messages)); acked \(counts(three))")
     }
 }
