@@ -226,6 +226,14 @@ public final class Router {
     /// its start; it must not move the router's clock there (it once did, and ran every timer
     /// up to a start years ahead).
     public func add(_ silence: Silence) {
+        madeHere[silence.id] = now
+        hold(silence)
+    }
+
+    /// When each silence made through `add` (not mirrored) was made, while it is fresh.
+    private var madeHere: [String: Instant] = [:]
+
+    private func hold(_ silence: Silence) {
         silences.add(silence)
         timers.push(Timer(at: silence.endsAt, key: .silence(silence.id)))
         if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: .silence(silence.id))) }
@@ -297,17 +305,17 @@ public final class Router {
             return a.matchers == b.matchers && a.endsAt.nanoseconds.subtractingSaturated(b.endsAt.nanoseconds).magnitude < 1_000_000
         }
         for s in silences.all where s.id.hasPrefix(prefix) && !same(s, wanted[s.id]) {
-            // Made a moment ago (here, or just before the cluster answered a read already on
-            // its way): not listed yet is not gone.
-            // (Only one that started in the last 5 s: a pending one, starting later, is not new.)
-            if wanted[s.id] == nil, s.startsAt <= t, t.nanoseconds.subtractingSaturated(s.startsAt.nanoseconds) < Router.freshSilence { continue }
+            // Made here a moment ago (a read already on its way when it was made may not list
+            // it yet): not listed is not gone. One that came from the cluster is gone.
+            if wanted[s.id] == nil, let made = madeHere[s.id], t - made < Router.freshSilence { continue }
             _ = removeSilence(id: s.id, at: t)
             changed += 1
         }
         for s in list where silences[s.id] == nil && s.endsAt > t && silences.count < limit {
-            add(s)
+            hold(s)
             changed += 1
         }
+        madeHere = madeHere.filter { silences[$0.key] != nil && t - $0.value < Router.freshSilence }
         if changed > 0 { reconcileAcks() }
         return changed
     }

@@ -262,6 +262,10 @@ struct ClusterExampleTests {
         let three = about("venue3", in: ex.received())
         #expect(counts(three) == ["slack firing": 1, "slack resolved": 1], "acked on A: \(three)")
         #expect(await ex.script("start.sh", ["vigil-a"]).0 == 0)
+        // Replica B ran throughout: it relayed each of the three incidents' notices once.
+        let metrics = await offPool { httpRequest(ex.vigilPort("b"), "GET", "/metrics").1 }
+        #expect(metrics.contains("vigil_notifications_relayed_total{channel=\"slack\"} 6\n"), "\(metrics.split(separator: "\n").filter { $0.contains("relayed") })")
+        #expect(metrics.contains("vigil_notifications_relayed_total{channel=\"pager\"} 4\n"))
         print("cluster faults: replica killed \(counts(one.messages)); peer stopped \(counts(two.messages)); acked \(counts(three))")
     }
 }

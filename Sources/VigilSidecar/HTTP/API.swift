@@ -198,6 +198,8 @@ public struct API: Sendable {
         family("vigil_notifications_sent_total", "counter", "Notifications delivered, per channel.", channels.map { (label("channel", $0), Double(stats[$0]?.sent ?? 0)) })
         family("vigil_notifications_failed_total", "counter", "Notifications that finally failed, per channel.", channels.map { (label("channel", $0), Double(stats[$0]?.failed ?? 0)) })
         family("vigil_notifications_retried_total", "counter", "Delivery retries, per channel.", channels.map { (label("channel", $0), Double(stats[$0]?.retried ?? 0)) })
+        family("vigil_notifications_relayed_total", "counter", "Cluster mode: notifications handed to the Alertmanager cluster, which delivers them, per channel.",
+               channels.map { (label("channel", $0), Double(stats[$0]?.relayed ?? 0)) })
         let depth = sidecar.delivery.outbox.depth
         family("vigil_outbox_depth", "gauge", "Notifications waiting in the outbox, per channel.", channels.map { (label("channel", $0), Double(depth[$0] ?? 0)) })
         family("vigil_config_last_reload_successful", "gauge", "1 if the last configuration load succeeded.", [("", s.lastReloadSuccessful ? 1 : 0)])
