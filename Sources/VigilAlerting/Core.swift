@@ -17,7 +17,8 @@ public final class Core {
 
     /// What an operator asks of the core.
     public enum Command: Sendable {
-        case ack(fingerprint: String, for: Int64?)
+        /// `by` and `comment` say who acked and why (the on-call page and `vigil alerts` show them).
+        case ack(fingerprint: String, for: Int64?, by: String = "", comment: String = "")
         case addSilence(matchers: [LabelMatcher], duration: Int64, createdBy: String, comment: String)
         case removeSilence(id: String)
         /// The silences an Alertmanager cluster holds now (ids `am:…`), mirrored.
@@ -207,8 +208,9 @@ public final class Core {
     private func execute(_ command: Command, at now: Instant) -> Reply {
         let reply: Reply
         switch command {
-        case .ack(let fp, let duration):
-            reply = router.acknowledge(fingerprint: fp, at: now, for: duration) ? .ok(fp) : .notFound("no firing alert has fingerprint \(fp)")
+        case .ack(let fp, let duration, let by, let comment):
+            reply = router.acknowledge(fingerprint: fp, at: now, for: duration, by: by, comment: comment)
+                ? .ok(fp) : .notFound("no firing alert has fingerprint \(fp)")
         case .addSilence(let matchers, let duration, let createdBy, let comment):
             guard router.silenceCount < Core.maxSilences else {
                 return .refused("vigil holds at most \(Core.maxSilences) silences; expire some first")

@@ -39,6 +39,13 @@ struct Silences: Muter {
         let labels = alert.allLabels
         return held.values.contains { $0.silence.isActive(at: now) && $0.matchers.allSatisfy { $0.matches(labels) } }
     }
+
+    /// The ids of the silences muting the alert now, sorted.
+    func matching(_ alert: AlertInfo, at now: Instant) -> [String] {
+        guard !held.isEmpty else { return [] }
+        let labels = alert.allLabels
+        return held.values.filter { $0.silence.isActive(at: now) && $0.matchers.allSatisfy { $0.matches(labels) } }.map(\.silence.id).sorted()
+    }
 }
 
 /// A silence's matcher with its regex compiled.
@@ -74,10 +81,24 @@ struct Inhibitions {
 
     private(set) var rules: [Rule] = []
 
+    init(rules: [Rule]) { self.rules = rules }
+
     init(_ lint: LintResult) {
         for f in lint.files {
             for case .inhibit(let i) in f.statements { rules.append(Rule(target: i.target.name, source: i.source.name, on: i.on.map(\.name))) }
         }
+    }
+
+    /// The rule of a firing alert that inhibits `alert` now, if any.
+    func source(muting alert: AlertInfo, firing tracked: [String: Router.Tracked]) -> String? {
+        for inh in rules where inh.target == alert.name {
+            let muted = tracked.values.contains { src in
+                src.firing && src.info.name == inh.source
+                    && inh.on.allSatisfy { name in src.info.labels.first { $0.name == name }?.value == alert.labels.first { $0.name == name }?.value }
+            }
+            if muted { return inh.source }
+        }
+        return nil
     }
 
     /// The mute stage over the alerts firing now.
@@ -88,14 +109,7 @@ struct Inhibitions {
         let tracked: [String: Router.Tracked]
 
         func mutes(_ alert: AlertInfo, at now: Instant) -> Bool {
-            for inh in rules where inh.target == alert.name {
-                let muted = tracked.values.contains { src in
-                    src.firing && src.info.name == inh.source
-                        && inh.on.allSatisfy { name in src.info.labels.first { $0.name == name }?.value == alert.labels.first { $0.name == name }?.value }
-                }
-                if muted { return true }
-            }
-            return false
+            Inhibitions(rules: rules).source(muting: alert, firing: tracked) != nil
         }
     }
 }

@@ -66,6 +66,9 @@ public final class Router {
         var ackedUntil: Instant?
         /// The ack is an acknowledgement silence held by the cluster (it ends with it).
         var ackHeld: Bool?
+        /// Who acked and why.
+        var ackBy: String?
+        var ackComment: String?
         var flapping = false
         var stableAt: Instant?
         /// Resolved, its resolve waiting for its group's (grouped rules: resolves go out grouped).
@@ -188,10 +191,12 @@ public final class Router {
     /// Acknowledges a firing alert: repeats and pending escalation stop until it resolves (or the
     /// ack expires), and PagerDuty channels that were paged get `acknowledge`. False if not firing.
     @discardableResult
-    public func acknowledge(fingerprint fp: String, at t: Instant, for duration: Int64? = nil) -> Bool {
+    public func acknowledge(fingerprint fp: String, at t: Instant, for duration: Int64? = nil, by: String = "", comment: String = "") -> Bool {
         advance(through: t)
         guard var tr = tracked[fp], tr.firing else { return false }
         tr.ackedUntil = duration.map { t + $0 } ?? Instant(nanoseconds: .max)
+        tr.ackBy = by
+        tr.ackComment = comment
         tracked[fp] = tr
         acknowledged(fp)
         schedule(fp)
@@ -264,11 +269,14 @@ public final class Router {
         for fp in tracked.keys.sorted() {
             guard let tr = tracked[fp], tr.firing else { continue }
             let labels = tr.info.allLabels
-            let until = acks.filter { $0.startsAt >= tr.firedAt && Acknowledgement.matches($0, labels) }.map(\.endsAt).max()
-            if let until, tr.ackedUntil != until {
+            let latest = acks.filter { $0.startsAt >= tr.firedAt && Acknowledgement.matches($0, labels) }.max { $0.endsAt < $1.endsAt }
+            let until = latest?.endsAt
+            if let until, let latest, tr.ackedUntil != until {
                 let wasAcked = tr.ackedUntil != nil
                 tracked[fp]?.ackedUntil = until
                 tracked[fp]?.ackHeld = true
+                tracked[fp]?.ackBy = latest.createdBy
+                tracked[fp]?.ackComment = latest.comment
                 if !wasAcked { acknowledged(fp) }
                 schedule(fp)
             } else if until == nil, tr.ackHeld == true {
@@ -277,6 +285,45 @@ public final class Router {
                 if let d = due(fp) { timers.push(Timer(at: max(d, now), key: .alert(fp))) } // overdue steps go out now
             }
         }
+    }
+
+    /// What the on-call page shows of a followed alert beside the engine's state: its text, its
+    /// ack, its next escalation step, and what mutes it.
+    public struct Status: Sendable, Equatable {
+        public let info: AlertInfo
+        /// Acked until then (`.max`: until it resolves), by whom, why.
+        public let ackedUntil: Instant?
+        public let ackedBy: String?
+        public let ackComment: String?
+        /// The next escalation step: to which channels, when (nil while acked, muted or done).
+        public let nextStep: (channels: [String], at: Instant)?
+        /// Silences muting it now, by id; the rule of the firing alert inhibiting it.
+        public let silencedBy: [String]
+        public let inhibitedBy: String?
+
+        public static func == (a: Status, b: Status) -> Bool {
+            a.info == b.info && a.ackedUntil == b.ackedUntil && a.ackedBy == b.ackedBy && a.ackComment == b.ackComment
+                && a.nextStep?.channels == b.nextStep?.channels && a.nextStep?.at == b.nextStep?.at
+                && a.silencedBy == b.silencedBy && a.inhibitedBy == b.inhibitedBy
+        }
+    }
+
+    /// Every firing alert the router follows, by fingerprint.
+    public var statuses: [String: Status] {
+        var out: [String: Status] = [:]
+        for (fp, tr) in tracked.storage where tr.firing {
+            let acked = tr.ackedUntil.map { $0 > now } ?? false
+            let silencedBy = silences.matching(tr.info, at: now)
+            let inhibitedBy = inhibitions.source(muting: tr.info, firing: tracked.storage)
+            var next: (channels: [String], at: Instant)?
+            if let rule = rules[tr.info.name], !acked, !tr.pendingFirst, silencedBy.isEmpty, inhibitedBy == nil, tr.nextStep < rule.steps.count {
+                let step = rule.steps[tr.nextStep]
+                next = (step.channels, tr.firedAt + step.delay)
+            }
+            out[fp] = Status(info: tr.info, ackedUntil: acked ? tr.ackedUntil : nil, ackedBy: acked ? tr.ackBy : nil, ackComment: acked ? tr.ackComment : nil,
+                             nextStep: next, silencedBy: silencedBy, inhibitedBy: inhibitedBy)
+        }
+        return out
     }
 
     /// The firing alert with this fingerprint, if any (what an ack in the cluster matches).

@@ -51,7 +51,7 @@ public final class Sidecar: Sendable {
 
     /// Operator commands, run on the core thread.
     public enum Command: Sendable {
-        case ack(fingerprint: String, for: Int64?)
+        case ack(fingerprint: String, for: Int64?, by: String = "", comment: String = "")
         case addSilence(matchers: [LabelMatcher], duration: Int64, createdBy: String, comment: String)
         case removeSilence(id: String)
         /// The silences an Alertmanager cluster holds (`silences_from`), mirrored.
@@ -80,8 +80,8 @@ public final class Sidecar: Sendable {
 
     /// Pending and firing alerts with their acks and the active silences, built on the core
     /// thread when asked (nil if the core did not answer in 5 s).
-    public func alerts() -> (alerts: [InstanceSnapshot], acked: Set<String>, silences: [Silence])? {
-        Sidecar.ask(inbox, within: 5) { core in (core.engine.instances(), core.acknowledged, core.router.activeSilences) }
+    public func alerts() -> (alerts: [InstanceSnapshot], acked: Set<String>, silences: [Silence], statuses: [String: Router.Status])? {
+        Sidecar.ask(inbox, within: 5) { core in (core.engine.instances(), core.acknowledged, core.router.activeSilences, core.router.statuses) }
     }
 
     /// What `body` reads on the core thread, after the step under way (nil if the core did not
@@ -234,7 +234,7 @@ public final class Sidecar: Sendable {
         var command = command
         if let mirror = silenceMirror {
             switch command {
-            case .ack(let fp, let duration):
+            case .ack(let fp, let duration, let by, let ackComment):
                 // The ack is a silence of the alert's notices in the cluster (`Acknowledgement`):
                 // every replica reads it back as an ack, and it outlives this one.
                 guard let found = Sidecar.ask(inbox, within: 5, { $0.router.firingAlert(fp) }) else { return nil }
@@ -242,10 +242,11 @@ public final class Sidecar: Sendable {
                 let start = options.clock.now()
                 let end = start + (duration ?? Sidecar.ackUntilResolved)
                 let matchers = Acknowledgement.matchers(for: alert)
-                let comment = "acknowledged through vigil" + (duration == nil ? " until it resolves" : "")
-                switch mirror.create(matchers: matchers, startsAt: start, endsAt: end, createdBy: "vigil", comment: comment) {
+                let comment = ackComment.isEmpty ? "acknowledged through vigil" + (duration == nil ? " until it resolves" : "") : ackComment
+                let author = by.isEmpty ? "vigil" : by
+                switch mirror.create(matchers: matchers, startsAt: start, endsAt: end, createdBy: author, comment: comment) {
                 case .success(let id):
-                    let ack = Silence(id: "am:" + id, matchers: matchers, startsAt: start, endsAt: end, createdBy: "vigil", comment: comment)
+                    let ack = Silence(id: "am:" + id, matchers: matchers, startsAt: start, endsAt: end, createdBy: author, comment: comment)
                     return run(.holdSilence(ack)).map { reply in if case .ok = reply { .ok(fp) } else { reply } }
                 case .failure(let why):
                     return .upstream("cannot acknowledge in Alertmanager: \(why)")
@@ -422,7 +423,7 @@ public final class Sidecar: Sendable {
 
     private func coreCommand(_ command: Command) -> Core.Command {
         switch command {
-        case .ack(let fp, let duration): .ack(fingerprint: fp, for: duration)
+        case .ack(let fp, let duration, let by, let comment): .ack(fingerprint: fp, for: duration, by: by, comment: comment)
         case .addSilence(let m, let d, let by, let comment): .addSilence(matchers: m, duration: d, createdBy: by, comment: comment)
         case .removeSilence(let id): .removeSilence(id: id)
         case .syncSilences(let list): .syncSilences(list)
@@ -436,8 +437,8 @@ public final class Sidecar: Sendable {
     private func completed(_ command: Command, _ reply: Reply) {
         guard case .ok(let text) = reply else { return }
         switch command {
-        case .ack(let fp, _):
-            log.logger("api").info("alert acknowledged", ["fingerprint": fp])
+        case .ack(let fp, _, let by, _):
+            log.logger("api").info("alert acknowledged", ["fingerprint": fp, "by": by])
         case .addSilence(let matchers, _, let createdBy, _):
             log.logger("api").info("silence added", ["id": text, "matchers": matchers.map(\.description).joined(separator: ","), "by": createdBy])
         case .reload(let rules, let config, let surroundings):

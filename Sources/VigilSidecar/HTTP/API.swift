@@ -29,6 +29,7 @@ public struct API: Sendable {
             if let denied = authorize(r) { return denied }
             return reply(sidecar.run(.removeSilence(id: parts[3])), created: false)
         }
+        if r.method == "GET", let page = Page.asset(r.path) { return page } // the on-call page
         switch (r.method, parts) {
         case ("GET", ["health"]):
             return .json(200, "{\"status\":\"ok\",\"timestamp\":\"\(WallClock().now().rfc3339)\"}")
@@ -98,7 +99,9 @@ public struct API: Sendable {
             case .failure(let e): return .error(400, e.message)
             }
         }
-        return reply(sidecar.run(.ack(fingerprint: fp, for: duration)), created: false)
+        let by = (body["by"] as? String).map { String($0.prefix(200)) } ?? "api"
+        let comment = (body["comment"] as? String).map { String($0.prefix(2000)) } ?? ""
+        return reply(sidecar.run(.ack(fingerprint: fp, for: duration, by: by, comment: comment)), created: false)
     }
 
     private func authorize(_ r: HTTPRequest) -> HTTPResponse? {
@@ -121,13 +124,28 @@ public struct API: Sendable {
         }
     }
 
+    /// Pending and firing alerts; a firing one also with what routing knows of it (`Router.Status`):
+    /// `summary`, `runbook`, `ack` (`until`, null while it fires; `by`, `comment`), `next` (the
+    /// next escalation step's `channels` and `at`), `silencedBy` (silence ids), `inhibitedBy`.
     func alertsJSON() -> String? {
         guard let s = sidecar.alerts() else { return nil }
+        let severities = Dictionary(sidecar.snapshot.rules.map { ($0.name, $0.severity) }) { a, _ in a }
+        func text(_ v: String?) -> String { v.map(jsonString) ?? "null" }
         return "[" + s.alerts.map { a in
             let fp = fingerprint(alert: a.alert, labels: a.labels)
             let labels = a.labels.map { "\(jsonString($0.name)):\(jsonString($0.value))" }.joined(separator: ",")
-            return "{\"fingerprint\":\"\(fp)\",\"alert\":\(jsonString(a.alert)),\"labels\":{\(labels)},\"state\":\"\(a.state.rawValue)\","
-                + "\"activeAt\":\"\(a.activeAt.rfc3339)\",\"value\":\(a.stringValue.map(jsonString) ?? (a.value.isFinite ? formatNumber(a.value) : "null")),\"acked\":\(s.acked.contains(fp))}"
+            var json = "{\"fingerprint\":\"\(fp)\",\"alert\":\(jsonString(a.alert)),\"labels\":{\(labels)},\"state\":\"\(a.state.rawValue)\","
+                + "\"severity\":\"\((severities[a.alert] ?? .warning).rawValue)\","
+                + "\"activeAt\":\"\(a.activeAt.rfc3339)\",\"value\":\(a.stringValue.map(jsonString) ?? (a.value.isFinite ? formatNumber(a.value) : "null")),\"acked\":\(s.acked.contains(fp))"
+            if let st = s.statuses[fp] {
+                let ack = st.ackedUntil.map { until in
+                    "{\"until\":\(until.nanoseconds == .max ? "null" : "\"\(until.rfc3339)\""),\"by\":\(text(st.ackedBy)),\"comment\":\(text(st.ackComment))}"
+                } ?? "null"
+                let next = st.nextStep.map { "{\"channels\":[\($0.channels.map(jsonString).joined(separator: ","))],\"at\":\"\($0.at.rfc3339)\"}" } ?? "null"
+                json += ",\"summary\":\(jsonString(st.info.summary)),\"runbook\":\(text(st.info.runbook)),\"ack\":\(ack),\"next\":\(next),"
+                    + "\"silencedBy\":[\(st.silencedBy.map(jsonString).joined(separator: ","))],\"inhibitedBy\":\(text(st.inhibitedBy))"
+            }
+            return json + "}"
         }.joined(separator: ",") + "]"
     }
 
@@ -235,7 +253,7 @@ public struct API: Sendable {
     /// pending or firing instance, labelled `alertname`, (for ALERTS) `alertstate`, `severity`
     /// and the instance's own labels; ALERTS_FOR_STATE's value is when it became active.
     private func alertSeries(_ out: inout String) {
-        guard let (alerts, _, _) = sidecar.alerts() else { return }
+        guard let alerts = sidecar.alerts()?.alerts else { return }
         let severity = Dictionary(sidecar.snapshot.rules.map { ($0.name, $0.severity.rawValue) }, uniquingKeysWith: { a, _ in a })
         func labels(_ a: InstanceSnapshot, state: String?) -> String {
             var pairs = [("alertname", a.alert)]
