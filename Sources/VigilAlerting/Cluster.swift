@@ -3,6 +3,11 @@ import VigilEngine
 import VigilRules
 
 extension AlertInfo {
+    /// The alert on the on-call page under `external_url` (`/#/alert/FINGERPRINT`), if one is set.
+    public func pageURL(_ externalURL: String?) -> String? {
+        externalURL.map { $0 + "/#/alert/" + fingerprint }
+    }
+
     /// The alert's labels plus `alertname` and `severity`, as Alertmanager holds them (what
     /// silences match and payloads show).
     public var allLabels: [Label] {

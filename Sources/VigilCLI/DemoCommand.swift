@@ -149,6 +149,7 @@ final class Demo: Sendable {
             a scrape of its prometheus_client histogram at http://127.0.0.1:\(exporter.port)/metrics)
             → a local receiver standing in for Slack, PagerDuty and email.
             Demo time runs \(formatNumber(clock.speed))× faster than real time; the incident takes 13½ minutes of it.
+            Watch it on the on-call page: http://127.0.0.1:\(api.port)/
 
             """)
 

@@ -183,3 +183,25 @@ extension PayloadTests {
         #expect(config.request(for: Sample.notification(.acknowledge, channel: "email")) == nil)
     }
 }
+
+/// With `external_url`, every Slack, PagerDuty and mail notification links to its alert on the
+/// on-call page (`/#/alert/FINGERPRINT`).
+struct PageLinkTests {
+    @Test func slackPagerDutyAndMailLinkToTheAlertOnThePage() throws {
+        var config = Sample.config
+        for name in config.channels.keys { config.channels[name]?.externalURL = "https://vigil.example:9177" }
+        let page = "https://vigil.example:9177/#/alert/" + Sample.alert.fingerprint
+        let slack = try #require(config.channels["slack"])
+        let slackBody = SlackPayload.render(Sample.notification(.firing, channel: "slack"), externalURL: slack.externalURL).serialized()
+        #expect(slackBody.contains("*Open:* <\(page)|on the on-call page>"))
+        let pager = try #require(config.channels["pager"])
+        let trigger = try #require(PagerDutyPayload.render(Sample.notification(.firing, channel: "pager"), channel: pager)).serialized()
+        #expect(trigger.contains("\"client\":\"vigil\",\"client_url\":\"\(page)\""), "\(trigger)")
+        #expect(trigger.contains("vigil on-call page"))
+        let mail = MailContent(Sample.notification(.firing, channel: "email"), externalURL: "https://vigil.example:9177")
+        #expect(mail.text.contains("  on-call page = \(page)\n"))
+        #expect(mail.html.contains("<p><a href=\"\(page)\">open on the on-call page</a></p>"))
+        // Without external_url nothing links (the golden payloads above).
+        #expect(!SlackPayload.render(Sample.notification(.firing, channel: "slack")).serialized().contains("on-call page"))
+    }
+}

@@ -11,7 +11,8 @@ struct MailContent {
     let text: String
     let html: String
 
-    init(_ n: AlertNotification) {
+    /// With `externalURL`, each alert links to itself on the on-call page.
+    init(_ n: AlertNotification, externalURL: String? = nil) {
         subject = n.alerts.first.map { SlackPayload.title(n, $0) + ($0.resolution.map { " — \($0)" } ?? "")
             + (n.alerts.count > 1 ? " and \(n.alerts.count - 1) more" : "") } ?? "vigil"
         let shown = n.alerts.prefix(MailContent.alertLimit)
@@ -23,6 +24,7 @@ struct MailContent {
             lines.append("  since = \(a.startsAt.rfc3339)")
             if let end = a.endsAt { lines.append("  resolved = \(end.rfc3339)") }
             if let r = a.runbook { lines.append("  runbook = \(r)") }
+            if let page = a.pageURL(externalURL) { lines.append("  on-call page = \(page)") }
             lines.append("  fingerprint = \(a.fingerprint)")
             return lines.joined(separator: "\n")
         }.joined(separator: "\n\n")
@@ -34,6 +36,7 @@ struct MailContent {
                 + a.labels.map { "<tr><td>\(escape($0.name))</td><td>\(escape($0.value))</td></tr>" }.joined()
                 + "<tr><td>value</td><td>\(escape(a.valueText))</td></tr><tr><td>since</td><td>\(a.startsAt.rfc3339)</td></tr></table>"
                 + (a.runbook.map { "<p><a href=\"\(escape($0))\">runbook</a></p>" } ?? "")
+                + (a.pageURL(externalURL).map { "<p><a href=\"\(escape($0))\">open on the on-call page</a></p>" } ?? "")
         }.joined() + (more > 0 ? "<p>…and \(more) more</p>" : "") + "</body></html>"
     }
 

@@ -56,7 +56,13 @@ enum PagerDutyPayload {
                 ("custom_details", .object(details)),
             ]
             event.append(("payload", .object(payload)))
-            if let runbook = a.runbook { event.append(("links", .array([.object([("href", .string(runbook)), ("text", .string("Runbook"))])]))) }
+            var links: [JSONValue] = a.runbook.map { [.object([("href", .string($0)), ("text", .string("Runbook"))])] } ?? []
+            if let page = a.pageURL(channel.externalURL) {
+                links.append(.object([("href", .string(page)), ("text", .string("vigil on-call page"))]))
+                event.append(("client", .string("vigil")))
+                event.append(("client_url", .string(page)))
+            }
+            if !links.isEmpty { event.append(("links", .array(links))) }
             // PagerDuty refuses events over 512 KB: drop the details first, they are the bulk.
             if JSONValue.object(event).serialized().utf8.count > sizeLimit {
                 payload[5] = ("custom_details", .object([("truncated", .string("the details exceeded PagerDuty's 512 KB limit"))]))

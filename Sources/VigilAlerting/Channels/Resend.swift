@@ -23,7 +23,7 @@ struct ResendIntegration: Integration {
 
 enum ResendPayload {
     static func render(_ n: AlertNotification, channel: ChannelConfig) -> JSONValue {
-        let mail = MailContent(n)
+        let mail = MailContent(n, externalURL: channel.externalURL)
         return .object([("from", .string(channel.from ?? "vigil@localhost")), ("to", .array(channel.recipients.map(JSONValue.string))),
                         ("subject", .string(mail.subject)), ("text", .string(mail.text)), ("html", .string(mail.html))])
     }

@@ -18,15 +18,15 @@ struct SMTPIntegration: Integration {
         let from = channel.from ?? "vigil@localhost"
         let envelope = MailEnvelope(from: MailMessage.address(from), to: channel.recipients.map(MailMessage.address), username: smtp.username,
                                     password: smtp.password, caFile: smtp.caFile, requireTLS: smtp.requireTLS)
-        let message = MailMessage.render(n, from: from, to: channel.recipients)
+        let message = MailMessage.render(n, from: from, to: channel.recipients, externalURL: channel.externalURL)
         return OutgoingRequest(channel: channel.name, url: Secret(smtp.url), body: Data(message.utf8), mail: envelope)
     }
 }
 
 /// An RFC 5322 message for a notification.
 enum MailMessage {
-    static func render(_ n: AlertNotification, from: String, to: [String]) -> String {
-        let mail = MailContent(n)
+    static func render(_ n: AlertNotification, from: String, to: [String], externalURL: String? = nil) -> String {
+        let mail = MailContent(n, externalURL: externalURL)
         let id = (n.alerts.first?.fingerprint ?? "0") + "." + n.kind.rawValue + "." + String(UInt64(bitPattern: n.at.nanoseconds), radix: 36)
         let boundary = "vigil-" + id
         let headers = [

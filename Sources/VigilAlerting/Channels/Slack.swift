@@ -12,7 +12,7 @@ struct SlackIntegration: Integration {
     let type = "slack"
 
     func request(for n: AlertNotification, channel: ChannelConfig) -> OutgoingRequest? {
-        post(n, channel) { SlackPayload.render(n) }
+        post(n, channel) { SlackPayload.render(n, externalURL: channel.externalURL) }
     }
 
     func pacing(_ channel: ChannelConfig) -> Int64? {
@@ -54,7 +54,8 @@ enum SlackPayload {
         return "[\(state)] \(a.name) (\(a.severity.rawValue))"
     }
 
-    static func render(_ n: AlertNotification) -> JSONValue {
+    /// With `externalURL`, each alert links to itself on the on-call page.
+    static func render(_ n: AlertNotification, externalURL: String? = nil) -> JSONValue {
         var blocks: [JSONValue] = []
         let shown = n.alerts.count <= blockLimit ? n.alerts[...] : n.alerts.prefix(blockLimit - 1)
         for a in shown {
@@ -67,6 +68,7 @@ enum SlackPayload {
                 lines.append("*Value:* \(escape(a.valueText))   *Since:* \(a.startsAt.rfc3339)")
             }
             if let runbook = a.runbook { lines.append("*Runbook:* <\(escape(runbook))|runbook>") }
+            if let page = a.pageURL(externalURL) { lines.append("*Open:* <\(escape(page))|on the on-call page>") }
             blocks.append(.object([("type", .string("section")), ("text", .object([("type", .string("mrkdwn")),
                                    ("text", .string(truncate(lines.joined(separator: "\n"), sectionLimit)))]))]))
         }
