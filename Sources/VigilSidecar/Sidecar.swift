@@ -23,12 +23,21 @@ public final class Sidecar: Sendable {
         public init() {}
     }
 
+    /// A loaded rule as the API lists it: where it is written too.
+    public struct RuleEntry: Sendable, Equatable {
+        public let name: String
+        public let severity: Severity
+        public let channels: [String]
+        public let file: String
+        public let line: Int
+    }
+
     /// What the API reads without asking the core: counters refreshed after every step (cheap;
     /// alert lists are built on demand, see `alerts()`).
     public struct Snapshot: Sendable {
         public var pending = 0
         public var firing = 0
-        public var rules: [(name: String, severity: Severity, channels: [String])] = []
+        public var rules: [RuleEntry] = []
         public var connected = false
         public var secondsSinceLastMessage = 0.0
         public var samples = 0
@@ -469,8 +478,14 @@ public final class Sidecar: Sendable {
         }
     }
 
-    private static func ruleList(_ rules: LintResult) -> [(name: String, severity: Severity, channels: [String])] {
-        rules.alerts.map { ($0.name.name, $0.severity ?? .warning, $0.channels.map(\.name)) }
+    private static func ruleList(_ rules: LintResult) -> [RuleEntry] {
+        rules.files.flatMap { f in
+            f.statements.compactMap { s -> RuleEntry? in
+                guard case .alert(let a) = s else { return nil }
+                return RuleEntry(name: a.name.name, severity: a.severity ?? .warning, channels: a.channels.map(\.name),
+                                 file: f.source.path, line: f.source.position(of: a.range.start).line)
+            }
+        }
     }
 
     /// What the monitor measured, as samples. A reading whose metric the stream gave another

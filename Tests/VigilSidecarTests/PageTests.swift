@@ -43,6 +43,12 @@ struct PageTests {
         #expect(acked.status == 200)
         let after = String(decoding: get(api, "/api/v1/alerts").body, as: UTF8.self)
         #expect(after.contains("\"acked\":true,") && after.contains("\"ack\":{\"until\":\"2025-01-15T14:30:00Z\",\"by\":\"ana\",\"comment\":\"on it\"},\"next\":null,"), "\(after)")
+        // What delivery did: the console channel printed the firing (the page's last 100).
+        let delivery = String(decoding: get(api, "/api/v1/delivery").body, as: UTF8.self)
+        #expect(delivery.contains("{\"name\":\"slack\",\"type\":\"console\",\"sent\":1,\"failed\":0,\"retried\":0,\"relayed\":0,\"outbox\":0,"), "\(delivery)")
+        #expect(delivery.hasSuffix("\"recent\":[{\"at\":\"2025-01-15T14:00:00Z\",\"channel\":\"slack\",\"kind\":\"firing\",\"alert\":\"high\",\"labels\":{\"k\":\"<b>\"},\"status\":\"printed\",\"detail\":null}]}"), "\(delivery)")
+        let rules = String(decoding: get(api, "/api/v1/rules").body, as: UTF8.self)
+        #expect(rules == "[{\"name\":\"high\",\"severity\":\"critical\",\"channels\":[\"slack\"],\"file\":\"t.rules\",\"line\":2}]")
         await v.stop()
     }
 }

@@ -64,6 +64,10 @@ def main():
     try:
         driver.get(base + "/")
         until("the firing alerts", lambda: card(driver, "kalshi") and card(driver, XSS))
+        # The notifications so far (two console lines to slack) and where the rule is written.
+        until("the notifications listed", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#recent .notification-row")) == 2)
+        assert all("printed" in r.text for r in driver.find_elements(By.CSS_SELECTOR, "#recent .notification-row"))
+        until("the rule's file and line", lambda: "t.rules:2" in driver.find_element(By.ID, "rules").text)
         kalshi = api(base, "/api/v1/alerts")
         fp = next(a["fingerprint"] for a in kalshi if a["labels"].get("venue") == "kalshi")
 

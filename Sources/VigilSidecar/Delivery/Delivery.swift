@@ -11,6 +11,25 @@ public struct DeliveryStats: Sendable, Equatable {
     public var retried = 0
     /// Cluster mode: handed to the Alertmanager cluster, which delivers them.
     public var relayed = 0
+    /// When a notification last reached the target, and the last failure (an attempt's cause:
+    /// a status or a connection error, never a URL) and when.
+    public var lastSuccess: Date?
+    public var lastError: String?
+    public var lastErrorAt: Date?
+}
+
+/// One recent notification and how its delivery went (the on-call page lists the last 100).
+public struct DeliveryRecord: Sendable, Equatable {
+    public let at: Instant
+    public let channel: String
+    public let kind: AlertNotification.Kind
+    public let alert: String
+    public let labels: [Label]
+    /// `queued`, `sent`, `retrying`, `failed`, `printed` (console), `synced` (Alertmanager's
+    /// state) or `relayed` (cluster mode: Alertmanager delivers it).
+    public internal(set) var status: String
+    /// Why it is retrying or failed.
+    public internal(set) var detail: String?
 }
 
 /// Delivers notifications: durable outbox first, then per-channel workers that retry, pace and
@@ -26,6 +45,31 @@ public final class Delivery: Sendable {
     /// Config, workers and state syncs, swapped together on a reload.
     private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker], syncs: [String: StateSync])>
     private let counters = Mutex<[String: DeliveryStats]>([:])
+    /// The last `recentLimit` notifications, oldest first, each with its outbox id when it has one.
+    private let recentRecords = Mutex<[(id: UInt64?, record: DeliveryRecord)]>([])
+    public static let recentLimit = 100
+
+    /// The last 100 notifications, newest first.
+    public var recent: [DeliveryRecord] { recentRecords.withLock { $0.reversed().map(\.record) } }
+
+    private func note(_ n: AlertNotification, id: UInt64?, status: String) {
+        let r = DeliveryRecord(at: n.at, channel: n.channel, kind: n.kind, alert: n.alerts.first?.name ?? "?",
+                               labels: n.alerts.first?.labels ?? [], status: status, detail: nil)
+        recentRecords.withLock { list in
+            list.append((id, r))
+            if list.count > Delivery.recentLimit { list.removeFirst(list.count - Delivery.recentLimit) }
+        }
+    }
+
+    /// A delivery attempt's outcome for the outbox entry `id`, if it is still among the recent.
+    func update(_ id: UInt64, status: String, detail: String? = nil) {
+        recentRecords.withLock { list in
+            if let i = list.lastIndex(where: { $0.id == id }) {
+                list[i].record.status = status
+                list[i].record.detail = detail
+            }
+        }
+    }
 
     public init(config: AlertingConfig, transport: HTTPTransport = CurlTransport(), outbox: Outbox,
                 policy: RetryPolicy = RetryPolicy(), log: LogSink,
@@ -102,19 +146,24 @@ public final class Delivery: Sendable {
         }
         if let sync = state.withLock({ $0.syncs[n.channel] }) {
             sync.apply(n) // the peer gets the state, not the notice: nothing is owed
+            note(n, id: nil, status: "synced")
             return nil
         }
         if let cluster = config.relay(for: channel), let sync = state.withLock({ $0.syncs[cluster] }) {
             sync.relay(n) // cluster mode: Alertmanager delivers it, once for every replica
             count(n.channel) { $0.relayed += 1 }
+            note(n, id: nil, status: "relayed")
             return nil
         }
         if let line = channel.type.integration.consoleLine(for: n) {
             console(line)
             count(n.channel) { $0.sent += 1 }
+            note(n, id: nil, status: "printed")
             return nil
         }
-        return now ? outbox.addNow(n) : outbox.add(n)
+        let entry = now ? outbox.addNow(n) : outbox.add(n)
+        note(n, id: entry.id, status: "queued")
+        return entry
     }
 
     /// Hands an owed notification to its channel's worker.
@@ -141,6 +190,11 @@ public final class Delivery: Sendable {
 
     /// Called by a worker when an entry will not be delivered.
     func finalFailure(_ entry: Outbox.Entry, cause: String) {
+        update(entry.id, status: "failed", detail: cause)
+        count(entry.channel) { s in
+            s.lastError = cause
+            s.lastErrorAt = Date()
+        }
         let alert = entry.notification.alerts.first?.name ?? "?"
         log.error("delivery failed for good", ["channel": entry.channel, "alert": alert, "status": cause, "kind": entry.notification.kind.rawValue])
         count(entry.channel) { $0.failed += 1 }
@@ -265,7 +319,11 @@ final class ChannelWorker: Sendable {
             paced()
             switch integration.classify(result, now: Date()) {
             case .delivered:
-                delivery.count(channel.name) { $0.sent += 1 }
+                delivery.count(channel.name) { s in
+                    s.sent += 1
+                    s.lastSuccess = Date()
+                }
+                delivery.update(entry.id, status: "sent")
                 delivery.outbox.done(entry)
                 return
             case .final(let cause):
@@ -280,7 +338,12 @@ final class ChannelWorker: Sendable {
                     delivery.outbox.done(entry)
                     return
                 }
-                delivery.count(channel.name) { $0.retried += 1 }
+                delivery.count(channel.name) { s in
+                    s.retried += 1
+                    s.lastError = result.description
+                    s.lastErrorAt = Date()
+                }
+                delivery.update(entry.id, status: "retrying", detail: result.description)
                 delivery.log.warning("delivery will be retried", ["channel": channel.name, "alert": entry.notification.alerts.first?.name ?? "?",
                                                     "attempt": "\(attempt)", "cause": result.description])
                 sleep(wait)

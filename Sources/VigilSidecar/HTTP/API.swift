@@ -55,6 +55,8 @@ public struct API: Sendable {
             // One rule: where an Alertmanager alert's generatorURL points.
             guard let rule = sidecar.snapshot.rules.first(where: { $0.name == p[3] }) else { return .error(404, "no rule is named \(p[3])") }
             return .json(200, API.ruleJSON(rule))
+        case ("GET", ["api", "v1", "delivery"]):
+            return .json(200, deliveryJSON())
         case ("GET", ["api", "v1", "silences"]):
             guard let now = sidecar.alerts() else { return .error(503, "the core did not answer in time") }
             return .json(200, "[" + now.silences.map(silenceJSON).joined(separator: ",") + "]")
@@ -81,7 +83,8 @@ public struct API: Sendable {
             guard let reload else { return .error(503, "this sidecar cannot reload") }
             let (ok, message) = reload()
             return ok ? .json(200, "{\"status\":\"reloaded\",\"detail\":\(jsonString(message))}") : .error(400, message)
-        case (_, ["health"]), (_, ["ready"]), (_, ["metrics"]), (_, ["api", "v1", "alerts"]), (_, ["api", "v1", "rules"]), (_, ["api", "v1", "silences"]):
+        case (_, ["health"]), (_, ["ready"]), (_, ["metrics"]), (_, ["api", "v1", "alerts"]), (_, ["api", "v1", "rules"]), (_, ["api", "v1", "silences"]),
+             (_, ["api", "v1", "delivery"]):
             return HTTPResponse(status: 405, body: Data("{\"error\":\"method not allowed\"}".utf8), headers: ["Allow": "GET"])
         default:
             return .error(404, "no such endpoint: \(r.method) \(r.path)")
@@ -110,8 +113,9 @@ public struct API: Sendable {
         return HTTPResponse(status: 401, body: Data("{\"error\":\"a bearer token is required for this request\"}".utf8), headers: ["WWW-Authenticate": "Bearer"])
     }
 
-    static func ruleJSON(_ r: (name: String, severity: Severity, channels: [String])) -> String {
-        "{\"name\":\(jsonString(r.name)),\"severity\":\"\(r.severity.rawValue)\",\"channels\":[\(r.channels.map(jsonString).joined(separator: ","))]}"
+    static func ruleJSON(_ r: Sidecar.RuleEntry) -> String {
+        "{\"name\":\(jsonString(r.name)),\"severity\":\"\(r.severity.rawValue)\",\"channels\":[\(r.channels.map(jsonString).joined(separator: ","))],"
+            + "\"file\":\(jsonString(r.file)),\"line\":\(r.line)}"
     }
 
     private func reply(_ r: Sidecar.Reply?, created: Bool) -> HTTPResponse {
@@ -147,6 +151,27 @@ public struct API: Sendable {
             }
             return json + "}"
         }.joined(separator: ",") + "]"
+    }
+
+    /// Per channel: its type, counts, outbox depth, last success and last error (in words); and
+    /// the last 100 notifications with their delivery status, newest first.
+    func deliveryJSON() -> String {
+        let delivery = sidecar.delivery
+        let stats = delivery.stats
+        let depth = delivery.outbox.depth
+        func time(_ d: Date?) -> String { d.map { "\"\(Instant(seconds: $0.timeIntervalSince1970).rfc3339)\"" } ?? "null" }
+        let channels = delivery.config.channels.values.sorted { $0.name < $1.name }.map { c in
+            let s = stats[c.name] ?? DeliveryStats()
+            return "{\"name\":\(jsonString(c.name)),\"type\":\"\(c.type.name)\",\"sent\":\(s.sent),\"failed\":\(s.failed),\"retried\":\(s.retried),"
+                + "\"relayed\":\(s.relayed),\"outbox\":\(depth[c.name] ?? 0),\"lastSuccess\":\(time(s.lastSuccess)),"
+                + "\"lastError\":\(s.lastError.map(jsonString) ?? "null"),\"lastErrorAt\":\(time(s.lastErrorAt))}"
+        }
+        let recent = delivery.recent.map { r in
+            "{\"at\":\"\(r.at.rfc3339)\",\"channel\":\(jsonString(r.channel)),\"kind\":\"\(r.kind.rawValue)\",\"alert\":\(jsonString(r.alert)),"
+                + "\"labels\":{\(r.labels.map { "\(jsonString($0.name)):\(jsonString($0.value))" }.joined(separator: ","))},"
+                + "\"status\":\"\(r.status)\",\"detail\":\(r.detail.map(jsonString) ?? "null")}"
+        }
+        return "{\"channels\":[\(channels.joined(separator: ","))],\"recent\":[\(recent.joined(separator: ","))]}"
     }
 
     private func silenceJSON(_ s: Silence) -> String {

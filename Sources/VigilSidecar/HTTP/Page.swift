@@ -61,7 +61,7 @@ enum Page {
       <section><h2>Alerts <span id="alert-count" class="muted"></span></h2><div id="alerts"></div></section>
       <section><h2>Silences</h2><div id="silences"></div></section>
       <section><h2>Rules</h2><div id="rules"></div></section>
-      <section><h2>Delivery</h2><div id="delivery"></div></section>
+      <section><h2>Delivery</h2><div id="delivery"></div><h3>Last 100 notifications</h3><div id="recent"></div></section>
       <section><h2>Surroundings</h2><div id="surroundings"></div></section>
     </main>
     <dialog id="ack-dialog">
@@ -140,7 +140,7 @@ enum Page {
     // vigil's on-call page. Everything from the API is put on the page with textContent, never
     // as HTML: a label value like <img src=x onerror=alert(1)> shows as text.
     const $ = (id) => document.getElementById(id);
-    const state = { alerts: [], silences: [], rules: [], health: null, metrics: "", error: null, updated: null };
+    const state = { alerts: [], silences: [], rules: [], health: null, delivery: { channels: [], recent: [] }, error: null, updated: null };
 
     function el(tag, cls, text) {
       const e = document.createElement(tag);
@@ -307,11 +307,17 @@ enum Page {
       for (const a of state.alerts) counts.set(a.alert + "/" + a.state, (counts.get(a.alert + "/" + a.state) || 0) + 1);
       const table = el("table");
       const head = el("tr");
-      for (const h of ["Rule", "Severity", "Channels", "Firing", "Pending"]) head.append(el("th", null, h));
+      for (const h of ["Rule", "State", "Severity", "Channels", "Firing", "Pending", "Written at"]) head.append(el("th", null, h));
       table.append(head);
       for (const r of state.rules) {
         const tr = el("tr");
-        for (const v of [r.name, r.severity, r.channels.join(", "), counts.get(r.name + "/firing") || 0, counts.get(r.name + "/pending") || 0]) tr.append(el("td", null, v));
+        const firing = counts.get(r.name + "/firing") || 0, pending = counts.get(r.name + "/pending") || 0;
+        for (const v of [r.name, firing ? "firing" : pending ? "pending" : "inactive", r.severity, r.channels.join(", "), firing, pending]) tr.append(el("td", null, v));
+        const at = el("td");
+        const link = el("a", null, r.file + ":" + r.line);
+        link.href = "/api/v1/rules/" + encodeURIComponent(r.name);
+        at.append(link);
+        tr.append(at);
         table.append(tr);
       }
       const wrap = el("div", "scroll");
@@ -319,32 +325,32 @@ enum Page {
       box.append(wrap);
     }
 
-    // Per channel from /metrics: sent, failed, retried, relayed, outbox depth.
+    function table(headers, rows, rowClass) {
+      const t = el("table");
+      const head = el("tr");
+      for (const h of headers) head.append(el("th", null, h));
+      t.append(head);
+      for (const r of rows) { const tr = el("tr", rowClass); for (const v of r) tr.append(el("td", null, v)); t.append(tr); }
+      const wrap = el("div", "scroll");
+      wrap.append(t);
+      return wrap;
+    }
+    function when(iso) { return iso ? ago(iso) + " ago" : "never"; }
+
+    // Per channel: counts, what waits in the outbox, the last success and the last error.
     function renderDelivery() {
       const box = $("delivery");
       box.replaceChildren();
-      const rows = new Map();
-      const re = /^vigil_(notifications_sent_total|notifications_failed_total|notifications_retried_total|notifications_relayed_total|outbox_depth)\{channel="((?:[^"\\]|\\.)*)"\} (\S+)$/;
-      for (const line of state.metrics.split("\n")) {
-        const m = re.exec(line);
-        if (!m) continue;
-        const channel = JSON.parse('"' + m[2] + '"');
-        if (!rows.has(channel)) rows.set(channel, {});
-        rows.get(channel)[m[1]] = m[3];
-      }
-      if (!rows.size) { box.append(el("p", "muted", "No channel yet.")); return; }
-      const table = el("table");
-      const head = el("tr");
-      for (const h of ["Channel", "Sent", "Failed", "Retries", "Relayed to the cluster", "Outbox"]) head.append(el("th", null, h));
-      table.append(head);
-      for (const [c, v] of [...rows].sort((x, y) => x[0].localeCompare(y[0]))) {
-        const tr = el("tr");
-        for (const x of [c, v.notifications_sent_total, v.notifications_failed_total, v.notifications_retried_total, v.notifications_relayed_total, v.outbox_depth]) tr.append(el("td", null, x === undefined ? "0" : x));
-        table.append(tr);
-      }
-      const wrap = el("div", "scroll");
-      wrap.append(table);
-      box.append(wrap);
+      const d = state.delivery;
+      box.append(table(["Channel", "Type", "Sent", "Failed", "Retries", "Relayed to the cluster", "Waiting", "Last success", "Last error"],
+        d.channels.map((c) => [c.name, c.type, c.sent, c.failed, c.retried, c.relayed, c.outbox, when(c.lastSuccess),
+          c.lastError ? c.lastError + " (" + when(c.lastErrorAt) + ")" : "none"])));
+      const recent = $("recent");
+      recent.replaceChildren();
+      if (!d.recent.length) { recent.append(el("p", "muted", "No notification yet.")); return; }
+      recent.append(table(["When", "Channel", "Kind", "Alert", "Labels", "Status"],
+        d.recent.map((r) => [new Date(r.at).toLocaleTimeString(), r.channel, r.kind, r.alert,
+          Object.entries(r.labels).map(([k, v]) => k + "=" + quote(v)).join(" "), r.status + (r.detail ? ": " + r.detail : "")]), "notification-row"));
     }
 
     function renderSurroundings() {
@@ -381,9 +387,9 @@ enum Page {
 
     async function refresh() {
       try {
-        const [alerts, silences, rules, health, metrics] = await Promise.all([
-          api("GET", "/api/v1/alerts"), api("GET", "/api/v1/silences"), api("GET", "/api/v1/rules"), api("GET", "/health/detailed"), api("GET", "/metrics")]);
-        Object.assign(state, { alerts, silences, rules, health, metrics: typeof metrics === "string" ? metrics : "", error: null, updated: new Date() });
+        const [alerts, silences, rules, health, delivery] = await Promise.all([
+          api("GET", "/api/v1/alerts"), api("GET", "/api/v1/silences"), api("GET", "/api/v1/rules"), api("GET", "/health/detailed"), api("GET", "/api/v1/delivery")]);
+        Object.assign(state, { alerts, silences, rules, health, delivery, error: null, updated: new Date() });
       } catch (e) {
         state.error = "Cannot reach vigil: " + e.message;
       }
