@@ -31,6 +31,7 @@ extension Engine {
     /// their state machines. `series` is the sample's series when a message triggered it.
     func evaluate(rule r: Int, focus: Int32, series: SeriesID) {
         evaluations += 1
+        lastEvaluated[r] = now.nanoseconds
         // The fast path reads numbers; a metric the stream turned into events or strings does not qualify.
         if let fast = simple[r], symbols.metricKind[Int(fast.metric)] != .event, symbols.metricKind[Int(fast.metric)] != .string {
             evaluateSimple(rule: r, fast, focus: focus, series: series)

@@ -55,6 +55,15 @@ public final class Engine {
     public internal(set) var evaluations = 0
 
     var rules: [CompiledRule] = []
+    /// When each rule (by index) was last evaluated, in ns (`Int64.min`: not yet).
+    var lastEvaluated: [Int64] = []
+
+    /// When each rule was last evaluated, by name (the on-call page's rules).
+    public var lastEvaluations: [String: Instant] {
+        var out: [String: Instant] = [:]
+        for (i, r) in rules.enumerated() where lastEvaluated[i] != .min { out[r.name] = Instant(nanoseconds: lastEvaluated[i]) }
+        return out
+    }
     /// Rules reading each metric: `metricRules[metricRuleStart[m]..<metricRuleStart[m + 1]]`
     /// (metrics first seen in the stream, after compilation, have none).
     @exclusivity(unchecked) var metricRuleStart: [Int32] = [0]
@@ -180,6 +189,7 @@ public final class Engine {
             if let rule = compiler.compile(alert, labelsFromClauses: labels) { self.rules.append(rule) }
         }
         windowSpecs = compiler.windowSpecs
+        lastEvaluated = Array(repeating: .min, count: rules.count)
         simple = []
         simpleMatchers = []
         tsluRules = []

@@ -93,6 +93,11 @@ public final class Sidecar: Sendable {
         Sidecar.ask(inbox, within: 5) { core in (core.engine.instances(), core.acknowledged, core.router.activeSilences, core.router.statuses) }
     }
 
+    /// When each rule was last evaluated (nil if the core did not answer in 5 s).
+    public func lastEvaluations() -> [String: Instant]? {
+        Sidecar.ask(inbox, within: 5) { $0.engine.lastEvaluations }
+    }
+
     /// What `body` reads on the core thread, after the step under way (nil if the core did not
     /// answer within `seconds`).
     private static func ask<T>(_ inbox: Inbox<Input>, within seconds: Double, _ body: @escaping @Sendable (Core) -> T) -> T? {

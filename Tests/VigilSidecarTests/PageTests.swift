@@ -48,7 +48,7 @@ struct PageTests {
         #expect(delivery.contains("{\"name\":\"slack\",\"type\":\"console\",\"sent\":1,\"failed\":0,\"retried\":0,\"relayed\":0,\"outbox\":0,"), "\(delivery)")
         #expect(delivery.hasSuffix("\"recent\":[{\"at\":\"2025-01-15T14:00:00Z\",\"channel\":\"slack\",\"kind\":\"firing\",\"alert\":\"high\",\"labels\":{\"k\":\"<b>\"},\"status\":\"printed\",\"detail\":null}]}"), "\(delivery)")
         let rules = String(decoding: get(api, "/api/v1/rules").body, as: UTF8.self)
-        #expect(rules == "[{\"name\":\"high\",\"severity\":\"critical\",\"channels\":[\"slack\"],\"file\":\"t.rules\",\"line\":2}]")
+        #expect(rules == "[{\"name\":\"high\",\"severity\":\"critical\",\"channels\":[\"slack\"],\"file\":\"t.rules\",\"line\":2,\"lastEvaluation\":\"2025-01-15T14:00:00Z\"}]")
         await v.stop()
     }
 }

@@ -11,8 +11,11 @@ public struct DeliveryStats: Sendable, Equatable {
     public var retried = 0
     /// Cluster mode: handed to the Alertmanager cluster, which delivers them.
     public var relayed = 0
-    /// When a notification last reached the target, and the last failure (an attempt's cause:
-    /// a status or a connection error, never a URL) and when.
+}
+
+/// A channel's last success and last failure (an attempt's cause: a status or a connection
+/// error, never a URL), and when: the on-call page's delivery table.
+public struct ChannelHealth: Sendable, Equatable {
     public var lastSuccess: Date?
     public var lastError: String?
     public var lastErrorAt: Date?
@@ -45,6 +48,19 @@ public final class Delivery: Sendable {
     /// Config, workers and state syncs, swapped together on a reload.
     private let state: Mutex<(config: AlertingConfig, workers: [String: ChannelWorker], syncs: [String: StateSync])>
     private let counters = Mutex<[String: DeliveryStats]>([:])
+    private let healthBox = Mutex<[String: ChannelHealth]>([:])
+
+    /// Each channel's last success and last error.
+    public var health: [String: ChannelHealth] { healthBox.withLock { $0 } }
+
+    func succeeded(_ channel: String) { healthBox.withLock { $0[channel, default: ChannelHealth()].lastSuccess = Date() } }
+
+    func failed(_ channel: String, _ cause: String) {
+        healthBox.withLock { h in
+            h[channel, default: ChannelHealth()].lastError = cause
+            h[channel, default: ChannelHealth()].lastErrorAt = Date()
+        }
+    }
     /// The last `recentLimit` notifications, oldest first, each with its outbox id when it has one.
     private let recentRecords = Mutex<[(id: UInt64?, record: DeliveryRecord)]>([])
     public static let recentLimit = 100
@@ -191,10 +207,7 @@ public final class Delivery: Sendable {
     /// Called by a worker when an entry will not be delivered.
     func finalFailure(_ entry: Outbox.Entry, cause: String) {
         update(entry.id, status: "failed", detail: cause)
-        count(entry.channel) { s in
-            s.lastError = cause
-            s.lastErrorAt = Date()
-        }
+        failed(entry.channel, cause)
         let alert = entry.notification.alerts.first?.name ?? "?"
         log.error("delivery failed for good", ["channel": entry.channel, "alert": alert, "status": cause, "kind": entry.notification.kind.rawValue])
         count(entry.channel) { $0.failed += 1 }
@@ -319,10 +332,8 @@ final class ChannelWorker: Sendable {
             paced()
             switch integration.classify(result, now: Date()) {
             case .delivered:
-                delivery.count(channel.name) { s in
-                    s.sent += 1
-                    s.lastSuccess = Date()
-                }
+                delivery.count(channel.name) { $0.sent += 1 }
+                delivery.succeeded(channel.name)
                 delivery.update(entry.id, status: "sent")
                 delivery.outbox.done(entry)
                 return
@@ -338,11 +349,8 @@ final class ChannelWorker: Sendable {
                     delivery.outbox.done(entry)
                     return
                 }
-                delivery.count(channel.name) { s in
-                    s.retried += 1
-                    s.lastError = result.description
-                    s.lastErrorAt = Date()
-                }
+                delivery.count(channel.name) { $0.retried += 1 }
+                delivery.failed(channel.name, result.description)
                 delivery.update(entry.id, status: "retrying", detail: result.description)
                 delivery.log.warning("delivery will be retried", ["channel": channel.name, "alert": entry.notification.alerts.first?.name ?? "?",
                                                     "attempt": "\(attempt)", "cause": result.description])

@@ -50,11 +50,12 @@ public struct API: Sendable {
             guard let json = alertsJSON() else { return .error(503, "the core did not answer in time") }
             return .json(200, json)
         case ("GET", ["api", "v1", "rules"]):
-            return .json(200, "[" + sidecar.snapshot.rules.map(API.ruleJSON).joined(separator: ",") + "]")
+            let evaluated = sidecar.lastEvaluations() ?? [:]
+            return .json(200, "[" + sidecar.snapshot.rules.map { API.ruleJSON($0, lastEvaluation: evaluated[$0.name]) }.joined(separator: ",") + "]")
         case ("GET", let p) where p.count == 4 && p[0] == "api" && p[1] == "v1" && p[2] == "rules":
             // One rule: where an Alertmanager alert's generatorURL points.
             guard let rule = sidecar.snapshot.rules.first(where: { $0.name == p[3] }) else { return .error(404, "no rule is named \(p[3])") }
-            return .json(200, API.ruleJSON(rule))
+            return .json(200, API.ruleJSON(rule, lastEvaluation: sidecar.lastEvaluations()?[rule.name]))
         case ("GET", ["api", "v1", "delivery"]):
             return .json(200, deliveryJSON())
         case ("GET", ["api", "v1", "silences"]):
@@ -113,9 +114,9 @@ public struct API: Sendable {
         return HTTPResponse(status: 401, body: Data("{\"error\":\"a bearer token is required for this request\"}".utf8), headers: ["WWW-Authenticate": "Bearer"])
     }
 
-    static func ruleJSON(_ r: Sidecar.RuleEntry) -> String {
+    static func ruleJSON(_ r: Sidecar.RuleEntry, lastEvaluation: Instant?) -> String {
         "{\"name\":\(jsonString(r.name)),\"severity\":\"\(r.severity.rawValue)\",\"channels\":[\(r.channels.map(jsonString).joined(separator: ","))],"
-            + "\"file\":\(jsonString(r.file)),\"line\":\(r.line)}"
+            + "\"file\":\(jsonString(r.file)),\"line\":\(r.line),\"lastEvaluation\":\(lastEvaluation.map { "\"\($0.rfc3339)\"" } ?? "null")}"
     }
 
     private func reply(_ r: Sidecar.Reply?, created: Bool) -> HTTPResponse {
@@ -158,13 +159,14 @@ public struct API: Sendable {
     func deliveryJSON() -> String {
         let delivery = sidecar.delivery
         let stats = delivery.stats
+        let health = delivery.health
         let depth = delivery.outbox.depth
         func time(_ d: Date?) -> String { d.map { "\"\(Instant(seconds: $0.timeIntervalSince1970).rfc3339)\"" } ?? "null" }
         let channels = delivery.config.channels.values.sorted { $0.name < $1.name }.map { c in
-            let s = stats[c.name] ?? DeliveryStats()
+            let s = stats[c.name] ?? DeliveryStats(), h = health[c.name] ?? ChannelHealth()
             return "{\"name\":\(jsonString(c.name)),\"type\":\"\(c.type.name)\",\"sent\":\(s.sent),\"failed\":\(s.failed),\"retried\":\(s.retried),"
-                + "\"relayed\":\(s.relayed),\"outbox\":\(depth[c.name] ?? 0),\"lastSuccess\":\(time(s.lastSuccess)),"
-                + "\"lastError\":\(s.lastError.map(jsonString) ?? "null"),\"lastErrorAt\":\(time(s.lastErrorAt))}"
+                + "\"relayed\":\(s.relayed),\"outbox\":\(depth[c.name] ?? 0),\"lastSuccess\":\(time(h.lastSuccess)),"
+                + "\"lastError\":\(h.lastError.map(jsonString) ?? "null"),\"lastErrorAt\":\(time(h.lastErrorAt))}"
         }
         let recent = delivery.recent.map { r in
             "{\"at\":\"\(r.at.rfc3339)\",\"channel\":\(jsonString(r.channel)),\"kind\":\"\(r.kind.rawValue)\",\"alert\":\(jsonString(r.alert)),"

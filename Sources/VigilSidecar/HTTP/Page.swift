@@ -307,12 +307,13 @@ enum Page {
       for (const a of state.alerts) counts.set(a.alert + "/" + a.state, (counts.get(a.alert + "/" + a.state) || 0) + 1);
       const table = el("table");
       const head = el("tr");
-      for (const h of ["Rule", "State", "Severity", "Channels", "Firing", "Pending", "Written at"]) head.append(el("th", null, h));
+      for (const h of ["Rule", "State", "Severity", "Channels", "Firing", "Pending", "Last evaluated", "Written at"]) head.append(el("th", null, h));
       table.append(head);
       for (const r of state.rules) {
         const tr = el("tr");
         const firing = counts.get(r.name + "/firing") || 0, pending = counts.get(r.name + "/pending") || 0;
-        for (const v of [r.name, firing ? "firing" : pending ? "pending" : "inactive", r.severity, r.channels.join(", "), firing, pending]) tr.append(el("td", null, v));
+        for (const v of [r.name, firing ? "firing" : pending ? "pending" : "inactive", r.severity, r.channels.join(", "), firing, pending,
+          r.lastEvaluation ? ago(r.lastEvaluation) + " ago" : "not yet"]) tr.append(el("td", null, v));
         const at = el("td");
         const link = el("a", null, r.file + ":" + r.line);
         link.href = "/api/v1/rules/" + encodeURIComponent(r.name);
