@@ -82,6 +82,8 @@ private final class TailLoop: @unchecked Sendable {
         /// When it was first missed (monotonic ns): a rotated file stays open a while, for a
         /// writer that finishes a line after the rename.
         var absentSince: Int64?
+        /// Its first bytes are gzip's magic: never read (it was empty when it was opened).
+        var gzipped = false
 
         init(tail: Surroundings.Tail, identity: Identity, path: String, fd: Int32, framer: LineFramer) {
             self.tail = tail
@@ -233,6 +235,18 @@ private final class TailLoop: @unchecked Sendable {
     /// Reads what `f` gained (at most `perTurn` bytes): whether it had anything, and whether it
     /// may have more.
     func read(_ f: Followed) -> (read: Bool, more: Bool) {
+        if f.gzipped { return (false, false) }
+        if f.framer.consumedBytes == 0 {
+            // Read from its start: a file opened while still empty (a compressor that creates
+            // it, then writes) is checked for gzip's magic once it has two bytes.
+            var magic: [UInt8] = [0, 0]
+            let n = pread(f.fd, &magic, 2, 0)
+            if n >= 0 && n < 2 { return (false, false) }
+            if n == 2, magic == [0x1F, 0x8B] {
+                f.gzipped = true
+                return (false, false)
+            }
+        }
         var st = stat()
         if fstat(f.fd, &st) == 0, Int64(st.st_size) < f.framer.consumedBytes {
             log.warning("a followed file was truncated (copy-truncate): reading it from the start", ["tail": f.tail.name, "path": f.path])
