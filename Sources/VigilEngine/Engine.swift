@@ -55,8 +55,12 @@ public final class Engine {
     public internal(set) var evaluations = 0
 
     var rules: [CompiledRule] = []
-    /// When each rule (by index) was last evaluated, in ns (`Int64.min`: not yet).
-    var lastEvaluated: [Int64] = []
+    /// When each rule (by index) was last evaluated, in ns (`Int64.min`: not yet). A buffer of
+    /// its own, not an array: the store is on every evaluation's path, and an array's
+    /// uniqueness check there cost 6–10% of `decode_evaluate`.
+    var lastEvaluated = UnsafeMutableBufferPointer<Int64>.allocate(capacity: 0)
+
+    deinit { lastEvaluated.deallocate() }
 
     /// When each rule was last evaluated, by name (the on-call page's rules).
     public var lastEvaluations: [String: Instant] {
@@ -189,7 +193,9 @@ public final class Engine {
             if let rule = compiler.compile(alert, labelsFromClauses: labels) { self.rules.append(rule) }
         }
         windowSpecs = compiler.windowSpecs
-        lastEvaluated = Array(repeating: .min, count: rules.count)
+        lastEvaluated.deallocate()
+        lastEvaluated = .allocate(capacity: rules.count)
+        lastEvaluated.initialize(repeating: .min)
         simple = []
         simpleMatchers = []
         tsluRules = []
