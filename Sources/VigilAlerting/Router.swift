@@ -450,7 +450,9 @@ public final class Router {
     /// A silence started or ended. An ended one is dropped (the API lists active ones; the
     /// journal need not keep it).
     private func silenceChanged(_ id: String, at t: Instant) {
+        let ack = silences[id].map(Acknowledgement.isAck) ?? false
         if let s = silences[id], s.endsAt <= t { silences.remove(id: id) }
+        if ack { reconcileAcks() } // an ack silence that starts now acks; one that ended, its ack ended with it
         recheckMuted()
     }
 

@@ -45,6 +45,17 @@ struct ClusterTests {
         #expect(rig.log == ["0 slack firing a{}", "20 pager escalation[1] a{}"])
     }
 
+    @Test func aPendingAckSilenceAcksWhenItStarts() throws {
+        let rig = RouteRig(ClusterTests.rules)
+        rig.metric(0, "x", 5)
+        _ = sync(rig, [try ack(rig, id: "am:1", from: 10, to: 600)], at: 5)
+        #expect(rig.core.acknowledged.isEmpty)
+        rig.run(to: 10)
+        #expect(rig.core.acknowledged == Set(rig.router.firing(alert: "a", labels: [])))
+        rig.run(to: 30)
+        #expect(rig.log == ["0 slack firing a{}"])
+    }
+
     @Test func anAckSilenceOlderThanTheFiringDoesNotAckIt() throws {
         let rig = RouteRig(ClusterTests.rules)
         rig.metric(0, "x", 5)
