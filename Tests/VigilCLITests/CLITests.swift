@@ -239,16 +239,8 @@ struct AlertmanagerConfigCLITests {
         let amtool = "/usr/bin/amtool"
         guard FileManager.default.isExecutableFile(atPath: amtool) else { return } // the rest needs Alertmanager's amtool (.ci/run installs it)
         let yml = s.write("alertmanager.yml", r.out)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: amtool)
-        p.arguments = ["check-config", yml]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        let (status, text) = runToEnd(amtool, ["check-config", yml], within: 30)
+        #expect(status == 0, "\(text)")
         #expect(text.contains(" - 9 receivers"), "\(text)") // vigil-unrouted, and C and C-notice for each of 4 channels
     }
 

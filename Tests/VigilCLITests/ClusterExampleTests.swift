@@ -49,34 +49,15 @@ struct ClusterExampleTests {
 
         /// Runs start.sh or stop.sh with the example's environment; its status and output.
         func script(_ name: String, _ args: [String] = []) async -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = [ClusterExampleTests.example.appendingPathComponent(name).path] + args
             var env = ProcessInfo.processInfo.environment
             env["CLUSTER_DIR"] = dir.path
             env["PORT_BASE"] = "\(portBase)"
             env["VIGIL"] = BinaryTests.binary?.path ?? "vigil"
             env["TRADER"] = "0"
             env["AM_PEER_TIMEOUT"] = ClusterExampleTests.peerTimeout
-            p.environment = env
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            do { try p.run() } catch { return (-1, "\(error)") }
-            return await offPool {
-                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                // Reaped here, bounded: Foundation's waitUntilExit spins a run loop off the main
-                // thread, and a script whose children outlive it was once left a zombie it never saw.
-                let deadline = Date().addingTimeInterval(60)
-                var status: Int32 = 0
-                while Date() < deadline {
-                    if !p.isRunning { return (p.terminationStatus, text) }
-                    if waitpid(p.processIdentifier, &status, WNOHANG) == p.processIdentifier { return ((status >> 8) & 0xff, text) }
-                    usleep(20_000)
-                }
-                kill(p.processIdentifier, SIGKILL)
-                return (-1, text + "\n(\(name) did not end within 60 s)")
-            }
+            let script = ClusterExampleTests.example.appendingPathComponent(name).path
+            let environment = env
+            return await offPool { runToEnd("/bin/bash", [script] + args, environment: environment, within: 60) }
         }
 
         func pid(_ component: String) -> Int32? {

@@ -9,15 +9,8 @@ import VigilSidecar
 /// console is clean, and saves screenshots at 375 px and 1440 px.
 struct PageBrowserTests {
     static let installed: Bool = {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else { return false }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import selenium"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return false }
-        p.waitUntilExit()
-        return p.terminationStatus == 0
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver")
+            && pythonImports("selenium")
     }()
     static let skip = "chromium, chromium-driver (Debian) and selenium (PyPI) are not all installed here; .ci/run installs them"
 
@@ -48,21 +41,9 @@ struct PageBrowserTests {
         #expect(await v.waitForAlerts { $0.components(separatedBy: "\"state\":\"firing\"").count == 3 })
         let shots = v.dir.appendingPathComponent("shots")
         try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", repo.appendingPathComponent("Tests/browser/page_test.py").path, "http://127.0.0.1:\(v.port)", shots.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = await offPool {
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            let deadline = Date().addingTimeInterval(120)
-            while p.isRunning, Date() < deadline { usleep(20_000) }
-            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            return String(decoding: data, as: UTF8.self)
-        }
-        #expect(!p.isRunning && p.terminationStatus == 0, "\(text)")
+        let script = repo.appendingPathComponent("Tests/browser/page_test.py").path, url = "http://127.0.0.1:\(v.port)", out = shots.path
+        let (status, text) = await offPool { runToEnd("/usr/bin/env", ["python3", script, url, out], within: 120) }
+        #expect(status == 0, "\(text)")
         #expect(text.contains("page test: ack, silence, expire, XSS inert, no console error"), "\(text)")
         for width in [375, 1440] {
             let size = (try? FileManager.default.attributesOfItem(atPath: shots.appendingPathComponent("page-\(width).png").path)[.size] as? Int) ?? 0

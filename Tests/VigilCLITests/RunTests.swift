@@ -105,6 +105,36 @@ final class RunningVigil {
     }
 }
 
+/// Runs a child to its end, blocking (call it off the pool), its stdout and stderr merged:
+/// (status, output); status -1 when it could not start or was killed at the deadline. Reaped
+/// here, bounded: Foundation's waitUntilExit spins a run loop off the main thread, and a script
+/// whose children outlive it was once left a zombie Foundation never saw.
+func runToEnd(_ executable: String, _ args: [String], environment: [String: String]? = nil, within seconds: Double) -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    do { try p.run() } catch { return (-1, "\(error)") }
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let deadline = Date().addingTimeInterval(seconds)
+    var status: Int32 = 0
+    while Date() < deadline {
+        if !p.isRunning { return (p.terminationStatus, text) }
+        if waitpid(p.processIdentifier, &status, WNOHANG) == p.processIdentifier { return ((status >> 8) & 0xff, text) }
+        usleep(20_000)
+    }
+    kill(p.processIdentifier, SIGKILL)
+    return (-1, text + "\n(\(executable) did not end within \(Int(seconds)) s)")
+}
+
+/// Whether python3 here can import `module` (a real peer's client or a test helper).
+func pythonImports(_ module: String) -> Bool {
+    runToEnd("/usr/bin/env", ["python3", "-c", "import \(module)"], within: 30).status == 0
+}
+
 /// A Unix-socket client writing lines (a trader).
 func unixWrite(_ path: String, _ lines: [String]) -> Bool {
     guard let fd = UnixSocket.connect(path, attempts: 50) else { return false }

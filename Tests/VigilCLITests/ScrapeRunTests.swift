@@ -7,16 +7,7 @@ import Testing
 /// python child: the trader as it is, with no bridge. Its counters, gauge and histogram drive
 /// rules; when the exporter dies its series end at once and `scrape_up` says so.
 struct ScrapeRunTests {
-    static let python: String? = {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import prometheus_client"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return nil }
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? "python3" : nil
-    }()
+    static let python: String? = pythonImports("prometheus_client") ? "python3" : nil
     static let skip = "python3 with prometheus_client is not installed here (pip install prometheus_client); .ci/run installs it"
 
     /// The trader's metrics, as the seed's trader declares them, served on `port`.
