@@ -81,8 +81,6 @@ struct Inhibitions {
 
     private(set) var rules: [Rule] = []
 
-    init(rules: [Rule]) { self.rules = rules }
-
     init(_ lint: LintResult) {
         for f in lint.files {
             for case .inhibit(let i) in f.statements { rules.append(Rule(target: i.target.name, source: i.source.name, on: i.on.map(\.name))) }
@@ -102,14 +100,12 @@ struct Inhibitions {
     }
 
     /// The mute stage over the alerts firing now.
-    func muter(firing tracked: [String: Router.Tracked]) -> some Muter { Inhibitor(rules: rules, tracked: tracked) }
+    func muter(firing tracked: [String: Router.Tracked]) -> some Muter { Inhibitor(inhibitions: self, tracked: tracked) }
 
     private struct Inhibitor: Muter {
-        let rules: [Rule]
+        let inhibitions: Inhibitions
         let tracked: [String: Router.Tracked]
 
-        func mutes(_ alert: AlertInfo, at now: Instant) -> Bool {
-            Inhibitions(rules: rules).source(muting: alert, firing: tracked) != nil
-        }
+        func mutes(_ alert: AlertInfo, at now: Instant) -> Bool { inhibitions.source(muting: alert, firing: tracked) != nil }
     }
 }

@@ -233,6 +233,7 @@ public final class Router {
     public func add(_ silence: Silence) {
         madeHere[silence.id] = now
         hold(silence)
+        if Acknowledgement.isAck(silence) { reconcileAcks() }
     }
 
     /// When each silence made through `add` (not mirrored) was made, while it is fresh.
@@ -242,7 +243,6 @@ public final class Router {
         silences.add(silence)
         timers.push(Timer(at: silence.endsAt, key: .silence(silence.id)))
         if silence.startsAt > now { timers.push(Timer(at: silence.startsAt, key: .silence(silence.id))) }
-        if Acknowledgement.isAck(silence) { reconcileAcks() }
     }
 
     @discardableResult
@@ -355,9 +355,12 @@ public final class Router {
             // Made here a moment ago (a read already on its way when it was made may not list
             // it yet): not listed is not gone. One that came from the cluster is gone.
             if wanted[s.id] == nil, let made = madeHere[s.id], t - made < Router.freshSilence { continue }
-            _ = removeSilence(id: s.id, at: t)
+            silences.remove(id: s.id)
             changed += 1
         }
+        // What the removals unmuted goes out, then the new silences are held; the acks follow
+        // from all of them at once (each used to recheck and reconcile on its own).
+        if changed > 0 { recheckMuted() }
         for s in list where silences[s.id] == nil && s.endsAt > t && silences.count < limit {
             hold(s)
             changed += 1

@@ -38,6 +38,8 @@ public final class Sidecar: Sendable {
         public var pending = 0
         public var firing = 0
         public var rules: [RuleEntry] = []
+        /// Each rule's severity, by name.
+        public var severities: [String: Severity] { Dictionary(rules.map { ($0.name, $0.severity) }) { a, _ in a } }
         public var connected = false
         public var secondsSinceLastMessage = 0.0
         public var samples = 0

@@ -78,7 +78,7 @@ final class StateSync: Sendable {
                 case .resolved:
                     let end = (a.endsAt ?? n.at).nanoseconds
                     s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: start), end)
-                    for (k, v) in s.byFingerprint where k.hasPrefix(base + "|") && v.resolvedAt == nil { s.byFingerprint[k]?.resolvedAt = end }
+                    StateSync.end(base + "|", at: end, in: &s.byFingerprint)
                 case .firing:
                     s.byFingerprint[base] = (Cluster.relayed(a, channel: n.channel, notice: nil, at: start), nil)
                 case .escalation where s.byFingerprint[base].map({ $0.resolvedAt != nil }) ?? true:
@@ -88,17 +88,18 @@ final class StateSync: Sendable {
                     s.byFingerprint[base] = (state, nil)
                 default:
                     guard let notice = Cluster.notice(n) else { continue }
-                    if n.kind == .repeat {
-                        for (k, v) in s.byFingerprint where k.hasPrefix(base + "|repeat-") && v.resolvedAt == nil {
-                            s.byFingerprint[k]?.resolvedAt = n.at.nanoseconds
-                        }
-                    }
+                    if n.kind == .repeat { StateSync.end(base + "|repeat-", at: n.at.nanoseconds, in: &s.byFingerprint) }
                     s.byFingerprint[base + "|" + notice] = (Cluster.relayed(a, channel: n.channel, notice: notice, at: n.at), nil)
                 }
             }
             s.version += 1
         }
         for p in peers { p.wake.signal() }
+    }
+
+    /// Ends the active entries whose keys start with `prefix` (an alert's notices for a channel).
+    private static func end(_ prefix: String, at end: Int64, in entries: inout [String: (info: AlertInfo, resolvedAt: Int64?)]) {
+        for (k, v) in entries where k.hasPrefix(prefix) && v.resolvedAt == nil { entries[k]?.resolvedAt = end }
     }
 
     /// Active alerts the restored router says this channel was told about.

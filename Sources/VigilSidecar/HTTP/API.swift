@@ -134,7 +134,7 @@ public struct API: Sendable {
     /// next escalation step's `channels` and `at`), `silencedBy` (silence ids), `inhibitedBy`.
     func alertsJSON() -> String? {
         guard let s = sidecar.alerts() else { return nil }
-        let severities = Dictionary(sidecar.snapshot.rules.map { ($0.name, $0.severity) }) { a, _ in a }
+        let severities = sidecar.snapshot.severities
         func text(_ v: String?) -> String { v.map(jsonString) ?? "null" }
         return "[" + s.alerts.map { a in
             let fp = fingerprint(alert: a.alert, labels: a.labels)
@@ -281,7 +281,7 @@ public struct API: Sendable {
     /// and the instance's own labels; ALERTS_FOR_STATE's value is when it became active.
     private func alertSeries(_ out: inout String) {
         guard let alerts = sidecar.alerts()?.alerts else { return }
-        let severity = Dictionary(sidecar.snapshot.rules.map { ($0.name, $0.severity.rawValue) }, uniquingKeysWith: { a, _ in a })
+        let severity = sidecar.snapshot.severities.mapValues(\.rawValue)
         func labels(_ a: InstanceSnapshot, state: String?) -> String {
             var pairs = [("alertname", a.alert)]
             if let state { pairs.append(("alertstate", state)) }
