@@ -169,10 +169,10 @@ extension Node {
     }
 }
 
-/// A window a metric's series must keep: width and whether quantiles are asked of it.
+/// A window a metric's series must keep: its width and what the functions asked of it need.
 struct WindowSpec: Hashable {
     let width: Int64
-    let quantiles: Bool
+    let needs: WindowNeeds
 }
 
 /// Compiles checked rule files into `CompiledRule`s against `Symbols`.
@@ -280,15 +280,15 @@ struct Compiler {
     }
 
     /// The index of `metric`'s window of `width` (one per metric and width), added if new,
-    /// keeping quantile sketches if any rule asks.
-    private mutating func windowSpec(_ metric: Int32, width: Int64, quantiles: Bool) -> Int {
+    /// keeping what every function asked of it needs.
+    private mutating func windowSpec(_ metric: Int32, width: Int64, needs: WindowNeeds) -> Int {
         var specs = windowSpecs[metric] ?? []
         defer { windowSpecs[metric] = specs }
         if let i = specs.firstIndex(where: { $0.width == width }) {
-            if quantiles, !specs[i].quantiles { specs[i] = WindowSpec(width: width, quantiles: true) }
+            specs[i] = WindowSpec(width: width, needs: specs[i].needs.union(needs))
             return i
         }
-        specs.append(WindowSpec(width: width, quantiles: quantiles))
+        specs.append(WindowSpec(width: width, needs: needs))
         return specs.count - 1
     }
 
@@ -308,8 +308,7 @@ struct Compiler {
         func windowed(_ a: Call.Argument, _ f: WindowFunction) -> (Node, VigilRules.Unit?) {
             guard case .selector(let s) = a.expr, let over = a.over else { return (.bool(false), nil) }
             let sel = selector(s, metrics: &metrics)
-            let wantsQuantiles: Bool = if case .quantile = f { true } else { false }
-            let index = windowSpec(sel.metric, width: over.nanoseconds, quantiles: wantsQuantiles)
+            let index = windowSpec(sel.metric, width: over.nanoseconds, needs: WindowNeeds(f))
             let u = unit(ofMetric: s.qualifiedName)
             switch f {
             case .count, .changes: return (.window(sel, spec: index, f), nil)
@@ -335,7 +334,7 @@ struct Compiler {
                 MatcherNode(label: symbols.stringID($0.label.name), op: $0.op, value: symbols.stringID($0.value.value), pattern: $0.value.value)
             }
             let sel = SeriesSelector(metric: bucket, matchers: matchers)
-            let index = windowSpec(bucket, width: over.nanoseconds, quantiles: false)
+            let index = windowSpec(bucket, width: over.nanoseconds, needs: WindowNeeds(.increase))
             return (.histogramQuantile(q.quantity.value, sel, spec: index), unit(ofMetric: family) ?? unit(ofMetric: family + "_bucket"))
         case "age", "absent":
             guard case .selector(let s)? = args.first?.expr else { return (.bool(false), nil) }

@@ -177,7 +177,7 @@ extension Engine {
             let specs = windowSpecs[symbols.seriesMetric[Int(id)]] ?? []
             windowBase.append(Int32(windows.count))
             windowCount.append(UInt8(specs.count))
-            windows += specs.map { Window(width: $0.width, quantiles: $0.quantiles) }
+            windows += specs.map { Window(width: $0.width, needs: $0.needs) }
         }
         symbols.newSeries.removeAll(keepingCapacity: true)
     }

@@ -157,7 +157,8 @@ public final class Engine {
                 changes[r] = oldChanges[o]
             }
         }
-        // Re-lay the windows: a (metric, width) that still exists keeps its samples.
+        // Re-lay the windows: a (metric, width) that still exists keeps its samples (a bucketed
+        // one only if it already kept what the new rules ask of it).
         growSeries()
         var newWindows: [Window] = []
         var newBase: [Int32] = []
@@ -169,10 +170,10 @@ public final class Engine {
             let specs = windowSpecs[metric] ?? []
             newCount.append(UInt8(specs.count))
             for spec in specs {
-                if let k = old.firstIndex(where: { $0.width == spec.width && ($0.quantiles || !spec.quantiles) }) {
-                    newWindows.append(windows[Int(windowBase[id]) + k])
+                if let k = old.firstIndex(where: { $0.width == spec.width }), let kept = windows[Int(windowBase[id]) + k].widened(to: spec.needs) {
+                    newWindows.append(kept)
                 } else {
-                    newWindows.append(Window(width: spec.width, quantiles: spec.quantiles))
+                    newWindows.append(Window(width: spec.width, needs: spec.needs))
                 }
             }
         }

@@ -36,46 +36,94 @@ public enum WindowFunction: Hashable, Sendable {
     }
 }
 
+/// What a window keeps per time bucket, from the functions asked of it: each field is one
+/// `Double` cell per bucket (the count is always kept), and `quantiles` a code stream.
+struct WindowNeeds: OptionSet, Hashable, Sendable {
+    let rawValue: UInt16
+    static let sum = WindowNeeds(rawValue: 1 << 0)
+    static let squares = WindowNeeds(rawValue: 1 << 1)
+    static let min = WindowNeeds(rawValue: 1 << 2)
+    static let max = WindowNeeds(rawValue: 1 << 3)
+    static let first = WindowNeeds(rawValue: 1 << 4)
+    static let last = WindowNeeds(rawValue: 1 << 5)
+    static let lastTime = WindowNeeds(rawValue: 1 << 6)
+    static let increase = WindowNeeds(rawValue: 1 << 7)
+    static let changes = WindowNeeds(rawValue: 1 << 8)
+    static let quantiles = WindowNeeds(rawValue: 1 << 9)
+    static let cells = WindowNeeds(rawValue: (1 << 9) - 1)
+
+    init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    init(_ f: WindowFunction) {
+        switch f {
+        case .count: self = []
+        case .avg, .sum: self = .sum
+        case .stddev: self = [.sum, .squares]
+        case .min: self = .min
+        case .max: self = .max
+        case .last: self = [.last, .lastTime]
+        case .delta: self = [.first, .last, .lastTime]
+        case .increase, .rate: self = [.first, .last, .lastTime, .increase]
+        case .changes: self = [.first, .last, .lastTime, .changes]
+        case .quantile: self = .quantiles
+        }
+    }
+
+    /// Cells per bucket: the count and one per field.
+    var stride: Int { 1 + intersection(.cells).rawValue.nonzeroBitCount }
+
+    /// The cell of `field` within a bucket (after the count, in bit order).
+    @inline(__always) func offset(_ field: WindowNeeds) -> Int {
+        1 + (rawValue & (field.rawValue &- 1) & WindowNeeds.cells.rawValue).nonzeroBitCount
+    }
+}
+
 /// The samples of one series over a sliding window (t − W, t], in bounded memory.
 ///
-/// It starts exact: a ring of up to `rawCapacity` raw samples. If more samples than that fall
-/// inside one window, it switches for good to time buckets of W/60 each, holding count, sum, sum
-/// of squares, min, max, first, last, in-bucket increase and changes, and (when the rules ask
-/// for quantiles) a sketch per bucket plus a running total sketch that buckets are subtracted
-/// from as they leave. Bucket mode's error bound: the oldest bucket may hold samples up to W/60
-/// older than the window (so it covers at most (t − W − W/60, t]); quantiles are within 0.8% of
-/// the sample at their rank (the sketch's relative accuracy).
+/// It starts exact: a ring of up to `rawCapacity` raw samples (16 bytes each). If more samples
+/// than that fall inside one window, it switches for good to 61 time buckets of ⌈W/60⌉ each,
+/// keeping per bucket only what its functions need (`WindowNeeds`: count, sum, sum of squares,
+/// min, max, first, last, in-bucket increase and changes), and for quantiles each bucket's
+/// values as logarithmic codes with counts (`LogCode`, kept compact by `BucketCodes`). Bucket
+/// mode's error bound: the oldest bucket
+/// may hold samples up to ⌈W/60⌉ older than the window (so it covers at most
+/// (t − W − ⌈W/60⌉, t]); quantiles are within 0.8% of the sample at their rank.
 struct Window {
-    static let rawCapacity = 256
+    static let rawCapacity = 64
     static let bucketCount = 60
+    static let slots = bucketCount + 1 // a window touches 61 bucket indices, the oldest partly
 
     let width: Int64
-    let quantiles: Bool
+    let needs: WindowNeeds
     private var times: [Int64] = []
     private var values: [Double] = []
-    private var head = 0          // index of the oldest raw sample
-    private var buckets: [Bucket] = []
-    private var sketches: [QuantileSketch] = []   // per bucket slot, when quantiles are asked
-    private var total = QuantileSketch()          // the sum of the live bucket sketches
+    private var head = 0              // index of the oldest raw sample
+    // Bucket mode: `cells` holds `slots` buckets of `needs.stride` cells; the slot of bucket
+    // index i is i mod 61, and every slot holds an index in (newest − 61, newest] or is empty.
+    private var cells: [Double] = []
+    private var newest: Int64 = .min
+    // Quantiles: each bucket's codes, relative to the bin of the first value bucketed.
+    private var codes: BucketCodes?
+    private var base: Int32 = 0
 
-    struct Bucket {
-        var index: Int64 = .min   // floor(time / bucketWidth); .min when empty
-        var count: Int32 = 0
-        var changes: Int32 = 0
-        var sum = 0.0, sumSquares = 0.0
-        var min = Double.infinity, max = -Double.infinity
-        var first = 0.0, last = 0.0
-        var lastTime: Int64 = 0
-        var increase = 0.0
-    }
-
-    init(width: Int64, quantiles: Bool) {
+    init(width: Int64, needs: WindowNeeds) {
         self.width = max(1, width)
-        self.quantiles = quantiles
+        self.needs = needs
     }
 
-    var isBucketed: Bool { !buckets.isEmpty }
-    private var bucketWidth: Int64 { max(1, width / Int64(Window.bucketCount)) }
+    var isBucketed: Bool { !cells.isEmpty }
+
+    /// This window keeping more (a reload asked more of it): exact while it holds raw samples;
+    /// nil once bucketed, as its buckets never kept the new fields.
+    func widened(to more: WindowNeeds) -> Window? {
+        if needs.isSuperset(of: more) { return self }
+        guard !isBucketed else { return nil }
+        var w = Window(width: width, needs: needs.union(more))
+        w.times = Array(times[head...])
+        w.values = Array(values[head...])
+        return w
+    }
+    var bucketWidth: Int64 { width / Int64(Window.bucketCount) + (width % Int64(Window.bucketCount) == 0 ? 0 : 1) }
 
     mutating func add(time: Int64, value: Double) {
         if isBucketed { addToBucket(time: time, value: value); return }
@@ -100,66 +148,86 @@ struct Window {
     }
 
     private mutating func convertToBuckets() {
-        // A window touches 61 bucket indices (the oldest one partly), so the ring holds 61.
-        buckets = Array(repeating: Bucket(), count: Window.bucketCount + 1)
-        if quantiles { sketches = Array(repeating: QuantileSketch(), count: buckets.count) }
+        cells = Array(repeating: 0, count: Window.slots * needs.stride)
+        if needs.contains(.quantiles) {
+            codes = BucketCodes(slots: Window.slots)
+            let first = values[head...].first { $0 != 0 && $0.isFinite } ?? 1
+            base = LogCode.bin(first)
+        }
         for k in head..<times.count { addToBucket(time: times[k], value: values[k]) }
         times = []
         values = []
         head = 0
     }
 
+    /// Moves the ring's newest bucket to `index`, emptying the slots of the buckets it drops.
+    private mutating func advance(to index: Int64) {
+        if newest == .min || index.subtractingSaturated(newest) >= Int64(Window.slots) {
+            for c in stride(from: 0, to: cells.count, by: needs.stride) { cells[c] = 0 }
+            codes?.removeAll()
+        } else {
+            codes?.close(into: Window.slot(newest))
+            var i = newest
+            while i < index {
+                i += 1
+                let slot = Window.slot(i)
+                cells[slot * needs.stride] = 0
+                codes?.drop(slot) // the slot held the oldest bucket: the front
+            }
+        }
+        newest = index
+    }
+
     private mutating func addToBucket(time: Int64, value: Double) {
         let index = floorDiv(time, bucketWidth)
-        let slot = Int(floorMod(index, Int64(buckets.count)))
-        if buckets[slot].index != index {
-            guard index > buckets[slot].index else { return } // older than the ring holds
-            clear(slot)
-            buckets[slot] = Bucket(index: index, first: value, last: value, lastTime: time)
+        if index > newest { advance(to: index) } else if index <= newest.subtractingSaturated(Int64(Window.slots)) { return } // older than the ring holds
+        let slot = Int(floorMod(index, Int64(Window.slots)))
+        let c = slot * needs.stride
+        let at = Double(time.subtractingSaturated(index.multipliedSaturated(by: bucketWidth))) // within the bucket
+        let n = needs
+        if cells[c] == 0 {
+            if n.contains(.sum) { cells[c + n.offset(.sum)] = 0 }
+            if n.contains(.squares) { cells[c + n.offset(.squares)] = 0 }
+            if n.contains(.min) { cells[c + n.offset(.min)] = value }
+            if n.contains(.max) { cells[c + n.offset(.max)] = value }
+            if n.contains(.first) { cells[c + n.offset(.first)] = value }
+            if n.contains(.last) { cells[c + n.offset(.last)] = value }
+            if n.contains(.lastTime) { cells[c + n.offset(.lastTime)] = at }
+            if n.contains(.increase) { cells[c + n.offset(.increase)] = 0 }
+            if n.contains(.changes) { cells[c + n.offset(.changes)] = 0 }
         } else {
-            let previous = buckets[slot].last
-            buckets[slot].increase += value >= previous ? value - previous : value
-            if value != previous { buckets[slot].changes += 1 }
+            if n.contains(.last) {
+                let previous = cells[c + n.offset(.last)]
+                if n.contains(.increase) { cells[c + n.offset(.increase)] += value >= previous ? value - previous : value }
+                if n.contains(.changes), value != previous { cells[c + n.offset(.changes)] += 1 }
+                if at >= cells[c + n.offset(.lastTime)] {
+                    cells[c + n.offset(.last)] = value
+                    cells[c + n.offset(.lastTime)] = at
+                }
+            }
+            if n.contains(.min) { cells[c + n.offset(.min)] = Swift.min(cells[c + n.offset(.min)], value) }
+            if n.contains(.max) { cells[c + n.offset(.max)] = Swift.max(cells[c + n.offset(.max)], value) }
         }
-        buckets[slot].count += 1
-        buckets[slot].sum += value
-        buckets[slot].sumSquares += value * value
-        buckets[slot].min = Swift.min(buckets[slot].min, value)
-        buckets[slot].max = Swift.max(buckets[slot].max, value)
-        if time >= buckets[slot].lastTime {
-            buckets[slot].last = value
-            buckets[slot].lastTime = time
-        }
-        if quantiles {
-            sketches[slot].add(value)
-            total.add(value)
+        cells[c] += 1
+        if n.contains(.sum) { cells[c + n.offset(.sum)] += value }
+        if n.contains(.squares) { cells[c + n.offset(.squares)] += value * value }
+        if codes != nil {
+            let code = LogCode.code(value, base: base)
+            if index == newest {
+                codes!.addOpen(code)
+            } else {
+                let earlier = (newest.subtractingSaturated(Int64(Window.slots - 1))..<index).lazy.map(Window.slot)
+                let start = codes!.start(after: earlier)
+                codes!.addClosed(code, slot: slot, start: start)
+            }
         }
     }
 
-    /// Empties a bucket slot, taking its samples out of the running total.
-    private mutating func clear(_ slot: Int) {
-        buckets[slot] = Bucket()
-        if quantiles, sketches[slot].count > 0 {
-            total.subtract(sketches[slot])
-            sketches[slot] = QuantileSketch()
-        }
-    }
+    @inline(__always) static func slot(_ index: Int64) -> Int { Int(floorMod(index, Int64(slots))) }
 
-    /// Empties the buckets wholly before the window at `t` (they would otherwise linger in the
-    /// running total until their slot is reused).
-    private mutating func expireBuckets(at t: Int64) {
-        let oldest = floorDiv(t.subtractingSaturated(width), bucketWidth)
-        for slot in buckets.indices where buckets[slot].index != .min && buckets[slot].index < oldest { clear(slot) }
-    }
-
-    /// `f` over (t − W, t]; nil when the window holds no sample. Evaluation times only move
-    /// forward, so it may drop what left the window.
-    mutating func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
-        if isBucketed {
-            expireBuckets(at: t)
-            return evaluateBuckets(f, at: t, scratch: &scratch)
-        }
-        return evaluateRaw(f, at: t, scratch: &scratch)
+    /// `f` over (t − W, t]; nil when the window holds no sample.
+    func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
+        isBucketed ? evaluateBuckets(f, at: t, scratch: &scratch) : evaluateRaw(f, at: t, scratch: &scratch)
     }
 
     private func evaluateRaw(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
@@ -202,65 +270,106 @@ struct Window {
         }
     }
 
+    /// The bucket indices the window at `t` reads: from its oldest (partly inside: included, the
+    /// error bound) to `t`'s, within what the ring holds; empty when none.
+    private func included(at t: Int64) -> ClosedRange<Int64>? {
+        let lo = Swift.max(floorDiv(t.subtractingSaturated(width), bucketWidth), newest.subtractingSaturated(Int64(Window.slots - 1)))
+        let hi = Swift.min(floorDiv(t, bucketWidth), newest)
+        return lo <= hi ? lo...hi : nil
+    }
+
     private func evaluateBuckets(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
-        let newest = floorDiv(t, bucketWidth)
-        let oldest = floorDiv(t.subtractingSaturated(width), bucketWidth) // partially inside: included (the error bound)
-        // Included buckets in time order.
-        scratch.order.removeAll(keepingCapacity: true)
-        for (slot, b) in buckets.enumerated() where b.count > 0 && b.index >= oldest && b.index <= newest {
-            scratch.order.append(slot)
-        }
-        guard !scratch.order.isEmpty else { return nil }
-        scratch.order.sort { buckets[$0].index < buckets[$1].index }
-        let first = buckets[scratch.order[0]], last = buckets[scratch.order[scratch.order.count - 1]]
-        var n = 0, sum = 0.0, squares = 0.0, lo = Double.infinity, hi = -Double.infinity, inc = 0.0, changes = 0
+        guard let range = included(at: t) else { return nil }
+        let nd = needs, stride = nd.stride
+        var n = 0.0, sum = 0.0, squares = 0.0, lo = Double.infinity, hi = -Double.infinity, inc = 0.0, changes = 0.0
+        var first = 0.0, last = 0.0
         var previous: Double?
-        for slot in scratch.order {
-            let b = buckets[slot]
-            n += Int(b.count)
-            sum += b.sum
-            squares += b.sumSquares
-            lo = Swift.min(lo, b.min)
-            hi = Swift.max(hi, b.max)
-            inc += b.increase
-            changes += Int(b.changes)
-            if let p = previous {
-                inc += b.first >= p ? b.first - p : b.first
-                if b.first != p { changes += 1 }
+        for i in range {
+            let c = Window.slot(i) * stride
+            guard cells[c] > 0 else { continue }
+            n += cells[c]
+            if nd.contains(.sum) { sum += cells[c + nd.offset(.sum)] }
+            if nd.contains(.squares) { squares += cells[c + nd.offset(.squares)] }
+            if nd.contains(.min) { lo = Swift.min(lo, cells[c + nd.offset(.min)]) }
+            if nd.contains(.max) { hi = Swift.max(hi, cells[c + nd.offset(.max)]) }
+            if nd.contains(.increase) { inc += cells[c + nd.offset(.increase)] }
+            if nd.contains(.changes) { changes += cells[c + nd.offset(.changes)] }
+            if nd.contains(.first) {
+                let b = cells[c + nd.offset(.first)]
+                if let p = previous {
+                    inc += b >= p ? b - p : b
+                    if b != p { changes += 1 }
+                } else {
+                    first = b
+                }
             }
-            previous = b.last
+            if nd.contains(.last) {
+                last = cells[c + nd.offset(.last)]
+                previous = last
+            }
         }
-        guard n >= f.samplesNeeded else { return nil }
+        guard n >= Double(f.samplesNeeded) else { return nil }
         switch f {
-        case .count: return Double(n)
-        case .last: return last.last
-        case .delta: return last.last - first.first
+        case .count: return n
+        case .last: return last
+        case .delta: return last - first
         case .sum: return sum
-        case .avg: return sum / Double(n)
+        case .avg: return sum / n
         case .stddev:
-            let mean = sum / Double(n)
-            return (Swift.max(0, squares / Double(n) - mean * mean)).squareRoot()
+            let mean = sum / n
+            return (Swift.max(0, squares / n - mean * mean)).squareRoot()
         case .min: return lo
         case .max: return hi
         case .increase: return inc
         case .rate: return inc / (Double(width) / 1e9)
-        case .changes: return Double(changes)
-        case .quantile(let q):
-            // Samples newer than t (replayed out of order) are in the total too; they are rare.
-            return total.quantile(q)
+        case .changes: return changes
+        case .quantile(let q): return quantile(q, of: range, count: n, scratch: &scratch)
         }
+    }
+
+    /// The value at rank ⌊q·(n−1)⌋ of the buckets in `range`, from a dense histogram of their
+    /// codes (left zeroed again for the next window).
+    private func quantile(_ q: Double, of range: ClosedRange<Int64>, count n: Double, scratch: inout WindowScratch) -> Double? {
+        guard let codes else { return nil }
+        if scratch.histogram.isEmpty { scratch.histogram = Array(repeating: 0, count: LogCode.count) }
+        var lowest = LogCode.count, highest = -1
+        var at = codes.start(after: EmptyCollection())
+        scratch.histogram.withUnsafeMutableBufferPointer { h in
+            func count(_ code: UInt32, _ n: UInt32) {
+                let c = Int(code & 0x7FFF)
+                h[c] &+= n
+                lowest = Swift.min(lowest, c)
+                highest = Swift.max(highest, c)
+            }
+            for i in newest.subtractingSaturated(Int64(Window.slots - 1))...range.upperBound {
+                let length = codes.length(Window.slot(i))
+                if i >= range.lowerBound {
+                    if i == newest { codes.forEachOpen(count) } else { codes.decode(at..<(at + length), count) }
+                }
+                at += length
+            }
+        }
+        guard highest >= 0 else { return nil }
+        let rank = Int((q * (n - 1)).rounded(.down))
+        var seen = 0
+        var found = highest
+        for code in lowest...highest {
+            seen += Int(scratch.histogram[code])
+            if seen > rank { found = code; break }
+        }
+        for code in lowest...highest { scratch.histogram[code] = 0 }
+        return LogCode.value(UInt16(found), base: base)
     }
 
     /// The first time after `t` at which the window's contents change without a new sample
     /// (its oldest sample, or oldest bucket, leaves it); nil when it is empty.
     func nextExpiry(after t: Int64) -> Int64? {
         if isBucketed {
-            let oldest = floorDiv(t.subtractingSaturated(width), bucketWidth)
-            var first: Int64?
-            for b in buckets where b.count > 0 && b.index >= oldest && b.index <= floorDiv(t, bucketWidth) {
-                first = Swift.min(first ?? b.index, b.index)
+            guard let range = included(at: t) else { return nil }
+            for i in range where cells[Window.slot(i) * needs.stride] > 0 {
+                return i.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width)
             }
-            return first.map { ($0 + 1).multipliedSaturated(by: bucketWidth).addingSaturated(width) }
+            return nil
         }
         var k = head
         while k < times.count, times[k] <= t.subtractingSaturated(width) { k += 1 }
@@ -269,15 +378,15 @@ struct Window {
 
     /// Bytes held, for the memory report.
     var memoryBytes: Int {
-        times.capacity * 8 + values.capacity * 8 + buckets.capacity * MemoryLayout<Bucket>.stride
-            + sketches.reduce(0) { $0 + $1.memoryBytes + 16 } + total.memoryBytes
+        times.capacity * 8 + values.capacity * 8 + cells.capacity * 8 + (codes?.memoryBytes ?? 0)
     }
 }
 
 /// Reusable buffers for window evaluation, so evaluating allocates nothing once warm.
 struct WindowScratch {
     var values: [Double] = []
-    var order: [Int] = []
+    /// One count per `LogCode` (128 KiB), all zero between evaluations.
+    var histogram: [UInt32] = []
 }
 
 func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {

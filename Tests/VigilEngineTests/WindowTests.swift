@@ -35,6 +35,11 @@ func close(_ a: Double?, _ b: Double?, relative: Double) -> Bool {
     return abs(a - b) <= relative * max(abs(a), abs(b), 1e-9)
 }
 
+extension WindowNeeds {
+    /// What every function needs: a window any function may be asked of.
+    static let everything = WindowNeeds(rawValue: WindowNeeds.cells.rawValue | WindowNeeds.quantiles.rawValue)
+}
+
 struct WindowTests {
     /// avg, rate, increase and p95 (and the rest) agree with brute force over 1,000 random series
     /// while every window fits the exact ring.
@@ -45,13 +50,13 @@ struct WindowTests {
         for series in 0..<1000 {
             if series % 50 == 0 { await Task.yield() } // long and CPU-bound: let other tests' tasks run
             let width = Int64(1 + rng.next() % 600) * 1_000_000_000
-            var w = Window(width: width, quantiles: true)
+            var w = Window(width: width, needs: .everything)
             var samples: [(Int64, Double)] = []
             var t: Int64 = Int64(rng.next() % 1_000_000_000)
             let counter = series % 3 == 0
             var level = 0.0
-            for _ in 0..<200 {
-                t += Int64(1 + rng.next() % 5_000) * 1_000_000 // 1 ms to 5 s apart: under 512 per window
+            for _ in 0..<Window.rawCapacity {
+                t += Int64(1 + rng.next() % 5_000) * 1_000_000 // 1 ms to 5 s apart
                 let value: Double
                 if counter {
                     level = rng.next() % 50 == 0 ? 0 : level + Double(rng.next() % 100) // with resets
@@ -73,7 +78,7 @@ struct WindowTests {
         }
     }
 
-    /// Past 512 samples in a window it switches to buckets; results then match brute force over
+    /// Past `rawCapacity` samples in a window it switches to buckets; results then match brute force over
     /// the buckets it covers (at most W/60 before the window), and quantiles are within 1%.
     @Test func bucketModeStaysWithinItsErrorBound() async {
         var rng = SplitMix64(seed: 99)
@@ -81,7 +86,7 @@ struct WindowTests {
         for series in 0..<100 {
             if series % 5 == 0 { await Task.yield() } // long and CPU-bound: let other tests' tasks run
             let width: Int64 = 3_600_000_000_000 // 1 hour
-            var w = Window(width: width, quantiles: true)
+            var w = Window(width: width, needs: .everything)
             var samples: [(Int64, Double)] = []
             var t: Int64 = 0
             for _ in 0..<5_000 {
@@ -107,7 +112,7 @@ struct WindowTests {
 
     @Test func bucketsLeavingTheWindowLeaveTheQuantiles() {
         let hour: Int64 = 3_600_000_000_000
-        var w = Window(width: hour, quantiles: true)
+        var w = Window(width: hour, needs: .quantiles)
         var scratch = WindowScratch()
         var t: Int64 = 0
         while t < hour { w.add(time: t, value: 1000); t += 1_000_000_000 }      // a high first hour
@@ -124,7 +129,7 @@ struct WindowTests {
     }
 
     @Test func samplesLeaveTheWindow() {
-        var w = Window(width: 10_000_000_000, quantiles: false)
+        var w = Window(width: 10_000_000_000, needs: .sum)
         var scratch = WindowScratch()
         w.add(time: 0, value: 5)
         w.add(time: 5_000_000_000, value: 7)
@@ -133,11 +138,78 @@ struct WindowTests {
         #expect(w.evaluate(.avg, at: 15_000_000_000, scratch: &scratch) == nil)
     }
 
-    @Test func sketchIsWithinItsRelativeAccuracy() {
-        for x in [1e-6, 0.001, 0.7, 1, 2000, 123_456.789, 1e12, -5, -0.01] {
-            let back = QuantileSketch.value(QuantileSketch.key(x))
-            #expect(abs(back - x) <= QuantileSketch.relativeAccuracy * abs(x) * 1.0000001, "\(x) -> \(back)")
+    @Test func codesAreWithinTheirRelativeAccuracyAndOrdered() {
+        let base = LogCode.bin(500)
+        let xs = [-1e40, -5, -0.01, 0, 1e-6, 0.001, 0.7, 1, 2000, 123_456.789, 1e12, 1e50]
+        for x in xs {
+            let back = LogCode.value(LogCode.code(x, base: base), base: base)
+            #expect(abs(back - x) <= LogCode.relativeAccuracy * abs(x) * 1.0000001, "\(x) -> \(back)")
         }
-        #expect(QuantileSketch.value(QuantileSketch.key(0)) == 0)
+        let codes = xs.map { LogCode.code($0, base: base) }
+        #expect(codes == codes.sorted() && Set(codes).count == codes.count)
+        // Beyond 2^13 bins from the base (a factor of ~1e57), values count as the last bin.
+        #expect(LogCode.code(1e300, base: base) == LogCode.code(1e200, base: base))
+        #expect(LogCode.code(1e300, base: base) == 0x7FFF && LogCode.code(-1e300, base: base) == 0x0001)
+        #expect(LogCode.code(.infinity, base: base) == 0x7FFF && LogCode.code(.nan, base: base) == LogCode.zero)
+    }
+
+    /// A bucketed window keeps only what its functions need, and each function agrees with a
+    /// window that keeps everything, on the same samples.
+    @Test func aWindowKeepsOnlyWhatItsFunctionsNeed() {
+        let functions: [WindowFunction] = [.avg, .rate, .increase, .quantile(0.95), .min, .max, .sum, .count, .last, .delta, .changes, .stddev]
+        var rng = SplitMix64(seed: 5)
+        var scratch = WindowScratch()
+        let width: Int64 = 600_000_000_000
+        var full = Window(width: width, needs: .everything)
+        var each = functions.map { Window(width: width, needs: WindowNeeds($0)) }
+        var t: Int64 = 0
+        for step in 0..<3_000 {
+            t += Int64(1 + rng.next() % 1_000) * 1_000_000
+            let value = step % 7 == 0 ? 0 : Double(rng.next() % 5_000) / 3
+            full.add(time: t, value: value)
+            for k in each.indices { each[k].add(time: t, value: value) }
+            let at = t + Int64(rng.next() % 20_000_000_000)
+            for (k, f) in functions.enumerated() {
+                #expect(each[k].evaluate(f, at: at, scratch: &scratch) == full.evaluate(f, at: at, scratch: &scratch), "\(f) at step \(step)")
+            }
+        }
+        // 61 buckets × (count + the fields): avg keeps 2 cells, rate 5, count 1; p95 keeps the
+        // count and its codes: under 2 bytes a sample (about one when closed, 4 a distinct
+        // value in the open bucket). The allocator may round a capacity up by a few elements.
+        #expect(each[0].isBucketed)
+        #expect((61 * 2 * 8...61 * 2 * 8 + 24).contains(each[0].memoryBytes))
+        #expect((61 * 5 * 8...61 * 5 * 8 + 24).contains(each[1].memoryBytes))
+        #expect((61 * 8...61 * 8 + 24).contains(each[7].memoryBytes))
+        let held = Int(full.evaluate(.count, at: t, scratch: &scratch) ?? 0)
+        #expect(held > 1_000 && each[3].memoryBytes < 61 * 8 + 61 * 4 + 2 * held, "\(each[3].memoryBytes) bytes for \(held) samples")
+    }
+
+    /// A value repeated past what one count entry holds (0x7FFF) is counted exactly, and the
+    /// quantiles around it rank it right.
+    @Test func aRepeatedValueIsCountedExactly() {
+        var w = Window(width: 60_000_000_000, needs: .quantiles)
+        var scratch = WindowScratch()
+        for k in 0..<100_000 { w.add(time: Int64(k) * 100, value: 7) }   // all in one bucket
+        for k in 0..<10 { w.add(time: 10_000_000 + Int64(k), value: 1000) }
+        #expect(w.evaluate(.count, at: 20_000_000, scratch: &scratch) == 100_010)
+        #expect(close(w.evaluate(.quantile(0.9999), at: 20_000_000, scratch: &scratch), 7, relative: 0.008))
+        #expect(close(w.evaluate(.quantile(1), at: 20_000_000, scratch: &scratch), 1000, relative: 0.008))
+        #expect(close(w.evaluate(.quantile(0), at: 20_000_000, scratch: &scratch), 7, relative: 0.008))
+    }
+
+    /// Samples that arrive late, into a bucket older than the newest, land in their own bucket.
+    @Test func aLateSampleLandsInItsBucket() {
+        let minute: Int64 = 60_000_000_000
+        var w = Window(width: 60 * minute, needs: [.quantiles, .sum])
+        var scratch = WindowScratch()
+        var t: Int64 = 0
+        while t < 10 * minute { w.add(time: t, value: 10); t += minute / 50 }  // 500 samples
+        #expect(w.isBucketed)
+        w.add(time: 2 * minute + 1, value: 1e6)                                 // late, into minute 2
+        #expect(w.evaluate(.count, at: t, scratch: &scratch) == 501)
+        #expect(close(w.evaluate(.quantile(1), at: t, scratch: &scratch), 1e6, relative: 0.008))
+        #expect(w.evaluate(.sum, at: t, scratch: &scratch) == 500 * 10 + 1e6)
+        // Once minute 2 leaves the window (at 62 min + a bucket), so does the late sample.
+        #expect(close(w.evaluate(.quantile(1), at: 63 * minute + 1, scratch: &scratch), 10, relative: 0.008))
     }
 }
