@@ -6,7 +6,7 @@ notes when each system's webhook for flip i arrives. Then the flip's series goes
 vigil), and the next flip starts once all three have reported (or after a timeout). Every
 child runs on 127.0.0.1 and is stopped at the end, whatever happens.
 """
-import argparse, json, os, re, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, json, os, random, re, signal, socket, subprocess, sys, tempfile, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import prometheus_client
@@ -172,6 +172,9 @@ def main():
             missed = {s: 0 for s in SYSTEMS}
             warm = 3  # the first flips warm every path up; not counted
             for i in range(args.flips + warm):
+                # A random phase: waiting for the slowest system would otherwise lock every flip
+                # to the same point of the 1 s scrape cycle and hide its spread.
+                time.sleep(random.uniform(0, 1))
                 t0 = time.monotonic()
                 gauge.labels(str(i)).set(1)
                 trader.sendall(json.dumps({"metric": "flipper", "labels": {"flip": str(i)}, "value": 1}).encode() + b"\n")
@@ -184,7 +187,6 @@ def main():
                             missed[s] += 1
                 gauge.remove(str(i))
                 trader.sendall(json.dumps({"metric": "flipper", "labels": {"flip": str(i)}, "value": 0}).encode() + b"\n")
-                time.sleep(0.05)
             rss = {"vigil": rss_mb(vigil.pid)}
             for name, (prom, am) in proms.items():
                 rss[name] = rss_mb(prom.pid) + rss_mb(am.pid)
