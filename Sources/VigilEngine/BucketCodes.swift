@@ -5,7 +5,7 @@
 /// code, ascending: `(code − previous code) << 1 | (count > 1)`, then `count − 1` when more than
 /// one. Random values over three decades take about one byte a sample (2 when open).
 struct BucketCodes {
-    private(set) var bytes: [UInt8] = []
+    private var bytes: [UInt8] = []
     private var head = 0
     /// Bytes of each slot's closed bucket (0 for the open one and empty ones).
     private var lengths: [Int32] = []
@@ -43,15 +43,7 @@ struct BucketCodes {
     /// Closes the open bucket into `slot`'s bytes, at the end (it is the newest).
     mutating func close(into slot: Int) {
         guard !open.isEmpty else { return }
-        var run: [UInt8] = []
-        run.reserveCapacity(open.count + 8)
-        var previous: UInt32 = 0
-        for w in open {
-            let code = w >> BucketCodes.countBits, count = w & BucketCodes.countMask
-            BucketCodes.put((code - previous) << 1 | (count > 1 ? 1 : 0), into: &run)
-            if count > 1 { BucketCodes.put(count - 1, into: &run) }
-            previous = code
-        }
+        let run = BucketCodes.encode(open.lazy.map { ($0 >> BucketCodes.countBits, $0 & BucketCodes.countMask) })
         open.removeAll(keepingCapacity: true)
         room(for: run.count)
         bytes.append(contentsOf: run)
@@ -72,13 +64,7 @@ struct BucketCodes {
         if let k = pairs.firstIndex(where: { $0.code == UInt32(code) }) { pairs[k].count = pairs[k].count.addingReportingOverflow(1).overflow ? .max : pairs[k].count + 1 } else {
             pairs.insert((UInt32(code), 1), at: pairs.firstIndex { $0.code > UInt32(code) } ?? pairs.count)
         }
-        var run: [UInt8] = []
-        var previous: UInt32 = 0
-        for p in pairs {
-            BucketCodes.put((p.code - previous) << 1 | (p.count > 1 ? 1 : 0), into: &run)
-            if p.count > 1 { BucketCodes.put(p.count - 1, into: &run) }
-            previous = p.code
-        }
+        let run = BucketCodes.encode(pairs)
         bytes.replaceSubrange(start..<(start + Int(lengths[slot])), with: run)
         lengths[slot] = Int32(run.count)
     }
@@ -127,6 +113,19 @@ struct BucketCodes {
         fresh.append(contentsOf: bytes[head...])
         bytes = fresh
         head = 0
+    }
+
+    /// One bucket's bytes for its (code, count) pairs, ascending by code.
+    private static func encode(_ pairs: some Sequence<(code: UInt32, count: UInt32)>) -> [UInt8] {
+        var run: [UInt8] = []
+        run.reserveCapacity(pairs.underestimatedCount + 8)
+        var previous: UInt32 = 0
+        for (code, count) in pairs {
+            put((code - previous) << 1 | (count > 1 ? 1 : 0), into: &run)
+            if count > 1 { put(count - 1, into: &run) }
+            previous = code
+        }
+        return run
     }
 
     private static func put(_ value: UInt32, into out: inout [UInt8]) {

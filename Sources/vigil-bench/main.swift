@@ -546,11 +546,6 @@ func benchProbes() {
             times.withLock { $0[probe, default: []].append(now) }
         }
     }
-    func cpuSeconds() -> Double {
-        var u = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &u)
-        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
-    }
     let seconds = 10.0
     /// CPU percent of one core used by a sidecar running `surroundings` for `seconds`.
     func run(_ surroundings: Surroundings, log: LogSink) -> Double {
@@ -564,12 +559,8 @@ func benchProbes() {
         let sidecar = Sidecar(rules: lint, config: .defaults, options: options, log: log, console: { _ in })
         guard (try? sidecar.start()) != nil else { return .nan }
         usleep(1_500_000) // every probe has run once
-        let c0 = cpuSeconds(), t0 = nowNanos()
-        usleep(useconds_t(seconds * 1e6))
-        let used = cpuSeconds() - c0, wall = Double(nowNanos() - t0) / 1e9
-        let done = DispatchSemaphore(value: 0)
-        Task { _ = await sidecar.stop(flush: .seconds(1)); done.signal() }
-        done.wait()
+        let (used, wall) = cpuOver(seconds: seconds)
+        stopSidecar(sidecar)
         return used / wall * 100
     }
     let idle = run(Surroundings(), log: MemoryLog())
@@ -595,10 +586,24 @@ func benchProbes() {
 
 // MARK: - Idle and start
 
-func cpuSecondsOfProcess() -> Double {
-    var u = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+/// CPU seconds this process used (all threads, user and system) over `seconds` of sleep, and
+/// the wall seconds that took.
+func cpuOver(seconds: Double) -> (cpu: Double, wall: Double) {
+    func cpu() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+    let c0 = cpu(), t0 = nowNanos()
+    usleep(useconds_t(seconds * 1e6))
+    return (cpu() - c0, Double(nowNanos() - t0) / 1e9)
+}
+
+/// Stops a sidecar from this (non-async) thread, letting delivery flush for up to a second.
+func stopSidecar(_ sidecar: Sidecar) {
+    let done = DispatchSemaphore(value: 0)
+    Task { _ = await sidecar.stop(flush: .seconds(1)); done.signal() }
+    done.wait()
 }
 
 /// The shipped rules (rules/*.rules, found from the working directory) and `more` rules of the
@@ -636,12 +641,8 @@ func benchIdle(seconds: Double = 60) {
     let sidecar = Sidecar(rules: lint, config: .defaults, options: options, log: MemoryLog(), console: { _ in })
     guard (try? sidecar.start()) != nil else { return }
     usleep(2_000_000) // settled: the first evaluation and journal record are behind it
-    let c0 = cpuSecondsOfProcess(), t0 = nowNanos()
-    usleep(useconds_t(seconds * 1e6))
-    let used = cpuSecondsOfProcess() - c0, wall = Double(nowNanos() - t0) / 1e9
-    let done = DispatchSemaphore(value: 0)
-    Task { _ = await sidecar.stop(flush: .seconds(1)); done.signal() }
-    done.wait()
+    let (used, wall) = cpuOver(seconds: seconds)
+    stopSidecar(sidecar)
     line([("bench", "\"idle\""), ("rules", "\(lint.alerts.count)"), ("seconds", f(wall, 1)),
           ("cpu_ms", f(used * 1e3, 1)), ("cpu_percent", f(used / wall * 100, 3)), ("budget_percent", "0.1")])
 }
@@ -662,11 +663,6 @@ func benchStartup() {
     let socketPath = dir.appendingPathComponent("t.sock").path
     options.source = .listen(socketPath)
     options.stateDir = dir.appendingPathComponent("state")
-    func stop(_ s: Sidecar) {
-        let done = DispatchSemaphore(value: 0)
-        Task { _ = await s.stop(flush: .seconds(1)); done.signal() }
-        done.wait()
-    }
     let rulesFile = SourceFile(path: "start.rules", text: text)
     let first = Sidecar(rules: Linter.lint(ruleFiles: [rulesFile]), config: .defaults, options: options, log: MemoryLog(), console: { _ in })
     guard (try? first.start()) != nil, let fd = UnixSocket.connect(socketPath, attempts: 50) else { return }
@@ -679,7 +675,7 @@ func benchStartup() {
         firing = first.alerts()?.alerts.count { $0.state == .firing } ?? 0
     }
     close(fd)
-    stop(first)
+    stopSidecar(first)
     guard firing == 10_000 else { print("{\"bench\":\"startup\",\"error\":\"\(firing) of 10000 instances fired\"}"); return }
     var totals: [Double] = []
     var parts: [(Double, Double, Double)] = []
@@ -694,7 +690,7 @@ func benchStartup() {
         while sidecar.alerts() == nil { usleep(100) }
         let t3 = nowNanos()
         restored = sidecar.alerts()?.alerts.count { $0.state == .firing } ?? 0
-        stop(sidecar)
+        stopSidecar(sidecar)
         totals.append(Double(t3 - t0) / 1e6)
         parts.append((Double(t1 - t0) / 1e6, Double(t2 - t1) / 1e6, Double(t3 - t2) / 1e6))
     }
@@ -775,9 +771,7 @@ func benchCardinality(lines total: Int = 3_000_000) {
               ("rss_peak_mb", f(Double(peak) / 1_048_576, 1)), ("rss_end_mb", f(Double(end) / 1_048_576, 1)),
               ("growth_after_steady_mb", f(Double(max(peak, end) - steady) / 1_048_576, 1)), ("budget_growth_mb", "64"),
               ("good_line_fired", "\(fired)")])
-        let semaphore = DispatchSemaphore(value: 0)
-        Task { _ = await sidecar.stop(flush: .seconds(1)); semaphore.signal() }
-        semaphore.wait()
+        stopSidecar(sidecar)
     }
 }
 
