@@ -78,15 +78,17 @@ def rss_mb(pid):
 
 
 def wait_http(port, path, timeout=30):
+    """True once GET path answers 200 (within `timeout` seconds)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
-                if s.recv(64).startswith(b"HTTP/1.") and b" 200" in s.recv(64) or True:
+                if s.recv(64).split(b" ")[1:2] == [b"200"]:
                     return True
-        except OSError:
-            time.sleep(0.1)
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.1)
     return False
 
 
@@ -131,8 +133,9 @@ scrape_configs:
     prom = subprocess.Popen(["prometheus", f"--config.file={d}/prometheus.yml", f"--storage.tsdb.path={d}/tsdb",
                              f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=quiet, stderr=quiet)
     children.append(prom)
-    wait_http(am_port, "/-/ready")
-    wait_http(prom_port, "/-/ready")
+    for port, what in [(am_port, "alertmanager"), (prom_port, "prometheus")]:
+        if not wait_http(port, "/-/ready"):
+            raise SystemExit(f"compare-prometheus: {name}'s {what} did not become ready on 127.0.0.1:{port}")
     return prom, am
 
 
