@@ -81,8 +81,8 @@ public struct LineDecoder {
     private var metricRaw: Range<Int>?
     private var labelsRaw: Range<Int>?
     /// (metric name bytes, 0, labels object bytes) as spelled → series: a known series costs one hash.
-    private var seriesCache = ByteInterner(capacity: 1024)
-    private var seriesCacheIDs: [SeriesID] = []
+    fileprivate var seriesCache = ByteInterner(capacity: 1024)
+    fileprivate var seriesCacheIDs: [SeriesID] = []
 
     public init(maxLine: Int = 1 << 20) {
         self.maxLine = maxLine
@@ -97,6 +97,17 @@ public struct LineDecoder {
     /// no trace in memory).
     public mutating func decode(_ line: UnsafeRawBufferPointer, arrival: Instant, symbols: Symbols,
                                 into out: inout [Sample], capped: inout Int) -> RejectReason? {
+        if let sample = knownMetricLine(line, arrival: arrival) {
+            out.append(sample)
+            return nil
+        }
+        return decodeGeneral(line, arrival: arrival, symbols: symbols, into: &out, capped: &capped)
+    }
+
+    /// `decode` without the fast path: the general parser alone, which decides every line the
+    /// fast path declines. The `stream` fuzz harness checks the two agree.
+    public mutating func decodeGeneral(_ line: UnsafeRawBufferPointer, arrival: Instant, symbols: Symbols,
+                                       into out: inout [Sample], capped: inout Int) -> RejectReason? {
         let mark = symbols.checkpoint
         let start = out.count
         let reason = decodeLine(line, arrival: arrival, symbols: symbols, into: &out, capped: &capped)
@@ -709,5 +720,190 @@ public struct LineDecoder {
         let start = scratch.count
         scratch.append(contentsOf: bytes)
         return start..<scratch.count
+    }
+}
+
+// MARK: - Fast path
+
+extension LineDecoder {
+    /// The sample of the common metric line, `{"ts":"…","metric":"…","labels":{…},"value":…}`
+    /// (keys in any order; `ts`, `timestamp`, `timestamp_ns` or no stamp; `labels` optional),
+    /// when this spelling of its metric and labels was decoded before: one pass, strings eight
+    /// bytes at a time, one lookup in the series cache, nothing interned.
+    ///
+    /// nil for anything else (another key, a repeated one, an escape or a byte ≥ 0x80 in a
+    /// string, a bool value, a number the general parser must read, a stamp it rejects, a
+    /// spelling not yet cached): the general path then decides. A line either path accepts gets
+    /// the same sample from both.
+    fileprivate mutating func knownMetricLine(_ line: UnsafeRawBufferPointer, arrival: Instant) -> Sample? {
+        guard line.count <= maxLine else { return nil }
+        var s = PlainScanner(p: line)
+        guard s.take(0x7B) else { return nil } // {
+        var metric: Range<Int>?, labels: Range<Int>?, value: Double?, stamp: Instant?
+        var stamps = 0
+        repeat {
+            guard let key = s.plainString(), s.take(0x3A) else { return nil } // :
+            switch PlainScanner.key(line, key) {
+            case .metric:
+                guard metric == nil, let m = s.plainString() else { return nil }
+                metric = m
+            case .labels:
+                guard labels == nil, let l = s.labelsObject() else { return nil }
+                labels = l
+            case .value:
+                guard value == nil, let v = s.decimal() else { return nil }
+                value = v
+            case .ts, .timestamp:
+                guard let t = s.plainString(), let v = Instant.parseRFC3339(UnsafeRawBufferPointer(rebasing: line[t])), v.isAccepted
+                else { return nil }
+                stamp = v
+                stamps += 1
+            case .timestampNs:
+                guard let ns = s.integer(), Instant(nanoseconds: ns).isAccepted else { return nil }
+                stamp = Instant(nanoseconds: ns)
+                stamps += 1
+            default:
+                return nil
+            }
+        } while s.take(0x2C) // ,
+        guard s.take(0x7D), s.atEnd, stamps <= 1, let metric, let value else { return nil } // }
+        var time = arrival
+        if let stamp {
+            if let skew = maxClockSkew {
+                guard stamp.nanoseconds <= arrival.nanoseconds.addingSaturated(skew) else { return nil }
+                time = min(stamp, arrival)
+            } else {
+                time = stamp
+            }
+        }
+        let labelBytes = labels.map { UnsafeRawBufferPointer(rebasing: line[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        guard let id = seriesCache.lookup(UnsafeRawBufferPointer(rebasing: line[metric]), labelBytes) else { return nil }
+        return Sample(series: seriesCacheIDs[Int(id)], value: value, time: time)
+    }
+}
+
+/// The fast path's reader: JSON whitespace, plain strings, a labels object of plain strings,
+/// and decimals. Every method returns nil (or false) rather than decide anything hard.
+private struct PlainScanner {
+    let p: UnsafeRawBufferPointer
+    var i = 0
+
+    var atEnd: Bool {
+        mutating get { space(); return i == p.count }
+    }
+
+    mutating func space() {
+        while i < p.count {
+            let c = p[i]
+            guard c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { return }
+            i += 1
+        }
+    }
+
+    /// Takes `byte` after any whitespace.
+    mutating func take(_ byte: UInt8) -> Bool {
+        space()
+        guard i < p.count, p[i] == byte else { return false }
+        i += 1
+        return true
+    }
+
+    /// The bytes of each of a word's eight that ends a plain string: `"`, `\`, a control
+    /// character, or one ≥ 0x80 (the high bit of each such byte; exact for the lowest one, which
+    /// is the one used: a borrow can only flag bytes above a true one).
+    @inline(__always)
+    static func stops(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+        return ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash | (w &- ones &* 0x20) & ~w | w) & (ones &* 0x80)
+    }
+
+    /// The contents of a string of printable ASCII without escapes, after any whitespace.
+    mutating func plainString() -> Range<Int>? {
+        guard take(0x22) else { return nil }
+        let start = i
+        var j = i
+        while j + 8 <= p.count {
+            let stop = PlainScanner.stops(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self)))
+            if stop != 0 {
+                j += stop.trailingZeroBitCount >> 3
+                guard p[j] == 0x22 else { return nil }
+                i = j + 1
+                return start..<j
+            }
+            j += 8
+        }
+        while j < p.count {
+            let c = p[j]
+            if c == 0x22 { i = j + 1; return start..<j }
+            guard c >= 0x20, c < 0x80, c != 0x5C else { return nil }
+            j += 1
+        }
+        return nil
+    }
+
+    /// A `labels` object whose names and values are all plain strings: its bytes, braces included.
+    mutating func labelsObject() -> Range<Int>? {
+        space()
+        let start = i
+        guard take(0x7B) else { return nil }
+        if take(0x7D) { return start..<i }
+        repeat {
+            guard plainString() != nil, take(0x3A), plainString() != nil else { return nil }
+        } while take(0x2C)
+        guard take(0x7D) else { return nil }
+        return start..<i
+    }
+
+    /// A JSON number of at most 15 digits and no exponent, read exactly as the general parser
+    /// reads it (the mantissa over a power of ten).
+    mutating func decimal() -> Double? {
+        space()
+        var negative = false
+        if i < p.count, p[i] == 0x2D { negative = true; i += 1 }
+        var mantissa: UInt64 = 0, digits = 0, scale = 0
+        guard i < p.count, p[i] &- 48 <= 9 else { return nil }
+        if p[i] == 48 {
+            i += 1
+        } else {
+            while i < p.count, p[i] &- 48 <= 9 { mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48); digits += 1; i += 1 }
+        }
+        if i < p.count, p[i] == 0x2E {
+            i += 1
+            guard i < p.count, p[i] &- 48 <= 9 else { return nil }
+            while i < p.count, p[i] &- 48 <= 9 { mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48); digits += 1; scale += 1; i += 1 }
+        }
+        guard digits <= 15, i == p.count || (p[i] | 0x20) != 0x65 else { return nil } // e E
+        let v = Double(mantissa) / PlainScanner.pow10[scale]
+        return negative ? -v : v
+    }
+
+    /// A non-negative or negative integer of at most 18 digits (`timestamp_ns`).
+    mutating func integer() -> Int64? {
+        space()
+        var negative = false
+        if i < p.count, p[i] == 0x2D { negative = true; i += 1 }
+        var v: Int64 = 0, digits = 0
+        while i < p.count, p[i] &- 48 <= 9 { v = v &* 10 &+ Int64(p[i] &- 48); digits += 1; i += 1 }
+        guard digits >= 1, digits <= 18, digits == 1 || p[i - digits] != 48 else { return nil }
+        guard i == p.count || (p[i] != 0x2E && (p[i] | 0x20) != 0x65) else { return nil }
+        return negative ? -v : v
+    }
+
+    static let pow10: [Double] = (0...15).map { Double("1e\($0)") ?? 1 }
+
+    enum Key { case ts, timestamp, timestampNs, metric, labels, value, other }
+
+    static func key(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> Key {
+        let k = UnsafeRawBufferPointer(rebasing: p[r])
+        func equals(_ word: StaticString) -> Bool { memcmp(k.baseAddress!, word.utf8Start, k.count) == 0 }
+        switch k.count {
+        case 2: return equals("ts") ? .ts : .other
+        case 5: return equals("value") ? .value : .other
+        case 6: return equals("metric") ? .metric : equals("labels") ? .labels : .other
+        case 9: return equals("timestamp") ? .timestamp : .other
+        case 12: return equals("timestamp_ns") ? .timestampNs : .other
+        default: return .other
+        }
     }
 }

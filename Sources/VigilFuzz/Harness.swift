@@ -15,6 +15,9 @@ public enum Harness: String, CaseIterable, Sendable {
     /// Stream lines through the decoder, `Engine.ingest` and `advance`, and the router, with
     /// times and values from the input, in run's clock (skew) or the stream's.
     case stream
+    /// Stream lines through the decoder's general path, then through `decode` (its fast path
+    /// first) on the same symbols: both must give the same reason and the same samples.
+    case decode
     /// A rule or config file through the parser, checker, formatter and compiler.
     case rules
     /// A `.test` file through its parser, then its cases against the fixture rules.
@@ -32,6 +35,7 @@ public enum Harness: String, CaseIterable, Sendable {
         switch self {
         case .http: HTTPHarness.run(data)
         case .stream: StreamHarness.run(data)
+        case .decode: DecodeHarness.run(data)
         case .rules: RulesHarness.run(data)
         case .testfile: TestFileHarness.run(data)
         case .scrape: ScrapeHarness.run(data)

@@ -103,6 +103,39 @@ enum StreamHarness {
     }
 }
 
+/// Lines (split on newlines) through `LineDecoder.decodeGeneral` and then `decode` on the same
+/// symbols and decoder: the first call fills the series cache that the second's fast path reads,
+/// so a line the fast path takes must decode to what the general path decided. The first byte
+/// picks the clock rule (odd: run's, with a 5 s skew allowance; even: the stream's).
+enum DecodeHarness {
+    static func run(_ data: UnsafeRawBufferPointer) {
+        guard let first = data.first else { return }
+        let symbols = Symbols(seriesCap: 64, seriesTotalCap: 256)
+        var decoder = LineDecoder(maxLine: 4096)
+        if first & 1 == 1 { decoder.maxClockSkew = 5_000_000_000 }
+        let arrival = Instant(nanoseconds: 1_736_949_600_000_000_000)
+        var general: [Sample] = [], fast: [Sample] = []
+        var lineStart = 1
+        var lines = 0
+        for i in 1...data.count where i == data.count || data[i] == UInt8(ascii: "\n") {
+            defer { lineStart = i + 1 }
+            guard i > lineStart, lines < 512 else { continue }
+            lines += 1
+            let line = UnsafeRawBufferPointer(rebasing: data[lineStart..<i])
+            for _ in 0..<2 { // twice: the second time every spelling the first accepted is cached
+                general.removeAll(keepingCapacity: true)
+                fast.removeAll(keepingCapacity: true)
+                var cappedGeneral = 0, cappedFast = 0
+                let a = decoder.decodeGeneral(line, arrival: arrival, symbols: symbols, into: &general, capped: &cappedGeneral)
+                let b = decoder.decode(line, arrival: arrival, symbols: symbols, into: &fast, capped: &cappedFast)
+                precondition(a == b, "general path: \(a.map(\.rawValue) ?? "ok"), fast: \(b.map(\.rawValue) ?? "ok")")
+                precondition(general == fast, "general path: \(general), fast: \(fast)")
+                precondition(cappedGeneral == cappedFast, "capped: \(cappedGeneral) vs \(cappedFast)")
+            }
+        }
+    }
+}
+
 /// A rule file (first byte even) or a config (odd) through the parser and checker; what lints
 /// clean is formatted (which must keep its meaning and lint clean again) and compiled, and the
 /// engine and router run a few deadlines over no data.
