@@ -83,6 +83,8 @@ public struct LineDecoder {
     /// (metric name bytes, 0, labels object bytes) as spelled → series: a known series costs one hash.
     fileprivate var seriesCache = ByteInterner(capacity: 1024)
     fileprivate var seriesCacheIDs: [SeriesID] = []
+    /// The minute of the last stamp the fast path read.
+    fileprivate var stampMemo = RFC3339Memo()
 
     public init(maxLine: Int = 1 << 20) {
         self.maxLine = maxLine
@@ -742,19 +744,20 @@ extension LineDecoder {
         var metric: Range<Int>?, labels: Range<Int>?, value: Double?, stamp: Instant?
         var stamps = 0
         repeat {
-            guard let key = s.plainString(), s.take(0x3A) else { return nil } // :
-            switch PlainScanner.key(line, key) {
+            guard let key = s.key() else { return nil }
+            switch key {
             case .metric:
                 guard metric == nil, let m = s.plainString() else { return nil }
                 metric = m
             case .labels:
-                guard labels == nil, let l = s.labelsObject() else { return nil }
+                guard labels == nil, let l = s.labelsExtent() else { return nil }
                 labels = l
             case .value:
                 guard value == nil, let v = s.decimal() else { return nil }
                 value = v
             case .ts, .timestamp:
-                guard let t = s.plainString(), let v = Instant.parseRFC3339(UnsafeRawBufferPointer(rebasing: line[t])), v.isAccepted
+                guard let t = s.plainString(), let v = Instant.parseRFC3339(UnsafeRawBufferPointer(rebasing: line[t]), memo: &stampMemo),
+                      v.isAccepted
                 else { return nil }
                 stamp = v
                 stamps += 1
@@ -842,17 +845,43 @@ private struct PlainScanner {
         return nil
     }
 
-    /// A `labels` object whose names and values are all plain strings: its bytes, braces included.
-    mutating func labelsObject() -> Range<Int>? {
+    /// The extent of a `labels` object, braces included: up to its first `}` outside a string.
+    /// Its contents are not checked here: the series cache compares the bytes with spellings the
+    /// general parser validated, and bytes equal to a valid object are that object, this extent
+    /// included. nil at an escape or a `{` outside a string (the general path decides).
+    mutating func labelsExtent() -> Range<Int>? {
         space()
+        guard i < p.count, p[i] == 0x7B else { return nil }
         let start = i
-        guard take(0x7B) else { return nil }
-        if take(0x7D) { return start..<i }
-        repeat {
-            guard plainString() != nil, take(0x3A), plainString() != nil else { return nil }
-        } while take(0x2C)
-        guard take(0x7D) else { return nil }
-        return start..<i
+        var j = i + 1
+        var inString = false
+        // Looks at each `"`, `\`, `{`, `}` in turn, eight bytes at a time between them.
+        func look(_ k: Int) -> Range<Int>?? {
+            switch p[k] {
+            case 0x22: inString.toggle()
+            case 0x5C: return .some(nil)
+            case 0x7B where !inString: return .some(nil)
+            case 0x7D where !inString: i = k + 1; return start..<i
+            default: break // a `{` or `}` in a string, or a borrow's false flag
+            }
+            return nil
+        }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        while j + 8 <= p.count {
+            let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+            let q = w ^ (ones &* 0x22), b = w ^ (ones &* 0x5C), o = w ^ (ones &* 0x7B), c = w ^ (ones &* 0x7D)
+            var flags = ((q &- ones) & ~q | (b &- ones) & ~b | (o &- ones) & ~o | (c &- ones) & ~c) & (ones &* 0x80)
+            while flags != 0 {
+                if let found = look(j + flags.trailingZeroBitCount >> 3) { return found }
+                flags &= flags &- 1
+            }
+            j += 8
+        }
+        while j < p.count {
+            if let found = look(j) { return found }
+            j += 1
+        }
+        return nil
     }
 
     /// A JSON number of at most 15 digits and no exponent, read exactly as the general parser
@@ -893,6 +922,22 @@ private struct PlainScanner {
     static let pow10: [Double] = (0...15).map { Double("1e\($0)") ?? 1 }
 
     enum Key { case ts, timestamp, timestampNs, metric, labels, value, other }
+
+    /// A member's key and its colon. The usual four, spelled plainly, are one load and a compare.
+    mutating func key() -> Key? {
+        space()
+        if i + 9 <= p.count {
+            let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if w & 0xFF_FFFF_FFFF == 0x3A_2273_7422 { i += 5; return .ts } // "ts":
+            if w == 0x3A22_6575_6C61_7622 { i += 8; return .value } // "value":
+            if p[i + 8] == 0x3A {
+                if w == 0x2263_6972_7465_6D22 { i += 9; return .metric } // "metric":
+                if w == 0x2273_6C65_6261_6C22 { i += 9; return .labels } // "labels":
+            }
+        }
+        guard let r = plainString(), take(0x3A) else { return nil }
+        return PlainScanner.key(p, r)
+    }
 
     static func key(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> Key {
         let k = UnsafeRawBufferPointer(rebasing: p[r])

@@ -90,9 +90,8 @@ extension Engine {
         if !c.hasMatchers || simpleMatchers[r].allSatisfy({ $0.matches(labels, symbols) }) {
             if c.spec >= 0 {
                 let w = Int(windowBase[id]) + c.spec
-                if c.spec < Int(windowCount[id]), let v = windows[w].evaluate(c.function, at: t, scratch: &windowScratch) {
-                    value = v
-                    hint = windows[w].nextExpiry(after: t).map { max($0, t.addingSaturated(1_000_000_000)) } ?? .max
+                if c.spec < Int(windowCount[id]), let v = windows[w].evaluateInPlace(c.function, at: t, scratch: &windowScratch) {
+                    (value, hint) = v
                 }
             } else if !isStale(id) {
                 value = lastValue[id]
@@ -159,9 +158,7 @@ extension Engine {
             let start = arena.count
             candidates(sel, focus: focus, series: series) { id in
                 let w = Int(windowBase[id]) + spec
-                guard spec < Int(windowCount[id]), let value = windows[w].evaluate(f, at: t, scratch: &windowScratch) else { return }
-                // Re-evaluate when the oldest sample leaves, at most once a second.
-                let hint = windows[w].nextExpiry(after: t).map { max($0, t.addingSaturated(1_000_000_000)) } ?? .max
+                guard spec < Int(windowCount[id]), let (value, hint) = windows[w].evaluateInPlace(f, at: t, scratch: &windowScratch) else { return }
                 arena.append(Element(labels: symbols.seriesLabels[id], value: value, truth: value != 0, hint: hint))
             }
             return Vector(range: start..<arena.count)

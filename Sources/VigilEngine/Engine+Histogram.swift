@@ -23,8 +23,8 @@ extension Engine {
             let labels = symbols.seriesLabels[id]
             guard spec < Int(windowCount[id]), let bound = symbols.value(of: le, in: labels).flatMap(bucketBound) else { return }
             let w = Int(windowBase[id]) + spec
-            guard let increase = windows[w].evaluate(.increase, at: t, scratch: &windowScratch) else { return }
-            if let next = windows[w].nextExpiry(after: t) { hint = min(hint, max(next, t.addingSaturated(1_000_000_000))) }
+            guard let (increase, next) = windows[w].evaluateInPlace(.increase, at: t, scratch: &windowScratch) else { return }
+            hint = min(hint, next)
             histogramBuckets.append(Bucket(group: labelSet(labels, without: le), upper: bound, count: increase))
         }
         histogramBuckets.sort { ($0.group, $0.upper) < ($1.group, $1.upper) }

@@ -41,20 +41,24 @@ public struct EngineConfig: Sendable {
 /// construction and reload, and queries; by job, the rest is in `Engine+Store` (samples in),
 /// `Engine+Evaluator` (conditions), `Engine+Instances` (state machines, restore) and
 /// `Engine+Deadlines` (time).
+///
+/// The engine has one writer (DESIGN: "One writer"), so the state a sample or an evaluation
+/// touches opts out of the runtime's dynamic exclusivity checks (`@exclusivity(unchecked)`):
+/// each costs ~150 instructions, and they were a quarter of decode_evaluate's (callgrind).
 public final class Engine {
     public let symbols: Symbols
     public let config: EngineConfig
-    public internal(set) var now: Instant
+    @exclusivity(unchecked) public internal(set) var now: Instant
     /// Transitions since the driver last took them, in time order.
-    public var transitions: [Transition] = []
+    @exclusivity(unchecked) public var transitions: [Transition] = []
     /// Rejected lines (and dropped series samples) by reason.
-    public internal(set) var rejected: [RejectReason: Int] = [:]
-    public internal(set) var samplesApplied = 0
+    @exclusivity(unchecked) public internal(set) var rejected: [RejectReason: Int] = [:]
+    @exclusivity(unchecked) public internal(set) var samplesApplied = 0
     /// Why some samples of the last ingested line were dropped although the line was taken
     /// (`series_cap`, `out_of_order`), for reject logs.
-    public internal(set) var evaluations = 0
+    @exclusivity(unchecked) public internal(set) var evaluations = 0
 
-    var rules: [CompiledRule] = []
+    @exclusivity(unchecked) var rules: [CompiledRule] = []
     /// When each rule (by index) was last evaluated, in ns (`Int64.min`: not yet). A buffer of
     /// its own, not an array: the store is on every evaluation's path, and an array's
     /// uniqueness check there cost 6–10% of `decode_evaluate`.
@@ -74,13 +78,11 @@ public final class Engine {
     @exclusivity(unchecked) var metricRules: [Int32] = []
     /// The fast-path shape of each rule, if it has it.
     @exclusivity(unchecked) var simple: [SimpleCondition?] = []
-    var simpleMatchers: [[MatcherNode]] = []
-    var tsluRules: [Int] = []
+    @exclusivity(unchecked) var simpleMatchers: [[MatcherNode]] = []
+    @exclusivity(unchecked) var tsluRules: [Int] = []
     var upRules: [Int] = []
     var windowSpecs: [Int32: [WindowSpec]] = [:]
 
-    // The engine has one writer (DESIGN: "One writer"), so the hot state opts out of the runtime's
-    // dynamic exclusivity checks, which cost ~9% of decode+evaluate (perf).
 
     // Per series.
     @exclusivity(unchecked) var lastValue: [Double] = []
@@ -93,10 +95,10 @@ public final class Engine {
     @exclusivity(unchecked) var windowBase: [Int32] = []
     @exclusivity(unchecked) var windowCount: [UInt8] = []
 
-    var lastMessage: Int64
+    @exclusivity(unchecked) var lastMessage: Int64
     var connected = true
-    var decoder: LineDecoder
-    var decoded: [Sample] = []
+    @exclusivity(unchecked) var decoder: LineDecoder
+    @exclusivity(unchecked) var decoded: [Sample] = []
     /// Scrapes: the parser, its reused output, and each target's last series and state.
     var exposition = ExpositionParser()
     var scrapeBuffer: [Sample] = []
@@ -106,16 +108,16 @@ public final class Engine {
     var bucketBounds: [Int32: Double] = [:]
     var labelsWithout: [Int64: Int32] = [:]
     /// The batch line each of `decoded` came from, and which lines were reported.
-    var decodedLine: [Int32] = []
-    var reportedLines: [Bool] = []
+    @exclusivity(unchecked) var decodedLine: [Int32] = []
+    @exclusivity(unchecked) var reportedLines: [Bool] = []
 
     // Per rule: instances by label set, and recent state changes for flapping.
     @exclusivity(unchecked) var instances: [[Int32: Instance]] = []
     /// Whether to remember which instances change, for a journal (`takeInstanceChanges`).
-    public var recordsChanges = false
+    @exclusivity(unchecked) public var recordsChanges = false
     /// `rule << 32 | labels` of the instances changed since the last take.
-    var changedInstances: Set<Int64> = []
-    var changes: [[Int32: [Int64]]] = []
+    @exclusivity(unchecked) var changedInstances: Set<Int64> = []
+    @exclusivity(unchecked) var changes: [[Int32: [Int64]]] = []
 
     // Deadlines: "evaluate rule R for label set L at T", deduplicated to the earliest per (R, L).
     @exclusivity(unchecked) var heap = MinHeap<Deadline>(key: \.at)

@@ -56,8 +56,24 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
     /// Parses RFC 3339 (`2025-01-15T14:23:45.123456789Z`, `…+02:00`, a space for `T`, up to 9
     /// fractional digits) from bytes without allocating; nil when malformed.
     public static func parseRFC3339(_ p: UnsafeRawBufferPointer) -> Instant? {
-        let n = p.count
-        guard n >= 20 else { return nil }
+        guard p.count >= 20, let minute = minuteOf(p) else { return nil }
+        return withinMinute(p, minute)
+    }
+
+    /// `parseRFC3339`, remembering the minute the stamp's first 16 bytes name (`2025-01-15T14:23`)
+    /// from one call to the next: a stream's stamps share it, and the date is most of the work.
+    static func parseRFC3339(_ p: UnsafeRawBufferPointer, memo: inout RFC3339Memo) -> Instant? {
+        guard p.count >= 20 else { return nil }
+        let head = (p.loadUnaligned(fromByteOffset: 0, as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        if memo.minute == nil || memo.head != head {
+            guard let minute = minuteOf(p) else { return nil }
+            memo = RFC3339Memo(head: head, minute: minute)
+        }
+        return withinMinute(p, memo.minute!)
+    }
+
+    /// `YYYY-MM-DDTHH:MM` (the first 16 bytes) as seconds since the epoch; nil when invalid.
+    private static func minuteOf(_ p: UnsafeRawBufferPointer) -> Int64? {
         func digits(_ at: Int, _ count: Int) -> Int64? {
             var v: Int64 = 0
             for i in at..<(at + count) {
@@ -68,10 +84,19 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
             return v
         }
         guard let year = digits(0, 4), p[4] == 45, let month = digits(5, 2), p[7] == 45, let day = digits(8, 2),
-              p[10] == 84 || p[10] == 116 || p[10] == 32,
-              let hour = digits(11, 2), p[13] == 58, let minute = digits(14, 2), p[16] == 58, let second = digits(17, 2),
-              (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60, second <= 60
+              p[10] == 84 || p[10] == 116 || p[10] == 32, let hour = digits(11, 2), p[13] == 58, let minute = digits(14, 2),
+              (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60
         else { return nil }
+        return daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60
+    }
+
+    /// The stamp whose first 16 bytes name `minute`: `:SS`, a fraction, and `Z` or an offset.
+    private static func withinMinute(_ p: UnsafeRawBufferPointer, _ minute: Int64) -> Instant? {
+        let n = p.count
+        let s1 = p[17] &- 48, s2 = p[18] &- 48
+        guard p[16] == 58, s1 <= 9, s2 <= 9 else { return nil }
+        let second = Int64(s1) * 10 + Int64(s2)
+        guard second <= 60 else { return nil }
         var i = 19
         var frac: Int64 = 0
         if i < n, p[i] == 46 {
@@ -91,15 +116,18 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         case 90, 122: // Z z
             i += 1
         case 43, 45: // + -
-            guard i + 6 == n, let oh = digits(i + 1, 2), p[i + 3] == 58, let om = digits(i + 4, 2), oh < 24, om < 60 else { return nil }
+            guard i + 6 == n, p[i + 3] == 58 else { return nil }
+            let h1 = p[i + 1] &- 48, h2 = p[i + 2] &- 48, m1 = p[i + 4] &- 48, m2 = p[i + 5] &- 48
+            guard h1 <= 9, h2 <= 9, m1 <= 9, m2 <= 9 else { return nil }
+            let oh = Int64(h1) * 10 + Int64(h2), om = Int64(m1) * 10 + Int64(m2)
+            guard oh < 24, om < 60 else { return nil }
             offset = (oh * 3600 + om * 60) * (p[i] == 43 ? 1 : -1)
             i += 6
         default:
             return nil
         }
         guard i == n else { return nil }
-        let days = daysFromCivil(year, month, day)
-        let secs = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offset
+        let secs = minute + min(second, 59) - offset
         // Int64 nanoseconds span 1677-09-21 to 2262-04-11; anything outside is not a stream time.
         let (ns, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow, ns <= Int64.max - frac else { return nil }
@@ -110,6 +138,12 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         var s = s
         return s.withUTF8 { parseRFC3339(UnsafeRawBufferPointer($0)) }
     }
+}
+
+/// The minute of the last stamp `parseRFC3339(_:memo:)` read, by its first 16 bytes.
+struct RFC3339Memo {
+    var head: (UInt64, UInt64) = (0, 0)
+    var minute: Int64?
 }
 
 private func isLeap(_ y: Int64) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }

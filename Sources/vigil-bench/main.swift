@@ -95,9 +95,12 @@ struct Workload {
     }
 }
 
+/// How many runs `medianRun` takes (BENCH_RUNS; 1 under callgrind).
+let benchRuns = max(1, ProcessInfo.processInfo.environment["BENCH_RUNS"].flatMap { Int($0) } ?? 3)
+
 /// Runs a scenario `runs` times and keeps the median run (by its first number): this machine's
 /// run-to-run noise is ~30%, so one run proves little.
-func medianRun(_ runs: Int = 3, _ body: () -> (Double, [(String, String)])) -> [(String, String)] {
+func medianRun(_ runs: Int = benchRuns, _ body: () -> (Double, [(String, String)])) -> [(String, String)] {
     var results = (0..<runs).map { _ in body() }
     results.sort { $0.0 < $1.0 }
     return results[runs / 2].1 + [("runs", "\(runs)")]
@@ -781,7 +784,10 @@ func main() {
     func on(_ name: String) -> Bool { wanted.isEmpty || wanted.contains(name) }
     if on("lint") { benchLint() }
     if on("decode") || on("evaluate") {
-        let (data, ranges) = Workload.lines(1_000_000)
+        // BENCH_LINES scales the input down for a run under callgrind (instruction counts are
+        // what stays comparable on this noisy machine).
+        let lines = ProcessInfo.processInfo.environment["BENCH_LINES"].flatMap { Int($0) } ?? 1_000_000
+        let (data, ranges) = Workload.lines(max(1, lines))
         if on("decode") { benchDecode(data, ranges) }
         if on("evaluate") { benchEvaluate(data, ranges) }
     }

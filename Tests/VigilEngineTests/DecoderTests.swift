@@ -24,6 +24,41 @@ struct Harness {
 }
 
 struct DecoderTests {
+    /// The fast path takes a line the second time its spelling is seen (the first fills the
+    /// series cache): both times must decode the same, for every shape it takes or declines.
+    @Test(arguments: [
+        (#"{"ts":"2025-01-15T14:23:45.5Z","metric":"m","labels":{"venue":"kalshi"},"value":12.25}"#, "m{venue=kalshi}=12.25@1736951025500000000"),
+        (#" { "value" : -0.5 , "labels" : { "a" : "}" } , "metric" : "m" , "timestamp_ns" : 1736949600000000000 } "#, "m{a=}}=-0.5@1736949600000000000"),
+        (#"{"metric":"m","value":3,"labels":{"a":"b\"c"}}"#, #"m{a=b"c}=3.0@1000"#),
+        (#"{"metric":"m","value":3,"labels":{"a":"é"}}"#, "m{a=é}=3.0@1000"),
+        (#"{"metric":"m","value":1e3}"#, "m{}=1000.0@1000"),
+        (#"{"metric":"m","value":true,"ts":"2025-01-15T14:23:45+01:00"}"#, "m{}=1.0@1736947425000000000"),
+        (#"{"metric":"m","value":1234567890123456789}"#, "m{}=1.2345678901234568e+18@1000"),
+        (#"{"metric":"m","value":01}"#, "reject:not_json"),
+        (#"{"metric":"m","value":1,"value":2}"#, "reject:bad_value"),
+        (#"{"metric":"m","value":1,"labels":{"a":{"b":"c"}}}"#, "m{a.b=c}=1.0@1000"),
+        (#"{"metric":"m","value":1,"ts":"2025-02-30T00:00:00Z"}"#, "reject:bad_timestamp"),
+        (#"{"metric":"m","value":1,"labels":{"a":"b"}} x"#, "reject:not_json"),
+        (#"{"metric":"m","value":1,"ts":"2025-01-15T14:23:45Z","timestamp":"2025-01-15T14:23:46Z"}"#, "m{}=1.0@1736951025000000000"),
+    ])
+    func fastPathDecodesAsTheGeneralPath(line: String, expected: String) {
+        var h = Harness()
+        let first = h.decode(line)
+        #expect(first == [expected])
+        #expect(h.decode(line) == first)
+    }
+
+    /// A stream's stamps share their minute: the remembered one must not leak into the next.
+    @Test func rememberedMinuteChangesWithTheStamp() {
+        var h = Harness()
+        let line = { (ts: String) in #"{"ts":"\#(ts)","metric":"m","value":1}"# }
+        #expect(h.decode(line("2025-01-15T14:23:59.999Z")) == ["m{}=1.0@1736951039999000000"])
+        #expect(h.decode(line("2025-01-15T14:24:00Z")) == ["m{}=1.0@1736951040000000000"])
+        #expect(h.decode(line("2025-01-15T14:24:01-00:30")) == ["m{}=1.0@1736952841000000000"])
+        #expect(h.decode(line("2025-01-15T14:24:61Z")) == ["reject:bad_timestamp"])
+        #expect(h.decode(line("2025-01-15T14:24:60Z")) == ["m{}=1.0@1736951099000000000"])
+    }
+
     @Test func metricLine() {
         var h = Harness()
         #expect(h.decode(#"{"ts":"2025-01-15T14:23:45.123456Z","metric":"feed_latency_p95","labels":{"venue":"kalshi"},"value":1234}"#)
