@@ -35,9 +35,9 @@ extension Engine {
                                 _ report: (Int, RejectReason) -> Void) {
         decoded.removeAll(keepingCapacity: true)
         decodedLine.removeAll(keepingCapacity: true)
-        // Each line is reported at most once, whichever phase finds it wanting.
-        reportedLines.removeAll(keepingCapacity: true)
-        reportedLines.append(contentsOf: repeatElement(false, count: count))
+        // Each line is reported at most once, whichever phase finds it wanting: those reported
+        // for `series_cap` here (in order) are not reported again for `out_of_order` below.
+        cappedLines.removeAll(keepingCapacity: true)
         for k in 0..<count {
             let start = decoded.count
             var capped = 0
@@ -47,22 +47,25 @@ extension Engine {
             if let reason {
                 rejected[reason, default: 0] += 1
                 report(k, reason)
-                reportedLines[k] = true
                 continue
             }
             if capped > 0 {
                 report(k, .seriesCap)
-                reportedLines[k] = true
+                cappedLines.append(Int32(k))
             }
             for _ in start..<decoded.count { decodedLine.append(Int32(k)) }
         }
+        // Dropped samples come in order, so their lines do too.
+        var lastReported: Int32 = -1
+        var nextCapped = 0
         apply(decoded) { index in
             // A sample older than its series' last: its line is reported, once.
-            let k = Int(decodedLine[index])
-            if !reportedLines[k] {
-                report(k, .outOfOrder)
-                reportedLines[k] = true
-            }
+            let k = decodedLine[index]
+            guard k != lastReported else { return }
+            lastReported = k
+            while nextCapped < cappedLines.count, cappedLines[nextCapped] < k { nextCapped += 1 }
+            if nextCapped < cappedLines.count, cappedLines[nextCapped] == k { return }
+            report(Int(k), .outOfOrder)
         }
     }
 

@@ -107,9 +107,9 @@ public final class Engine {
     var histogramBuckets: [Bucket] = []
     var bucketBounds: [Int32: Double] = [:]
     var labelsWithout: [Int64: Int32] = [:]
-    /// The batch line each of `decoded` came from, and which lines were reported.
+    /// The batch line each of `decoded` came from, and the lines reported for `series_cap`.
     @exclusivity(unchecked) var decodedLine: [Int32] = []
-    @exclusivity(unchecked) var reportedLines: [Bool] = []
+    @exclusivity(unchecked) var cappedLines: [Int32] = []
 
     // Per rule: instances by label set, and recent state changes for flapping.
     @exclusivity(unchecked) var instances: [[Int32: Instance]] = []
@@ -121,7 +121,7 @@ public final class Engine {
 
     // Deadlines: "evaluate rule R for label set L at T", deduplicated to the earliest per (R, L).
     @exclusivity(unchecked) var heap = MinHeap<Deadline>(key: \.at)
-    @exclusivity(unchecked) var scheduled: [Int64: Int64] = [:]
+    @exclusivity(unchecked) var scheduled = Int64Map()
 
     // Reused buffers.
     @exclusivity(unchecked) var arena: [Element] = []
@@ -183,7 +183,7 @@ public final class Engine {
         windowBase = newBase
         windowCount = newCount
         heap = MinHeap<Deadline>(key: \.at)
-        scheduled = [:]
+        scheduled = Int64Map()
         for i in rules.indices { evaluate(rule: i, focus: 0, series: -1) }
     }
 
