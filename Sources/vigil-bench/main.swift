@@ -60,7 +60,10 @@ struct Workload {
     static let metrics = 50
     static let seriesPerMetric = 200
 
-    static func lines(_ count: Int) -> (Data, [Range<Int>]) {
+    static let series = metrics * seriesPerMetric
+
+    /// `count` lines over `metrics` metrics × `seriesPerMetric` series, round robin, one every 100 µs.
+    static func lines(_ count: Int, seriesPerMetric: Int = seriesPerMetric) -> (Data, [Range<Int>]) {
         var rng = SplitMix64(seed: 7)
         var walk = Array(repeating: 500.0, count: metrics * seriesPerMetric)
         var out = Data()
@@ -81,8 +84,9 @@ struct Workload {
         return (out, ranges)
     }
 
-    /// 200 rules, 4 per metric: instant, with `for`, with a matcher, and a 5-minute average.
-    static var rules: String {
+    /// 4 rules per metric, for `metrics` metrics (the stream carries the first 50): instant,
+    /// with `for`, with a matcher, and a 5-minute average.
+    static func rules(metrics: Int = metrics) -> String {
         var text = ""
         for m in 0..<metrics {
             text += "metric m\(m) labels venue, market\n"
@@ -219,26 +223,53 @@ func benchScrapeParse() {
     })
 }
 
+/// decode_evaluate, and how it scales (issue 16): the same stream against ten times the rules
+/// (on metrics it does not carry, so each sample still feeds four), and ten times the series
+/// under the same rules. The engine first sees one line of every series, untimed: what is
+/// timed is the steady state. Each prints its cost per sample against the first's.
 func benchEvaluate(_ data: Data, _ ranges: [Range<Int>]) {
-    resetPeakRSS()
-    var fields = medianRun { evaluateOnce(data, ranges) }
-    let ceiling = Ceiling.median { Ceiling.scan(data, ranges, sumInto: Workload.metrics * Workload.seriesPerMetric) }
-    let rate = Double(fields.first { $0.0 == "samples_per_s" }?.1 ?? "0") ?? 0
-    fields += [("ceiling_samples_per_s", f(Double(ranges.count) / ceiling, 0)), ("ratio_to_ceiling", f(rate * ceiling / Double(ranges.count), 3))]
-    line(fields)
+    let base = evaluateScenario("decode_evaluate", data, ranges, rules: Workload.rules(), series: Workload.series)
+    evaluateScenario("decode_evaluate_rules_x10", data, ranges, rules: Workload.rules(metrics: Workload.metrics * 10),
+                     series: Workload.series, base: base)
+    let (wide, wideRanges) = Workload.lines(ranges.count, seriesPerMetric: Workload.seriesPerMetric * 10)
+    evaluateScenario("decode_evaluate_series_x10", wide, wideRanges, rules: Workload.rules(), series: Workload.series * 10, base: base)
 }
 
-func evaluateOnce(_ data: Data, _ ranges: [Range<Int>]) -> (Double, [(String, String)]) {
-    let lint = Linter.lint(ruleFiles: [SourceFile(path: "bench.rules", text: Workload.rules)])
+/// One decode_evaluate scenario; returns its ns per sample.
+@discardableResult
+func evaluateScenario(_ name: String, _ data: Data, _ ranges: [Range<Int>], rules: String, series: Int, base: Double? = nil) -> Double {
+    resetPeakRSS()
+    let lint = Linter.lint(ruleFiles: [SourceFile(path: "bench.rules", text: rules)])
     precondition(lint.errorCount == 0, "bench rules do not lint")
-    let engine = Engine(rules: lint, start: Instant(nanoseconds: 1_736_949_600_000_000_000))
+    var fields = medianRun { evaluateOnce(name, data, ranges, lint, warmUp: min(series, ranges.count / 2)) }
+    let ceiling = Ceiling.median { Ceiling.scan(data, ranges, sumInto: series) }
+    let rate = Double(fields.first { $0.0 == "samples_per_s" }?.1 ?? "0") ?? 0
+    let ns = 1e9 / max(rate, 1)
+    fields += [("ns_per_sample", f(ns, 1)), ("ceiling_samples_per_s", f(Double(ranges.count) / ceiling, 0)),
+               ("ratio_to_ceiling", f(rate * ceiling / Double(ranges.count), 3))]
+    if let base { fields.append(("ns_per_sample_vs_decode_evaluate", f(ns / base, 2))) }
+    line(fields)
+    return ns
+}
+
+func evaluateOnce(_ name: String, _ data: Data, _ ranges: [Range<Int>], _ lint: LintResult, warmUp: Int) -> (Double, [(String, String)]) {
+    var config = EngineConfig()
+    config.seriesTotalCap = 1_000_000
+    let engine = Engine(rules: lint, config: config, start: Instant(nanoseconds: 1_736_949_600_000_000_000))
     let batch = 1000
     var perSample: [Double] = []
     perSample.reserveCapacity(ranges.count / batch + 1)
     var transitions = 0
-    let start = nowNanos()
+    var seconds = 0.0
+    var samples = 0, evaluations = 0
     data.withUnsafeBytes { raw in
-        var i = 0
+        for k in 0..<warmUp { engine.ingest(UnsafeRawBufferPointer(rebasing: raw[ranges[k]]), arrival: engine.now) }
+        transitions = engine.transitions.count
+        engine.transitions.removeAll(keepingCapacity: true)
+        samples = engine.samplesApplied
+        evaluations = engine.evaluations
+        let start = nowNanos()
+        var i = warmUp
         while i < ranges.count {
             let end = min(ranges.count, i + batch)
             let t0 = nowNanos()
@@ -251,13 +282,15 @@ func evaluateOnce(_ data: Data, _ ranges: [Range<Int>]) -> (Double, [(String, St
             engine.transitions.removeAll(keepingCapacity: true)
             i = end
         }
+        seconds = Double(nowNanos() - start) / 1e9
     }
-    let seconds = Double(nowNanos() - start) / 1e9
+    samples = engine.samplesApplied - samples
+    evaluations = engine.evaluations - evaluations
     perSample.sort()
     let series = engine.symbols.seriesCount
-    return (seconds, [("bench", "\"decode_evaluate\""), ("rules", "\(engine.ruleCount)"), ("series", "\(series)"),
-          ("samples", "\(engine.samplesApplied)"), ("evaluations", "\(engine.evaluations)"), ("transitions", "\(transitions)"),
-          ("samples_per_s", f(Double(engine.samplesApplied) / seconds, 0)),
+    return (seconds, [("bench", "\"\(name)\""), ("rules", "\(engine.ruleCount)"), ("series", "\(series)"),
+          ("warm_up_lines", "\(warmUp)"), ("samples", "\(samples)"), ("evaluations_per_sample", f(Double(evaluations) / Double(max(samples, 1)), 2)),
+          ("transitions", "\(transitions)"), ("samples_per_s", f(Double(samples) / seconds, 0)),
           ("p50_ns", f(percentile(perSample, 0.5), 0)), ("p99_ns", f(percentile(perSample, 0.99), 0)),
           ("p999_ns", f(percentile(perSample, 0.999), 0)), ("latency_batch", "\(batch)"),
           ("engine_bytes_per_series", "\(engine.memoryBytes / max(1, series))"),
