@@ -159,9 +159,13 @@ public final class Core {
 
     /// Puts back what a journal kept; a router step that came due while vigil was down goes out
     /// with the next step.
-    public func restore(_ state: State, at now: Instant) {
-        engine.restore(state.instances)
-        router.restore(state.router, at: now)
+    /// Puts back a journaled state; returns whether it kept all of it as it was (then the
+    /// journal, which ends in that state, needs no whole-state record to go on).
+    @discardableResult
+    public func restore(_ state: State, at now: Instant) -> Bool {
+        let instances = engine.restore(state.instances)
+        let router = router.restore(state.router, at: now)
+        return instances && router
     }
 
     public func takeChanges() -> Changes {

@@ -392,13 +392,21 @@ public final class Router {
 
     /// Puts back alerts, acks, escalation positions and silences from the journal; timers resume
     /// where they were (a step that came due while vigil was down goes out now).
-    public func restore(_ p: Persisted, at t: Instant) {
+    /// Returns whether it kept all of `p` as it was: no alert of a rule gone, no silence
+    /// expired, none with a first notification or a grouped resolve still to send (those
+    /// change it as they go out).
+    @discardableResult
+    public func restore(_ p: Persisted, at t: Instant) -> Bool {
         now = max(now, t)
         for (fp, tr) in p.tracked where rules[tr.info.name] != nil { tracked[fp] = tr }
+        var silencesKept = 0
         for s in p.silences where s.endsAt > t {
             silences.add(s)
             timers.push(Timer(at: s.endsAt, key: .silence(s.id)))
+            silencesKept += 1
         }
+        let unchanged = tracked.storage.count == p.tracked.count && silencesKept == p.silences.count
+            && !tracked.values.contains { $0.pendingFirst || $0.resolvingSince != nil }
         for fp in tracked.keys.sorted() {
             if tracked[fp]?.pendingFirst == true { sendFirst(fp) }
             if let tr = tracked[fp], let since = tr.resolvingSince, let rule = rules[tr.info.name], let key = rule.groupKey(tr.info),
@@ -407,6 +415,7 @@ public final class Router {
             }
             schedule(fp)
         }
+        return unchanged
     }
 
     // MARK: - Time

@@ -87,12 +87,19 @@ extension Engine {
                           activeAt: inst.activeAt, value: inst.value, falseSince: inst.falseSince, isString: inst.isString)
     }
 
-    /// Puts back instances from the journal (of rules that are unchanged).
-    public func restore(_ persisted: [PersistedInstance]) {
+    /// Puts back instances from the journal (of rules that are unchanged). Returns whether it
+    /// put back every one as it was (so `persistedInstances()` gives them back unchanged): none
+    /// of a rule gone or changed, none repeated, each with its labels sorted as the engine keeps them.
+    @discardableResult
+    public func restore(_ persisted: [PersistedInstance]) -> Bool {
         var restored = Set<Int>()
+        var byRule: [String: Int] = [:]
+        for (r, rule) in rules.enumerated() { byRule[rule.name + "\u{1F}" + rule.signature] = r }
+        var kept = 0
         for p in persisted {
-            guard let r = rules.firstIndex(where: { $0.name == p.rule && $0.signature == p.signature }),
+            guard let r = byRule[p.rule + "\u{1F}" + p.signature],
                   let state = AlertStateKind(rawValue: p.state), state != .resolved else { continue }
+            if zip(p.labels, p.labels.dropFirst()).allSatisfy({ $0 < $1 }) { kept += 1 }
             let labels = symbols.labelSet(p.labels)
             instances[r][labels] = Instance(state: state, activeAt: p.activeAt, value: p.value, falseSince: p.falseSince, isString: p.isString)
             restored.insert(r)
@@ -100,5 +107,6 @@ extension Engine {
         }
         restoredUntil = now.nanoseconds.addingSaturated(config.staleAfter)
         for r in restored { schedule(rule: r, labels: 0, at: restoredUntil) }
+        return kept == persisted.count && instances.reduce(0) { $0 + $1.count } == persisted.count
     }
 }

@@ -29,6 +29,9 @@ public enum Harness: String, CaseIterable, Sendable {
     /// through the mirror's parser, then into a core with an alert firing: silences and the
     /// acks among them, reconciled, then the core's deadlines run.
     case silences
+    /// A `--state-dir` journal: framing, CRCs, binary and JSON records, replay; and the bytes
+    /// as one unframed record, which must survive being written again.
+    case journal
 
     /// Runs one input.
     public func run(_ data: UnsafeRawBufferPointer) {
@@ -40,6 +43,11 @@ public enum Harness: String, CaseIterable, Sendable {
         case .testfile: TestFileHarness.run(data)
         case .scrape: ScrapeHarness.run(data)
         case .silences: SilencesHarness.run(data)
+        case .journal:
+            let bytes = Data(data)
+            let read = JournalFormat.read(bytes)
+            precondition(read.validBytes <= bytes.count && read.undecodable <= read.records, "journal read: \(read)")
+            JournalFormat.roundTrip(bytes)
         }
     }
 

@@ -161,13 +161,13 @@ public final class Sidecar: Sendable {
         shell.recorder = options.recordDir.map { Recorder(directory: $0, log: log) }
         shell.journal = journal
         if let state = restored.state {
-            core.restore(state.core, at: start)
+            if core.restore(state.core, at: start) { journal?.resume() }
             for channel in delivery.syncedChannels { delivery.seed(channel: channel, active: core.router.active(toldTo: channel)) }
             delivery.seedCluster { core.router.active(toldTo: $0) }
             log.logger("journal").info("state restored", ["alerts": "\(state.instances.count)", "silences": "\(state.router.silenceCount)", "owed_notifications": "\(restored.owed.count)"])
         }
         // With a journal, the core remembers what it changes: a step's record costs what changed
-        // (the first record after a start holds the whole state).
+        // (the first record after a start holds the whole state, unless the restore kept it all).
         core.recordsChanges = journal != nil
         shell.snapshot.rules = Sidecar.ruleList(rules)
         let initial = shell.snapshot

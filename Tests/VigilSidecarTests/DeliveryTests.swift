@@ -162,7 +162,7 @@ struct DeliveryTests {
         #expect(backup.requests.first?.body.contains("vigil could not deliver a firing notification about high_latency to hook") == true)
         // The journal's records, in order: + for an owed entry, - for a done one.
         let data = try Data(contentsOf: dir.appendingPathComponent("journal.bin"))
-        let records = try Journal.payloads(in: data).payloads.map { try JSONDecoder().decode(Journal.Record.self, from: $0) }
+        let records = try Journal.payloads(in: data).payloads.map { try #require(Journal.decode($0)) }
         let marks = records.flatMap { record in
             (record.added ?? []).map { "+\($0.channel)" } + (record.done ?? []).map { $0 == entry.id ? "-hook" : "-backup" }
         }

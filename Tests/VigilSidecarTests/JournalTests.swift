@@ -22,6 +22,13 @@ extension Journal {
 }
 
 struct JournalTests {
+    /// The standard check value, and the empty input: journals written before zlib computed it still verify.
+    @Test func crcIsIEEE() {
+        #expect(CRC32.checksum(Data("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum(Data()) == 0)
+        #expect(CRC32.checksum(Data("The quick brown fox jumps over the lazy dog".utf8)) == 0x414F_A339)
+    }
+
     func dir() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("vigil-journal-\(UUID().uuidString)") }
 
     @Test func theLastValidRecordIsRestored() throws {
@@ -161,6 +168,43 @@ struct JournalTests {
         func sorted(_ a: [PersistedInstance]) -> [PersistedInstance] { a.sorted { Journal.Image.key($0) < Journal.Image.key($1) } }
         #expect(sorted(loaded.instances) == sorted(expected))
         #expect(loaded.instances.count == 99)
+    }
+
+    /// A start whose restore kept the whole loaded state appends deltas to the journal as it
+    /// is; one that lost something (a rule gone), or a journal whose tail was cut, writes the
+    /// whole state first.
+    @Test(arguments: ["kept", "dropped", "torn"])
+    func aStartThatKeptEverythingAppendsADelta(_ restore: String) throws {
+        let d = dir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let url = d.appendingPathComponent("journal.bin")
+        func core(_ rule: String) -> Core {
+            let text = "metric x labels i\nalert \(rule) { when x > 1; severity info; notify slack }\n"
+            return Core(rules: Linter.lint(ruleFiles: [SourceFile(path: "r.rules", text: text)]), config: .defaults, engine: EngineConfig(),
+                        start: Instant(nanoseconds: 0))
+        }
+        let signature = try #require(core("a").engine.rules.first?.signature)
+        let written = Journal.State(instances: (0..<50).map {
+            PersistedInstance(rule: "a", signature: signature, labels: [Label("i", "\($0)")], state: "firing", activeAt: 1, value: 2, falseSince: nil, isString: false)
+        }, router: Router.Persisted(tracked: [:], silences: []))
+        let j = Journal(directory: d, log: MemoryLog())
+        j.appendWhole(written, added: [])
+        j.close()
+        if restore == "torn" { try (Data(contentsOf: url) + Data([1, 2, 3])).write(to: url) }
+        let again = Journal(directory: d, log: MemoryLog())
+        let loaded = try #require(again.load().state)
+        let before = try Data(contentsOf: url).count
+        let restarted = core(restore == "dropped" ? "b" : "a")
+        if restarted.restore(loaded.core, at: Instant(nanoseconds: 0)) { again.resume() }
+        let restored = Journal.State(restarted.persisted())
+        #expect(restored.instances.count == (restore == "dropped" ? 0 : 50))
+        again.append(Journal.Delta(), added: [owed(1)], state: { restored }, owed: { [] })
+        again.close()
+        let grew = try Data(contentsOf: url).count - before
+        let wholeBytes = try #require(Journal.frame(Journal.Record(state: written))).count
+        if restore == "kept" { #expect(grew < wholeBytes / 4, "a kept restore wrote \(grew) bytes") }
+        if restore == "torn" { #expect(grew > wholeBytes) }
+        #expect(Journal(directory: d, log: MemoryLog()).load().state?.instances.count == restored.instances.count)
     }
 
     /// Journals written before acks lived only in the router also hold an `acked` set: they
