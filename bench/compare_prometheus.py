@@ -2,12 +2,11 @@
 
 Flip i sets `flipper{flip="i"} 1` on a prometheus_client exporter and writes the same sample
 to vigil's socket, at one instant t0; each system's rule is `flipper > 0`, and the receiver
-notes when each system's webhook for flip i arrives. Then the flip's series goes away (0 for
+(bench/receiver.c) notes when each system's webhook for flip i arrives. Then the flip's series goes away (0 for
 vigil), and the next flip starts once all three have reported (or after a timeout). Every
 child runs on 127.0.0.1 and is stopped at the end, whatever happens.
 """
 import argparse, json, os, random, re, signal, socket, subprocess, sys, tempfile, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import prometheus_client
 
@@ -41,29 +40,21 @@ class Arrivals:
         return True
 
 
-def receiver(arrivals):
-    flip = re.compile(rb'"flip":"(\d+)"')
+class Receiver:
+    """The shared receiver (bench/receiver.c): it stamps each arrival itself, with the clock
+    time.monotonic() reads, so python's scheduling is in no system's latency."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def __init__(self, binary, arrivals, children):
+        self.proc = subprocess.Popen([binary], stdout=subprocess.PIPE, text=True)
+        children.append(self.proc)
+        self.server_port = int(self.proc.stdout.readline())
+        threading.Thread(target=self.read, args=(arrivals,), daemon=True).start()
 
-        def do_POST(self):
-            at = time.monotonic()
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            system = self.path.strip("/")
-            if system in SYSTEMS and b'"firing"' in body:
-                for m in flip.finditer(body):
-                    arrivals.note(system, int(m.group(1)), at)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    def read(self, arrivals):
+        for line in self.proc.stdout:
+            system, flip, at = line.split()
+            if system in SYSTEMS:
+                arrivals.note(system, int(flip), int(at) / 1e9)
 
 
 def rss_mb(pid):
@@ -142,16 +133,17 @@ scrape_configs:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vigil", required=True)
+    ap.add_argument("--receiver", required=True)
     ap.add_argument("--flips", type=int, default=200)
     args = ap.parse_args()
     arrivals = Arrivals()
-    hook = receiver(arrivals)
     gauge = prometheus_client.Gauge("flipper", "flips for the comparison", ["flip"])
     exporter_port = free_port()
     prometheus_client.start_http_server(exporter_port, addr="127.0.0.1")
     children = []
     with tempfile.TemporaryDirectory(prefix="vigil-compare-") as work:
         try:
+            hook = Receiver(args.receiver, arrivals, children)
             proms = {name: start_prometheus(work, name, interval, exporter_port, hook.server_port, children)
                      for name, interval in [("prometheus_1s", "1s"), ("prometheus_100ms", "100ms")]}
             sock = os.path.join(work, "trader.sock")
