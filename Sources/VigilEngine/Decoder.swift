@@ -107,7 +107,7 @@ public struct LineDecoder {
     }
 
     /// `decode` without the fast path: the general parser alone, which decides every line the
-    /// fast path declines. The `stream` fuzz harness checks the two agree.
+    /// fast path declines. The `decode` fuzz harness checks the two agree.
     public mutating func decodeGeneral(_ line: UnsafeRawBufferPointer, arrival: Instant, symbols: Symbols,
                                        into out: inout [Sample], capped: inout Int) -> RejectReason? {
         let mark = symbols.checkpoint
@@ -733,10 +733,10 @@ extension LineDecoder {
     /// when this spelling of its metric and labels was decoded before: one pass, strings eight
     /// bytes at a time, one lookup in the series cache, nothing interned.
     ///
-    /// nil for anything else (another key, a repeated one, an escape or a byte ≥ 0x80 in a
-    /// string, a bool value, a number the general parser must read, a stamp it rejects, a
-    /// spelling not yet cached): the general path then decides. A line either path accepts gets
-    /// the same sample from both.
+    /// nil for anything else (another key, a repeated one, an escape anywhere, a byte ≥ 0x80 in
+    /// a key, the metric or the stamp, a bool value, a number the general parser must read, a
+    /// stamp it rejects, a spelling not yet cached): the general path then decides. A line
+    /// either path accepts gets the same sample from both.
     fileprivate mutating func knownMetricLine(_ line: UnsafeRawBufferPointer, arrival: Instant) -> Sample? {
         guard line.count <= maxLine else { return nil }
         var s = PlainScanner(p: line)
@@ -785,8 +785,8 @@ extension LineDecoder {
     }
 }
 
-/// The fast path's reader: JSON whitespace, plain strings, a labels object of plain strings,
-/// and decimals. Every method returns nil (or false) rather than decide anything hard.
+/// The fast path's reader: JSON whitespace, plain strings, a labels object's extent, and
+/// decimals. Every method returns nil (or false) rather than decide anything hard.
 private struct PlainScanner {
     let p: UnsafeRawBufferPointer
     var i = 0

@@ -54,8 +54,7 @@ public final class Engine {
     /// Rejected lines (and dropped series samples) by reason.
     @exclusivity(unchecked) public internal(set) var rejected: [RejectReason: Int] = [:]
     @exclusivity(unchecked) public internal(set) var samplesApplied = 0
-    /// Why some samples of the last ingested line were dropped although the line was taken
-    /// (`series_cap`, `out_of_order`), for reject logs.
+    /// Rule evaluations so far.
     @exclusivity(unchecked) public internal(set) var evaluations = 0
 
     @exclusivity(unchecked) var rules: [CompiledRule] = []
@@ -82,7 +81,6 @@ public final class Engine {
     @exclusivity(unchecked) var tsluRules: [Int] = []
     var upRules: [Int] = []
     var windowSpecs: [Int32: [WindowSpec]] = [:]
-
 
     // Per series.
     @exclusivity(unchecked) var lastValue: [Double] = []

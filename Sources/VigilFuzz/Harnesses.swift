@@ -17,6 +17,19 @@ extension Core {
     }
 }
 
+/// Each non-empty line of `data` after its first byte (which picks a harness's mode), at most
+/// 512, with its offset.
+func forEachLine(_ data: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Int) -> Void) {
+    var lineStart = 1
+    var lines = 0
+    for i in 1...data.count where i == data.count || data[i] == UInt8(ascii: "\n") {
+        defer { lineStart = i + 1 }
+        guard i > lineStart, lines < 512 else { continue }
+        lines += 1
+        body(UnsafeRawBufferPointer(rebasing: data[lineStart..<i]), lineStart)
+    }
+}
+
 /// Bytes → `HTTPServer.parse` (pipelined requests too) → `API.handle` on a running sidecar.
 enum HTTPHarness {
     final class Box: @unchecked Sendable { // built once, then used from the fuzzer's one thread
@@ -79,22 +92,16 @@ enum StreamHarness {
             precondition(engine.now >= lastNow, "the engine's clock went back")
             lastNow = engine.now
         }
-        var lineStart = 1
-        var lines = 0
-        for i in 1...data.count where i == data.count || data[i] == UInt8(ascii: "\n") {
-            defer { lineStart = i + 1 }
-            guard i > lineStart, lines < 512 else { continue }
-            lines += 1
-            let line = UnsafeRawBufferPointer(rebasing: data[lineStart..<i])
+        forEachLine(data) { line, offset in
             if line[0] == UInt8(ascii: "@") {
                 var tenths: Int64 = 0
                 for b in line.dropFirst().prefix(7) where b >= 48 && b <= 57 { tenths = tenths * 10 + Int64(b - 48) }
                 clock = clock + tenths * 100_000_000
                 route(through: clock)
-                continue
+                return
             }
             var batch = LineBatch()
-            batch.append(line, offset: Int64(lineStart))
+            batch.append(line, offset: Int64(offset))
             route(through: clock, [.lines(batch)])
             if live { precondition(engine.now <= clock, "a stream timestamp moved run's clock past the wall clock") }
         }
@@ -115,13 +122,7 @@ enum DecodeHarness {
         if first & 1 == 1 { decoder.maxClockSkew = 5_000_000_000 }
         let arrival = Instant(nanoseconds: 1_736_949_600_000_000_000)
         var general: [Sample] = [], fast: [Sample] = []
-        var lineStart = 1
-        var lines = 0
-        for i in 1...data.count where i == data.count || data[i] == UInt8(ascii: "\n") {
-            defer { lineStart = i + 1 }
-            guard i > lineStart, lines < 512 else { continue }
-            lines += 1
-            let line = UnsafeRawBufferPointer(rebasing: data[lineStart..<i])
+        forEachLine(data) { line, _ in
             for _ in 0..<2 { // twice: the second time every spelling the first accepted is cached
                 general.removeAll(keepingCapacity: true)
                 fast.removeAll(keepingCapacity: true)
