@@ -264,8 +264,8 @@ extension Engine {
         return out.sorted { key($0) < key($1) }
     }
 
-    /// Approximate bytes held by series state, windows and symbols.
+    /// Approximate bytes held by series state, windows, deadlines and symbols.
     public var memoryBytes: Int {
-        symbols.memoryBytes + lastValue.capacity * 16 + windowBase.capacity * 5 + windows.reduce(0) { $0 + $1.memoryBytes }
+        symbols.memoryBytes + lastValue.capacity * 16 + windowBase.capacity * 5 + windows.reduce(0) { $0 + $1.memoryBytes } + scheduled.memoryBytes
     }
 }
