@@ -733,9 +733,10 @@ extension LineDecoder {
     /// when this spelling of its metric and labels was decoded before: one pass, strings eight
     /// bytes at a time, one lookup in the series cache, nothing interned.
     ///
-    /// nil for anything else (another key, a repeated one, an escape anywhere, a byte ≥ 0x80 in
-    /// a key, the metric or the stamp, a bool value, a number the general parser must read, a
-    /// stamp it rejects, a spelling not yet cached): the general path then decides. A line
+    /// nil for anything else (another key, a repeated one, an escape or a byte ≥ 0x80 in a key,
+    /// the metric or the stamp, a `}` inside the labels, a bool value, a number the general
+    /// parser must read, a stamp it rejects, a spelling not yet cached): the general path then
+    /// decides. A line
     /// either path accepts gets the same sample from both.
     fileprivate mutating func knownMetricLine(_ line: UnsafeRawBufferPointer, arrival: Instant) -> Sample? {
         guard line.count <= maxLine else { return nil }
@@ -845,40 +846,28 @@ private struct PlainScanner {
         return nil
     }
 
-    /// The extent of a `labels` object, braces included: up to its first `}` outside a string.
-    /// Its contents are not checked here: the series cache compares the bytes with spellings the
-    /// general parser validated, and bytes equal to a valid object are that object, this extent
-    /// included. nil at an escape or a `{` outside a string (the general path decides).
+    /// The extent of a `labels` object, braces included: up to the first `}` after its `{`.
+    /// Its contents are not checked here: the series cache compares the bytes with spellings
+    /// the general parser validated, and bytes equal to a valid object are that object. When
+    /// that first `}` is inside a string or closes a nested object, the bytes up to it are no
+    /// valid object, so no cached spelling equals them and the general path decides.
     mutating func labelsExtent() -> Range<Int>? {
         space()
         guard i < p.count, p[i] == 0x7B else { return nil }
         let start = i
         var j = i + 1
-        var inString = false
-        // Looks at each `"`, `\`, `{`, `}` in turn, eight bytes at a time between them.
-        func look(_ k: Int) -> Range<Int>?? {
-            switch p[k] {
-            case 0x22: inString.toggle()
-            case 0x5C: return .some(nil)
-            case 0x7B where !inString: return .some(nil)
-            case 0x7D where !inString: i = k + 1; return start..<i
-            default: break // a `{` or `}` in a string, or a borrow's false flag
-            }
-            return nil
-        }
         let ones: UInt64 = 0x0101_0101_0101_0101
         while j + 8 <= p.count {
-            let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
-            let q = w ^ (ones &* 0x22), b = w ^ (ones &* 0x5C), o = w ^ (ones &* 0x7B), c = w ^ (ones &* 0x7D)
-            var flags = ((q &- ones) & ~q | (b &- ones) & ~b | (o &- ones) & ~o | (c &- ones) & ~c) & (ones &* 0x80)
-            while flags != 0 {
-                if let found = look(j + flags.trailingZeroBitCount >> 3) { return found }
-                flags &= flags &- 1
+            let c = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self)) ^ (ones &* 0x7D)
+            let found = (c &- ones) & ~c & (ones &* 0x80) // exact for the lowest flag
+            if found != 0 {
+                i = j + (found.trailingZeroBitCount >> 3) + 1
+                return start..<i
             }
             j += 8
         }
         while j < p.count {
-            if let found = look(j) { return found }
+            if p[j] == 0x7D { i = j + 1; return start..<i }
             j += 1
         }
         return nil
