@@ -78,6 +78,40 @@ struct BinaryCoderTests {
         }
     }
 
+    /// Hand-written `encode(to:)`s: nested containers written in turn decode; a write to one
+    /// already closed (its sibling opened since) throws instead of landing in the sibling.
+    @Test func containersNestOrThrow() throws {
+        enum K: CodingKey { case a, b, c }
+        struct InTurn: Encodable {
+            func encode(to encoder: Encoder) throws {
+                var top = encoder.container(keyedBy: K.self)
+                var a = top.nestedUnkeyedContainer(forKey: .a)
+                try a.encode(1)
+                try a.encode(2)
+                var b = top.nestedContainer(keyedBy: K.self, forKey: .b)
+                try b.encode("x", forKey: .c)
+                try top.encode(true, forKey: .c)
+            }
+        }
+        struct Read: Decodable, Equatable {
+            let a: [Int]
+            let b: [String: String]
+            let c: Bool
+        }
+        #expect(try BinaryCoder.decode(Read.self, from: BinaryCoder.encode(InTurn())) == Read(a: [1, 2], b: ["c": "x"], c: true))
+        struct Stale: Encodable {
+            func encode(to encoder: Encoder) throws {
+                var top = encoder.container(keyedBy: K.self)
+                var a = top.nestedUnkeyedContainer(forKey: .a)
+                try a.encode(1)
+                var b = top.nestedUnkeyedContainer(forKey: .b)
+                try b.encode(2)
+                try a.encode(3) // a is closed: b was opened after it
+            }
+        }
+        #expect(throws: EncodingError.self) { try BinaryCoder.encode(Stale()) }
+    }
+
     /// A recursive type follows the data: nesting past the limit throws, not a stack overflow.
     @Test func deepNestingIsRefused() throws {
         indirect enum Tree: Codable { case leaf, node([Tree]) }

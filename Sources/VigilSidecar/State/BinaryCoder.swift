@@ -63,12 +63,19 @@ private final class Writer {
         withUnsafeBytes(of: v.littleEndian) { b in for k in 0..<4 { bytes[i + k] = b[k] } }
     }
 
-    /// Opens an array or object; returns its depth (its index in `open`).
-    func openContainer(_ tag: BinaryCoder.Tag) -> Int {
+    /// An open container: its index in `open`, and its header's offset, which no other
+    /// container shares (a sibling opened at the same depth after it was closed has another).
+    struct Slot {
+        let depth: Int
+        let header: Int
+    }
+
+    /// Opens an array or object.
+    func openContainer(_ tag: BinaryCoder.Tag) -> Slot {
         bytes.append(tag.rawValue)
         open.append((bytes.count, 0))
         bytes.append(contentsOf: repeatElement(0, count: 8))
-        return open.count - 1
+        return Slot(depth: open.count - 1, header: open[open.count - 1].header)
     }
 
     /// Closes every container from `depth` on, writing their counts and lengths.
@@ -80,14 +87,14 @@ private final class Writer {
         }
     }
 
-    /// Before an element of the container at `depth`: it must be the innermost open one.
-    func element(of depth: Int, _ path: [CodingKey]) throws {
-        // Containers opened after this one (a nested value's) are done once their parent writes again.
-        if open.count > depth + 1 { close(from: depth + 1) }
-        guard open.count == depth + 1 else {
+    /// Before an element of the container `slot`: it must be open, and becomes the innermost.
+    func element(of slot: Slot, _ path: [CodingKey]) throws {
+        guard slot.depth < open.count, open[slot.depth].header == slot.header else {
             throw EncodingError.invalidValue((), .init(codingPath: path, debugDescription: "a write to a container already closed"))
         }
-        open[depth].count += 1
+        // Containers opened after this one (a nested value's) are done once their parent writes again.
+        close(from: slot.depth + 1)
+        open[slot.depth].count += 1
     }
 
     /// Encodes a value in place of one element (or the whole output): a scalar, or whatever
@@ -106,11 +113,11 @@ private struct BinaryEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(KeyedWriter<Key>(writer: writer, depth: writer.openContainer(.object), codingPath: codingPath))
+        KeyedEncodingContainer(KeyedWriter<Key>(writer: writer, slot: writer.openContainer(.object), codingPath: codingPath))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        UnkeyedWriter(writer: writer, depth: writer.openContainer(.array), codingPath: codingPath)
+        UnkeyedWriter(writer: writer, slot: writer.openContainer(.array), codingPath: codingPath)
     }
 
     func singleValueContainer() -> SingleValueEncodingContainer { SingleWriter(writer: writer, codingPath: codingPath) }
@@ -156,11 +163,11 @@ private extension Writer {
 
 private struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let writer: Writer
-    let depth: Int
+    let slot: Writer.Slot
     let codingPath: [CodingKey]
 
     private func key(_ key: Key) throws {
-        try writer.element(of: depth, codingPath)
+        try writer.element(of: slot, codingPath)
         writer.string(key.stringValue)
     }
 
@@ -186,12 +193,12 @@ private struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey k: Key) -> KeyedEncodingContainer<NestedKey> {
         try? key(k)
-        return KeyedEncodingContainer(KeyedWriter<NestedKey>(writer: writer, depth: writer.openContainer(.object), codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedWriter<NestedKey>(writer: writer, slot: writer.openContainer(.object), codingPath: codingPath))
     }
 
     mutating func nestedUnkeyedContainer(forKey k: Key) -> UnkeyedEncodingContainer {
         try? key(k)
-        return UnkeyedWriter(writer: writer, depth: writer.openContainer(.array), codingPath: codingPath)
+        return UnkeyedWriter(writer: writer, slot: writer.openContainer(.array), codingPath: codingPath)
     }
 
     mutating func superEncoder() -> Encoder { BinaryEncoder(writer: writer, codingPath: codingPath) }
@@ -200,11 +207,14 @@ private struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
 private struct UnkeyedWriter: UnkeyedEncodingContainer {
     let writer: Writer
-    let depth: Int
+    let slot: Writer.Slot
     let codingPath: [CodingKey]
-    var count: Int { Int(writer.open.indices.contains(depth) ? writer.open[depth].count : 0) }
+    var count: Int {
+        let open = writer.open
+        return slot.depth < open.count && open[slot.depth].header == slot.header ? Int(open[slot.depth].count) : 0
+    }
 
-    private func next() throws { try writer.element(of: depth, codingPath) }
+    private func next() throws { try writer.element(of: slot, codingPath) }
 
     mutating func encodeNil() throws { try next(); writer.encodeNil() }
     mutating func encode(_ v: Bool) throws { try next(); writer.encode(v) }
@@ -228,12 +238,12 @@ private struct UnkeyedWriter: UnkeyedEncodingContainer {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         try? next()
-        return KeyedEncodingContainer(KeyedWriter<NestedKey>(writer: writer, depth: writer.openContainer(.object), codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedWriter<NestedKey>(writer: writer, slot: writer.openContainer(.object), codingPath: codingPath))
     }
 
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
         try? next()
-        return UnkeyedWriter(writer: writer, depth: writer.openContainer(.array), codingPath: codingPath)
+        return UnkeyedWriter(writer: writer, slot: writer.openContainer(.array), codingPath: codingPath)
     }
 
     mutating func superEncoder() -> Encoder { BinaryEncoder(writer: writer, codingPath: codingPath) }
