@@ -158,9 +158,8 @@ public final class Core {
     }
 
     /// Puts back what a journal kept; a router step that came due while vigil was down goes out
-    /// with the next step.
-    /// Puts back a journaled state; returns whether it kept all of it as it was (then the
-    /// journal, which ends in that state, needs no whole-state record to go on).
+    /// with the next step. Returns whether it kept all of it as it was (then the journal, which
+    /// ends in that state, needs no whole-state record to go on).
     @discardableResult
     public func restore(_ state: State, at now: Instant) -> Bool {
         let instances = engine.restore(state.instances)

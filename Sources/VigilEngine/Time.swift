@@ -65,11 +65,10 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
     static func parseRFC3339(_ p: UnsafeRawBufferPointer, memo: inout RFC3339Memo) -> Instant? {
         guard p.count >= 20 else { return nil }
         let head = (p.loadUnaligned(fromByteOffset: 0, as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-        if memo.minute == nil || memo.head != head {
-            guard let minute = minuteOf(p) else { return nil }
-            memo = RFC3339Memo(head: head, minute: minute)
-        }
-        return withinMinute(p, memo.minute!)
+        if let minute = memo.minute, memo.head == head { return withinMinute(p, minute) }
+        guard let minute = minuteOf(p) else { return nil }
+        memo = RFC3339Memo(head: head, minute: minute)
+        return withinMinute(p, minute)
     }
 
     /// `YYYY-MM-DDTHH:MM` (the first 16 bytes) as seconds since the epoch; nil when invalid.

@@ -295,7 +295,7 @@ func evaluateOnce(_ name: String, _ data: Data, _ ranges: [Range<Int>], _ lint: 
           ("p50_ns", f(percentile(perSample, 0.5), 0)), ("p99_ns", f(percentile(perSample, 0.99), 0)),
           ("p999_ns", f(percentile(perSample, 0.999), 0)), ("latency_batch", "\(batch)"),
           ("engine_bytes_per_series", "\(engine.memoryBytes / max(1, series))"),
-          ("peak_rss_mb", f(Double(peakRSS()) / 1_048_576, 1)), ("target_samples_per_s", "1000000")])
+          ("peak_rss_mb", f(Double(peakRSS()) / 1_048_576, 1)), ("target_samples_per_s", "3000000")])
 }
 
 /// 10 million samples into 10,000 series with 1-hour windows (avg and p95 on every metric).
