@@ -21,12 +21,17 @@ if [ -z "${VIGIL:-}" ]; then
     VIGIL="$REPO/.build/debug/vigil"
 fi
 
-wait_http() { # URL, what: up to 30 s
+wait_http() { # URL, component: up to 30 s, less if it exits; says why it gave up
     for _ in $(seq 300); do
         curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        running "$2" || break
         sleep 0.1
     done
-    echo "start.sh: $2 did not come up at $1; see $CLUSTER_DIR/logs" >&2
+    if running "$2"; then echo "start.sh: $2 did not come up at $1 in 30 s" >&2; else echo "start.sh: $2 exited before it came up at $1" >&2; fi
+    if [ -s "$CLUSTER_DIR/logs/$2.log" ]; then
+        echo "start.sh: the end of $CLUSTER_DIR/logs/$2.log:" >&2
+        tail -n 20 "$CLUSTER_DIR/logs/$2.log" >&2
+    fi
     exit 1
 }
 
