@@ -69,7 +69,7 @@ public struct LineDecoder {
 
     private static let knownBytes: [([UInt8], Known)] = knownKeys.map { (Array($0.0.utf8), $0.1) }
 
-    private static func classify(_ key: UnsafeRawBufferPointer) -> Known {
+    fileprivate static func classify(_ key: UnsafeRawBufferPointer) -> Known {
         guard key.count >= 2, key.count <= 12, let base = key.baseAddress else { return .other }
         for (word, known) in knownBytes where word.count == key.count && word[0] == key[0] {
             if memcmp(word, base, word.count) == 0 { return known }
@@ -457,7 +457,7 @@ public struct LineDecoder {
         }
     }
 
-    private static let pow10: [Double] = (0...22).map { Double("1e\($0)") ?? 1 }
+    fileprivate static let pow10: [Double] = (0...22).map { Double("1e\($0)") ?? 1 }
 
     /// A JSON number: exact fast path for up to 15 significant digits and |exponent| ≤ 22, else
     /// Swift's C-locale parser. Also returns the exact integer when the number is one.
@@ -892,7 +892,7 @@ private struct PlainScanner {
             while i < p.count, p[i] &- 48 <= 9 { mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48); digits += 1; scale += 1; i += 1 }
         }
         guard digits <= 15, i == p.count || (p[i] | 0x20) != 0x65 else { return nil } // e E
-        let v = Double(mantissa) / PlainScanner.pow10[scale]
+        let v = Double(mantissa) / LineDecoder.pow10[scale]
         return negative ? -v : v
     }
 
@@ -908,12 +908,8 @@ private struct PlainScanner {
         return negative ? -v : v
     }
 
-    static let pow10: [Double] = (0...15).map { Double("1e\($0)") ?? 1 }
-
-    enum Key { case ts, timestamp, timestampNs, metric, labels, value, other }
-
     /// A member's key and its colon. The usual four, spelled plainly, are one load and a compare.
-    mutating func key() -> Key? {
+    mutating func key() -> LineDecoder.Known? {
         space()
         if i + 9 <= p.count {
             let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
@@ -925,19 +921,6 @@ private struct PlainScanner {
             }
         }
         guard let r = plainString(), take(0x3A) else { return nil }
-        return PlainScanner.key(p, r)
-    }
-
-    static func key(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> Key {
-        let k = UnsafeRawBufferPointer(rebasing: p[r])
-        func equals(_ word: StaticString) -> Bool { memcmp(k.baseAddress!, word.utf8Start, k.count) == 0 }
-        switch k.count {
-        case 2: return equals("ts") ? .ts : .other
-        case 5: return equals("value") ? .value : .other
-        case 6: return equals("metric") ? .metric : equals("labels") ? .labels : .other
-        case 9: return equals("timestamp") ? .timestamp : .other
-        case 12: return equals("timestamp_ns") ? .timestampNs : .other
-        default: return .other
-        }
+        return LineDecoder.classify(UnsafeRawBufferPointer(rebasing: p[r]))
     }
 }

@@ -7,19 +7,18 @@
 struct Int64Map {
     private var keys: [Int64]
     private var values: [Int64]
-    private var shift: Int
     private(set) var count = 0
 
     init() {
         keys = Array(repeating: .min, count: 16)
         values = Array(repeating: 0, count: 16)
-        shift = 64 - 4
     }
 
     private var mask: Int { keys.count - 1 }
 
+    /// The top log2(slots) bits of the key times 2^64/φ (the table's size is a power of two).
     @inline(__always) private func home(_ key: Int64) -> Int {
-        Int(truncatingIfNeeded: (UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(shift))
+        Int(truncatingIfNeeded: (UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - keys.count.trailingZeroBitCount))
     }
 
     /// The slot holding `key`, or the empty slot where it would go.
@@ -75,7 +74,6 @@ struct Int64Map {
         let oldKeys = keys, oldValues = values
         keys = Array(repeating: .min, count: oldKeys.count * 2)
         values = Array(repeating: 0, count: oldKeys.count * 2)
-        shift -= 1
         for k in oldKeys.indices where oldKeys[k] != .min {
             let i = slot(oldKeys[k])
             keys[i] = oldKeys[k]

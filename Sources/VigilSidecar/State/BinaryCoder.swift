@@ -103,7 +103,7 @@ private final class Writer {
         let mark = bytes.count, depth = open.count
         try value.encode(to: encoder)
         close(from: depth)
-        if bytes.count == mark { bytes.append(BinaryCoder.Tag.null.rawValue) } // encoded nothing: null, as JSONEncoder's `{}`-less case
+        if bytes.count == mark { bytes.append(BinaryCoder.Tag.null.rawValue) } // encoded nothing at all: a null stands in
     }
 }
 

@@ -152,26 +152,8 @@ final class Journal: Sendable {
     func load() -> Loaded {
         guard let data = FileManager.default.contents(atPath: url.path) else { return Loaded(state: nil, owed: []) }
         let (payloads, valid) = Journal.payloads(in: data)
-        // The last whole state as read, keyed into an image only when deltas follow it (keying
-        // 10,000 alerts costs more than decoding them).
-        var whole: State?
-        var image: Image?
-        var owed: [UInt64: Outbox.Entry] = [:]
-        var undecodable = 0
-        for payload in payloads {
-            guard let record = Journal.decode(payload) else { undecodable += 1; continue }
-            if let s = record.state {
-                whole = s
-                image = nil
-                file.withLock { $0.lastState = payload.count + 8 }
-            }
-            if let d = record.delta {
-                if image == nil, let w = whole { image = Image(w) }
-                image?.apply(d)
-            }
-            for e in record.added ?? [] { owed[e.id] = e }
-            for id in record.done ?? [] { owed[id] = nil }
-        }
+        let replayed = Journal.replay(payloads)
+        let undecodable = replayed.undecodable
         if undecodable > 0 {
             log.warning("skipped journal records that do not decode", ["records": "\(undecodable)"])
         }
@@ -184,9 +166,45 @@ final class Journal: Sendable {
         }
         file.withLock { f in
             f.size = valid
+            f.lastState = replayed.lastState
             f.loadedWhole = undecodable == 0 && valid == data.count
         }
-        return Loaded(state: image?.state ?? whole, owed: owed.values.sorted { $0.id < $1.id })
+        return Loaded(state: replayed.state, owed: replayed.owed)
+    }
+
+    /// What a journal's records leave: the state, the notifications still owed (oldest first),
+    /// how many records did not decode, and the framed size of the last whole state.
+    struct Replayed {
+        var state: State?
+        var owed: [Outbox.Entry]
+        var undecodable: Int
+        var lastState: Int
+    }
+
+    /// Replays records in order: a whole state starts over, a delta applies to the state before
+    /// it (none before the first state), `added` and `done` keep the outbox.
+    static func replay(_ payloads: [Data]) -> Replayed {
+        // The last whole state as read, keyed into an image only when deltas follow it (keying
+        // 10,000 alerts costs more than decoding them).
+        var whole: State?
+        var image: Image?
+        var owed: [UInt64: Outbox.Entry] = [:]
+        var undecodable = 0, lastState = 0
+        for payload in payloads {
+            guard let record = Journal.decode(payload) else { undecodable += 1; continue }
+            if let s = record.state {
+                whole = s
+                image = nil
+                lastState = payload.count + 8
+            }
+            if let d = record.delta {
+                if image == nil, let w = whole { image = Image(w) }
+                image?.apply(d)
+            }
+            for e in record.added ?? [] { owed[e.id] = e }
+            for id in record.done ?? [] { owed[id] = nil }
+        }
+        return Replayed(state: image?.state ?? whole, owed: owed.values.sorted { $0.id < $1.id }, undecodable: undecodable, lastState: lastState)
     }
 
     /// After a start whose restore kept the loaded state as it was (`Core.restore`): when the
@@ -355,15 +373,7 @@ public enum JournalFormat {
     /// start does. Returns the records read, those that did not decode, and the valid bytes.
     public static func read(_ data: Data) -> (records: Int, undecodable: Int, validBytes: Int) {
         let (payloads, valid) = Journal.payloads(in: data)
-        var undecodable = 0
-        var image = Journal.Image()
-        for p in payloads {
-            guard let r = Journal.decode(p) else { undecodable += 1; continue }
-            if let s = r.state { image = Journal.Image(s) }
-            if let d = r.delta { image.apply(d) }
-        }
-        _ = image.state
-        return (payloads.count, undecodable, valid)
+        return (payloads.count, Journal.replay(payloads).undecodable, valid)
     }
 
     /// Decodes `payload` as one record, unframed (past the CRC a fuzzer rarely gets by); when
