@@ -33,7 +33,7 @@ extension Engine {
         evaluations += 1
         lastEvaluated[r] = now.nanoseconds
         // The fast path reads numbers; a metric the stream turned into events or strings does not qualify.
-        if let fast = simple[r], symbols.metricKind[Int(fast.metric)] != .event, symbols.metricKind[Int(fast.metric)] != .string {
+        if let fast = simple[r], case let kind = symbols.metricKind[Int(fast.metric)], kind != .event, kind != .string {
             evaluateSimple(rule: r, fast, focus: focus, series: series)
             return
         }
@@ -41,7 +41,7 @@ extension Engine {
         // A histogram rule's instances are groups of buckets: the bucket that triggered it
         // stands for its group (its labels without `le`).
         let (focus, series) = rule.readsHistogram && series >= 0 ? (labelSet(focus, without: symbols.stringID("le")), SeriesID(-1)) : (focus, series)
-        arena.removeAll(keepingCapacity: true)
+        arena.clear()
         let v = eval(rule.condition, focus: focus, series: series)
         if let s = v.scalar {
             step(rule: r, labels: 0, holds: s.truth, value: s.value, isString: s.isString, hint: s.hint, staleAt: s.staleAt)

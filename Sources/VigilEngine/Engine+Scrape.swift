@@ -74,13 +74,13 @@ extension Engine {
     func applyInstant(_ samples: [Sample], vanished: [SeriesID], at t: Instant, fromStream: Bool) {
         advance(before: t)
         now = max(now, t)
-        pendingEvaluations.removeAll(keepingCapacity: true)
+        pendingEvaluations.clear()
         growSeries()
         for id in vanished where lastTime[Int(id)] != .min {
             vanishedAt[Int(id)] = now.nanoseconds
             queueRules(of: id)
         }
-        for s in samples { _ = store(s) }
+        for s in samples where store(s) { queueRules(of: s.series) }
         if fromStream { lastMessage = max(lastMessage, now.nanoseconds) }
         evaluatePending(samples: samples.count + vanished.count)
         if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }

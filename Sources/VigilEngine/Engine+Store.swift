@@ -33,11 +33,11 @@ extension Engine {
 
     private func decodeAndApply(count: Int, line: (Int, (UnsafeRawBufferPointer) -> Void) -> Void, arrival: Instant,
                                 _ report: (Int, RejectReason) -> Void) {
-        decoded.removeAll(keepingCapacity: true)
-        decodedLine.removeAll(keepingCapacity: true)
+        decoded.clear()
+        decodedLine.clear()
         // Each line is reported at most once, whichever phase finds it wanting: those reported
         // for `series_cap` here (in order) are not reported again for `out_of_order` below.
-        cappedLines.removeAll(keepingCapacity: true)
+        cappedLines.clear()
         for k in 0..<count {
             let start = decoded.count
             var capped = 0
@@ -53,14 +53,15 @@ extension Engine {
                 report(k, .seriesCap)
                 cappedLines.append(Int32(k))
             }
-            for _ in start..<decoded.count { decodedLine.append(Int32(k)) }
+            // One line's samples all come from line 0: no index to keep.
+            if count > 1 { for _ in start..<decoded.count { decodedLine.append(Int32(k)) } }
         }
         // Dropped samples come in order, so their lines do too.
         var lastReported: Int32 = -1
         var nextCapped = 0
         apply(decoded) { index in
             // A sample older than its series' last: its line is reported, once.
-            let k = decodedLine[index]
+            let k = count > 1 ? decodedLine[index] : 0
             guard k != lastReported else { return }
             lastReported = k
             while nextCapped < cappedLines.count, cappedLines[nextCapped] < k { nextCapped += 1 }
@@ -83,14 +84,22 @@ extension Engine {
             let t = max(samples[i].time.nanoseconds, now.nanoseconds)
             advance(before: Instant(nanoseconds: t))
             now = Instant(nanoseconds: t)
-            pendingEvaluations.removeAll(keepingCapacity: true)
-            var j = i
-            while j < samples.count, max(samples[j].time.nanoseconds, now.nanoseconds) == t {
-                if !store(samples[j]) { dropped(j) }
-                j += 1
+            var j = i + 1
+            while j < samples.count, max(samples[j].time.nanoseconds, now.nanoseconds) == t { j += 1 }
+            if j == i + 1 {
+                // One sample at this instant (the usual stream): its rules are evaluated as it
+                // is stored, in rule order, as the queue would have them, without the queue.
+                let stored = store(samples[i])
+                if fromStream { lastMessage = max(lastMessage, t) } // before: a rule may read it
+                if stored { evaluateRules(of: samples[i].series) } else { dropped(i) }
+            } else {
+                pendingEvaluations.clear()
+                for k in i..<j {
+                    if store(samples[k]) { queueRules(of: samples[k].series) } else { dropped(k) }
+                }
+                if fromStream { lastMessage = max(lastMessage, t) }
+                evaluatePending(samples: j - i)
             }
-            if fromStream { lastMessage = max(lastMessage, t) }
-            evaluatePending(samples: j - i)
             if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
             i = j
         }
@@ -143,7 +152,7 @@ extension Engine {
     }
 
     /// Stores a sample, unless it is older than its series' last one (dropped: `out_of_order`,
-    /// and false).
+    /// and false). The caller evaluates or queues the rules it feeds.
     func store(_ s: Sample) -> Bool {
         growSeries()
         let id = Int(s.series)
@@ -157,8 +166,17 @@ extension Engine {
         let base = Int(windowBase[id])
         for k in base..<(base + Int(windowCount[id])) { windows[k].add(time: t, value: s.value) }
         samplesApplied += 1
-        queueRules(of: s.series)
         return true
+    }
+
+    /// Evaluates the rules that read `series`, now: the one sample of an instant.
+    func evaluateRules(of series: SeriesID) {
+        let metric = Int(symbols.seriesMetric[Int(series)])
+        guard metric + 1 < metricRuleStart.count else { return }
+        let labels = symbols.seriesLabels[Int(series)]
+        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) {
+            evaluate(rule: Int(metricRules[k]), focus: labels, series: series)
+        }
     }
 
     /// Queues the rules that read `series` for this instant's evaluation.
@@ -171,8 +189,13 @@ extension Engine {
         }
     }
 
-    func growSeries() {
-        guard !symbols.newSeries.isEmpty else { return }
+    /// Gives the series made since the last call their per-series state. On every evaluation's
+    /// path, so the check is inlined and the work is not.
+    @inline(__always) func growSeries() {
+        if !symbols.newSeries.isEmpty { addNewSeries() }
+    }
+
+    @inline(never) private func addNewSeries() {
         for id in symbols.newSeries {
             lastValue.append(0)
             lastTime.append(.min)

@@ -50,6 +50,39 @@ struct ConsistentInstantTests {
         #expect(rig.engine.evaluations - before == 50)
     }
 
+    /// A lone sample at its instant is evaluated as it is stored, without the queue a batch's
+    /// instant fills: the same transitions in the same (rule) order as the queued path, with the
+    /// stream's last message already moved for a rule that reads it, and a sample older than
+    /// its series' last reported on its line.
+    @Test func aLoneSampleIsEvaluatedAsTheQueuedPathWould() {
+        let rules = """
+            metric x labels k
+            alert fresh_high { when x > 1 and time_since_last_update < 1s; severity info; notify slack }
+            alert high { when x > 2; severity info; notify slack }
+            """
+        let lone = Rig(rules), queued = Rig(rules)
+        for (n, v) in [(5.0, 3.0), (6.0, 0.0), (7.0, 1.5)] {
+            lone.engine.ingest(LineBatch([#"{"timestamp_ns":\#(Int64(n * 1e9)),"metric":"x","labels":{"k":"a"},"value":\#(v)}"#]),
+                               arrival: Instant(nanoseconds: Int64(n) * second)) { _, _ in }
+            // The same sample beside one of another series: an instant of two, through the queue.
+            queued.engine.ingest(LineBatch([#"{"timestamp_ns":\#(Int64(n * 1e9)),"metric":"x","labels":{"k":"a"},"value":\#(v)}"#,
+                                            #"{"timestamp_ns":\#(Int64(n * 1e9)),"metric":"x","labels":{"k":"b"},"value":0}"#]),
+                                 arrival: Instant(nanoseconds: Int64(n) * second)) { _, _ in }
+        }
+        let expected = ["5s fresh_high{k=a} firing 3.0", "5s high{k=a} firing 3.0", "6s fresh_high{k=a} resolved 0.0",
+                        "6s high{k=a} resolved 0.0", "7s fresh_high{k=a} firing 1.5"]
+        #expect(lone.log == expected)
+        #expect(queued.log == expected)
+        var rejects: [Int] = []
+        lone.engine.ingest(LineBatch([#"{"timestamp_ns":6500000000,"metric":"x","labels":{"k":"a"},"value":9}"#]),
+                           arrival: Instant(nanoseconds: 8 * second)) { k, reason in
+            #expect(reason == .outOfOrder)
+            rejects.append(k)
+        }
+        #expect(rejects == [0])
+        #expect(lone.engine.rejected[.outOfOrder] == 1)
+    }
+
     /// Lines of different timestamps in one batch are successive instants, in order.
     @Test func aBatchOfSeveralTimestampsStepsThroughThem() {
         let rig = Rig("metric x\nalert a { when x > 1; severity info; notify slack }")
