@@ -46,16 +46,3 @@ struct Deadline {
     let rule: Int32
     let labels: Int32
 }
-
-extension Array {
-    /// Empties the array and keeps its storage. `removeAll(keepingCapacity:)` runs ~85
-    /// instructions of generic code even on an empty array, and the per-line buffers are cleared
-    /// on every line holding one element or a few: those are popped instead.
-    @inline(__always) mutating func clear() {
-        if count > 8 {
-            removeAll(keepingCapacity: true)
-        } else {
-            while !isEmpty { removeLast() }
-        }
-    }
-}
