@@ -171,22 +171,20 @@ extension Engine {
 
     /// Evaluates the rules that read `series`, now: the one sample of an instant.
     func evaluateRules(of series: SeriesID) {
-        let metric = Int(symbols.seriesMetric[Int(series)])
-        guard metric + 1 < metricRuleStart.count else { return }
-        let labels = symbols.seriesLabels[Int(series)]
-        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) {
-            evaluate(rule: Int(metricRules[k]), focus: labels, series: series)
-        }
+        forEachRule(reading: series) { evaluate(rule: $0, focus: $1, series: series) }
     }
 
     /// Queues the rules that read `series` for this instant's evaluation.
     func queueRules(of series: SeriesID) {
+        forEachRule(reading: series) { pendingEvaluations.append(($0, $1, series)) }
+    }
+
+    /// The rules that read `series`, in rule order, each with the series' label set (its focus).
+    @inline(__always) private func forEachRule(reading series: SeriesID, _ body: (Int, Int32) -> Void) {
         let metric = Int(symbols.seriesMetric[Int(series)])
         guard metric + 1 < metricRuleStart.count else { return }
         let labels = symbols.seriesLabels[Int(series)]
-        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) {
-            pendingEvaluations.append((Int(metricRules[k]), labels, series))
-        }
+        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) { body(Int(metricRules[k]), labels) }
     }
 
     /// Gives the series made since the last call their per-series state. On every evaluation's
