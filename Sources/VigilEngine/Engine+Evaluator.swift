@@ -69,7 +69,6 @@ extension Engine {
     /// The fast path: one series, one comparison with a constant. The instance is the series'.
     func evaluateSimple(rule r: Int, _ c: SimpleCondition, focus: Int32, series: SeriesID) {
         growSeries()
-        let t = now.nanoseconds
         let id: Int
         if series >= 0, symbols.seriesMetric[Int(series)] == c.metric {
             id = Int(series)
@@ -84,13 +83,20 @@ extension Engine {
             }
             return
         }
-        let labels = symbols.seriesLabels[id]
+        stepSimple(rule: r, c, series: id, labels: symbols.seriesLabels[id])
+    }
+
+    /// Steps a simple rule's instance for series `id` (whose label set is `labels`): its value
+    /// (last or windowed) compared with the constant, or false when the series does not qualify
+    /// or holds no value. Inlined into both callers: a sample's pass over the rules it feeds
+    /// (`evaluateRules`) and `evaluateSimple`.
+    @inline(__always) func stepSimple(rule r: Int, _ c: SimpleCondition, series id: Int, labels: Int32) {
         var value: Double?
         var hint = Int64.max, staleAt = Int64.max
         if !c.hasMatchers || simpleMatchers[r].allSatisfy({ $0.matches(labels, symbols) }) {
             if c.spec >= 0 {
-                let w = Int(windowBase[id]) + c.spec
-                if c.spec < Int(windowCount[id]), let v = windows[w].evaluateInPlace(c.function, at: t, scratch: &windowScratch) {
+                if c.spec < Int(windowCount[id]),
+                   let v = windows[Int(windowBase[id]) + c.spec].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) {
                     (value, hint) = v
                 }
             } else if !isStale(id) {

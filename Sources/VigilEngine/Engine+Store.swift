@@ -169,22 +169,39 @@ extension Engine {
         return true
     }
 
-    /// Evaluates the rules that read `series`, now: the one sample of an instant.
+    /// Evaluates the rules that read `series`, now: the one sample of an instant, in rule order.
+    /// The simple ones (one comparison of the series' value, or of one window, with a constant)
+    /// are stepped right here, in one pass over the series' state, without the general
+    /// evaluator's per-rule dispatch; the others go through `evaluate`.
     func evaluateRules(of series: SeriesID) {
-        forEachRule(reading: series) { evaluate(rule: $0, focus: $1, series: series) }
+        let id = Int(series)
+        let metric = Int(symbols.seriesMetric[id])
+        guard metric + 1 < metricRuleStart.count else { return }
+        let labels = symbols.seriesLabels[id]
+        let rules = Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1])
+        // The fast path reads numbers: a metric the stream turned into events or strings does not qualify.
+        let kind = symbols.metricKind[metric]
+        let numeric = kind == .number || kind == .unknown
+        let t = now.nanoseconds
+        for k in rules {
+            let r = Int(metricRules[k])
+            guard numeric, let c = simple[r] else {
+                evaluate(rule: r, focus: labels, series: series)
+                continue
+            }
+            evaluations += 1
+            lastEvaluated[r] = t
+            stepSimple(rule: r, c, series: id, labels: labels)
+        }
     }
 
-    /// Queues the rules that read `series` for this instant's evaluation.
+    /// Queues the rules that read `series` for this instant's evaluation, each with the series'
+    /// label set (its focus).
     func queueRules(of series: SeriesID) {
-        forEachRule(reading: series) { pendingEvaluations.append(($0, $1, series)) }
-    }
-
-    /// The rules that read `series`, in rule order, each with the series' label set (its focus).
-    @inline(__always) private func forEachRule(reading series: SeriesID, _ body: (Int, Int32) -> Void) {
         let metric = Int(symbols.seriesMetric[Int(series)])
         guard metric + 1 < metricRuleStart.count else { return }
         let labels = symbols.seriesLabels[Int(series)]
-        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) { body(Int(metricRules[k]), labels) }
+        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) { pendingEvaluations.append((Int(metricRules[k]), labels, series)) }
     }
 
     /// Gives the series made since the last call their per-series state. On every evaluation's

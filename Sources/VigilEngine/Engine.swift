@@ -126,9 +126,18 @@ public final class Engine {
     @exclusivity(unchecked) var windowScratch = WindowScratch()
     @exclusivity(unchecked) var pendingEvaluations: [(rule: Int, focus: Int32, series: SeriesID)] = []
 
+    /// Whether simple rules take the fast path (`evaluateSimple`, `stepSimple`). Tests turn it
+    /// off to check that the general evaluator decides every rule the same.
+    let fastPath: Bool
+
     /// Builds an engine for rules that lint without errors (`LintResult`), starting at `start`.
-    public init(rules lint: LintResult, config: EngineConfig = EngineConfig(), start: Instant) {
+    public convenience init(rules lint: LintResult, config: EngineConfig = EngineConfig(), start: Instant) {
+        self.init(rules: lint, config: config, start: start, fastPath: true)
+    }
+
+    init(rules lint: LintResult, config: EngineConfig, start: Instant, fastPath: Bool) {
         self.config = config
+        self.fastPath = fastPath
         symbols = Symbols(seriesCap: config.seriesCap, seriesTotalCap: config.seriesTotalCap)
         now = start
         lastMessage = start.nanoseconds
@@ -206,6 +215,7 @@ public final class Engine {
         for rule in self.rules {
             // The fast path reads numbers: string and event series keep the general evaluator.
             var fast = SimpleCondition(rule.condition)
+            if !fastPath { fast = nil }
             if let f = fast, Int(f.metric) >= symbols.metricKind.count || ![.number, .unknown].contains(symbols.metricKind[Int(f.metric)]) {
                 fast = nil
             }
