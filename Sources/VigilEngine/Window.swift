@@ -95,8 +95,9 @@ struct Window {
 
     let width: Int64
     let needs: WindowNeeds
-    private var times: [Int64] = []
-    private var values: [Double] = []
+    /// The raw samples, oldest first from `head`: one array (one allocation, one uniqueness
+    /// check an append), reserved at 8 so filling to 64 reallocates three times.
+    private var raw: [RawSample] = []
     private var head = 0              // index of the oldest raw sample
     // Bucket mode: `cells` holds `slots` buckets of `needs.stride` cells; the slot of bucket
     // index i is i mod 61, and every slot holds an index in (newest − 61, newest] or is empty.
@@ -119,8 +120,7 @@ struct Window {
         if needs.isSuperset(of: more) { return self }
         guard !isBucketed else { return nil }
         var w = Window(width: width, needs: needs.union(more))
-        w.times = Array(times[head...])
-        w.values = Array(values[head...])
+        w.raw = Array(raw[head...])
         return w
     }
     var bucketWidth: Int64 { width / Int64(Window.bucketCount) + (width % Int64(Window.bucketCount) == 0 ? 0 : 1) }
@@ -128,35 +128,34 @@ struct Window {
     mutating func add(time: Int64, value: Double) {
         if isBucketed { addToBucket(time: time, value: value); return }
         expire(before: time)
-        if times.count - head >= Window.rawCapacity {
+        if raw.count - head >= Window.rawCapacity {
             convertToBuckets()
             addToBucket(time: time, value: value)
             return
         }
-        if head > 0, head * 2 >= times.count {
-            times.removeFirst(head)
-            values.removeFirst(head)
+        if head > 0, head * 2 >= raw.count {
+            raw.removeFirst(head)
             head = 0
         }
-        times.append(time)
-        values.append(value)
+        if raw.capacity == 0 { raw.reserveCapacity(8) }
+        raw.append(RawSample(time: time, value: value))
     }
 
     /// Drops raw samples that left the window at `t`.
     mutating func expire(before t: Int64) {
-        while head < times.count, times[head] <= t.subtractingSaturated(width) { head += 1 }
+        let oldest = t.subtractingSaturated(width)
+        while head < raw.count, raw[head].time <= oldest { head += 1 }
     }
 
     private mutating func convertToBuckets() {
         cells = Array(repeating: 0, count: Window.slots * needs.stride)
         if needs.contains(.quantiles) {
             codes = BucketCodes(slots: Window.slots)
-            let first = values[head...].first { $0 != 0 && $0.isFinite } ?? 1
+            let first = raw[head...].first { $0.value != 0 && $0.value.isFinite }?.value ?? 1
             base = LogCode.bin(first)
         }
-        for k in head..<times.count { addToBucket(time: times[k], value: values[k]) }
-        times = []
-        values = []
+        for k in head..<raw.count { addToBucket(time: raw[k].time, value: raw[k].value) }
+        raw = []
         head = 0
     }
 
@@ -241,39 +240,41 @@ struct Window {
 
     private func evaluateRaw(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
         var start = head
-        while start < times.count, times[start] <= t.subtractingSaturated(width) { start += 1 }
-        var end = times.count
-        while end > start, times[end - 1] > t { end -= 1 }
+        let oldest = t.subtractingSaturated(width)
+        while start < raw.count, raw[start].time <= oldest { start += 1 }
+        var end = raw.count
+        while end > start, raw[end - 1].time > t { end -= 1 }
         let n = end - start
         guard n >= f.samplesNeeded else { return nil }
         switch f {
         case .count: return Double(n)
-        case .last: return values[end - 1]
-        case .delta: return values[end - 1] - values[start]
+        case .last: return raw[end - 1].value
+        case .delta: return raw[end - 1].value - raw[start].value
         case .avg, .sum, .stddev:
             var sum = 0.0
-            for k in start..<end { sum += values[k] }
+            for k in start..<end { sum += raw[k].value }
             if f == .sum { return sum }
             let mean = sum / Double(n)
             if f == .avg { return mean }
             var squares = 0.0 // two passes: the exact ring can afford the accurate form
-            for k in start..<end { squares += (values[k] - mean) * (values[k] - mean) }
+            for k in start..<end { squares += (raw[k].value - mean) * (raw[k].value - mean) }
             return (squares / Double(n)).squareRoot()
-        case .min: return values[start..<end].min()
-        case .max: return values[start..<end].max()
+        case .min: return raw[start..<end].lazy.map(\.value).min()
+        case .max: return raw[start..<end].lazy.map(\.value).max()
         case .increase, .rate:
             var inc = 0.0
             for k in (start + 1)..<Swift.max(start + 1, end) {
-                inc += values[k] >= values[k - 1] ? values[k] - values[k - 1] : values[k]
+                let (v, previous) = (raw[k].value, raw[k - 1].value)
+                inc += v >= previous ? v - previous : v
             }
             return f == .increase ? inc : inc / (Double(width) / 1e9)
         case .changes:
             var c = 0
-            for k in (start + 1)..<Swift.max(start + 1, end) where values[k] != values[k - 1] { c += 1 }
+            for k in (start + 1)..<Swift.max(start + 1, end) where raw[k].value != raw[k - 1].value { c += 1 }
             return Double(c)
         case .quantile(let q):
             scratch.values.removeAll(keepingCapacity: true)
-            scratch.values.append(contentsOf: values[start..<end])
+            for k in start..<end { scratch.values.append(raw[k].value) }
             scratch.values.sort()
             return scratch.values[Int((q * Double(n - 1)).rounded(.down))]
         }
@@ -381,14 +382,21 @@ struct Window {
             return nil
         }
         var k = head
-        while k < times.count, times[k] <= t.subtractingSaturated(width) { k += 1 }
-        return k < times.count ? times[k].addingSaturated(width) : nil
+        let oldest = t.subtractingSaturated(width)
+        while k < raw.count, raw[k].time <= oldest { k += 1 }
+        return k < raw.count ? raw[k].time.addingSaturated(width) : nil
     }
 
     /// Bytes held, for the memory report.
     var memoryBytes: Int {
-        times.capacity * 8 + values.capacity * 8 + cells.capacity * 8 + (codes?.memoryBytes ?? 0)
+        raw.capacity * MemoryLayout<RawSample>.stride + cells.capacity * 8 + (codes?.memoryBytes ?? 0)
     }
+}
+
+/// One sample of a window's exact ring.
+struct RawSample {
+    var time: Int64
+    var value: Double
 }
 
 /// Reusable buffers for window evaluation, so evaluating allocates nothing once warm.
