@@ -738,11 +738,11 @@ extension LineDecoder {
     /// parser must read, a stamp it rejects, a spelling not yet cached): the general path then
     /// decides. A line
     /// either path accepts gets the same sample from both.
-    fileprivate mutating func knownMetricLine(_ line: UnsafeRawBufferPointer, arrival: Instant) -> Sample? {
+    mutating func knownMetricLine(_ line: UnsafeRawBufferPointer, arrival: Instant) -> Sample? {
         guard line.count <= maxLine else { return nil }
         var s = PlainScanner(p: line)
         guard s.take(0x7B) else { return nil } // {
-        var metric: Range<Int>?, labels: Range<Int>?, value: Double?, stamp: Instant?
+        var metric: Range<Int>?, labels: (Range<Int>, UInt64)?, value: Double?, stamp: Instant?
         var stamps = 0
         repeat {
             guard let key = s.key() else { return nil }
@@ -757,9 +757,7 @@ extension LineDecoder {
                 guard value == nil, let v = s.decimal() else { return nil }
                 value = v
             case .ts, .timestamp:
-                guard let t = s.plainString(), let v = Instant.parseRFC3339(UnsafeRawBufferPointer(rebasing: line[t]), memo: &stampMemo),
-                      v.isAccepted
-                else { return nil }
+                guard let v = s.stamp(memo: &stampMemo), v.isAccepted else { return nil }
                 stamp = v
                 stamps += 1
             case .timestampNs:
@@ -780,8 +778,10 @@ extension LineDecoder {
                 time = stamp
             }
         }
-        let labelBytes = labels.map { UnsafeRawBufferPointer(rebasing: line[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        guard let id = seriesCache.lookup(UnsafeRawBufferPointer(rebasing: line[metric]), labelBytes) else { return nil }
+        let metricBytes = UnsafeRawBufferPointer(rebasing: line[metric])
+        let labelBytes = labels.map { UnsafeRawBufferPointer(rebasing: line[$0.0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let hash = ByteInterner.pairHash(ByteInterner.Mixer.hash(line, metric), labels?.1 ?? ByteInterner.Mixer.hash(labelBytes))
+        guard let id = seriesCache.lookup(metricBytes, labelBytes, hash: hash) else { return nil }
         return Sample(series: seriesCacheIDs[Int(id)], value: value, time: time)
     }
 }
@@ -846,28 +846,49 @@ private struct PlainScanner {
         return nil
     }
 
-    /// The extent of a `labels` object, braces included: up to the first `}` after its `{`.
+    /// A quoted RFC 3339 stamp, after any whitespace, parsed in place (no byte of the syntax
+    /// is a quote or a backslash, so the string ends right after it).
+    mutating func stamp(memo: inout RFC3339Memo) -> Instant? {
+        guard take(0x22), let (t, end) = Instant.parseRFC3339(prefixOf: UnsafeRawBufferPointer(rebasing: p[i...]), memo: &memo),
+              i + end < p.count, p[i + end] == 0x22 else { return nil }
+        i += end + 1
+        return t
+    }
+
+    /// The extent of a `labels` object, braces included: up to the first `}` after its `{`,
+    /// and its `ByteInterner.Mixer` hash, mixed from the words the search loads anyway.
     /// Its contents are not checked here: the series cache compares the bytes with spellings
     /// the general parser validated, and bytes equal to a valid object are that object. When
     /// that first `}` is inside a string or closes a nested object, the bytes up to it are no
     /// valid object, so no cached spelling equals them and the general path decides.
-    mutating func labelsExtent() -> Range<Int>? {
+    mutating func labelsExtent() -> (Range<Int>, UInt64)? {
         space()
         guard i < p.count, p[i] == 0x7B else { return nil }
         let start = i
-        var j = i + 1
+        var j = i
+        var mixer = ByteInterner.Mixer()
         let ones: UInt64 = 0x0101_0101_0101_0101
         while j + 8 <= p.count {
-            let c = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self)) ^ (ones &* 0x7D)
+            let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+            let c = w ^ (ones &* 0x7D)
             let found = (c &- ones) & ~c & (ones &* 0x80) // exact for the lowest flag
             if found != 0 {
-                i = j + (found.trailingZeroBitCount >> 3) + 1
-                return start..<i
+                let used = (found.trailingZeroBitCount >> 3) + 1 // bytes of this word in the object
+                i = j + used
+                if used == 8 {
+                    mixer.mixWord(w)
+                    return (start..<i, mixer.finish(tail: 0, count: i - start))
+                }
+                return (start..<i, mixer.finish(tail: w & ((1 << (UInt64(used) << 3)) - 1), count: i - start))
             }
+            mixer.mixWord(w)
             j += 8
         }
         while j < p.count {
-            if p[j] == 0x7D { i = j + 1; return start..<i }
+            if p[j] == 0x7D {
+                i = j + 1
+                return (start..<i, ByteInterner.Mixer.hash(UnsafeRawBufferPointer(rebasing: p[start..<i])))
+            }
             j += 1
         }
         return nil

@@ -18,46 +18,71 @@ struct ByteInterner {
 
     var count: Int { hashes.count }
 
-    /// A fast non-cryptographic hash, eight bytes at a time (names are short; this is the hot path).
-    private struct Mixer {
-        private var h: UInt64
+    /// A fast non-cryptographic hash, eight bytes at a time (names are short; this is the hot
+    /// path). Each full word is mixed in order, then the last partial word (its bytes little
+    /// endian, zero above: what one load of the whole word, masked, gives) and the length. A
+    /// scanner that already loads a string's words can so hash it as it goes (`mixWord`,
+    /// `finish`) and get what `ByteInterner.hash` gives for the same bytes.
+    struct Mixer {
+        private var h: UInt64 = 0x9E37_79B9_7F4A_7C15
 
-        init(length: Int) { h = 0x9E37_79B9_7F4A_7C15 ^ UInt64(length) }
+        init() {}
 
-        mutating func mix(_ p: UnsafeRawBufferPointer) {
-            var i = 0
-            while i + 8 <= p.count {
-                h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-                h ^= h >> 31
-                i += 8
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < p.count {
-                tail |= UInt64(p[i]) << shift
-                shift += 8
-                i += 1
-            }
-            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-            h ^= h >> 29
+        @inline(__always) mutating func mixWord(_ w: UInt64) {
+            h = (h ^ w) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 31
         }
 
-        var value: UInt32 { UInt32(truncatingIfNeeded: h ^ (h >> 32)) }
+        /// The last `tail` (the bytes after the last full word, zero above them) of `count` bytes.
+        @inline(__always) func finish(tail: UInt64, count: Int) -> UInt64 {
+            var h = (self.h ^ tail) &* 0x94D0_49BB_1331_11EB
+            h ^= h >> 29
+            return (h ^ UInt64(truncatingIfNeeded: count)) &* 0xBF58_476D_1CE4_E5B9
+        }
+
+        /// The whole hash of `p`.
+        static func hash(_ p: UnsafeRawBufferPointer) -> UInt64 { hash(p, 0..<p.count) }
+
+        /// The hash of `p[r]`. Its last partial word is one load of the eight bytes ending at
+        /// `r`'s end, shifted, when `p` holds them (a metric name inside a line), else byte by byte.
+        static func hash(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> UInt64 {
+            var m = Mixer()
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                m.mixWord(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                i += 8
+            }
+            let rest = r.upperBound - i
+            var tail: UInt64 = 0
+            if rest > 0, r.upperBound >= 8 {
+                tail = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: r.upperBound - 8, as: UInt64.self)) >> UInt64(64 - 8 * rest)
+            } else {
+                var shift: UInt64 = 0
+                while i < r.upperBound {
+                    tail |= UInt64(p[i]) << shift
+                    shift += 8
+                    i += 1
+                }
+            }
+            return m.finish(tail: tail, count: r.count)
+        }
     }
 
-    static func hash(_ p: UnsafeRawBufferPointer) -> UInt32 {
-        var m = Mixer(length: p.count)
-        m.mix(p)
-        return m.value
-    }
+    static func fold(_ h: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: h ^ (h >> 32)) }
 
-    /// The hash of the pair key `a + [0] + b`. An interner used with pair keys uses only these
+    static func hash(_ p: UnsafeRawBufferPointer) -> UInt32 { fold(Mixer.hash(p)) }
+
+    /// The hash of the pair key `a + [0] + b`, from the two parts' `Mixer` hashes (so either may
+    /// be computed first, or while scanning). An interner used with pair keys uses only these
     /// (`lookup(_:_:)`, `intern(_:_:)`), so its stored hashes agree.
+    static func pairHash(_ a: UInt64, _ b: UInt64) -> UInt32 {
+        var h = (a &* 0xD6E8_FEB8_6659_FD93) ^ b
+        h ^= h >> 32
+        return UInt32(truncatingIfNeeded: h &* 0x9E37_79B9_7F4A_7C15 >> 32)
+    }
+
     static func pairHash(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> UInt32 {
-        var m = Mixer(length: a.count + 1 + b.count)
-        m.mix(a)
-        m.mix(b)
-        return m.value
+        pairHash(Mixer.hash(a), Mixer.hash(b))
     }
 
     /// Walks the probe sequence of `hash` to the entry `matches` accepts.
@@ -79,7 +104,12 @@ struct ByteInterner {
 
     /// The id of the pair key `a + [0] + b`, if interned, without building it.
     func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32? {
-        probe(ByteInterner.pairHash(a, b)) { pairEquals($0, a, b) }
+        lookup(a, b, hash: ByteInterner.pairHash(a, b))
+    }
+
+    /// `lookup(a, b)` with its `pairHash` already computed.
+    func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, hash: UInt32) -> Int32? {
+        probe(hash) { pairEquals($0, a, b) }
     }
 
     private func equals(_ id: Int, _ p: UnsafeRawBufferPointer) -> Bool {

@@ -56,13 +56,15 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
     /// Parses RFC 3339 (`2025-01-15T14:23:45.123456789Z`, `…+02:00`, a space for `T`, up to 9
     /// fractional digits) from bytes without allocating; nil when malformed.
     public static func parseRFC3339(_ p: UnsafeRawBufferPointer) -> Instant? {
-        guard p.count >= 20, let minute = minuteOf(p) else { return nil }
-        return withinMinute(p, minute)
+        guard p.count >= 20, let minute = minuteOf(p), let (t, end) = withinMinute(p, minute), end == p.count else { return nil }
+        return t
     }
 
-    /// `parseRFC3339`, remembering the minute the stamp's first 16 bytes name (`2025-01-15T14:23`)
-    /// from one call to the next: a stream's stamps share it, and the date is most of the work.
-    static func parseRFC3339(_ p: UnsafeRawBufferPointer, memo: inout RFC3339Memo) -> Instant? {
+    /// The stamp `p` starts with (`parseRFC3339`'s syntax, followed by anything), and where it
+    /// ends; remembering the minute its first 16 bytes name (`2025-01-15T14:23`) from one call
+    /// to the next: a stream's stamps share it, and the date is most of the work. The decoder's
+    /// fast path reads a quoted stamp so, in place, and checks the quote after it.
+    static func parseRFC3339(prefixOf p: UnsafeRawBufferPointer, memo: inout RFC3339Memo) -> (Instant, end: Int)? {
         guard p.count >= 20 else { return nil }
         let head = (p.loadUnaligned(fromByteOffset: 0, as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         if let minute = memo.minute, memo.head == head { return withinMinute(p, minute) }
@@ -70,6 +72,9 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         memo = RFC3339Memo(head: head, minute: minute)
         return withinMinute(p, minute)
     }
+
+    /// What a fraction of `k` digits is multiplied by to give nanoseconds.
+    private static let fractionScale: [Int64] = [1, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1]
 
     /// `YYYY-MM-DDTHH:MM` (the first 16 bytes) as seconds since the epoch; nil when invalid.
     private static func minuteOf(_ p: UnsafeRawBufferPointer) -> Int64? {
@@ -89,8 +94,9 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         return daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60
     }
 
-    /// The stamp whose first 16 bytes name `minute`: `:SS`, a fraction, and `Z` or an offset.
-    private static func withinMinute(_ p: UnsafeRawBufferPointer, _ minute: Int64) -> Instant? {
+    /// The stamp whose first 16 bytes name `minute`: `:SS`, a fraction, and `Z` or an offset;
+    /// with the index of the byte after it.
+    private static func withinMinute(_ p: UnsafeRawBufferPointer, _ minute: Int64) -> (Instant, end: Int)? {
         let n = p.count
         let s1 = p[17] &- 48, s2 = p[18] &- 48
         guard p[16] == 58, s1 <= 9, s2 <= 9 else { return nil }
@@ -100,14 +106,14 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         var frac: Int64 = 0
         if i < n, p[i] == 46 {
             i += 1
-            var count = 0
-            while i < n, p[i] &- 48 <= 9 {
-                if count < 9 { frac = frac * 10 + Int64(p[i] - 48) }
-                count += 1
+            let first = i
+            while i < n, i - first < 10, p[i] &- 48 <= 9 {
+                frac = frac &* 10 &+ Int64(p[i] &- 48)
                 i += 1
             }
+            let count = i - first
             guard count >= 1, count <= 9 else { return nil }
-            for _ in count..<9 { frac *= 10 }
+            frac *= Instant.fractionScale[count]
         }
         guard i < n else { return nil }
         var offset: Int64 = 0
@@ -115,7 +121,7 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         case 90, 122: // Z z
             i += 1
         case 43, 45: // + -
-            guard i + 6 == n, p[i + 3] == 58 else { return nil }
+            guard i + 6 <= n, p[i + 3] == 58 else { return nil }
             let h1 = p[i + 1] &- 48, h2 = p[i + 2] &- 48, m1 = p[i + 4] &- 48, m2 = p[i + 5] &- 48
             guard h1 <= 9, h2 <= 9, m1 <= 9, m2 <= 9 else { return nil }
             let oh = Int64(h1) * 10 + Int64(h2), om = Int64(m1) * 10 + Int64(m2)
@@ -125,12 +131,11 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         default:
             return nil
         }
-        guard i == n else { return nil }
         let secs = minute + min(second, 59) - offset
         // Int64 nanoseconds span 1677-09-21 to 2262-04-11; anything outside is not a stream time.
         let (ns, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow, ns <= Int64.max - frac else { return nil }
-        return Instant(nanoseconds: ns + frac)
+        return (Instant(nanoseconds: ns + frac), i)
     }
 
     public static func parseRFC3339(_ s: String) -> Instant? {

@@ -40,12 +40,35 @@ struct DecoderTests {
         (#"{"metric":"m","value":1,"ts":"2025-02-30T00:00:00Z"}"#, "reject:bad_timestamp"),
         (#"{"metric":"m","value":1,"labels":{"a":"b"}} x"#, "reject:not_json"),
         (#"{"metric":"m","value":1,"ts":"2025-01-15T14:23:45Z","timestamp":"2025-01-15T14:23:46Z"}"#, "m{}=1.0@1736951025000000000"),
+        (#"{"ts":"2025-01-15T14:23:45.123456+02:00","metric":"m","value":1}"#, "m{}=1.0@1736943825123456000"),
+        (#"{"ts":"2025-01-15T14:23:45.123456789-00:30","metric":"m","value":1}"#, "m{}=1.0@1736952825123456789"),
+        (#"{"ts":"2025-01-15T14:23:45Z ","metric":"m","value":1}"#, "reject:bad_timestamp"),
+        (#"{"ts":"2025-01-15T14:23:45.1234567891Z","metric":"m","value":1}"#, "reject:bad_timestamp"),
+        (#"{"ts":"2025-01-15T14:23:45+02:00x","metric":"m","value":1}"#, "reject:bad_timestamp"),
+        (#"{"ts":"2025-01-15T14:23:45.Z","metric":"m","value":1}"#, "reject:bad_timestamp"),
     ])
     func fastPathDecodesAsTheGeneralPath(line: String, expected: String) {
         var h = Harness()
         let first = h.decode(line)
         #expect(first == [expected])
         #expect(h.decode(line) == first)
+    }
+
+    /// The fast path hashes a labels object from the words it loads to find its end; that
+    /// must equal the series cache's hash of the same bytes (computed by the general path when
+    /// it cached the spelling) wherever the closing brace falls in a word, and with the line
+    /// ending within the last word. Otherwise every line misses and takes the general path.
+    @Test func theFastPathHitsForEveryLabelsLength() {
+        var h = Harness()
+        for n in 0...24 {
+            for last in [false, true] {
+                let value = String(repeating: "v", count: n)
+                let line = last ? #"{"metric":"m","value":2,"labels":{"k":"\#(value)"}}"# : #"{"metric":"m","labels":{"k":"\#(value)"},"value":2}"#
+                #expect(h.decode(line) == ["m{k=\(value)}=2.0@1000"])
+                let hit = line.utf8.withContiguousStorageIfAvailable { h.decoder.knownMetricLine(UnsafeRawBufferPointer($0), arrival: h.arrival) } ?? nil
+                #expect(hit != nil, "\(line)")
+            }
+        }
     }
 
     /// A stream's stamps share their minute: the remembered one must not leak into the next.
