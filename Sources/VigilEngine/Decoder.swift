@@ -895,25 +895,33 @@ private struct PlainScanner {
     }
 
     /// A JSON number of at most 15 digits and no exponent, read exactly as the general parser
-    /// reads it (the mantissa over a power of ten).
+    /// reads it (the mantissa over a power of ten). The index lives in a local while it runs.
     mutating func decimal() -> Double? {
         space()
+        let n = p.count
+        var j = i
         var negative = false
-        if i < p.count, p[i] == 0x2D { negative = true; i += 1 }
-        var mantissa: UInt64 = 0, digits = 0, scale = 0
-        guard i < p.count, p[i] &- 48 <= 9 else { return nil }
-        if p[i] == 48 {
-            i += 1
+        if j < n, p[j] == 0x2D { negative = true; j += 1 }
+        var mantissa: UInt64 = 0
+        guard j < n, p[j] &- 48 <= 9 else { return nil }
+        let first = j
+        if p[j] == 48 {
+            j += 1
         } else {
-            while i < p.count, p[i] &- 48 <= 9 { mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48); digits += 1; i += 1 }
+            while j < n, case let d = p[j] &- 48, d <= 9 { mantissa = mantissa &* 10 &+ UInt64(d); j += 1 }
         }
-        if i < p.count, p[i] == 0x2E {
-            i += 1
-            guard i < p.count, p[i] &- 48 <= 9 else { return nil }
-            while i < p.count, p[i] &- 48 <= 9 { mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48); digits += 1; scale += 1; i += 1 }
+        var digits = p[first] == 48 ? 0 : j - first, scale = 0
+        if j < n, p[j] == 0x2E {
+            j += 1
+            let fraction = j
+            while j < n, case let d = p[j] &- 48, d <= 9 { mantissa = mantissa &* 10 &+ UInt64(d); j += 1 }
+            scale = j - fraction
+            guard scale > 0 else { return nil }
+            digits += scale
         }
-        guard digits <= 15, i == p.count || (p[i] | 0x20) != 0x65 else { return nil } // e E
-        let v = Double(mantissa) / LineDecoder.pow10[scale]
+        guard digits <= 15, j == n || (p[j] | 0x20) != 0x65 else { return nil } // e E
+        i = j
+        let v = scale == 0 ? Double(mantissa) : Double(mantissa) / LineDecoder.pow10[scale]
         return negative ? -v : v
     }
 

@@ -9,11 +9,21 @@ extension Engine {
     /// Decodes one stream line and applies it. Returns the reason when the line is rejected
     /// whole; samples of a good line dropped (over the series cap, older than their series) are
     /// counted in `rejected` only.
+    /// A batch of one, without a batch's bookkeeping (line indices, reports): the stream's
+    /// usual call, on every line's path.
     @discardableResult
     public func ingest(_ line: UnsafeRawBufferPointer, arrival: Instant) -> RejectReason? {
-        var reason: RejectReason?
-        decodeAndApply(count: 1, line: { _, body in body(line) }, arrival: arrival) { _, r in reason = r }
-        return decoded.isEmpty ? reason : nil
+        decoded.clear()
+        var capped = 0
+        let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped)
+        if capped > 0 { rejected[.seriesCap, default: 0] += capped }
+        if let reason {
+            rejected[reason, default: 0] += 1
+            return reason
+        }
+        guard !decoded.isEmpty else { return capped > 0 ? .seriesCap : nil }
+        apply(decoded) { _ in }
+        return nil
     }
 
     @discardableResult

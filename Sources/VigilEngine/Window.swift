@@ -229,19 +229,35 @@ struct Window {
     /// Mutating only to be called in place: a non-mutating call on an element of the engine's
     /// array copies the window, retaining and releasing its buffers (3% of decode_evaluate).
     mutating func evaluateInPlace(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> (value: Double, hint: Int64)? {
-        guard let v = evaluate(f, at: t, scratch: &scratch) else { return nil }
-        return (v, nextExpiry(after: t).map { Swift.max($0, t.addingSaturated(1_000_000_000)) } ?? .max)
+        let value: Double?, expiry: Int64?
+        if isBucketed {
+            value = evaluateBuckets(f, at: t, scratch: &scratch)
+            expiry = value == nil ? nil : nextBucketExpiry(after: t)
+        } else {
+            // The oldest sample inside is what leaves next: one search for both.
+            let start = firstRaw(at: t)
+            value = evaluateRaw(f, from: start, at: t, scratch: &scratch)
+            expiry = start < raw.count ? raw[start].time.addingSaturated(width) : nil
+        }
+        guard let value else { return nil }
+        return (value, expiry.map { Swift.max($0, t.addingSaturated(1_000_000_000)) } ?? .max)
     }
 
     /// `f` over (t − W, t]; nil when the window holds no sample.
     func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
-        isBucketed ? evaluateBuckets(f, at: t, scratch: &scratch) : evaluateRaw(f, at: t, scratch: &scratch)
+        isBucketed ? evaluateBuckets(f, at: t, scratch: &scratch) : evaluateRaw(f, from: firstRaw(at: t), at: t, scratch: &scratch)
     }
 
-    private func evaluateRaw(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
+    /// The index of the oldest raw sample inside the window at `t` (`raw.count`: none).
+    private func firstRaw(at t: Int64) -> Int {
         var start = head
         let oldest = t.subtractingSaturated(width)
         while start < raw.count, raw[start].time <= oldest { start += 1 }
+        return start
+    }
+
+    /// `f` over the raw samples from `start` (`firstRaw(at: t)`) up to `t`.
+    private func evaluateRaw(_ f: WindowFunction, from start: Int, at t: Int64, scratch: inout WindowScratch) -> Double? {
         var end = raw.count
         while end > start, raw[end - 1].time > t { end -= 1 }
         let n = end - start
@@ -371,20 +387,14 @@ struct Window {
         return LogCode.value(UInt16(found), base: base)
     }
 
-    /// The first time after `t` at which the window's contents change without a new sample
-    /// (its oldest sample, or oldest bucket, leaves it); nil when it is empty.
-    func nextExpiry(after t: Int64) -> Int64? {
-        if isBucketed {
-            guard let range = included(at: t) else { return nil }
-            for i in range where cells[Window.slot(i) * needs.stride] > 0 {
-                return i.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width)
-            }
-            return nil
+    /// Bucket mode: the first time after `t` at which the window's contents change without a
+    /// new sample (its oldest bucket leaves it); nil when it is empty.
+    private func nextBucketExpiry(after t: Int64) -> Int64? {
+        guard let range = included(at: t) else { return nil }
+        for i in range where cells[Window.slot(i) * needs.stride] > 0 {
+            return i.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width)
         }
-        var k = head
-        let oldest = t.subtractingSaturated(width)
-        while k < raw.count, raw[k].time <= oldest { k += 1 }
-        return k < raw.count ? raw[k].time.addingSaturated(width) : nil
+        return nil
     }
 
     /// Bytes held, for the memory report.
