@@ -95,13 +95,13 @@ extension Engine {
         var hint = Int64.max, staleAt = Int64.max
         if !c.hasMatchers || simpleMatchers[r].allSatisfy({ $0.matches(labels, symbols) }) {
             if c.spec >= 0 {
-                if c.spec < Int(windowCount[id]),
-                   let v = windows[Int(windowBase[id]) + c.spec].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) {
+                if c.spec < Int(seriesState[id].windowCount),
+                   let v = windows[Int(seriesState[id].windowBase) + c.spec].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) {
                     (value, hint) = v
                 }
             } else if !isStale(id) {
-                value = lastValue[id]
-                staleAt = lastTime[id].addingSaturated(config.staleAfter)
+                value = seriesState[id].lastValue
+                staleAt = seriesState[id].lastTime.addingSaturated(config.staleAfter)
             }
         }
         if let v = value {
@@ -113,7 +113,8 @@ extension Engine {
 
     /// No sample yet, none for `stale_after`, or gone from its scrape target since its last one.
     func isStale(_ id: Int) -> Bool {
-        lastTime[id] == .min || vanishedAt[id] >= lastTime[id] || now.nanoseconds - lastTime[id] >= config.staleAfter
+        let s = seriesState[id]
+        return s.lastTime == .min || s.vanishedAt >= s.lastTime || now.nanoseconds - s.lastTime >= config.staleAfter
     }
 
     /// The series of a selector that the focus admits.
@@ -147,24 +148,24 @@ extension Engine {
             candidates(sel, focus: focus, series: series) { id in
                 guard !isStale(id) else { return }
                 let labels = symbols.seriesLabels[id]
-                let staleAt = lastTime[id].addingSaturated(config.staleAfter)
+                let staleAt = seriesState[id].lastTime.addingSaturated(config.staleAfter)
                 switch kind {
                 case .event:
                     // True (1) only at the instant it arrives, then 0 (SPEC §1.2).
-                    let fresh = lastTime[id] == t
+                    let fresh = seriesState[id].lastTime == t
                     arena.append(Element(labels: labels, value: fresh ? 1 : 0, truth: fresh, hint: fresh ? t.addingSaturated(1) : .max))
                 case .string:
-                    arena.append(Element(labels: labels, value: lastValue[id], truth: true, isString: true, staleAt: staleAt))
+                    arena.append(Element(labels: labels, value: seriesState[id].lastValue, truth: true, isString: true, staleAt: staleAt))
                 case .number, .unknown:
-                    arena.append(Element(labels: labels, value: lastValue[id], truth: lastValue[id] != 0 && !lastValue[id].isNaN, staleAt: staleAt))
+                    arena.append(Element(labels: labels, value: seriesState[id].lastValue, truth: seriesState[id].lastValue != 0 && !seriesState[id].lastValue.isNaN, staleAt: staleAt))
                 }
             }
             return Vector(range: start..<arena.count)
         case .window(let sel, let spec, let f):
             let start = arena.count
             candidates(sel, focus: focus, series: series) { id in
-                let w = Int(windowBase[id]) + spec
-                guard spec < Int(windowCount[id]), let (value, hint) = windows[w].evaluateInPlace(f, at: t, scratch: &windowScratch) else { return }
+                let w = Int(seriesState[id].windowBase) + spec
+                guard spec < Int(seriesState[id].windowCount), let (value, hint) = windows[w].evaluateInPlace(f, at: t, scratch: &windowScratch) else { return }
                 arena.append(Element(labels: symbols.seriesLabels[id], value: value, truth: value != 0, hint: hint))
             }
             return Vector(range: start..<arena.count)
@@ -173,14 +174,14 @@ extension Engine {
         case .age(let sel):
             let start = arena.count
             candidates(sel, focus: focus, series: series) { id in
-                guard lastTime[id] != .min else { return }
-                arena.append(Element(labels: symbols.seriesLabels[id], value: Double(t - lastTime[id]) / 1e9, truth: t != lastTime[id],
-                                     since: lastTime[id], rate: 1))
+                guard seriesState[id].lastTime != .min else { return }
+                arena.append(Element(labels: symbols.seriesLabels[id], value: Double(t - seriesState[id].lastTime) / 1e9, truth: t != seriesState[id].lastTime,
+                                     since: seriesState[id].lastTime, rate: 1))
             }
             return Vector(range: start..<arena.count)
         case .absent(let sel):
             var newest = Int64.min
-            candidates(sel, focus: 0, series: -1) { id in newest = max(newest, lastTime[id]) }
+            candidates(sel, focus: 0, series: -1) { id in newest = max(newest, seriesState[id].lastTime) }
             let absent = newest == .min || t - newest >= config.staleAfter
             return Vector(scalar: Element(labels: 0, value: absent ? 1 : 0, truth: absent, hint: absent ? .max : newest.addingSaturated(config.staleAfter)))
         case .negate(let x):

@@ -21,8 +21,8 @@ extension Engine {
         var hint = Int64.max
         candidates(sel, focus: group, series: -1) { id in
             let labels = symbols.seriesLabels[id]
-            guard spec < Int(windowCount[id]), let bound = symbols.value(of: le, in: labels).flatMap(bucketBound) else { return }
-            let w = Int(windowBase[id]) + spec
+            guard spec < Int(seriesState[id].windowCount), let bound = symbols.value(of: le, in: labels).flatMap(bucketBound) else { return }
+            let w = Int(seriesState[id].windowBase) + spec
             guard let (increase, next) = windows[w].evaluateInPlace(.increase, at: t, scratch: &windowScratch) else { return }
             hint = min(hint, next)
             histogramBuckets.append(Bucket(group: labelSet(labels, without: le), upper: bound, count: increase))

@@ -76,8 +76,8 @@ extension Engine {
         now = max(now, t)
         pendingEvaluations.clear()
         growSeries()
-        for id in vanished where lastTime[Int(id)] != .min {
-            vanishedAt[Int(id)] = now.nanoseconds
+        for id in vanished where seriesState[Int(id)].lastTime != .min {
+            seriesState[Int(id)].vanishedAt = now.nanoseconds
             queueRules(of: id)
         }
         for s in samples where store(s) { queueRules(of: s.series) }

@@ -21,8 +21,11 @@ extension Engine {
             rejected[reason, default: 0] += 1
             return reason
         }
-        guard !decoded.isEmpty else { return capped > 0 ? .seriesCap : nil }
-        apply(decoded) { _ in }
+        switch decoded.count {
+        case 0: return capped > 0 ? .seriesCap : nil
+        case 1: applyLone(decoded[0], fromStream: true) // no array passed on: no retain
+        default: apply(decoded) { _ in }
+        }
         return nil
     }
 
@@ -92,27 +95,39 @@ extension Engine {
         var i = 0
         while i < samples.count {
             let t = max(samples[i].time.nanoseconds, now.nanoseconds)
-            advance(before: Instant(nanoseconds: t))
-            now = Instant(nanoseconds: t)
+            // The instant's samples: those after it not later than it (it is at least `now`).
             var j = i + 1
-            while j < samples.count, max(samples[j].time.nanoseconds, now.nanoseconds) == t { j += 1 }
+            while j < samples.count, samples[j].time.nanoseconds <= t { j += 1 }
             if j == i + 1 {
-                // One sample at this instant (the usual stream): its rules are evaluated as it
-                // is stored, in rule order, as the queue would have them, without the queue.
-                let stored = store(samples[i])
-                if fromStream { lastMessage = max(lastMessage, t) } // before: a rule may read it
-                if stored { evaluateRules(of: samples[i].series) } else { dropped(i) }
+                if !applyLone(samples[i], fromStream: fromStream) { dropped(i) }
             } else {
+                advance(before: Instant(nanoseconds: t))
+                now = Instant(nanoseconds: t)
                 pendingEvaluations.clear()
                 for k in i..<j {
                     if store(samples[k]) { queueRules(of: samples[k].series) } else { dropped(k) }
                 }
                 if fromStream { lastMessage = max(lastMessage, t) }
                 evaluatePending(samples: j - i)
+                if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
             }
-            if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
             i = j
         }
+    }
+
+    /// Applies the one sample of an instant (the usual stream): deadlines before it first, then
+    /// its rules evaluated as it is stored, in rule order, as the queue would have them, without
+    /// the queue. False when it is older than its series' last (dropped).
+    @discardableResult
+    func applyLone(_ sample: Sample, fromStream: Bool) -> Bool {
+        let t = max(sample.time.nanoseconds, now.nanoseconds)
+        advance(before: Instant(nanoseconds: t))
+        now = Instant(nanoseconds: t)
+        let stored = store(sample)
+        if fromStream { lastMessage = max(lastMessage, t) } // before: a rule may read it
+        if stored { evaluateRules(of: sample.series) }
+        if fromStream { for r in tsluRules { evaluate(rule: r, focus: 0, series: -1) } }
+        return stored
     }
 
     /// Counts lines dropped before decoding (the framer's `too_long`).
@@ -167,14 +182,16 @@ extension Engine {
         growSeries()
         let id = Int(s.series)
         let t = s.time.nanoseconds
-        guard t >= lastTime[id] else {
+        var state = seriesState[id]
+        guard t >= state.lastTime else {
             rejected[.outOfOrder, default: 0] += 1
             return false
         }
-        lastTime[id] = t
-        lastValue[id] = s.value
-        let base = Int(windowBase[id])
-        for k in base..<(base + Int(windowCount[id])) { windows[k].add(time: t, value: s.value) }
+        state.lastTime = t
+        state.lastValue = s.value
+        seriesState[id] = state
+        let base = Int(state.windowBase)
+        for k in base..<(base + Int(state.windowCount)) { windows[k].add(time: t, value: s.value) }
         samplesApplied += 1
         return true
     }
@@ -222,12 +239,8 @@ extension Engine {
 
     @inline(never) private func addNewSeries() {
         for id in symbols.newSeries {
-            lastValue.append(0)
-            lastTime.append(.min)
-            vanishedAt.append(.min)
             let specs = windowSpecs[symbols.seriesMetric[Int(id)]] ?? []
-            windowBase.append(Int32(windows.count))
-            windowCount.append(UInt8(specs.count))
+            seriesState.append(SeriesState(windowBase: Int32(windows.count), windowCount: UInt8(specs.count)))
             windows += specs.map { Window(width: $0.width, needs: $0.needs) }
         }
         symbols.newSeries.removeAll(keepingCapacity: true)

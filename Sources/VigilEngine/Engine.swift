@@ -82,16 +82,22 @@ public final class Engine {
     var upRules: [Int] = []
     var windowSpecs: [Int32: [WindowSpec]] = [:]
 
-    // Per series.
-    @exclusivity(unchecked) var lastValue: [Double] = []
-    @exclusivity(unchecked) var lastTime: [Int64] = []
-    /// When a series last went missing from its scrape target (.min: never): stale from then
-    /// until its next sample.
-    @exclusivity(unchecked) var vanishedAt: [Int64] = []
-    /// Every series' windows in one array: series `id` has `windowCount[id]` from `windowBase[id]`.
+    /// What is kept per series, by id: one record, so a sample reads one cache line of it, not
+    /// one line of each of five arrays (their loads were a quarter of `evaluateRules`' time).
+    struct SeriesState {
+        var lastValue = 0.0
+        var lastTime = Int64.min
+        /// When it last went missing from its scrape target (.min: never): stale from then
+        /// until its next sample.
+        var vanishedAt = Int64.min
+        /// Its windows: `windowCount` of `windows` from `windowBase`.
+        var windowBase: Int32
+        var windowCount: UInt8
+    }
+
+    @exclusivity(unchecked) var seriesState: [SeriesState] = []
+    /// Every series' windows in one array (`SeriesState.windowBase`).
     @exclusivity(unchecked) var windows: [Window] = []
-    @exclusivity(unchecked) var windowBase: [Int32] = []
-    @exclusivity(unchecked) var windowCount: [UInt8] = []
 
     @exclusivity(unchecked) var lastMessage: Int64
     var connected = true
@@ -172,14 +178,14 @@ public final class Engine {
         var newWindows: [Window] = []
         var newBase: [Int32] = []
         var newCount: [UInt8] = []
-        for id in 0..<lastTime.count {
+        for id in seriesState.indices {
             let metric = symbols.seriesMetric[id]
             let old = oldSpecs[metric] ?? []
             newBase.append(Int32(newWindows.count))
             let specs = windowSpecs[metric] ?? []
             newCount.append(UInt8(specs.count))
             for spec in specs {
-                if let k = old.firstIndex(where: { $0.width == spec.width }), let kept = windows[Int(windowBase[id]) + k].widened(to: spec.needs) {
+                if let k = old.firstIndex(where: { $0.width == spec.width }), let kept = windows[Int(seriesState[id].windowBase) + k].widened(to: spec.needs) {
                     newWindows.append(kept)
                 } else {
                     newWindows.append(Window(width: spec.width, needs: spec.needs))
@@ -187,8 +193,10 @@ public final class Engine {
             }
         }
         windows = newWindows
-        windowBase = newBase
-        windowCount = newCount
+        for id in seriesState.indices {
+            seriesState[id].windowBase = newBase[id]
+            seriesState[id].windowCount = newCount[id]
+        }
         heap = MinHeap<Deadline>(key: \.at)
         scheduled = Int64Map()
         for i in rules.indices { evaluate(rule: i, focus: 0, series: -1) }
@@ -276,6 +284,6 @@ extension Engine {
 
     /// Approximate bytes held by series state, windows, deadlines and symbols.
     public var memoryBytes: Int {
-        symbols.memoryBytes + lastValue.capacity * 16 + windowBase.capacity * 5 + windows.reduce(0) { $0 + $1.memoryBytes } + scheduled.memoryBytes
+        symbols.memoryBytes + seriesState.capacity * MemoryLayout<SeriesState>.stride + windows.reduce(0) { $0 + $1.memoryBytes } + scheduled.memoryBytes
     }
 }
