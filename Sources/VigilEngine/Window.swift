@@ -110,6 +110,7 @@ struct Window {
     init(width: Int64, needs: WindowNeeds) {
         self.width = max(1, width)
         self.needs = needs
+        bucketWidth = self.width / Int64(Window.bucketCount) + (self.width % Int64(Window.bucketCount) == 0 ? 0 : 1)
     }
 
     var isBucketed: Bool { !cells.isEmpty }
@@ -123,7 +124,8 @@ struct Window {
         w.raw = Array(raw[head...])
         return w
     }
-    var bucketWidth: Int64 { width / Int64(Window.bucketCount) + (width % Int64(Window.bucketCount) == 0 ? 0 : 1) }
+    /// ⌈W/60⌉, kept: it is on every bucketed add and evaluation, and a division is not cheap.
+    let bucketWidth: Int64
 
     mutating func add(time: Int64, value: Double) {
         if isBucketed { addToBucket(time: time, value: value); return }
@@ -224,6 +226,9 @@ struct Window {
 
     @inline(__always) static func slot(_ index: Int64) -> Int { Int(floorMod(index, Int64(slots))) }
 
+    /// The slot of the bucket after the one in `slot`.
+    @inline(__always) static func nextSlot(_ slot: Int) -> Int { slot == slots - 1 ? 0 : slot + 1 }
+
     /// `f` at `t`, and when to evaluate again without a new sample: when its oldest sample (or
     /// bucket) leaves, at most once a second (`.max`: never). nil when it holds too little.
     /// Mutating only to be called in place: a non-mutating call on an element of the engine's
@@ -231,8 +236,10 @@ struct Window {
     mutating func evaluateInPlace(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> (value: Double, hint: Int64)? {
         let value: Double?, expiry: Int64?
         if isBucketed {
-            value = evaluateBuckets(f, at: t, scratch: &scratch)
-            expiry = value == nil ? nil : nextBucketExpiry(after: t)
+            // Its oldest bucket with samples is what leaves next: found by the same walk.
+            let v = evaluateBuckets(f, at: t, scratch: &scratch)
+            value = v?.value
+            expiry = v.map { $0.oldest.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width) }
         } else {
             // The oldest sample inside is what leaves next: one search for both.
             let start = firstRaw(at: t)
@@ -245,7 +252,7 @@ struct Window {
 
     /// `f` over (t − W, t]; nil when the window holds no sample.
     func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
-        isBucketed ? evaluateBuckets(f, at: t, scratch: &scratch) : evaluateRaw(f, from: firstRaw(at: t), at: t, scratch: &scratch)
+        isBucketed ? evaluateBuckets(f, at: t, scratch: &scratch)?.value : evaluateRaw(f, from: firstRaw(at: t), at: t, scratch: &scratch)
     }
 
     /// The index of the oldest raw sample inside the window at `t` (`raw.count`: none).
@@ -304,15 +311,21 @@ struct Window {
         return lo <= hi ? lo...hi : nil
     }
 
-    private func evaluateBuckets(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
+    /// `f` over the buckets the window at `t` reads, and the index of the oldest of them that
+    /// holds samples; nil when they hold too few.
+    private func evaluateBuckets(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> (value: Double, oldest: Int64)? {
         guard let range = included(at: t) else { return nil }
         let nd = needs, stride = nd.stride
         var n = 0.0, sum = 0.0, squares = 0.0, lo = Double.infinity, hi = -Double.infinity, inc = 0.0, changes = 0.0
         var first = 0.0, last = 0.0
         var previous: Double?
+        var oldest = Int64.max
+        var slot = Window.slot(range.lowerBound) // then stepped: a division a bucket was most of the loop
         for i in range {
-            let c = Window.slot(i) * stride
+            let c = slot * stride
+            slot = Window.nextSlot(slot)
             guard cells[c] > 0 else { continue }
+            oldest = Swift.min(oldest, i)
             n += cells[c]
             if nd.contains(.sum) { sum += cells[c + nd.offset(.sum)] }
             if nd.contains(.squares) { squares += cells[c + nd.offset(.squares)] }
@@ -335,22 +348,24 @@ struct Window {
             }
         }
         guard n >= Double(f.samplesNeeded) else { return nil }
+        let value: Double?
         switch f {
-        case .count: return n
-        case .last: return last
-        case .delta: return last - first
-        case .sum: return sum
-        case .avg: return sum / n
+        case .count: value = n
+        case .last: value = last
+        case .delta: value = last - first
+        case .sum: value = sum
+        case .avg: value = sum / n
         case .stddev:
             let mean = sum / n
-            return (Swift.max(0, squares / n - mean * mean)).squareRoot()
-        case .min: return lo
-        case .max: return hi
-        case .increase: return inc
-        case .rate: return inc / (Double(width) / 1e9)
-        case .changes: return changes
-        case .quantile(let q): return quantile(q, of: range, count: n, scratch: &scratch)
+            value = (Swift.max(0, squares / n - mean * mean)).squareRoot()
+        case .min: value = lo
+        case .max: value = hi
+        case .increase: value = inc
+        case .rate: value = inc / (Double(width) / 1e9)
+        case .changes: value = changes
+        case .quantile(let q): value = quantile(q, of: range, count: n, scratch: &scratch)
         }
+        return value.map { ($0, oldest) }
     }
 
     /// The value at rank ⌊q·(n−1)⌋ of the buckets in `range`, from a dense histogram of their
@@ -367,8 +382,11 @@ struct Window {
                 lowest = Swift.min(lowest, c)
                 highest = Swift.max(highest, c)
             }
-            for i in newest.subtractingSaturated(Int64(Window.slots - 1))...range.upperBound {
-                let length = codes.length(Window.slot(i))
+            let oldest = newest.subtractingSaturated(Int64(Window.slots - 1))
+            var slot = Window.slot(oldest)
+            for i in oldest...range.upperBound {
+                let length = codes.length(slot)
+                slot = Window.nextSlot(slot)
                 if i >= range.lowerBound {
                     if i == newest { codes.forEachOpen(count) } else { codes.decode(at..<(at + length), count) }
                 }
@@ -385,16 +403,6 @@ struct Window {
         }
         for code in lowest...highest { scratch.histogram[code] = 0 }
         return LogCode.value(UInt16(found), base: base)
-    }
-
-    /// Bucket mode: the first time after `t` at which the window's contents change without a
-    /// new sample (its oldest bucket leaves it); nil when it is empty.
-    private func nextBucketExpiry(after t: Int64) -> Int64? {
-        guard let range = included(at: t) else { return nil }
-        for i in range where cells[Window.slot(i) * needs.stride] > 0 {
-            return i.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width)
-        }
-        return nil
     }
 
     /// Bytes held, for the memory report.

@@ -41,6 +41,27 @@ extension WindowNeeds {
 }
 
 struct WindowTests {
+    /// When a window may next change with no new sample (the evaluator's deadline): when its
+    /// oldest sample leaves, exact or bucketed (its oldest non-empty bucket's end plus W), never
+    /// sooner than a second on.
+    @Test func theHintIsWhenTheOldestSampleOrBucketLeaves() {
+        let s: Int64 = 1_000_000_000
+        var scratch = WindowScratch()
+        var exact = Window(width: 60 * s, needs: .sum)
+        for k in 1...10 { exact.add(time: Int64(k) * s, value: Double(k)) }
+        #expect(exact.evaluateInPlace(.avg, at: 10 * s, scratch: &scratch)! == (5.5, 61 * s))
+        #expect(exact.evaluateInPlace(.avg, at: 61 * s, scratch: &scratch)! == (6, 62 * s))
+        // 1 s buckets for a minute; 100 samples make it bucketed; the oldest, at 3.5 s, is bucket 3.
+        var bucketed = Window(width: 60 * s, needs: .sum)
+        for k in 0..<100 { bucketed.add(time: 3 * s + s / 2 + Int64(k) * s / 2, value: 1) }
+        #expect(bucketed.isBucketed)
+        #expect(bucketed.evaluateInPlace(.avg, at: 53 * s, scratch: &scratch)! == (1, 64 * s))
+        // At 74 s buckets 3 to 13 (21 samples) have left; 14, partly inside, is the oldest read.
+        #expect(bucketed.evaluateInPlace(.sum, at: 74 * s, scratch: &scratch)! == (79, 75 * s))
+        // At most once a second: an expiry due now is asked for a second later.
+        #expect(bucketed.evaluateInPlace(.count, at: 75 * s + s / 2, scratch: &scratch)!.hint == 76 * s + s / 2)
+    }
+
     /// avg, rate, increase and p95 (and the rest) agree with brute force over 1,000 random series
     /// while every window fits the exact ring.
     @Test func exactModeAgreesWithBruteForce() async {
