@@ -101,8 +101,11 @@ struct Window {
     private var head = 0              // index of the oldest raw sample
     // Bucket mode: `cells` holds `slots` buckets of `needs.stride` cells; the slot of bucket
     // index i is i mod 61, and every slot holds an index in (newest − 61, newest] or is empty.
+    // After them, one more bucket's cells and one: the fold of the closed buckets (all but the
+    // newest) and the oldest of them with samples, valid while `foldedAt == newest`.
     private var cells: [Double] = []
     private var newest: Int64 = .min
+    private var foldedAt: Int64 = .min
     // Quantiles: each bucket's codes, relative to the bin of the first value bucketed.
     private var codes: BucketCodes?
     private var base: Int32 = 0
@@ -150,7 +153,7 @@ struct Window {
     }
 
     private mutating func convertToBuckets() {
-        cells = Array(repeating: 0, count: Window.slots * needs.stride)
+        cells = Array(repeating: 0, count: (Window.slots + 1) * needs.stride + 1)
         if needs.contains(.quantiles) {
             codes = BucketCodes(slots: Window.slots)
             let first = raw[head...].first { $0.value != 0 && $0.value.isFinite }?.value ?? 1
@@ -164,7 +167,7 @@ struct Window {
     /// Moves the ring's newest bucket to `index`, emptying the slots of the buckets it drops.
     private mutating func advance(to index: Int64) {
         if newest == .min || index.subtractingSaturated(newest) >= Int64(Window.slots) {
-            for c in stride(from: 0, to: cells.count, by: needs.stride) { cells[c] = 0 }
+            for c in stride(from: 0, to: Window.slots * needs.stride, by: needs.stride) { cells[c] = 0 }
             codes?.removeAll()
         } else {
             codes?.close(into: Window.slot(newest))
@@ -182,6 +185,7 @@ struct Window {
     private mutating func addToBucket(time: Int64, value: Double) {
         let index = floorDiv(time, bucketWidth)
         if index > newest { advance(to: index) } else if index <= newest.subtractingSaturated(Int64(Window.slots)) { return } // older than the ring holds
+        if index < newest { foldedAt = .min } // a closed bucket changes: the fold of them is stale
         let slot = Int(floorMod(index, Int64(Window.slots)))
         let c = slot * needs.stride
         let at = Double(time.subtractingSaturated(index.multipliedSaturated(by: bucketWidth))) // within the bucket
@@ -237,7 +241,8 @@ struct Window {
         let value: Double?, expiry: Int64?
         if isBucketed {
             // Its oldest bucket with samples is what leaves next: found by the same walk.
-            let v = evaluateBuckets(f, at: t, scratch: &scratch)
+            let range = included(at: t)
+            let v = range.flatMap { evaluateBuckets(f, $0, folded($0), scratch: &scratch) }
             value = v?.value
             expiry = v.map { $0.oldest.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width) }
         } else {
@@ -252,7 +257,7 @@ struct Window {
 
     /// `f` over (t − W, t]; nil when the window holds no sample.
     func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
-        isBucketed ? evaluateBuckets(f, at: t, scratch: &scratch)?.value : evaluateRaw(f, from: firstRaw(at: t), at: t, scratch: &scratch)
+        isBucketed ? included(at: t).flatMap { evaluateBuckets(f, $0, walk($0), scratch: &scratch)?.value } : evaluateRaw(f, from: firstRaw(at: t), at: t, scratch: &scratch)
     }
 
     /// The index of the oldest raw sample inside the window at `t` (`raw.count`: none).
@@ -311,20 +316,16 @@ struct Window {
         return lo <= hi ? lo...hi : nil
     }
 
-    /// `f` over the buckets the window at `t` reads, and the index of the oldest of them that
-    /// holds samples; nil when they hold too few.
-    private func evaluateBuckets(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> (value: Double, oldest: Int64)? {
-        guard let range = included(at: t) else { return nil }
-        let nd = needs, stride = nd.stride
+    /// What a walk over buckets, oldest first, has gathered.
+    private struct Fold {
         var n = 0.0, sum = 0.0, squares = 0.0, lo = Double.infinity, hi = -Double.infinity, inc = 0.0, changes = 0.0
         var first = 0.0, last = 0.0
         var previous: Double?
         var oldest = Int64.max
-        var slot = Window.slot(range.lowerBound) // then stepped: a division a bucket was most of the loop
-        for i in range {
-            let c = slot * stride
-            slot = Window.nextSlot(slot)
-            guard cells[c] > 0 else { continue }
+
+        /// Adds the bucket of index `i` whose cells start at `c`, if it holds samples.
+        @inline(__always) mutating func add(_ cells: [Double], _ c: Int, index i: Int64, _ nd: WindowNeeds) {
+            guard cells[c] > 0 else { return }
             oldest = Swift.min(oldest, i)
             n += cells[c]
             if nd.contains(.sum) { sum += cells[c + nd.offset(.sum)] }
@@ -347,6 +348,77 @@ struct Window {
                 previous = last
             }
         }
+
+        /// The fold kept in `cells` from `c` (laid out as a bucket, then the oldest's bits).
+        init(_ cells: [Double], at c: Int, _ nd: WindowNeeds) {
+            n = cells[c]
+            if nd.contains(.sum) { sum = cells[c + nd.offset(.sum)] }
+            if nd.contains(.squares) { squares = cells[c + nd.offset(.squares)] }
+            if nd.contains(.min) { lo = cells[c + nd.offset(.min)] }
+            if nd.contains(.max) { hi = cells[c + nd.offset(.max)] }
+            if nd.contains(.increase) { inc = cells[c + nd.offset(.increase)] }
+            if nd.contains(.changes) { changes = cells[c + nd.offset(.changes)] }
+            if nd.contains(.first) { first = cells[c + nd.offset(.first)] }
+            if nd.contains(.last) {
+                last = cells[c + nd.offset(.last)]
+                previous = n > 0 ? last : nil // set by the first bucket added, as `add` does
+            }
+            oldest = Int64(bitPattern: cells[c + nd.stride].bitPattern)
+        }
+
+        init() {}
+
+        func store(into cells: inout [Double], at c: Int, _ nd: WindowNeeds) {
+            cells[c] = n
+            if nd.contains(.sum) { cells[c + nd.offset(.sum)] = sum }
+            if nd.contains(.squares) { cells[c + nd.offset(.squares)] = squares }
+            if nd.contains(.min) { cells[c + nd.offset(.min)] = lo }
+            if nd.contains(.max) { cells[c + nd.offset(.max)] = hi }
+            if nd.contains(.increase) { cells[c + nd.offset(.increase)] = inc }
+            if nd.contains(.changes) { cells[c + nd.offset(.changes)] = changes }
+            if nd.contains(.first) { cells[c + nd.offset(.first)] = first }
+            if nd.contains(.last) { cells[c + nd.offset(.last)] = last }
+            cells[c + nd.stride] = Double(bitPattern: UInt64(bitPattern: oldest))
+        }
+    }
+
+    /// The buckets in `range`, oldest first.
+    private func walk(_ range: ClosedRange<Int64>) -> Fold {
+        var fold = Fold()
+        var slot = Window.slot(range.lowerBound) // then stepped: a division a bucket was most of the loop
+        for i in range {
+            fold.add(cells, slot * needs.stride, index: i, needs)
+            slot = Window.nextSlot(slot)
+        }
+        return fold
+    }
+
+    /// The walk of the window at `t`, the closed buckets' part from the fold kept since the
+    /// newest bucket opened when `t` reads the whole ring (a sample's evaluation does): one
+    /// bucket added per evaluation instead of 61, the same additions in the same order, so the
+    /// same result to the bit as `walk`.
+    private mutating func folded(_ range: ClosedRange<Int64>) -> Fold {
+        let ringOldest = newest.subtractingSaturated(Int64(Window.slots - 1))
+        guard range.upperBound == newest, range.lowerBound == ringOldest, newest > ringOldest else { return walk(range) }
+        let keep = Window.slots * needs.stride
+        var fold: Fold
+        if foldedAt == newest {
+            fold = Fold(cells, at: keep, needs)
+        } else {
+            fold = walk(ringOldest...(newest - 1))
+            fold.store(into: &cells, at: keep, needs)
+            foldedAt = newest
+        }
+        fold.add(cells, Window.slot(newest) * needs.stride, index: newest, needs)
+        return fold
+    }
+
+    /// `f` over the buckets the window at `t` reads, and the index of the oldest of them that
+    /// holds samples; nil when they hold too few. `fold` is the walk over them (`walk`, or
+    /// `folded` where it may keep its work).
+    private func evaluateBuckets(_ f: WindowFunction, _ range: ClosedRange<Int64>, _ fold: Fold, scratch: inout WindowScratch) -> (value: Double, oldest: Int64)? {
+        let (n, sum, squares, lo, hi, inc, changes, first, last, oldest) =
+            (fold.n, fold.sum, fold.squares, fold.lo, fold.hi, fold.inc, fold.changes, fold.first, fold.last, fold.oldest)
         guard n >= Double(f.samplesNeeded) else { return nil }
         let value: Double?
         switch f {
