@@ -9,6 +9,7 @@ extension Engine {
     /// Decodes one stream line and applies it. Returns the reason when the line is rejected
     /// whole; samples of a good line dropped (over the series cap, older than their series) are
     /// counted in `rejected` only.
+    ///
     /// A batch of one, without a batch's bookkeeping (line indices, reports): the stream's
     /// usual call, on every line's path.
     @discardableResult

@@ -78,7 +78,7 @@ struct ByteInterner {
     static func pairHash(_ a: UInt64, _ b: UInt64) -> UInt32 {
         var h = (a &* 0xD6E8_FEB8_6659_FD93) ^ b
         h ^= h >> 32
-        return UInt32(truncatingIfNeeded: h &* 0x9E37_79B9_7F4A_7C15 >> 32)
+        return UInt32(truncatingIfNeeded: (h &* 0x9E37_79B9_7F4A_7C15) >> 32) // the product's high half: every bit of h in it
     }
 
     static func pairHash(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> UInt32 {

@@ -235,8 +235,9 @@ struct Window {
 
     /// `f` at `t`, and when to evaluate again without a new sample: when its oldest sample (or
     /// bucket) leaves, at most once a second (`.max`: never). nil when it holds too little.
-    /// Mutating only to be called in place: a non-mutating call on an element of the engine's
-    /// array copies the window, retaining and releasing its buffers (3% of decode_evaluate).
+    /// Mutating: a bucketed window keeps the fold of its closed buckets for the next call
+    /// (`folded`); and called in place, not on a copy of the engine's element (a copy retains
+    /// and releases its buffers, 3% of decode_evaluate).
     mutating func evaluateInPlace(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> (value: Double, hint: Int64)? {
         let value: Double?, expiry: Int64?
         if isBucketed {
