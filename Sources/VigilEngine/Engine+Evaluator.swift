@@ -33,7 +33,7 @@ extension Engine {
         evaluations += 1
         lastEvaluated[r] = now.nanoseconds
         // The fast path reads numbers; a metric the stream turned into events or strings does not qualify.
-        if let fast = simple[r], case let kind = symbols.metricKind[Int(fast.metric)], kind != .event, kind != .string {
+        if let fast = simple[r], readsAsNumbers(fast.metric) {
             evaluateSimple(rule: r, fast, focus: focus, series: series)
             return
         }

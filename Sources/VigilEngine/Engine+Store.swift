@@ -15,13 +15,8 @@ extension Engine {
     @discardableResult
     public func ingest(_ line: UnsafeRawBufferPointer, arrival: Instant) -> RejectReason? {
         decoded.clear()
-        var capped = 0
-        let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped)
-        if capped > 0 { rejected[.seriesCap, default: 0] += capped }
-        if let reason {
-            rejected[reason, default: 0] += 1
-            return reason
-        }
+        let (reason, capped) = decodeCounted(line, arrival: arrival)
+        if let reason { return reason }
         switch decoded.count {
         case 0: return capped > 0 ? .seriesCap : nil
         case 1: applyLone(decoded[0], fromStream: true) // no array passed on: no retain
@@ -54,12 +49,9 @@ extension Engine {
         cappedLines.clear()
         for k in 0..<count {
             let start = decoded.count
-            var capped = 0
-            var reason: RejectReason?
-            line(k) { reason = decoder.decode($0, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped) }
-            if capped > 0 { rejected[.seriesCap, default: 0] += capped }
+            var reason: RejectReason?, capped = 0
+            line(k) { (reason, capped) = decodeCounted($0, arrival: arrival) }
             if let reason {
-                rejected[reason, default: 0] += 1
                 report(k, reason)
                 continue
             }
@@ -82,6 +74,16 @@ extension Engine {
             if nextCapped < cappedLines.count, cappedLines[nextCapped] == k { return }
             report(Int(k), .outOfOrder)
         }
+    }
+
+    /// Decodes one line into `decoded`, counting in `rejected` the line when it is rejected
+    /// whole and each of its samples over the series cap.
+    @inline(__always) private func decodeCounted(_ line: UnsafeRawBufferPointer, arrival: Instant) -> (RejectReason?, capped: Int) {
+        var capped = 0
+        let reason = decoder.decode(line, arrival: arrival, symbols: symbols, into: &decoded, capped: &capped)
+        if capped > 0 { rejected[.seriesCap, default: 0] += capped }
+        if let reason { rejected[reason, default: 0] += 1 }
+        return (reason, capped)
     }
 
     /// Applies decoded samples: deadlines before each timestamp first, then the samples of that
@@ -203,15 +205,11 @@ extension Engine {
     /// evaluator's per-rule dispatch; the others go through `evaluate`.
     func evaluateRules(of series: SeriesID) {
         let id = Int(series)
-        let metric = Int(symbols.seriesMetric[id])
-        guard metric + 1 < metricRuleStart.count else { return }
         let labels = symbols.seriesLabels[id]
-        let rules = Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1])
-        // The fast path reads numbers: a metric the stream turned into events or strings does not qualify.
-        let kind = symbols.metricKind[metric]
-        let numeric = kind == .number || kind == .unknown
+        let metric = symbols.seriesMetric[id]
+        let numeric = readsAsNumbers(metric)
         let t = now.nanoseconds
-        for k in rules {
+        for k in rules(reading: metric) {
             let r = Int(metricRules[k])
             guard numeric, let c = simple[r] else {
                 evaluate(rule: r, focus: labels, series: series)
@@ -226,10 +224,26 @@ extension Engine {
     /// Queues the rules that read `series` for this instant's evaluation, each with the series'
     /// label set (its focus).
     func queueRules(of series: SeriesID) {
-        let metric = Int(symbols.seriesMetric[Int(series)])
-        guard metric + 1 < metricRuleStart.count else { return }
         let labels = symbols.seriesLabels[Int(series)]
-        for k in Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]) { pendingEvaluations.append((Int(metricRules[k]), labels, series)) }
+        for k in rules(reading: symbols.seriesMetric[Int(series)]) { pendingEvaluations.append((Int(metricRules[k]), labels, series)) }
+    }
+
+    /// Where the rules reading `metric` are in `metricRules`, in rule order (none for a metric
+    /// first seen in the stream, after compilation).
+    @inline(__always) private func rules(reading metric: Int32) -> Range<Int> {
+        let m = Int(metric)
+        guard m + 1 < metricRuleStart.count else { return 0..<0 }
+        return Int(metricRuleStart[m])..<Int(metricRuleStart[m + 1])
+    }
+
+    /// Whether `metric`'s series hold numbers, as the fast path reads them: not a metric the
+    /// stream or the rules made events or strings.
+    @inline(__always) func readsAsNumbers(_ metric: Int32) -> Bool {
+        guard Int(metric) < symbols.metricKind.count else { return false }
+        switch symbols.metricKind[Int(metric)] {
+        case .number, .unknown: return true
+        case .event, .string: return false
+        }
     }
 
     /// Gives the series made since the last call their per-series state. On every evaluation's

@@ -224,9 +224,7 @@ public final class Engine {
             // The fast path reads numbers: string and event series keep the general evaluator.
             var fast = SimpleCondition(rule.condition)
             if !fastPath { fast = nil }
-            if let f = fast, Int(f.metric) >= symbols.metricKind.count || ![.number, .unknown].contains(symbols.metricKind[Int(f.metric)]) {
-                fast = nil
-            }
+            if let f = fast, !readsAsNumbers(f.metric) { fast = nil }
             simple.append(fast)
             simpleMatchers.append(fast == nil ? [] : SimpleCondition.matchers(of: rule.condition))
         }

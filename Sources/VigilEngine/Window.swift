@@ -147,10 +147,7 @@ struct Window {
     }
 
     /// Drops raw samples that left the window at `t`.
-    mutating func expire(before t: Int64) {
-        let oldest = t.subtractingSaturated(width)
-        while head < raw.count, raw[head].time <= oldest { head += 1 }
-    }
+    mutating func expire(before t: Int64) { head = firstRaw(at: t) }
 
     private mutating func convertToBuckets() {
         cells = Array(repeating: 0, count: (Window.slots + 1) * needs.stride + 1)

@@ -59,19 +59,20 @@ struct FastPathTests {
         config.staleAfter = 60 * second
         let engine = Engine(rules: lint, config: config, start: Instant(nanoseconds: 0), fastPath: fastPath)
         var log: [String] = []
+        func take() {
+            for t in engine.transitions { log.append("\(t.at.nanoseconds) \(t.alert)\(t.labels) \(t.state) \(t.value) \(t.flapping)") }
+            engine.transitions.removeAll()
+        }
         for (at, metric, labels, value) in FastPathTests.stream(seed: seed, count: 3000) {
             guard let sample = engine.sample(metric: metric, labels: labels, value: .number(value), at: Instant(nanoseconds: at)) else {
                 Issue.record("no series for \(metric)")
                 return []
             }
             engine.apply([sample])
-            for t in engine.transitions {
-                log.append("\(t.at.nanoseconds) \(t.alert)\(t.labels) \(t.state) \(t.value) \(t.flapping)")
-            }
-            engine.transitions.removeAll()
+            take()
         }
         engine.advance(through: Instant(nanoseconds: engine.now.nanoseconds + 600 * second))
-        for t in engine.transitions { log.append("\(t.at.nanoseconds) \(t.alert)\(t.labels) \(t.state) \(t.value) \(t.flapping)") }
+        take()
         return log
     }
 
