@@ -80,9 +80,8 @@ public struct LineDecoder {
     /// Raw spans of the current line, for the series cache: the metric name and the labels object.
     private var metricRaw: Range<Int>?
     private var labelsRaw: Range<Int>?
-    /// (metric name bytes, 0, labels object bytes) as spelled → series: a known series costs one hash.
-    fileprivate var seriesCache = ByteInterner(capacity: 1024)
-    fileprivate var seriesCacheIDs: [SeriesID] = []
+    /// The metric name and labels object as spelled → series: a known series costs one hash.
+    fileprivate var seriesCache = SeriesCache(capacity: 1024)
     /// The minute of the last stamp the fast path read.
     fileprivate var stampMemo = RFC3339Memo()
 
@@ -530,16 +529,14 @@ public struct LineDecoder {
     private mutating func cachedSeries() -> SeriesID? {
         guard let m = metricRaw else { return nil }
         let labels = labelsRaw.map { UnsafeRawBufferPointer(rebasing: p[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        let id = seriesCache.lookup(UnsafeRawBufferPointer(rebasing: p[m]), labels)
-        return id.map { seriesCacheIDs[Int($0)] }
+        return seriesCache.lookup(metric: UnsafeRawBufferPointer(rebasing: p[m]), labels: labels)
     }
 
     private mutating func cacheSeries(_ series: SeriesID, symbols: Symbols) {
         // Bounded: spellings beyond four per allowed series are not cached (they still decode).
-        guard let m = metricRaw, seriesCacheIDs.count < 4 * symbols.seriesCount + 1024 else { return }
+        guard let m = metricRaw, seriesCache.count < 4 * symbols.seriesCount + 1024 else { return }
         let labels = labelsRaw.map { UnsafeRawBufferPointer(rebasing: p[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        let id = seriesCache.intern(UnsafeRawBufferPointer(rebasing: p[m]), labels)
-        if Int(id) == seriesCacheIDs.count { seriesCacheIDs.append(series) }
+        seriesCache.insert(metric: UnsafeRawBufferPointer(rebasing: p[m]), labels: labels, series: series)
     }
 
     private func withScratch<R>(_ r: Range<Int>, _ body: (UnsafeRawBufferPointer) -> R) -> R { bytes(r, body) }
@@ -780,9 +777,9 @@ extension LineDecoder {
         }
         let metricBytes = UnsafeRawBufferPointer(rebasing: line[metric])
         let labelBytes = labels.map { UnsafeRawBufferPointer(rebasing: line[$0.0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        let hash = ByteInterner.pairHash(ByteInterner.Mixer.hash(line, metric), labels?.1 ?? ByteInterner.Mixer.hash(labelBytes))
-        guard let id = seriesCache.lookup(metricBytes, labelBytes, hash: hash) else { return nil }
-        return Sample(series: seriesCacheIDs[Int(id)], value: value, time: time)
+        let hash = SeriesCache.hash(metric: ByteInterner.Mixer.hash(line, metric), labels: labels?.1 ?? ByteInterner.Mixer.hash(labelBytes))
+        guard let series = seriesCache.lookup(metric: metricBytes, labels: labelBytes, hash: hash) else { return nil }
+        return Sample(series: series, value: value, time: time)
     }
 }
 

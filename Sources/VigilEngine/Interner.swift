@@ -72,19 +72,6 @@ struct ByteInterner {
 
     static func hash(_ p: UnsafeRawBufferPointer) -> UInt32 { fold(Mixer.hash(p)) }
 
-    /// The hash of the pair key `a + [0] + b`, from the two parts' `Mixer` hashes (so either may
-    /// be computed first, or while scanning). An interner used with pair keys uses only these
-    /// (`lookup(_:_:)`, `intern(_:_:)`), so its stored hashes agree.
-    static func pairHash(_ a: UInt64, _ b: UInt64) -> UInt32 {
-        var h = (a &* 0xD6E8_FEB8_6659_FD93) ^ b
-        h ^= h >> 32
-        return UInt32(truncatingIfNeeded: (h &* 0x9E37_79B9_7F4A_7C15) >> 32) // the product's high half: every bit of h in it
-    }
-
-    static func pairHash(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> UInt32 {
-        pairHash(Mixer.hash(a), Mixer.hash(b))
-    }
-
     /// Walks the probe sequence of `hash` to the entry `matches` accepts.
     private func probe(_ hash: UInt32, _ matches: (Int) -> Bool) -> Int32? {
         var i = Int(hash) & mask
@@ -102,16 +89,6 @@ struct ByteInterner {
         probe(ByteInterner.hash(p)) { equals($0, p) }
     }
 
-    /// The id of the pair key `a + [0] + b`, if interned, without building it.
-    func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32? {
-        lookup(a, b, hash: ByteInterner.pairHash(a, b))
-    }
-
-    /// `lookup(a, b)` with its `pairHash` already computed.
-    func lookup(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, hash: UInt32) -> Int32? {
-        probe(hash) { pairEquals($0, a, b) }
-    }
-
     private func equals(_ id: Int, _ p: UnsafeRawBufferPointer) -> Bool {
         let s = Int(starts[id]), e = Int(starts[id + 1])
         guard e - s == p.count else { return false }
@@ -120,31 +97,11 @@ struct ByteInterner {
         }
     }
 
-    private func pairEquals(_ id: Int, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        let s = Int(starts[id]), e = Int(starts[id + 1])
-        guard e - s == a.count + 1 + b.count else { return false }
-        return arena.withUnsafeBytes { arena in
-            (a.count == 0 || memcmp(arena.baseAddress! + s, a.baseAddress!, a.count) == 0) && arena[s + a.count] == 0
-                && (b.count == 0 || memcmp(arena.baseAddress! + s + a.count + 1, b.baseAddress!, b.count) == 0)
-        }
-    }
-
     /// The id of these bytes, interning them if new.
     mutating func intern(_ p: UnsafeRawBufferPointer) -> Int32 {
         let h = ByteInterner.hash(p)
         if let id = probe(h, { equals($0, p) }) { return id }
         return add(hash: h) { $0.append(contentsOf: p) }
-    }
-
-    /// The id of the pair key `a + [0] + b`, interning it if new.
-    mutating func intern(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32 {
-        let h = ByteInterner.pairHash(a, b)
-        if let id = probe(h, { pairEquals($0, a, b) }) { return id }
-        return add(hash: h) {
-            $0.append(contentsOf: a)
-            $0.append(0)
-            $0.append(contentsOf: b)
-        }
     }
 
     /// Appends a new entry whose bytes `write` puts in the arena.

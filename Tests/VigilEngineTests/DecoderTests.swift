@@ -239,4 +239,26 @@ struct TimeTests {
         #expect(formatDuration(1) == "1ns")
         #expect(formatDuration(1_500) == "1.5µs")
     }
+
+    /// A fraction of every length (none, 1 to 9 digits, and too many), each way a stamp can
+    /// end, alone and at the head of a line as the fast path reads it.
+    @Test func fractionsOfEveryLengthAreTheirDigits() {
+        var rng = SystemRandomNumberGeneratorSeeded(seed: 3)
+        let second: Int64 = 1_736_951_025_000_000_000
+        for count in 0...11 {
+            for _ in 0..<20 {
+                let digits = String((0..<count).map { _ in Character(String(rng.next() % 10)) })
+                let ns = count >= 1 && count <= 9 ? Int64(digits.padding(toLength: 9, withPad: "0", startingAt: 0))! : nil
+                for (local, zone) in [("14:23", "Z"), ("16:23", "+02:00"), ("13:53", "-00:30")] {
+                    let stamp = "2025-01-15T\(local):45.\(digits)\(zone)"
+                    #expect(Instant.parseRFC3339(stamp)?.nanoseconds == ns.map { second + $0 }, "\(stamp)")
+                    var memo = RFC3339Memo()
+                    var line = Array((stamp + "\",\"metric\":\"x\"}").utf8)
+                    let got = line.withUnsafeMutableBytes { Instant.parseRFC3339(prefixOf: UnsafeRawBufferPointer($0), memo: &memo) }
+                    #expect(got?.0.nanoseconds == ns.map { second + $0 }, "\(stamp) in a line")
+                    #expect(got.map { $0.end } == (ns == nil ? nil : stamp.utf8.count), "\(stamp) in a line")
+                }
+            }
+        }
+    }
 }

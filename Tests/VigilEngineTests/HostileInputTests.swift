@@ -213,6 +213,30 @@ struct CardinalityTests {
     }
 }
 
+struct SeriesCacheTests {
+    private static func bytes<R>(_ a: String, _ b: String, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> R) -> R {
+        var a = a, b = b
+        return a.withUTF8 { x in b.withUTF8 { y in body(UnsafeRawBufferPointer(x), UnsafeRawBufferPointer(y)) } }
+    }
+
+    @Test func spellingsAreFoundAfterTheTableGrowsAndApartWhereTheMetricEnds() {
+        var cache = SeriesCache(capacity: 4)
+        for i in 0..<3000 {
+            #expect(Self.bytes("metric_\(i % 50)", "{\"market\":\"mk\(i)\",\"venue\":\"kalshi\"}") { cache.insert(metric: $0, labels: $1, series: SeriesID(i)) })
+        }
+        #expect(cache.count == 3000)
+        #expect((0..<3000).allSatisfy { i in Self.bytes("metric_\(i % 50)", "{\"market\":\"mk\(i)\",\"venue\":\"kalshi\"}") { cache.lookup(metric: $0, labels: $1) } == SeriesID(i) })
+        // The same bytes split elsewhere, one byte more or less, and a first insert kept.
+        #expect(Self.bytes("metric_1{", "\"market\":\"mk1\",\"venue\":\"kalshi\"}") { cache.lookup(metric: $0, labels: $1) } == nil)
+        #expect(Self.bytes("metric_1", "{\"market\":\"mk1\",\"venue\":\"kalshi\"} ") { cache.lookup(metric: $0, labels: $1) } == nil)
+        #expect(Self.bytes("metric_1", "{\"market\":\"mk1\",\"venue\":\"kalsh\"}") { cache.lookup(metric: $0, labels: $1) } == nil)
+        #expect(Self.bytes("m", "") { cache.insert(metric: $0, labels: $1, series: 7) })
+        #expect(Self.bytes("m", "") { cache.insert(metric: $0, labels: $1, series: 8) })
+        #expect(Self.bytes("m", "") { cache.lookup(metric: $0, labels: $1) } == 7)
+        #expect(cache.count == 3001)
+    }
+}
+
 struct FutureLinesLeaveNoTraceTests {
     @Test func aFutureLineForANewSeriesInternsNothing() {
         let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: "metric x labels k\nalert a { when x > 1; severity info; notify slack }")])
