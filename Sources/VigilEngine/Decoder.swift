@@ -793,10 +793,12 @@ private struct PlainScanner {
         mutating get { space(); return i == p.count }
     }
 
+    /// Skips JSON whitespace; most calls meet a byte above 0x20 and return after one compare.
+    @inline(__always)
     mutating func space() {
         while i < p.count {
             let c = p[i]
-            guard c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { return }
+            guard c <= 0x20, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { return }
             i += 1
         }
     }
