@@ -89,9 +89,6 @@ struct SeriesCache {
         return true
     }
 
-    /// Bytes held, for the memory report.
-    var memoryBytes: Int { arena.capacity + slots.capacity * MemoryLayout<Slot>.stride }
-
     private mutating func place(_ slot: Slot) {
         var i = Int(slot.hash) & mask
         while slots[i].count != 0 { i = (i + 1) & mask }
