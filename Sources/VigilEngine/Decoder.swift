@@ -739,7 +739,7 @@ extension LineDecoder {
         guard line.count <= maxLine else { return nil }
         var s = PlainScanner(p: line)
         guard s.take(0x7B) else { return nil } // {
-        var metric: Range<Int>?, labels: (Range<Int>, UInt64)?, value: Double?, stamp: Instant?
+        var metric: (Range<Int>, UInt64)?, labels: (Range<Int>, UInt64)?, value: Double?, stamp: Instant?
         var stamps = 0
         repeat {
             guard let key = s.key() else { return nil }
@@ -775,9 +775,9 @@ extension LineDecoder {
                 time = stamp
             }
         }
-        let metricBytes = UnsafeRawBufferPointer(rebasing: line[metric])
+        let metricBytes = UnsafeRawBufferPointer(rebasing: line[metric.0])
         let labelBytes = labels.map { UnsafeRawBufferPointer(rebasing: line[$0.0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        let hash = SeriesCache.hash(metric: ByteInterner.Mixer.hash(line, metric), labels: labels?.1 ?? ByteInterner.Mixer.hash(labelBytes))
+        let hash = SeriesCache.hash(metric: metric.1, labels: labels?.1 ?? ByteInterner.Mixer.hash(labelBytes))
         guard let series = seriesCache.lookup(metric: metricBytes, labels: labelBytes, hash: hash) else { return nil }
         return Sample(series: series, value: value, time: time)
     }
@@ -821,24 +821,33 @@ private struct PlainScanner {
         return ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash | (w &- ones &* 0x20) & ~w | w) & (ones &* 0x80)
     }
 
-    /// The contents of a string of printable ASCII without escapes, after any whitespace.
-    mutating func plainString() -> Range<Int>? {
+    /// The contents of a string of printable ASCII without escapes, after any whitespace, and
+    /// their `ByteInterner.Mixer` hash, mixed from the words the search loads anyway.
+    mutating func plainString() -> (Range<Int>, UInt64)? {
         guard take(0x22) else { return nil }
         let start = i
         var j = i
+        var mixer = ByteInterner.Mixer()
         while j + 8 <= p.count {
-            let stop = PlainScanner.stops(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self)))
+            let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+            let stop = PlainScanner.stops(w)
             if stop != 0 {
-                j += stop.trailingZeroBitCount >> 3
+                let used = stop.trailingZeroBitCount >> 3 // bytes of this word in the string
+                j += used
                 guard p[j] == 0x22 else { return nil }
                 i = j + 1
-                return start..<j
+                let tail: UInt64 = w & ((1 << (UInt64(used) << 3)) &- 1)
+                return (start..<j, mixer.finish(tail: tail, count: j - start))
             }
+            mixer.mixWord(w)
             j += 8
         }
         while j < p.count {
             let c = p[j]
-            if c == 0x22 { i = j + 1; return start..<j }
+            if c == 0x22 {
+                i = j + 1
+                return (start..<j, ByteInterner.Mixer.hash(p, start..<j))
+            }
             guard c >= 0x20, c < 0x80, c != 0x5C else { return nil }
             j += 1
         }
@@ -948,7 +957,7 @@ private struct PlainScanner {
                 if w == 0x2273_6C65_6261_6C22 { i += 9; return .labels } // "labels":
             }
         }
-        guard let r = plainString(), take(0x3A) else { return nil }
+        guard let (r, _) = plainString(), take(0x3A) else { return nil }
         return LineDecoder.classify(UnsafeRawBufferPointer(rebasing: p[r]))
     }
 }

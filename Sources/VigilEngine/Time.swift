@@ -56,7 +56,8 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
     /// Parses RFC 3339 (`2025-01-15T14:23:45.123456789Z`, `…+02:00`, a space for `T`, up to 9
     /// fractional digits) from bytes without allocating; nil when malformed.
     public static func parseRFC3339(_ p: UnsafeRawBufferPointer) -> Instant? {
-        guard p.count >= 20, let minute = minuteOf(p), let (t, end) = withinMinute(p, minute), end == p.count else { return nil }
+        guard p.count >= 20, let minute = minuteOf(p), let second = secondOf(p, minute), let (t, end) = afterSecond(p, second),
+              end == p.count else { return nil }
         return t
     }
 
@@ -67,10 +68,17 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
     static func parseRFC3339(prefixOf p: UnsafeRawBufferPointer, memo: inout RFC3339Memo) -> (Instant, end: Int)? {
         guard p.count >= 20 else { return nil }
         let head = (p.loadUnaligned(fromByteOffset: 0, as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-        if let minute = memo.minute, memo.head == head { return withinMinute(p, minute) }
-        guard let minute = minuteOf(p) else { return nil }
-        memo = RFC3339Memo(head: head, minute: minute)
-        return withinMinute(p, minute)
+        let colonSecond: UInt32 = p.loadUnaligned(fromByteOffset: 16, as: UInt32.self) & 0xFF_FFFF // `:SS`
+        if memo.head == head, let minute = memo.minute {
+            if memo.colonSecond == colonSecond, let second = memo.second { return afterSecond(p, second) }
+            guard let second = secondOf(p, minute) else { return nil }
+            memo.colonSecond = colonSecond
+            memo.second = second
+            return afterSecond(p, second)
+        }
+        guard let minute = minuteOf(p), let second = secondOf(p, minute) else { return nil }
+        memo = RFC3339Memo(head: head, minute: minute, colonSecond: colonSecond, second: second)
+        return afterSecond(p, second)
     }
 
     /// What a fraction of `k` digits is multiplied by to give nanoseconds.
@@ -94,14 +102,21 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         return daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60
     }
 
-    /// The stamp whose first 16 bytes name `minute`: `:SS`, a fraction, and `Z` or an offset;
-    /// with the index of the byte after it.
-    private static func withinMinute(_ p: UnsafeRawBufferPointer, _ minute: Int64) -> (Instant, end: Int)? {
-        let n = p.count
+    /// The whole second bytes 16..<19 (`:SS`) name after `minute`: a leap second is the second
+    /// before it, as a parser without a leap table must read it.
+    @inline(__always)
+    private static func secondOf(_ p: UnsafeRawBufferPointer, _ minute: Int64) -> Int64? {
         let s1 = p[17] &- 48, s2 = p[18] &- 48
         guard p[16] == 58, s1 <= 9, s2 <= 9 else { return nil }
         let second = Int64(s1) * 10 + Int64(s2)
         guard second <= 60 else { return nil }
+        return minute + min(second, 59)
+    }
+
+    /// The stamp whose first 19 bytes name `second` (in its own zone): a fraction, and `Z` or an
+    /// offset; with the index of the byte after it.
+    private static func afterSecond(_ p: UnsafeRawBufferPointer, _ second: Int64) -> (Instant, end: Int)? {
+        let n = p.count
         var i = 19
         var frac: Int64 = 0
         if i < n, p[i] == 46 {
@@ -131,7 +146,7 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
         default:
             return nil
         }
-        let secs = minute + min(second, 59) - offset
+        let secs = second - offset
         // Int64 nanoseconds span 1677-09-21 to 2262-04-11; anything outside is not a stream time.
         let (ns, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow, ns <= Int64.max - frac else { return nil }
@@ -144,10 +159,14 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible, 
     }
 }
 
-/// The minute of the last stamp `parseRFC3339(_:memo:)` read, by its first 16 bytes.
+/// The minute and the second of the last stamp `parseRFC3339(prefixOf:memo:)` read, by its
+/// first 16 bytes and the 3 after them: lines of one second share all but the fraction.
 struct RFC3339Memo {
     var head: (UInt64, UInt64) = (0, 0)
     var minute: Int64?
+    var colonSecond: UInt32 = 0
+    /// Seconds since the epoch before the zone's offset: `minute` plus `:SS`.
+    var second: Int64?
 }
 
 private func isLeap(_ y: Int64) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }

@@ -261,4 +261,26 @@ struct TimeTests {
             }
         }
     }
+
+    /// One memo across stamps that share their minute, their second, neither, or break in
+    /// either (a bad second after a good one of the same minute, a leap second, another zone):
+    /// each reads as it does alone.
+    @Test func theStampMemoNeverLeaksOneStampIntoTheNext() {
+        var rng = SystemRandomNumberGeneratorSeeded(seed: 11)
+        var memo = RFC3339Memo()
+        let minutes = ["2025-01-15T14:23", "2025-01-15T14:24", "2024-02-29T23:59", "2025-02-29T00:00"]
+        let seconds = [":00", ":07", ":59", ":60", ":61", ":7x", "x07"]
+        let tails = ["Z", ".5Z", ".000100Z", "+02:00", ".25-00:30", "", ".Z", "z"]
+        var checked = 0
+        for _ in 0..<2000 {
+            let stamp = minutes[Int(rng.next() % 4)] + seconds[Int(rng.next() % 7)] + tails[Int(rng.next() % 8)]
+            let alone = Instant.parseRFC3339(stamp)
+            var line = Array((stamp + "\",\"value\":1}").utf8)
+            let got = line.withUnsafeMutableBytes { Instant.parseRFC3339(prefixOf: UnsafeRawBufferPointer($0), memo: &memo) }
+            #expect(got?.0 == alone, "\(stamp)")
+            #expect(got.map { $0.end } == alone.map { _ in stamp.utf8.count }, "\(stamp)")
+            if alone != nil { checked += 1 }
+        }
+        #expect(checked > 500)
+    }
 }
