@@ -736,8 +736,8 @@ extension LineDecoder {
     /// decides. A line
     /// either path accepts gets the same sample from both.
     mutating func knownMetricLine(_ line: UnsafeRawBufferPointer, arrival: Instant) -> Sample? {
-        guard line.count <= maxLine else { return nil }
-        var s = PlainScanner(p: line)
+        guard line.count <= maxLine, let base = line.baseAddress else { return nil }
+        var s = PlainScanner(p: LineBytes(base: base, count: line.count))
         guard s.take(0x7B) else { return nil } // {
         var metric: (Range<Int>, UInt64)?, labels: (Range<Int>, UInt64)?, value: Double?, stamp: Instant?
         var stamps = 0
@@ -786,7 +786,7 @@ extension LineDecoder {
 /// The fast path's reader: JSON whitespace, plain strings, a labels object's extent, and
 /// decimals. Every method returns nil (or false) rather than decide anything hard.
 private struct PlainScanner {
-    let p: UnsafeRawBufferPointer
+    let p: LineBytes
     var i = 0
 
     var atEnd: Bool {
@@ -846,7 +846,7 @@ private struct PlainScanner {
             let c = p[j]
             if c == 0x22 {
                 i = j + 1
-                return (start..<j, ByteInterner.Mixer.hash(p, start..<j))
+                return (start..<j, ByteInterner.Mixer.hash(p.buffer(0..<p.count), start..<j))
             }
             guard c >= 0x20, c < 0x80, c != 0x5C else { return nil }
             j += 1
@@ -857,7 +857,7 @@ private struct PlainScanner {
     /// A quoted RFC 3339 stamp, after any whitespace, parsed in place (no byte of the syntax
     /// is a quote or a backslash, so the string ends right after it).
     mutating func stamp(memo: inout RFC3339Memo) -> Instant? {
-        guard take(0x22), let (t, end) = Instant.parseRFC3339(prefixOf: UnsafeRawBufferPointer(rebasing: p[i...]), memo: &memo),
+        guard take(0x22), let (t, end) = Instant.parseRFC3339(prefixOf: p.buffer(i..<p.count), memo: &memo),
               i + end < p.count, p[i + end] == 0x22 else { return nil }
         i += end + 1
         return t
@@ -895,7 +895,7 @@ private struct PlainScanner {
         while j < p.count {
             if p[j] == 0x7D {
                 i = j + 1
-                return (start..<i, ByteInterner.Mixer.hash(UnsafeRawBufferPointer(rebasing: p[start..<i])))
+                return (start..<i, ByteInterner.Mixer.hash(p.buffer(start..<i)))
             }
             j += 1
         }
@@ -958,6 +958,21 @@ private struct PlainScanner {
             }
         }
         guard let (r, _) = plainString(), take(0x3A) else { return nil }
-        return LineDecoder.classify(UnsafeRawBufferPointer(rebasing: p[r]))
+        return LineDecoder.classify(p.buffer(r))
     }
+}
+
+/// A line's bytes by a base address that is never nil, so that no check the scanner makes
+/// carries the nil test an `UnsafeRawBufferPointer`'s count and subscript do.
+private struct LineBytes {
+    let base: UnsafeRawPointer
+    let count: Int
+
+    @inline(__always) subscript(_ k: Int) -> UInt8 { base.load(fromByteOffset: k, as: UInt8.self) }
+
+    @inline(__always) func loadUnaligned<T: BitwiseCopyable>(fromByteOffset k: Int, as: T.Type) -> T {
+        base.loadUnaligned(fromByteOffset: k, as: T.self)
+    }
+
+    func buffer(_ r: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + r.lowerBound, count: r.count) }
 }
