@@ -804,7 +804,11 @@ private struct PlainScanner {
     }
 
     /// Takes `byte` after any whitespace.
-    mutating func take(_ byte: UInt8) -> Bool {
+    mutating func take(_ byte: UInt8) -> Bool { takeInline(byte) }
+
+    /// `take`, inlined where a string opens (the call costs as much as the take).
+    @inline(__always)
+    mutating func takeInline(_ byte: UInt8) -> Bool {
         space()
         guard i < p.count, p[i] == byte else { return false }
         i += 1
@@ -824,7 +828,7 @@ private struct PlainScanner {
     /// The contents of a string of printable ASCII without escapes, after any whitespace, and
     /// their `ByteInterner.Mixer` hash, mixed from the words the search loads anyway.
     mutating func plainString() -> (Range<Int>, UInt64)? {
-        guard take(0x22) else { return nil }
+        guard takeInline(0x22) else { return nil }
         let start = i
         var j = i
         var mixer = ByteInterner.Mixer()
@@ -857,7 +861,7 @@ private struct PlainScanner {
     /// A quoted RFC 3339 stamp, after any whitespace, parsed in place (no byte of the syntax
     /// is a quote or a backslash, so the string ends right after it).
     mutating func stamp(memo: inout RFC3339Memo) -> Instant? {
-        guard take(0x22), let (t, end) = Instant.parseRFC3339(prefixOf: p.buffer(i..<p.count), memo: &memo),
+        guard takeInline(0x22), let (t, end) = Instant.parseRFC3339(prefixOf: p.buffer(i..<p.count), memo: &memo),
               i + end < p.count, p[i + end] == 0x22 else { return nil }
         i += end + 1
         return t
