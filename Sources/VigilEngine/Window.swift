@@ -239,10 +239,12 @@ struct Window {
         let value: Double?, expiry: Int64?
         if isBucketed {
             // Its oldest bucket with samples is what leaves next: found by the same walk.
-            let range = included(at: t)
-            let v = range.flatMap { evaluateBuckets(f, $0, folded($0), scratch: &scratch) }
-            value = v?.value
-            expiry = v.map { $0.oldest.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width) }
+            // No closure over self here: one that calls the mutating `folded` copies the window.
+            guard let range = included(at: t) else { return nil }
+            let fold = folded(range)
+            guard let v = evaluateBuckets(f, range, fold, scratch: &scratch) else { return nil }
+            value = v.value
+            expiry = v.oldest.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width)
         } else {
             // The oldest sample inside is what leaves next: one search for both.
             let start = firstRaw(at: t)
