@@ -37,6 +37,29 @@ final class MatcherNode {
     }
 }
 
+/// An `=` or `!=` matcher as a value, for the simple rules' path: checking it touches no
+/// class, so a sample pays no retain for it. Reads as `MatcherNode.matches` does.
+struct PlainMatcher {
+    let label: Int32
+    let value: Int32
+    let negated: Bool
+    /// `label=""` also matches a label set without the label, as in Prometheus.
+    let emptyValue: Bool
+
+    init?(_ m: MatcherNode, _ symbols: Symbols) {
+        guard m.op == .equal || m.op == .notEqual else { return nil }
+        label = m.label
+        value = m.value
+        negated = m.op == .notEqual
+        emptyValue = symbols.string(m.value).isEmpty
+    }
+
+    @inline(__always) func matches(_ labelSet: Int32, _ symbols: Symbols) -> Bool {
+        let v = symbols.value(of: label, in: labelSet)
+        return (v == value || (v == nil && emptyValue)) != negated
+    }
+}
+
 /// A compiled selector: which metric, which series of it, and the scale into the unit the
 /// expression around it works in.
 struct SeriesSelector {

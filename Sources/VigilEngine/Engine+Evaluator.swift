@@ -93,7 +93,7 @@ extension Engine {
     @inline(__always) func stepSimple(rule r: Int, _ c: SimpleCondition, series id: Int, labels: Int32) {
         var value: Double?
         var hint = Int64.max, staleAt = Int64.max
-        if !c.hasMatchers || simpleMatchers[r].allSatisfy({ $0.matches(labels, symbols) }) {
+        if !c.hasMatchers || simpleMatch(rule: r, labels: labels) {
             if c.spec >= 0 {
                 if c.spec < Int(seriesState[id].windowCount),
                    let v = windows[Int(seriesState[id].windowBase) + c.spec].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) {
@@ -109,6 +109,19 @@ extension Engine {
         } else {
             goFalse(rule: r, labels: labels)
         }
+    }
+
+    /// Whether a simple rule's matchers admit `labels`.
+    @inline(__always) private func simpleMatch(rule r: Int, labels: Int32) -> Bool {
+        let plan = simpleMatchPlan[r]
+        if plan.regex { return simpleMatchers[r].allSatisfy { $0.matches(labels, symbols) } }
+        var k = Int(plan.start)
+        let end = k + Int(plan.count)
+        while k < end {
+            if !simplePlain[k].matches(labels, symbols) { return false }
+            k += 1
+        }
+        return true
     }
 
     /// No sample yet, none for `stale_after`, or gone from its scrape target since its last one.

@@ -77,7 +77,12 @@ public final class Engine {
     @exclusivity(unchecked) var metricRules: [Int32] = []
     /// The fast-path shape of each rule, if it has it.
     @exclusivity(unchecked) var simple: [SimpleCondition?] = []
+    /// A simple rule's label matchers: `simplePlain[start..<start + count]` when all are `=` or
+    /// `!=` (values, checked with no class touched: no retain a sample), else its
+    /// `MatcherNode`s in `simpleMatchers` (`regex`).
     @exclusivity(unchecked) var simpleMatchers: [[MatcherNode]] = []
+    @exclusivity(unchecked) var simplePlain: [PlainMatcher] = []
+    @exclusivity(unchecked) var simpleMatchPlan: [(start: Int32, count: Int32, regex: Bool)] = []
     @exclusivity(unchecked) var tsluRules: [Int] = []
     var upRules: [Int] = []
     var windowSpecs: [Int32: [WindowSpec]] = [:]
@@ -216,6 +221,8 @@ public final class Engine {
         lastEvaluated.initialize(repeating: .min)
         simple = []
         simpleMatchers = []
+        simplePlain = []
+        simpleMatchPlan = []
         tsluRules = []
         upRules = []
         metricRules = []
@@ -226,7 +233,12 @@ public final class Engine {
             if !fastPath { fast = nil }
             if let f = fast, !readsAsNumbers(f.metric) { fast = nil }
             simple.append(fast)
-            simpleMatchers.append(fast == nil ? [] : SimpleCondition.matchers(of: rule.condition))
+            let matchers = fast == nil ? [] : SimpleCondition.matchers(of: rule.condition)
+            let plain = matchers.compactMap { PlainMatcher($0, symbols) }
+            let regex = plain.count < matchers.count
+            simpleMatchers.append(regex ? matchers : [])
+            simpleMatchPlan.append((Int32(simplePlain.count), regex ? 0 : Int32(plain.count), regex))
+            if !regex { simplePlain += plain }
         }
         var byMetric = Array(repeating: [Int32](), count: symbols.metricCount)
         for (i, rule) in self.rules.enumerated() {

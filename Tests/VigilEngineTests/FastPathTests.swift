@@ -6,7 +6,9 @@ import Testing
 /// The fast path (a sample's simple rules stepped in one pass, `evaluateRules`/`stepSimple`)
 /// is an optimisation of the general evaluator, so the two must decide every rule alike: the
 /// same stream through an engine with it and one without gives the same transitions, in the
-/// same order, at the same instants, with the same values.
+/// same order, at the same instants, with the same values. The matchers cover both of the
+/// fast path's forms: `=` and `!=` as values (an empty value matching a missing label), and a
+/// selector with a regex through its `MatcherNode`s.
 struct FastPathTests {
     static let rules = """
         metric m0 labels venue, market
@@ -23,6 +25,10 @@ struct FastPathTests {
         alert rising { when rate(m2 over 20s) > 0.2; severity info; notify slack }
         alert flat { when changes(m2 over 30s) == 0 for 10s; severity info; notify slack }
         alert recent { when m2 > 4 and time_since_last_update < 2s; severity info; notify slack }
+        alert not_a { when m0{market!="a"} > 6; severity info; notify slack }
+        alert no_market { when m2{market=""} > 6; severity info; notify slack }
+        alert none_here { when m2{market!=""} > 0; severity info; notify slack }
+        alert mixed { when m1{venue=~"k.*", market="a"} > 6; severity info; notify slack }
         """
 
     /// `count` samples over 3 metrics and 8 series: random walks, irregular gaps (some long
@@ -80,9 +86,11 @@ struct FastPathTests {
     func theFastPathDecidesAsTheGeneralEvaluator(seed: UInt64) {
         let fast = run(fastPath: true, seed: seed), general = run(fastPath: false, seed: seed)
         // The stream is busy enough to exercise every rule: each one fires somewhere.
-        for name in ["hot", "held", "sum_high", "kalshi", "not_poly", "avg_high", "p95_high", "low_max", "rising", "flat", "recent"] {
+        for name in ["hot", "held", "sum_high", "kalshi", "not_poly", "avg_high", "p95_high", "low_max", "rising", "flat", "recent", "not_a", "no_market", "mixed"] {
             #expect(fast.contains { $0.contains(" \(name)[") && $0.contains(" firing ") }, "\(name) never fires")
         }
+        // `market!=""` on series without a market label: the fast path's `!=` of an empty value.
+        #expect(!fast.contains { $0.contains(" none_here[") }, "none_here fired")
         #expect(fast.count == general.count)
         for (k, (a, b)) in zip(fast, general).enumerated() where a != b {
             Issue.record("transition \(k): fast path \(a), general \(b)")
