@@ -65,8 +65,12 @@ def main():
         driver.get(base + "/")
         until("the firing alerts", lambda: card(driver, "kalshi") and card(driver, XSS))
         # The notifications so far (two console lines to slack) and where the rule is written.
-        until("the notifications listed", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#recent .notification-row")) == 2)
-        assert all("printed" in r.text for r in driver.find_elements(By.CSS_SELECTOR, "#recent .notification-row"))
+        # Read in one attempt inside `until`: the page re-renders the list every second, so a
+        # row found in one call may be stale by the next.
+        def printed_rows():
+            rows = driver.find_elements(By.CSS_SELECTOR, "#recent .notification-row")
+            return len(rows) == 2 and all("printed" in r.text for r in rows)
+        until("the two notifications listed, each printed", printed_rows)
         until("the rule's file and line", lambda: "t.rules:2" in driver.find_element(By.ID, "rules").text)
         kalshi = api(base, "/api/v1/alerts")
         fp = next(a["fingerprint"] for a in kalshi if a["labels"].get("venue") == "kalshi")
