@@ -7,52 +7,47 @@ final class MatcherNode {
     let op: MatchOperator
     let value: Int32
     let regex: NSRegularExpression?
+    /// An `=` or `!=` matcher as a value (nil for a regex), which `matches` and the simple
+    /// rules' path both check.
+    let plain: PlainMatcher?
     private var cache: [Int32: Bool] = [:]
 
+    /// `value` is the id of `pattern`, the matcher's value as written.
     init(label: Int32, op: MatchOperator, value: Int32, pattern: String) {
         self.label = label
         self.op = op
         self.value = value
         // Anchored, as in Prometheus; an invalid pattern matches nothing.
         regex = op == .regexMatch || op == .regexNoMatch ? try? NSRegularExpression(pattern: "^(?:\(pattern))$") : nil
+        plain = op == .equal || op == .notEqual
+            ? PlainMatcher(label: label, value: value, negated: op == .notEqual, emptyValue: pattern.isEmpty) : nil
     }
 
     func matches(_ labelSet: Int32, _ symbols: Symbols) -> Bool {
+        if let plain { return plain.matches(labelSet, symbols) }
+        // `=~` or `!~`.
         let v = symbols.value(of: label, in: labelSet)
-        switch op {
-        case .equal: return v == value || (v == nil && symbols.string(value).isEmpty)
-        case .notEqual: return !(v == value || (v == nil && symbols.string(value).isEmpty))
-        case .regexMatch, .regexNoMatch:
-            let id = v ?? -1
-            let hit: Bool
-            if let cached = cache[id] {
-                hit = cached
-            } else {
-                let s = v.map { symbols.string($0) } ?? ""
-                hit = regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
-                cache[id] = hit
-            }
-            return op == .regexMatch ? hit : !hit
+        let id = v ?? -1
+        let hit: Bool
+        if let cached = cache[id] {
+            hit = cached
+        } else {
+            let s = v.map { symbols.string($0) } ?? ""
+            hit = regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+            cache[id] = hit
         }
+        return op == .regexMatch ? hit : !hit
     }
 }
 
-/// An `=` or `!=` matcher as a value, for the simple rules' path: checking it touches no
-/// class, so a sample pays no retain for it. Reads as `MatcherNode.matches` does.
+/// An `=` or `!=` matcher as a value: the simple rules' path checks it touching no class, so
+/// a sample pays no retain for it.
 struct PlainMatcher {
     let label: Int32
     let value: Int32
     let negated: Bool
     /// `label=""` also matches a label set without the label, as in Prometheus.
     let emptyValue: Bool
-
-    init?(_ m: MatcherNode, _ symbols: Symbols) {
-        guard m.op == .equal || m.op == .notEqual else { return nil }
-        label = m.label
-        value = m.value
-        negated = m.op == .notEqual
-        emptyValue = symbols.string(m.value).isEmpty
-    }
 
     @inline(__always) func matches(_ labelSet: Int32, _ symbols: Symbols) -> Bool {
         let v = symbols.value(of: label, in: labelSet)

@@ -234,7 +234,7 @@ public final class Engine {
             if let f = fast, !readsAsNumbers(f.metric) { fast = nil }
             simple.append(fast)
             let matchers = fast == nil ? [] : SimpleCondition.matchers(of: rule.condition)
-            let plain = matchers.compactMap { PlainMatcher($0, symbols) }
+            let plain = matchers.compactMap(\.plain)
             let regex = plain.count < matchers.count
             simpleMatchers.append(regex ? matchers : [])
             simpleMatchPlan.append((Int32(simplePlain.count), regex ? 0 : Int32(plain.count), regex))
