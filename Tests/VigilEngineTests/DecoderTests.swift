@@ -71,6 +71,41 @@ struct DecoderTests {
         }
     }
 
+    /// Every length of a value's integer and fraction parts, signed or not, last in the line or
+    /// not: the fast path gives the number the general path gives, and takes every line of at
+    /// most 15 digits (more go to the general path, which rounds them).
+    @Test func theFastPathReadsEveryValueLengthAsTheGeneralPath() {
+        var h = Harness()
+        var rng = SystemRandomNumberGeneratorSeeded(seed: 5)
+        func digits(_ n: Int, leading: Bool) -> String {
+            String((0..<n).map { k in Character(String(k == 0 && leading ? 1 + rng.next() % 9 : rng.next() % 10)) })
+        }
+        var hits = 0
+        for whole in 0...17 {
+            for fraction in [-1, 0, 1, 2, 5, 7, 8, 9, 12] {
+                for (sign, last) in [("", false), ("-", true), ("", true), ("-", false)] {
+                    let w = whole == 0 ? "0" : digits(whole, leading: true)
+                    let number = sign + w + (fraction < 0 ? "" : "." + digits(fraction, leading: false))
+                    let line = last ? #"{"metric":"m","labels":{"k":"v"},"value":\#(number)}"# : #"{"metric":"m","value":\#(number),"labels":{"k":"v"}}"#
+                    let first = h.decode(line) // the general path: the spelling is new to the cache
+                    let valid = fraction != 0, short = whole + max(fraction, 0) <= 15 // exact: both paths, and Double(String)
+                    if !valid {
+                        #expect(first == ["reject:not_json"], "\(line)")
+                    } else if short {
+                        #expect(first == ["m{k=v}=\(Double(number)!)@1000"], "\(line)")
+                    } else {
+                        #expect(first.count == 1 && first[0].hasPrefix("m{k=v}="), "\(line)")
+                    }
+                    let hit = line.utf8.withContiguousStorageIfAvailable { h.decoder.knownMetricLine(UnsafeRawBufferPointer($0), arrival: h.arrival) } ?? nil
+                    #expect(hit?.value == (valid && short ? Double(number)! : nil), "\(line)")
+                    if hit != nil { hits += 1 }
+                    #expect(h.decode(line) == first, "\(line) again")
+                }
+            }
+        }
+        #expect(hits > 300)
+    }
+
     /// A stream's stamps share their minute: the remembered one must not leak into the next.
     @Test func rememberedMinuteChangesWithTheStamp() {
         var h = Harness()
