@@ -235,6 +235,26 @@ struct SeriesCacheTests {
         #expect(Self.bytes("m", "") { cache.lookup(metric: $0, labels: $1) } == 7)
         #expect(cache.count == 3001)
     }
+
+    /// Lookups guess the entry that followed the last one the time before: in the order the
+    /// spellings came (every guess right), in another order (every guess wrong), with repeats
+    /// and unknown spellings between them, each lookup still gives its own series or nil.
+    @Test func theGuessedNextSpellingNeverAnswersForAnother() {
+        var cache = SeriesCache(capacity: 4)
+        let labels = (0..<200).map { "{\"market\":\"mk\($0)\"}" }
+        for (i, l) in labels.enumerated() { #expect(Self.bytes("m", l) { cache.insert(metric: $0, labels: $1, series: SeriesID(i)) }) }
+        var rng = SystemRandomNumberGeneratorSeeded(seed: 21)
+        let inOrder = Array(0..<200) + Array(0..<200)
+        let shuffled = (0..<600).map { _ in Int(rng.next() % 200) }
+        let repeats = (0..<200).flatMap { [$0, $0, ($0 + 7) % 200] }
+        for k in inOrder + shuffled + repeats + inOrder {
+            #expect(Self.bytes("m", labels[k]) { cache.lookup(metric: $0, labels: $1) } == SeriesID(k))
+            // The spelling the guess would name after this one, off by a byte, is not it.
+            #expect(Self.bytes("m", labels[(k + 1) % 200] + " ") { cache.lookup(metric: $0, labels: $1) } == nil)
+            #expect(Self.bytes("n", labels[(k + 1) % 200]) { cache.lookup(metric: $0, labels: $1) } == nil)
+        }
+        #expect(cache.count == 200)
+    }
 }
 
 struct FutureLinesLeaveNoTraceTests {
