@@ -58,22 +58,23 @@ struct SeriesCache {
     mutating func lookup(metric: UnsafeRawBufferPointer, labels: UnsafeRawBufferPointer, hash: UInt32) -> SeriesID? {
         let total = metric.count + 1 + labels.count
         let last = self.last
-        let (record, guessed): (Int32, Bool) = arena.withUnsafeBytes { arena in
-            guard let base = arena.baseAddress else { return (-1, false) }
+        let (record, series, guessed): (Int32, SeriesID, Bool) = arena.withUnsafeBytes { arena in
+            guard let base = arena.baseAddress else { return (-1, 0, false) }
+            func series(_ r: Int32) -> SeriesID { (base + Int(r)).loadUnaligned(fromByteOffset: 8, as: SeriesID.self) }
             func matches(_ r: Int32) -> Bool {
                 let at = base + Int(r)
                 return at.loadUnaligned(as: UInt32.self) == hash && Int(at.loadUnaligned(fromByteOffset: 4, as: Int32.self)) == total
                     && SeriesCache.equal(at + SeriesCache.header, metric, then: labels)
             }
             if last >= 0, case let guess = (base + Int(last)).loadUnaligned(fromByteOffset: 12, as: Int32.self), guess >= 0, matches(guess) {
-                return (guess, true)
+                return (guess, series(guess), true)
             }
             return slots.withUnsafeBufferPointer { slots in
                 var i = Int(hash) & mask
                 while true {
                     let slot = slots[i]
-                    if slot.record < 0 { return (-1, false) }
-                    if slot.hash == hash, matches(slot.record) { return (slot.record, false) }
+                    if slot.record < 0 { return (-1, 0, false) }
+                    if slot.hash == hash, matches(slot.record) { return (slot.record, series(slot.record), false) }
                     i = (i + 1) & mask
                 }
             }
@@ -81,7 +82,7 @@ struct SeriesCache {
         guard record >= 0 else { return nil }
         if !guessed { follow(record) }
         self.last = record
-        return arena.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Int(record) + 8, as: SeriesID.self) }
+        return series
     }
 
     mutating func lookup(metric: UnsafeRawBufferPointer, labels: UnsafeRawBufferPointer) -> SeriesID? {
