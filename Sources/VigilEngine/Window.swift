@@ -109,6 +109,12 @@ struct Window {
     // Quantiles: each bucket's codes, relative to the bin of the first value bucketed.
     private var codes: BucketCodes?
     private var base: Int32 = 0
+    /// Raw mode: the sum of `raw[sumFrom..<sumTo]`, added oldest first, as the last `sum` or
+    /// `avg` found it. Until a sample leaves, the next evaluation adds only what came since, in
+    /// the same order: the same bits as adding all again, in O(new) instead of O(held).
+    private var sumFrom: Int32 = 0
+    private var sumTo: Int32 = 0
+    private var rawSum = 0.0
 
     init(width: Int64, needs: WindowNeeds) {
         self.width = max(1, width)
@@ -141,6 +147,7 @@ struct Window {
         if head > 0, head * 2 >= raw.count {
             raw.removeFirst(head)
             head = 0
+            sumTo = 0 // the indices moved: the kept sum no longer names its samples
         }
         if raw.capacity == 0 { raw.reserveCapacity(8) }
         raw.append(RawSample(time: time, value: value))
@@ -248,7 +255,7 @@ struct Window {
         } else {
             // The oldest sample inside is what leaves next: one search for both.
             let start = firstRaw(at: t)
-            value = evaluateRaw(f, from: start, at: t, scratch: &scratch)
+            value = evaluateRaw(f, from: start, at: t, scratch: &scratch, keep: true)
             expiry = start < raw.count ? raw[start].time.addingSaturated(width) : nil
         }
         guard let value else { return nil }
@@ -257,7 +264,9 @@ struct Window {
 
     /// `f` over (t − W, t]; nil when the window holds no sample.
     func evaluate(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> Double? {
-        isBucketed ? included(at: t).flatMap { evaluateBuckets(f, $0, walk($0), scratch: &scratch)?.value } : evaluateRaw(f, from: firstRaw(at: t), at: t, scratch: &scratch)
+        if isBucketed { return included(at: t).flatMap { evaluateBuckets(f, $0, walk($0), scratch: &scratch)?.value } }
+        var w = self
+        return w.evaluateRaw(f, from: firstRaw(at: t), at: t, scratch: &scratch, keep: false)
     }
 
     /// The index of the oldest raw sample inside the window at `t` (`raw.count`: none).
@@ -268,8 +277,9 @@ struct Window {
         return start
     }
 
-    /// `f` over the raw samples from `start` (`firstRaw(at: t)`) up to `t`.
-    private func evaluateRaw(_ f: WindowFunction, from start: Int, at t: Int64, scratch: inout WindowScratch) -> Double? {
+    /// `f` over the raw samples from `start` (`firstRaw(at: t)`) up to `t`; with `keep`, a sum
+    /// starts from the one kept (`rawSum`) and is kept for the next call.
+    private mutating func evaluateRaw(_ f: WindowFunction, from start: Int, at t: Int64, scratch: inout WindowScratch, keep: Bool) -> Double? {
         var end = raw.count
         while end > start, raw[end - 1].time > t { end -= 1 }
         let n = end - start
@@ -278,10 +288,19 @@ struct Window {
         case .count: return Double(n)
         case .last: return raw[end - 1].value
         case .delta: return raw[end - 1].value - raw[start].value
-        case .avg, .sum, .stddev:
+        case .avg, .sum:
+            // The kept sum holds while its start does and it ends at or before `end`.
+            var sum = 0.0, from = start
+            if keep, Int(sumFrom) == start, Int(sumTo) <= end, sumTo > sumFrom {
+                sum = rawSum
+                from = Int(sumTo)
+            }
+            for k in from..<end { sum += raw[k].value }
+            if keep { (sumFrom, sumTo, rawSum) = (Int32(start), Int32(end), sum) }
+            return f == .sum ? sum : sum / Double(n)
+        case .stddev:
             var sum = 0.0
             for k in start..<end { sum += raw[k].value }
-            if f == .sum { return sum }
             let mean = sum / Double(n)
             if f == .avg { return mean }
             var squares = 0.0 // two passes: the exact ring can afford the accurate form

@@ -81,6 +81,46 @@ struct WindowTests {
     /// When a window may next change with no new sample (the evaluator's deadline): when its
     /// oldest sample leaves, exact or bucketed (its oldest non-empty bucket's end plus W), never
     /// sooner than a second on.
+    /// An exact window keeps the sum its last `sum` or `avg` found (`rawSum`) and adds only the
+    /// samples since; whatever the stream does (samples leaving, the ring compacting, late
+    /// samples, evaluations before the newest sample or between samples, a run of samples with
+    /// none, so the ring compacts under a kept sum), each value equals
+    /// adding all the window's samples again, to the bit: values of mixed magnitude make any
+    /// other order of additions show.
+    @Test(arguments: [4, 5, 6] as [UInt64])
+    func theKeptRawSumGivesAFreshSumToTheBit(seed: UInt64) {
+        var state = seed
+        func next(_ n: UInt64) -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return (state >> 33) % n
+        }
+        let s: Int64 = 1_000_000_000
+        let magnitudes = [1e-3, 0.1, 1, 7, 1e6, 1e15]
+        var compared = 0, kept = 0
+        for _ in 0..<80 {
+            var w = Window(width: 30 * s, needs: .sum)
+            var scratch = WindowScratch()
+            var t: Int64 = 0, quiet = 0
+            for _ in 0..<300 {
+                t += Int64(next(1500)) * s / 1000 // at 0.75 s on average, 40 samples a window: it stays exact
+                let late = next(15) == 0 ? Int64(next(5)) * s : 0
+                w.add(time: t - late, value: Double(next(1000)) * magnitudes[Int(next(UInt64(magnitudes.count)))])
+                if quiet > 0 { quiet -= 1 } else if next(20) == 0 { quiet = Int(next(60)) }
+                for _ in 0..<(quiet > 0 ? 0 : Int(next(3))) {
+                    let at = t - Int64(next(2000)) * s / 1000 + Int64(next(1000)) * s / 1000
+                    let f: WindowFunction = next(2) == 0 ? .sum : .avg
+                    let fresh = w.evaluate(f, at: at, scratch: &scratch)
+                    let value = w.evaluateInPlace(f, at: at, scratch: &scratch)?.value
+                    #expect(value?.bitPattern == fresh?.bitPattern, "\(f) at \(at)")
+                    compared += 1
+                    if fresh != nil { kept += 1 }
+                }
+            }
+            #expect(!w.isBucketed)
+        }
+        #expect(compared > 8000 && kept > 8000)
+    }
+
     @Test func theHintIsWhenTheOldestSampleOrBucketLeaves() {
         let s: Int64 = 1_000_000_000
         var scratch = WindowScratch()
