@@ -105,6 +105,10 @@ struct Window {
     // newest) and the oldest of them with samples, valid while `foldedAt == newest`.
     private var cells: [Double] = []
     private var newest: Int64 = .min
+    /// The times the newest bucket covers, `newestStart..<newestEnd` (empty when they do not fit
+    /// an Int64): a sample or an evaluation in it finds its bucket with no division.
+    private var newestStart: Int64 = 1
+    private var newestEnd: Int64 = 0
     private var foldedAt: Int64 = .min
     // Quantiles: each bucket's codes, relative to the bin of the first value bucketed.
     private var codes: BucketCodes?
@@ -184,10 +188,19 @@ struct Window {
             }
         }
         newest = index
+        let (start, over) = index.multipliedReportingOverflow(by: bucketWidth)
+        let (end, past) = start.addingReportingOverflow(bucketWidth)
+        (newestStart, newestEnd) = over || past ? (1, 0) : (start, end)
+    }
+
+    /// The index of the bucket holding time `t`: floor(t / ⌈W/60⌉), without the division when
+    /// `t` falls in the newest bucket (a sample's usual case; a division was 2–5 of them a sample).
+    @inline(__always) func bucketIndex(_ t: Int64) -> Int64 {
+        t >= newestStart && t < newestEnd ? newest : floorDiv(t, bucketWidth)
     }
 
     private mutating func addToBucket(time: Int64, value: Double) {
-        let index = floorDiv(time, bucketWidth)
+        let index = bucketIndex(time)
         if index > newest { advance(to: index) } else if index <= newest.subtractingSaturated(Int64(Window.slots)) { return } // older than the ring holds
         if index < newest { foldedAt = .min } // a closed bucket changes: the fold of them is stale
         let slot = Int(floorMod(index, Int64(Window.slots)))
@@ -329,9 +342,13 @@ struct Window {
 
     /// The bucket indices the window at `t` reads: from its oldest (partly inside: included, the
     /// error bound) to `t`'s, within what the ring holds; empty when none.
-    private func included(at t: Int64) -> ClosedRange<Int64>? {
-        let lo = Swift.max(floorDiv(t.subtractingSaturated(width), bucketWidth), newest.subtractingSaturated(Int64(Window.slots - 1)))
-        let hi = Swift.min(floorDiv(t, bucketWidth), newest)
+    func included(at t: Int64) -> ClosedRange<Int64>? {
+        let at = bucketIndex(t)
+        // When W is 60 buckets exactly, (t − W)'s bucket is 60 before t's.
+        let exact = !t.subtractingReportingOverflow(width).overflow && bucketWidth &* Int64(Window.bucketCount) == width
+        let first = exact ? at - Int64(Window.bucketCount) : floorDiv(t.subtractingSaturated(width), bucketWidth)
+        let lo = Swift.max(first, newest.subtractingSaturated(Int64(Window.slots - 1)))
+        let hi = Swift.min(at, newest)
         return lo <= hi ? lo...hi : nil
     }
 
@@ -515,9 +532,14 @@ struct WindowScratch {
     var histogram: [UInt32] = []
 }
 
-func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+@inline(__always) func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
 }
 
-func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
+/// a mod b, in [0, b) for b > 0. From the remainder, which cannot overflow: `a − floorDiv(a, b)·b`
+/// did for a bucket index near Int64.min.
+@inline(__always) func floorMod(_ a: Int64, _ b: Int64) -> Int64 {
+    let r = a % b
+    return r != 0 && (r < 0) != (b < 0) ? r + b : r
+}

@@ -121,6 +121,43 @@ struct WindowTests {
         #expect(compared > 8000 && kept > 8000)
     }
 
+    /// A bucketed window finds a time's bucket without a division when the time is in its newest
+    /// bucket, and (t − W)'s as 60 before t's when W is 60 buckets exactly: both give what the
+    /// divisions give, for widths that divide by 60 and widths that do not, at times near the
+    /// ends of Int64 where the newest bucket's bounds do not fit.
+    @Test func theBucketOfATimeIsTheDivisionsWithoutIt() {
+        var state: UInt64 = 11
+        func next(_ n: UInt64) -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return (state >> 33) % n
+        }
+        let s: Int64 = 1_000_000_000
+        var checked = 0
+        for width in [300 * s, 299 * s, 60, 61, 7, 1, 3_600 * s + 1] {
+            for origin in [Int64(0), -5 * width, Int64.min + 100, Int64.min, Int64.max - 3 * width, Int64.max] {
+                var w = Window(width: width, needs: .sum)
+                let bw = w.bucketWidth
+                var t = origin
+                for _ in 0..<300 {
+                    let step = Int64(next(UInt64(min(4 * bw, Int64(1) << 40)))) / 2
+                    t = t.addingSaturated(step)
+                    w.add(time: t, value: 1)
+                    guard w.isBucketed else { continue }
+                    for at in [t, t.subtractingSaturated(1), t.addingSaturated(bw), t.addingSaturated(Int64(next(UInt64(bw))) + 1), t.subtractingSaturated(width)] {
+                        #expect(w.bucketIndex(at) == floorDiv(at, bw), "W \(width) t \(at)")
+                        // The division's form of the range, as the window had it.
+                        let newest = w.bucketIndex(t)
+                        let lo = max(floorDiv(at.subtractingSaturated(width), bw), newest.subtractingSaturated(Int64(Window.slots - 1)))
+                        let hi = min(floorDiv(at, bw), newest)
+                        #expect(w.included(at: at) == (lo <= hi ? lo...hi : nil), "W \(width) t \(at)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 20_000)
+    }
+
     @Test func theHintIsWhenTheOldestSampleOrBucketLeaves() {
         let s: Int64 = 1_000_000_000
         var scratch = WindowScratch()
