@@ -81,6 +81,45 @@ struct WindowTests {
     /// When a window may next change with no new sample (the evaluator's deadline): when its
     /// oldest sample leaves, exact or bucketed (its oldest non-empty bucket's end plus W), never
     /// sooner than a second on.
+    /// A window keeping only counts and sums walks its buckets on a path of its own; fed the
+    /// same stream as one that keeps more (and so walks every field), its count, sum and avg,
+    /// and their hints, are the same to the bit, fresh or from the kept fold.
+    @Test func theCountsAndSumsWalkIsTheFullWalk() {
+        var state: UInt64 = 9
+        func next(_ n: UInt64) -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return (state >> 33) % n
+        }
+        let s: Int64 = 1_000_000_000
+        var scratch = WindowScratch()
+        var compared = 0
+        for (lean, full, functions) in [(WindowNeeds.sum, WindowNeeds([.sum, .max]), [WindowFunction.avg, .sum, .count]),
+                                        (WindowNeeds(), WindowNeeds.max, [WindowFunction.count])] {
+            var a = Window(width: 60 * s, needs: lean), b = Window(width: 60 * s, needs: full)
+            var t: Int64 = 0
+            for _ in 0..<3000 {
+                switch next(100) {
+                case 0: t += Int64(next(200)) * s
+                case 1...5: break
+                default: t += Int64(next(800)) * s / 1000
+                }
+                let late = next(10) == 0 ? Int64(next(30)) * s : 0
+                let value = Double(next(1000)) / 10 * [1e-3, 1, 1e9][Int(next(3))]
+                a.add(time: t - late, value: value)
+                b.add(time: t - late, value: value)
+                guard a.isBucketed else { continue }
+                for at in [t, t + Int64(next(3000)) * s / 1000] {
+                    let f = functions[Int(next(UInt64(functions.count)))]
+                    #expect(a.evaluate(f, at: at, scratch: &scratch)?.bitPattern == b.evaluate(f, at: at, scratch: &scratch)?.bitPattern, "\(f) at \(at)")
+                    let (x, y) = (a.evaluateInPlace(f, at: at, scratch: &scratch), b.evaluateInPlace(f, at: at, scratch: &scratch))
+                    #expect(x?.value.bitPattern == y?.value.bitPattern && x?.hint == y?.hint, "\(f) at \(at)")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 8000)
+    }
+
     /// An exact window keeps the sum its last `sum` or `avg` found (`rawSum`) and adds only the
     /// samples since; whatever the stream does (samples leaving, the ring compacting, late
     /// samples, evaluations before the newest sample or between samples, a run of samples with
