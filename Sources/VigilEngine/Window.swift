@@ -315,7 +315,6 @@ struct Window {
             var sum = 0.0
             for k in start..<end { sum += raw[k].value }
             let mean = sum / Double(n)
-            if f == .avg { return mean }
             var squares = 0.0 // two passes: the exact ring can afford the accurate form
             for k in start..<end { squares += (raw[k].value - mean) * (raw[k].value - mean) }
             return (squares / Double(n)).squareRoot()
