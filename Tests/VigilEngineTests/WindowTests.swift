@@ -40,6 +40,16 @@ extension WindowNeeds {
     static let everything = WindowNeeds(rawValue: WindowNeeds.cells.rawValue | WindowNeeds.quantiles.rawValue)
 }
 
+/// A test's stream of choices, from a seed: an LCG's high bits, `next(n)` in 0..<n.
+struct Choices {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next(_ n: UInt64) -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return (state >> 33) % n
+    }
+}
+
 struct WindowTests {
     /// A bucketed window keeps the fold of its closed buckets between evaluations (`folded`);
     /// whatever the stream does (late samples into closed buckets, gaps that empty the ring,
@@ -47,11 +57,7 @@ struct WindowTests {
     /// the bit.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func theKeptFoldGivesTheWalksValueToTheBit(seed: UInt64) {
-        var state = seed
-        func next(_ n: UInt64) -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return (state >> 33) % n
-        }
+        var choices = Choices(seed: seed)
         let s: Int64 = 1_000_000_000
         let functions: [WindowFunction] = [.avg, .min, .max, .sum, .count, .last, .rate, .increase, .delta, .changes, .stddev, .quantile(0.9)]
         var w = Window(width: 60 * s, needs: .everything)
@@ -59,16 +65,16 @@ struct WindowTests {
         var t: Int64 = 0
         var compared = 0
         for _ in 0..<4000 {
-            switch next(100) {
-            case 0: t += Int64(next(200)) * s // a gap, sometimes longer than the ring
+            switch choices.next(100) {
+            case 0: t += Int64(choices.next(200)) * s // a gap, sometimes longer than the ring
             case 1...5: break // another sample at the same time
-            default: t += Int64(next(800)) * s / 1000
+            default: t += Int64(choices.next(800)) * s / 1000
             }
-            let late = next(10) == 0 ? Int64(next(30)) * s : 0 // into a closed bucket, or older than the ring
-            w.add(time: t - late, value: Double(next(1000)) / 10)
+            let late = choices.next(10) == 0 ? Int64(choices.next(30)) * s : 0 // into a closed bucket, or older than the ring
+            w.add(time: t - late, value: Double(choices.next(1000)) / 10)
             guard w.isBucketed else { continue }
-            for at in [t, t + Int64(next(3000)) * s / 1000] {
-                let f = functions[Int(next(UInt64(functions.count)))]
+            for at in [t, t + Int64(choices.next(3000)) * s / 1000] {
+                let f = functions[Int(choices.next(UInt64(functions.count)))]
                 let walked = w.evaluate(f, at: at, scratch: &scratch)
                 let kept = w.evaluateInPlace(f, at: at, scratch: &scratch)
                 #expect(kept?.value.bitPattern == walked?.bitPattern, "\(f) at \(at)")
@@ -85,11 +91,7 @@ struct WindowTests {
     /// same stream as one that keeps more (and so walks every field), its count, sum and avg,
     /// and their hints, are the same to the bit, fresh or from the kept fold.
     @Test func theCountsAndSumsWalkIsTheFullWalk() {
-        var state: UInt64 = 9
-        func next(_ n: UInt64) -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return (state >> 33) % n
-        }
+        var choices = Choices(seed: 9)
         let s: Int64 = 1_000_000_000
         var scratch = WindowScratch()
         var compared = 0
@@ -98,18 +100,18 @@ struct WindowTests {
             var a = Window(width: 60 * s, needs: lean), b = Window(width: 60 * s, needs: full)
             var t: Int64 = 0
             for _ in 0..<3000 {
-                switch next(100) {
-                case 0: t += Int64(next(200)) * s
+                switch choices.next(100) {
+                case 0: t += Int64(choices.next(200)) * s
                 case 1...5: break
-                default: t += Int64(next(800)) * s / 1000
+                default: t += Int64(choices.next(800)) * s / 1000
                 }
-                let late = next(10) == 0 ? Int64(next(30)) * s : 0
-                let value = Double(next(1000)) / 10 * [1e-3, 1, 1e9][Int(next(3))]
+                let late = choices.next(10) == 0 ? Int64(choices.next(30)) * s : 0
+                let value = Double(choices.next(1000)) / 10 * [1e-3, 1, 1e9][Int(choices.next(3))]
                 a.add(time: t - late, value: value)
                 b.add(time: t - late, value: value)
                 guard a.isBucketed else { continue }
-                for at in [t, t + Int64(next(3000)) * s / 1000] {
-                    let f = functions[Int(next(UInt64(functions.count)))]
+                for at in [t, t + Int64(choices.next(3000)) * s / 1000] {
+                    let f = functions[Int(choices.next(UInt64(functions.count)))]
                     #expect(a.evaluate(f, at: at, scratch: &scratch)?.bitPattern == b.evaluate(f, at: at, scratch: &scratch)?.bitPattern, "\(f) at \(at)")
                     let (x, y) = (a.evaluateInPlace(f, at: at, scratch: &scratch), b.evaluateInPlace(f, at: at, scratch: &scratch))
                     #expect(x?.value.bitPattern == y?.value.bitPattern && x?.hint == y?.hint, "\(f) at \(at)")
@@ -128,11 +130,7 @@ struct WindowTests {
     /// other order of additions show.
     @Test(arguments: [4, 5, 6] as [UInt64])
     func theKeptRawSumGivesAFreshSumToTheBit(seed: UInt64) {
-        var state = seed
-        func next(_ n: UInt64) -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return (state >> 33) % n
-        }
+        var choices = Choices(seed: seed)
         let s: Int64 = 1_000_000_000
         let magnitudes = [1e-3, 0.1, 1, 7, 1e6, 1e15]
         var compared = 0, kept = 0
@@ -141,13 +139,13 @@ struct WindowTests {
             var scratch = WindowScratch()
             var t: Int64 = 0, quiet = 0
             for _ in 0..<300 {
-                t += Int64(next(1500)) * s / 1000 // at 0.75 s on average, 40 samples a window: it stays exact
-                let late = next(15) == 0 ? Int64(next(5)) * s : 0
-                w.add(time: t - late, value: Double(next(1000)) * magnitudes[Int(next(UInt64(magnitudes.count)))])
-                if quiet > 0 { quiet -= 1 } else if next(20) == 0 { quiet = Int(next(60)) }
-                for _ in 0..<(quiet > 0 ? 0 : Int(next(3))) {
-                    let at = t - Int64(next(2000)) * s / 1000 + Int64(next(1000)) * s / 1000
-                    let f: WindowFunction = next(2) == 0 ? .sum : .avg
+                t += Int64(choices.next(1500)) * s / 1000 // at 0.75 s on average, 40 samples a window: it stays exact
+                let late = choices.next(15) == 0 ? Int64(choices.next(5)) * s : 0
+                w.add(time: t - late, value: Double(choices.next(1000)) * magnitudes[Int(choices.next(UInt64(magnitudes.count)))])
+                if quiet > 0 { quiet -= 1 } else if choices.next(20) == 0 { quiet = Int(choices.next(60)) }
+                for _ in 0..<(quiet > 0 ? 0 : Int(choices.next(3))) {
+                    let at = t - Int64(choices.next(2000)) * s / 1000 + Int64(choices.next(1000)) * s / 1000
+                    let f: WindowFunction = choices.next(2) == 0 ? .sum : .avg
                     let fresh = w.evaluate(f, at: at, scratch: &scratch)
                     let value = w.evaluateInPlace(f, at: at, scratch: &scratch)?.value
                     #expect(value?.bitPattern == fresh?.bitPattern, "\(f) at \(at)")
@@ -165,11 +163,7 @@ struct WindowTests {
     /// divisions give, for widths that divide by 60 and widths that do not, at times near the
     /// ends of Int64 where the newest bucket's bounds do not fit.
     @Test func theBucketOfATimeIsTheDivisionsWithoutIt() {
-        var state: UInt64 = 11
-        func next(_ n: UInt64) -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return (state >> 33) % n
-        }
+        var choices = Choices(seed: 11)
         let s: Int64 = 1_000_000_000
         var checked = 0
         for width in [300 * s, 299 * s, 60, 61, 7, 1, 3_600 * s + 1] {
@@ -178,11 +172,11 @@ struct WindowTests {
                 let bw = w.bucketWidth
                 var t = origin
                 for _ in 0..<300 {
-                    let step = Int64(next(UInt64(min(4 * bw, Int64(1) << 40)))) / 2
+                    let step = Int64(choices.next(UInt64(min(4 * bw, Int64(1) << 40)))) / 2
                     t = t.addingSaturated(step)
                     w.add(time: t, value: 1)
                     guard w.isBucketed else { continue }
-                    for at in [t, t.subtractingSaturated(1), t.addingSaturated(bw), t.addingSaturated(Int64(next(UInt64(bw))) + 1), t.subtractingSaturated(width)] {
+                    for at in [t, t.subtractingSaturated(1), t.addingSaturated(bw), t.addingSaturated(Int64(choices.next(UInt64(bw))) + 1), t.subtractingSaturated(width)] {
                         #expect(w.bucketIndex(at) == floorDiv(at, bw), "W \(width) t \(at)")
                         // The division's form of the range, as the window had it.
                         let newest = w.bucketIndex(t)
