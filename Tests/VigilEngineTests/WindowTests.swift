@@ -178,8 +178,8 @@ struct WindowTests {
                     guard w.isBucketed else { continue }
                     for at in [t, t.subtractingSaturated(1), t.addingSaturated(bw), t.addingSaturated(Int64(choices.next(UInt64(bw))) + 1), t.subtractingSaturated(width)] {
                         #expect(w.bucketIndex(at) == floorDiv(at, bw), "W \(width) t \(at)")
-                        // The division's form of the range, as the window had it.
-                        let newest = w.bucketIndex(t)
+                        // The division's form of the range, as the window had it (t is the newest sample).
+                        let newest = floorDiv(t, bw)
                         let lo = max(floorDiv(at.subtractingSaturated(width), bw), newest.subtractingSaturated(Int64(Window.slots - 1)))
                         let hi = min(floorDiv(at, bw), newest)
                         #expect(w.included(at: at) == (lo <= hi ? lo...hi : nil), "W \(width) t \(at)")
