@@ -205,6 +205,17 @@ struct Window {
         if index < newest { foldedAt = .min } // a closed bucket changes: the fold of them is stale
         let slot = Int(floorMod(index, Int64(Window.slots)))
         let c = slot * needs.stride
+        if needs.isSubset(of: .sum) {
+            // Counts and at most sums (as `walkCounts`): the same cells written in the same
+            // order as below, without the other fields' tests. A slot's sum is stale until its
+            // count says the bucket holds a sample.
+            let sums = needs.contains(.sum)
+            cells.withUnsafeMutableBufferPointer { p in
+                if sums { p[c &+ 1] = (p[c] == 0 ? 0 : p[c &+ 1]) + value }
+                p[c] += 1
+            }
+            return
+        }
         let at = Double(time.subtractingSaturated(index.multipliedSaturated(by: bucketWidth))) // within the bucket
         let n = needs
         if cells[c] == 0 {
