@@ -105,10 +105,6 @@ struct Window {
     // newest) and the oldest of them with samples, valid while `foldedAt == newest`.
     private var cells: [Double] = []
     private var newest: Int64 = .min
-    /// The times the newest bucket covers, `newestStart..<newestEnd` (empty when they do not fit
-    /// an Int64): a sample or an evaluation in it finds its bucket with no division.
-    private var newestStart: Int64 = 1
-    private var newestEnd: Int64 = 0
     private var foldedAt: Int64 = .min
     // Quantiles: each bucket's codes, relative to the bin of the first value bucketed.
     private var codes: BucketCodes?
@@ -188,15 +184,15 @@ struct Window {
             }
         }
         newest = index
-        let (start, over) = index.multipliedReportingOverflow(by: bucketWidth)
-        let (end, past) = start.addingReportingOverflow(bucketWidth)
-        (newestStart, newestEnd) = over || past ? (1, 0) : (start, end)
     }
 
     /// The index of the bucket holding time `t`: floor(t / ⌈W/60⌉), without the division when
     /// `t` falls in the newest bucket (a sample's usual case; a division was 2–5 of them a sample).
+    /// The newest bucket starts at newest·⌈W/60⌉ when that fits an Int64; t − start, for t at
+    /// or after it, is exact as a UInt64 whatever the two are.
     @inline(__always) func bucketIndex(_ t: Int64) -> Int64 {
-        t >= newestStart && t < newestEnd ? newest : floorDiv(t, bucketWidth)
+        let (start, over) = newest.multipliedReportingOverflow(by: bucketWidth)
+        return !over && t >= start && UInt64(bitPattern: t &- start) < UInt64(bitPattern: bucketWidth) ? newest : floorDiv(t, bucketWidth)
     }
 
     private mutating func addToBucket(time: Int64, value: Double) {
@@ -473,19 +469,23 @@ struct Window {
     /// bucket added per evaluation instead of 61, the same additions in the same order, so the
     /// same result to the bit as `walk`.
     private mutating func folded(_ range: ClosedRange<Int64>) -> Fold {
-        let ringOldest = newest.subtractingSaturated(Int64(Window.slots - 1))
-        guard range.upperBound == newest, range.lowerBound == ringOldest, newest > ringOldest else { return walk(range) }
-        let keep = Window.slots * needs.stride
-        var fold: Fold
-        if foldedAt == newest {
-            fold = Fold(cells, at: keep, needs)
-        } else {
-            fold = walk(ringOldest...(newest - 1))
-            fold.store(into: &cells, at: keep, needs)
-            foldedAt = newest
-        }
+        guard keepsFold(of: range) else { return walk(range) }
+        var fold = Fold(cells, at: Window.slots * needs.stride, needs)
         fold.add(cells, Window.slot(newest) * needs.stride, index: newest, needs)
         return fold
+    }
+
+    /// Whether `range` is the whole ring, whose closed buckets' fold the window keeps after its
+    /// buckets (`folded`, `foldedCounts`); the kept fold is walked again here when a bucket has
+    /// opened since.
+    private mutating func keepsFold(of range: ClosedRange<Int64>) -> Bool {
+        let ringOldest = newest.subtractingSaturated(Int64(Window.slots - 1))
+        guard range.upperBound == newest, range.lowerBound == ringOldest, newest > ringOldest else { return false }
+        if foldedAt != newest {
+            walk(ringOldest...(newest - 1)).store(into: &cells, at: Window.slots * needs.stride, needs)
+            foldedAt = newest
+        }
+        return true
     }
 
     /// `folded` for a window keeping counts and at most sums (as `walkCounts`): the count, the
@@ -493,16 +493,11 @@ struct Window {
     /// with no `Fold` built and copied (~60 instructions a sample in decode_evaluate), the same
     /// additions.
     private mutating func foldedCounts(_ range: ClosedRange<Int64>) -> (n: Double, sum: Double, oldest: Int64) {
-        let ringOldest = newest.subtractingSaturated(Int64(Window.slots - 1))
-        guard range.upperBound == newest, range.lowerBound == ringOldest, newest > ringOldest else {
+        guard keepsFold(of: range) else {
             let fold = walkCounts(range)
             return (fold.n, fold.sum, fold.oldest)
         }
         let stride = needs.stride, keep = Window.slots * stride // a sum, if kept, is a bucket's second cell
-        if foldedAt != newest {
-            walkCounts(ringOldest...(newest - 1)).store(into: &cells, at: keep, needs)
-            foldedAt = newest
-        }
         let c = Window.slot(newest) * stride, last = newest
         return cells.withUnsafeBufferPointer { p in
             var (n, sum, oldest) = (p[keep], stride > 1 ? p[keep + 1] : 0, Int64(bitPattern: p[keep + stride].bitPattern))
