@@ -21,27 +21,60 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 final class RunningVigil {
     let process = Process()
     let dir: URL
-    let port: UInt16
     let out: URL
     let err: URL
+    /// The API's port: the one asked for, or, when vigil picked it, read off its start-up line.
+    private let bound: Port
 
-    init(_ args: [String], rules: String, port: UInt16 = RunningVigil.freeTCPPort(), environment: [String: String] = [:]) throws {
+    private final class Port: Sendable {
+        let value: Mutex<UInt16>
+        init(_ port: UInt16) { value = Mutex(port) }
+    }
+
+    /// `port`: the API's port, for a restart on the port of the run before; by default vigil
+    /// binds port 0 and says which port it got. A port picked here and freed for vigil to take
+    /// could be taken first by any socket of a test running beside (an outgoing connection's
+    /// ephemeral port, another receiver): vigil then failed to start, and the checks talked to
+    /// whoever held the port.
+    init(_ args: [String], rules: String, port: UInt16? = nil, environment: [String: String] = [:]) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-run-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try Data(rules.utf8).write(to: dir.appendingPathComponent("t.rules"))
-        self.port = port
+        bound = Port(port ?? 0)
         out = dir.appendingPathComponent("out.txt")
         err = dir.appendingPathComponent("err.txt")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         guard let binary = BinaryTests.binary else { throw POSIXError(.ENOENT) }
         process.executableURL = binary
-        process.arguments = ["run", "--rules", dir.appendingPathComponent("t.rules").path, "--http", "127.0.0.1:\(port)"]
+        process.arguments = ["run", "--rules", dir.appendingPathComponent("t.rules").path, "--http", "127.0.0.1:\(port ?? 0)"]
             + args.map { $0.replacingOccurrences(of: "DIR", with: dir.path) }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()
+    }
+
+    /// The API's port; for a vigil that picked its own, waits (bounded: 20 s, or until it exits)
+    /// for the line that names it. 0 when vigil never said.
+    var port: UInt16 { Self.port(bound, err, process) }
+
+    private static func port(_ bound: Port, _ err: URL, _ process: Process) -> UInt16 {
+        if let known = bound.value.withLock({ $0 == 0 ? nil : $0 }) { return known }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let running = process.isRunning
+            let said = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+            if let line = said.split(separator: "\n").first(where: { $0.contains(#""message":"vigil is running""#) }),
+               let at = line.range(of: #""http":"127.0.0.1:"#),
+               let port = UInt16(line[at.upperBound...].prefix { $0.isNumber }) {
+                bound.value.withLock { $0 = port }
+                return port
+            }
+            if !running { return 0 }
+            usleep(20_000)
+        }
+        return 0
     }
 
     var stdout: String { (try? String(contentsOf: out, encoding: .utf8)) ?? "" }
@@ -82,7 +115,8 @@ final class RunningVigil {
     /// An HTTP request to the API; (status, body), (0, "") when it fails. On a thread of its own
     /// over a plain socket (URLSession.shared answers on the shared pool), bounded by 5 s reads.
     func http(_ method: String, _ path: String, body: String? = nil) async -> (Int, String) {
-        let port = self.port
+        let (bound, err, process) = (self.bound, self.err, self.process)
+        let port = await offPool { RunningVigil.port(bound, err, process) }
         return await offPool { httpRequest(port, method, path, body: body) }
     }
 
@@ -286,7 +320,7 @@ struct RunTests {
             return await v.waitForAlerts { $0.contains(#""labels":{"k":"good\#(n)"},"state":"firing""#) }
         }
         // Junk: logged once per kind, with its source and byte offset.
-        #expect(await offPool { unixWrite(sock, ["not json", #"{"metric":"x","value":"NaN"}"#, "still not json", #"{"metric":"x","value":1,"timestamp_ns":9223372036854775807}"#]) })
+        #expect(await offPool { unixWrite(sock, ["not json", #"{"metric":"x","value":"NaN"}"#, "still not json", #"{"metric":"x","value":1,"timestamp_ns":9223372036854775807}"#]) }, "vigil said: \(v.stderr.suffix(2000))")
         #expect(await stillFires())
         // Unique label values past the per-metric cap (10,000), from one writer.
         #expect(await offPool { unixWrite(sock, (0..<12_000).map { #"{"metric":"x","labels":{"k":"v\#($0)"},"value":0}"# }) })

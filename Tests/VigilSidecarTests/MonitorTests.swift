@@ -157,9 +157,9 @@ struct MonitorTests {
 
     @Test(.timeLimit(.minutes(1)))
     func anHTTPProbeSees200Then503ThenAHangPastItsTimeout() async throws {
-        let receiver = try Receiver(script: [.init(status: 200), .init(status: 200), .init(status: 503), .hang], only: "/health")
+        let receiver = try Receiver(script: [.init(status: 200), .init(status: 200), .init(status: 503), .hang])
         defer { receiver.stop() }
-        let probe = Surroundings.Probe(name: "kalshi_api", target: .http("http://127.0.0.1:\(receiver.port)/health?token=s3cret"),
+        let probe = Surroundings.Probe(name: "kalshi_api", target: .http("\(receiver.url)?token=s3cret"),
                                        interval: 2500 * Self.ms, timeout: 2000 * Self.ms, critical: true, expect: 200)
         let log = MemoryLog()
         let (m, c) = monitor(Surroundings(probes: [probe]), log: log)
@@ -171,13 +171,13 @@ struct MonitorTests {
         let durations = c.numbers("probe_duration_seconds", "probe", "kalshi_api")
         #expect(durations.count >= 5 && durations[3] >= 1.99 && durations[3] < 2.5, "the hang ends at the timeout: \(durations)")
         #expect(m.probes.first?.lastError == "timed out after 2s")
-        #expect(m.probes.first?.target == "http://127.0.0.1:\(receiver.port)/health")
-        #expect(receiver.requests.first?.path == "/health?token=s3cret")
+        #expect(m.probes.first?.target == receiver.url)
+        #expect(receiver.requests.first?.path == "\(receiver.path)?token=s3cret")
     }
 
     @Test(.timeLimit(.minutes(1)))
     func anHTTPProbeWithoutExpectTakesAny2xx() async throws {
-        let receiver = try Receiver(script: [.init(status: 204), .init(status: 503), .init(status: 404)], only: "/hook")
+        let receiver = try Receiver(script: [.init(status: 204), .init(status: 503), .init(status: 404)])
         defer { receiver.stop() }
         let (m, c) = monitor(Surroundings(probes: [.init(name: "api", target: .http(receiver.url), interval: 1500 * Self.ms, timeout: 1000 * Self.ms)]))
         defer { m.stop() }
@@ -199,7 +199,7 @@ struct MonitorTests {
     /// A target that never answers holds only its own check: the other probe keeps its pace.
     @Test(.timeLimit(.minutes(1)))
     func aTargetThatNeverAnswersDelaysNoOtherProbe() async throws {
-        let hanging = try Receiver(script: [.hang], only: "/hook")
+        let hanging = try Receiver(script: [.hang])
         defer { hanging.stop() }
         let listener = try #require(tcpListener())
         defer { close(listener.fd) }

@@ -30,19 +30,24 @@ final class Receiver: Sendable {
     private let fd: Int32
     private let shared = Shared()
 
-    /// `only`: requests whose path does not start with it get a 404 and take no scripted
-    /// response (a stray client of a reused port cannot shift the script).
+    /// The path `url` names: one of this receiver's own, so a stray request (another test's
+    /// delivery or probe still retrying a port that was freed and handed out again) is told
+    /// apart from the ones the test made.
+    let path = "/hook/\(UUID().uuidString.prefix(8).lowercased())"
+
+    /// `only`: requests whose path does not start with it (by default, `path`) get a 404 and
+    /// take no scripted response: a stray client of a reused port cannot shift the script.
     init(script: [Response], port: UInt16 = 0, reserved: Int32? = nil, only: String? = nil) throws {
         if let reserved { close(reserved) } // hand the held port over at the last moment
         guard let (s, bound) = Loopback.bind(port: port, reuseAddress: true) else { throw POSIXError(.EADDRINUSE) }
         guard listen(s, 64) == 0 else { close(s); throw POSIXError(.EADDRINUSE) }
         self.port = bound
         fd = s
-        let box = Box(fd: s, script: script, only: only, shared: shared)
+        let box = Box(fd: s, script: script, only: only ?? path, shared: shared)
         Thread { box.serve() }.start()
     }
 
-    var url: String { "http://127.0.0.1:\(port)/hook" }
+    var url: String { "http://127.0.0.1:\(port)\(path)" }
     var requests: [Request] { shared.state.withLock { $0.requests } }
 
     func stop() {
@@ -64,7 +69,7 @@ final class Receiver: Sendable {
     private struct Box: Sendable {
         let fd: Int32
         let script: [Response]
-        let only: String?
+        let only: String
         let shared: Shared
 
         func serve() {
@@ -99,7 +104,7 @@ final class Receiver: Sendable {
             let path = text.split(separator: " ").dropFirst().first.map(String.init) ?? ""
             let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
             let r: Response
-            if let only, !path.hasPrefix(only) {
+            if !path.hasPrefix(only) {
                 r = Response(status: 404)
             } else {
                 let index = shared.state.withLock { s -> Int in
