@@ -83,25 +83,42 @@ extension Engine {
             }
             return
         }
-        stepSimple(rule: r, c, series: id, labels: symbols.seriesLabels[id])
+        stepSimple(rule: r, c, series: id, labels: symbols.seriesLabels[id], reading(id))
     }
 
-    /// Steps a simple rule's instance for series `id` (whose label set is `labels`): its value
-    /// (last or windowed) compared with the constant, or false when the series does not qualify
-    /// or holds no value. Inlined into both callers: a sample's pass over the rules it feeds
-    /// (`evaluateRules`) and `evaluateSimple`.
-    @inline(__always) func stepSimple(rule r: Int, _ c: SimpleCondition, series id: Int, labels: Int32) {
+    /// What the simple rules of a series read of its state: read once for all the rules a
+    /// sample feeds (nothing a rule's step does changes it), not once a rule.
+    struct SeriesReading {
+        /// Its last value while it is fresh (nil: stale or none yet), and when it goes stale.
+        let last: Double?
+        let staleAt: Int64
+        let windowBase: Int
+        let windowCount: Int
+    }
+
+    @inline(__always) func reading(_ id: Int) -> SeriesReading {
+        let s = seriesState[id]
+        let fresh = !isStale(id)
+        return SeriesReading(last: fresh ? s.lastValue : nil, staleAt: fresh ? s.lastTime.addingSaturated(config.staleAfter) : .max,
+                             windowBase: Int(s.windowBase), windowCount: Int(s.windowCount))
+    }
+
+    /// Steps a simple rule's instance for series `id` (whose label set is `labels`, whose state
+    /// is `series`): its value (last or windowed) compared with the constant, or false when the
+    /// series does not qualify or holds no value. Inlined into both callers: a sample's pass
+    /// over the rules it feeds (`evaluateRules`) and `evaluateSimple`.
+    @inline(__always) func stepSimple(rule r: Int, _ c: SimpleCondition, series id: Int, labels: Int32, _ series: SeriesReading) {
         var value: Double?
         var hint = Int64.max, staleAt = Int64.max
         if !c.hasMatchers || simpleMatch(rule: r, labels: labels) {
             if c.spec >= 0 {
-                if c.spec < Int(seriesState[id].windowCount),
-                   let v = windows[Int(seriesState[id].windowBase) + c.spec].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) {
+                if c.spec < series.windowCount,
+                   let v = windows[series.windowBase + c.spec].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) {
                     (value, hint) = v
                 }
-            } else if !isStale(id) {
-                value = seriesState[id].lastValue
-                staleAt = seriesState[id].lastTime.addingSaturated(config.staleAfter)
+            } else if let last = series.last {
+                value = last
+                staleAt = series.staleAt
             }
         }
         if let v = value {

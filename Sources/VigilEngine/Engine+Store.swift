@@ -209,16 +209,19 @@ extension Engine {
         let metric = symbols.seriesMetric[id]
         let numeric = readsAsNumbers(metric)
         let t = now.nanoseconds
+        let state = reading(id)
+        var stepped = 0
         for k in rules(reading: metric) {
             let r = Int(metricRules[k])
             guard numeric, let c = simple[r] else {
                 evaluate(rule: r, focus: labels, series: series)
                 continue
             }
-            evaluations += 1
+            stepped += 1
             lastEvaluated[r] = t
-            stepSimple(rule: r, c, series: id, labels: labels)
+            stepSimple(rule: r, c, series: id, labels: labels, state)
         }
+        evaluations += stepped
     }
 
     /// Queues the rules that read `series` for this instant's evaluation, each with the series'
