@@ -245,22 +245,34 @@ func benchScrapeParse() {
 /// 99 s of stream are what follows a start: each series' 5-minute window fills its exact ring
 /// (64 samples) and turns to buckets within them. Each prints its cost per sample against the
 /// first's.
-func benchEvaluate(_ data: Data, _ ranges: [Range<Int>]) {
+@discardableResult
+func benchEvaluate(_ data: Data, _ ranges: [Range<Int>]) -> Double {
     let base = evaluateScenario("decode_evaluate", data, ranges, rules: Workload.rules(), series: Workload.series)
-    if ProcessInfo.processInfo.environment["BENCH_ONLY_BASE"] != nil { return } // for callgrind
+    if ProcessInfo.processInfo.environment["BENCH_ONLY_BASE"] != nil { return base } // for callgrind
     evaluateScenario("decode_evaluate_rules_x10", data, ranges, rules: Workload.rules(metrics: Workload.metrics * 10),
                      series: Workload.series, base: base)
     let (wide, wideRanges) = Workload.lines(ranges.count, seriesPerMetric: Workload.seriesPerMetric * 10)
     evaluateScenario("decode_evaluate_series_x10", wide, wideRanges, rules: Workload.rules(), series: Workload.series * 10, base: base)
+    return base
+}
+
+/// decode_evaluate as a vigil that has run for a while sees it: the same stream, timed only
+/// after 310 s of it (3.1 M lines, untimed), when every series' 5-minute window has turned to
+/// buckets and filled its ring, so no sample pays the exact ring, its growth or the switch.
+/// Its ceiling is the same scan over all the lines. Alone: `vigil-bench steady`.
+func benchSteady(lines: Int, base: Double? = nil) {
+    let warm = 3_100_000
+    let (data, ranges) = Workload.lines(warm + lines)
+    evaluateScenario("decode_evaluate_steady", data, ranges, rules: Workload.rules(), series: Workload.series, warmUp: warm, base: base)
 }
 
 /// One decode_evaluate scenario; returns its ns per sample.
 @discardableResult
-func evaluateScenario(_ name: String, _ data: Data, _ ranges: [Range<Int>], rules: String, series: Int, base: Double? = nil) -> Double {
+func evaluateScenario(_ name: String, _ data: Data, _ ranges: [Range<Int>], rules: String, series: Int, warmUp: Int? = nil, base: Double? = nil) -> Double {
     resetPeakRSS()
     let lint = Linter.lint(ruleFiles: [SourceFile(path: "bench.rules", text: rules)])
     precondition(lint.errorCount == 0, "bench rules do not lint")
-    var fields = againstCeiling({ evaluateOnce(name, data, ranges, lint, warmUp: min(series, ranges.count / 2)) },
+    var fields = againstCeiling({ evaluateOnce(name, data, ranges, lint, warmUp: warmUp ?? min(series, ranges.count / 2)) },
                                 ceiling: { Ceiling.scan(data, ranges, sumInto: series) }, items: ranges.count, rate: "samples_per_s")
     let rate = Double(fields.first { $0.0 == "samples_per_s" }?.1 ?? "0") ?? 0
     let ns = 1e9 / max(rate, 1)
@@ -845,13 +857,15 @@ func main() {
         benchMemory()
         benchWindowSizes()
     }
-    if on("decode") || on("evaluate") {
+    if on("decode") || on("evaluate") || on("steady") {
         // BENCH_LINES scales the input down for a run under callgrind (instruction counts are
         // what stays comparable on this noisy machine).
         let lines = ProcessInfo.processInfo.environment["BENCH_LINES"].flatMap { Int($0) } ?? 1_000_000
         let (data, ranges) = Workload.lines(max(1, lines))
         if on("decode") { benchDecode(data, ranges) }
-        if on("evaluate") { benchEvaluate(data, ranges) }
+        var base: Double?
+        if on("evaluate") { base = benchEvaluate(data, ranges) }
+        if on("steady") { benchSteady(lines: ranges.count, base: base) }
     }
     if on("scrape") { benchScrapeParse() }
     if on("transport") { benchTransport() }
