@@ -265,6 +265,14 @@ struct Window {
     mutating func evaluateInPlace(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> (value: Double, hint: Int64)? {
         let value: Double?, expiry: Int64?
         if isBucketed {
+            // A time past the newest bucket (a deadline's: the oldest bucket leaving) opens its
+            // bucket now, empty, as the next sample in it would: the same buckets are read, and
+            // the closed ones are the whole ring again, so the fold this walk keeps serves the
+            // samples that follow instead of each of the two walking them (10,000 series with a
+            // 5-minute average: their deadlines' walks were 13% of the steady state's engine
+            // time, the samples' walks after them 6%).
+            let index = bucketIndex(t)
+            if index > newest { advance(to: index) }
             // Its oldest bucket with samples is what leaves next: found by the same walk.
             // No closure over self here: one that calls the mutating `folded` copies the window.
             guard let range = included(at: t) else { return nil }
