@@ -44,7 +44,7 @@ public final class Router {
     private var groups = Grouping()
     /// Grouped rules' resolves waiting for their group's wait (alerts with `resolvingSince`).
     private var resolving = Grouping()
-    private var timers = MinHeap<Timer>(key: \.at.nanoseconds)
+    private var timers = MinHeap<Timer>()
     private var now = Instant(nanoseconds: .min)
 
     /// One alert instance the router follows, from firing until its resolve is sent.
@@ -657,9 +657,11 @@ public final class Router {
 
 /// A router timer. Stale entries (an alert that moved on, a silence already gone) are skipped
 /// by their owner's check.
-struct Timer {
+struct Timer: HeapOrdered {
     let at: Instant
     let key: TimerKey
+
+    var heapKey: Int64 { at.nanoseconds }
 }
 
 enum TimerKey {

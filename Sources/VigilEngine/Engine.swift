@@ -129,7 +129,7 @@ public final class Engine {
     @exclusivity(unchecked) var changes: [[Int32: [Int64]]] = []
 
     // Deadlines: "evaluate rule R for label set L at T", deduplicated to the earliest per (R, L).
-    @exclusivity(unchecked) var heap = MinHeap<Deadline>(key: \.at)
+    @exclusivity(unchecked) var heap = MinHeap<Deadline>()
     @exclusivity(unchecked) var scheduled = Int64Map()
 
     // Reused buffers.
@@ -202,7 +202,7 @@ public final class Engine {
             seriesState[id].windowBase = newBase[id]
             seriesState[id].windowCount = newCount[id]
         }
-        heap = MinHeap<Deadline>(key: \.at)
+        heap = MinHeap<Deadline>()
         scheduled = Int64Map()
         for i in rules.indices { evaluate(rule: i, focus: 0, series: -1) }
     }

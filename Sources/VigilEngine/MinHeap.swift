@@ -1,9 +1,16 @@
-/// A binary min-heap ordered by `key`: the engine's deadlines and the router's timers.
-public struct MinHeap<Element> {
-    private var items: [Element] = []
-    private let key: (Element) -> Int64
+/// What a `MinHeap` orders its elements by: a time, in nanoseconds.
+public protocol HeapOrdered {
+    var heapKey: Int64 { get }
+}
 
-    public init(key: @escaping (Element) -> Int64) { self.key = key }
+/// A binary min-heap by `heapKey`: the engine's deadlines and the router's timers. The key is
+/// read through the element's type, not a stored closure: a closure (a key path's, as it was)
+/// was called on every comparison, and at each bucket boundary 10,000 series' window deadlines
+/// are pushed and popped at once.
+public struct MinHeap<Element: HeapOrdered> {
+    private var items: [Element] = []
+
+    public init() {}
 
     public var peek: Element? { items.first }
     public var count: Int { items.count }
@@ -13,7 +20,7 @@ public struct MinHeap<Element> {
         var i = items.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            guard key(items[i]) < key(items[parent]) else { break }
+            guard items[i].heapKey < items[parent].heapKey else { break }
             items.swapAt(i, parent)
             i = parent
         }
@@ -29,8 +36,8 @@ public struct MinHeap<Element> {
             while true {
                 let l = 2 * i + 1, r = l + 1
                 var m = i
-                if l < items.count, key(items[l]) < key(items[m]) { m = l }
-                if r < items.count, key(items[r]) < key(items[m]) { m = r }
+                if l < items.count, items[l].heapKey < items[m].heapKey { m = l }
+                if r < items.count, items[r].heapKey < items[m].heapKey { m = r }
                 if m == i { break }
                 items.swapAt(i, m)
                 i = m
@@ -41,8 +48,10 @@ public struct MinHeap<Element> {
 }
 
 /// A deadline: evaluate `rule` for the label set `labels` at `at`.
-struct Deadline {
+struct Deadline: HeapOrdered {
     let at: Int64
     let rule: Int32
     let labels: Int32
+
+    var heapKey: Int64 { at }
 }
