@@ -259,9 +259,31 @@ extension Engine {
         for id in symbols.newSeries {
             let specs = windowSpecs[symbols.seriesMetric[Int(id)]] ?? []
             seriesState.append(SeriesState(windowBase: Int32(windows.count), windowCount: UInt8(specs.count)))
-            windows += specs.map { Window(width: $0.width, needs: $0.needs) }
+            guard !specs.isEmpty else { continue }
+            let seed = phaseSeed(of: id)
+            windows += specs.map { Window(width: $0.width, needs: $0.needs, phaseSeed: seed) }
         }
         symbols.newSeries.removeAll(keepingCapacity: true)
+    }
+
+    /// What a series' windows take their bucket phase from (`Window.phase`): a hash of its
+    /// metric's name and its labels' text, not of its ids or with Swift's per-process seed, so
+    /// the same series has the same buckets in every run, `vigil replay` and `vigil test`.
+    func phaseSeed(of series: Int32) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325 // FNV-1a
+        func mix(_ s: String) {
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+            h = (h ^ 0xFF) &* 0x100_0000_01B3 // a separator no UTF-8 byte is
+        }
+        mix(symbols.metricName(symbols.seriesMetric[Int(series)]))
+        for label in symbols.labels(symbols.seriesLabels[Int(series)]) {
+            mix(label.name)
+            mix(label.value)
+        }
+        // FNV's low bits mix poorly; the phase is taken modulo the bucket width.
+        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
+        return h ^ (h >> 31)
     }
 
     /// Evaluates what the samples just stored affect, once per (rule, focus). One sample's rules

@@ -193,7 +193,7 @@ public final class Engine {
                 if let k = old.firstIndex(where: { $0.width == spec.width }), let kept = windows[Int(seriesState[id].windowBase) + k].widened(to: spec.needs) {
                     newWindows.append(kept)
                 } else {
-                    newWindows.append(Window(width: spec.width, needs: spec.needs))
+                    newWindows.append(Window(width: spec.width, needs: spec.needs, phaseSeed: phaseSeed(of: Int32(id))))
                 }
             }
         }

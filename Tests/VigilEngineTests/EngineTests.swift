@@ -280,3 +280,34 @@ struct EngineTests {
         #expect(rig.engine.evaluations - before == 1)
     }
 }
+
+struct WindowPhaseTests {
+    /// Series' windows start their buckets at phases of their own, spread over a bucket's
+    /// width (so their window deadlines do not all fall on one instant), and a series' phase
+    /// comes from its name and labels, not the order series came in: the same in every run.
+    @Test func eachSeriesWindowsHaveAPhaseOfTheirOwnTheSameInEveryRun() {
+        let rules = "metric m labels k\nalert a { when avg(m over 5m) > 800; severity info; notify slack }\n"
+        let first = Rig(rules), again = Rig(rules)
+        let keys = (0..<1000).map { "s\($0)" }
+        for (i, k) in keys.enumerated() { first.metric(Double(i) / 1000, "m", 1, #"{"k":"\#(k)"}"#) }
+        for (i, k) in keys.reversed().enumerated() { again.metric(Double(i) / 1000, "m", 1, #"{"k":"\#(k)"}"#) }
+        func phases(_ rig: Rig) -> [String: Int64] {
+            let e = rig.engine
+            var out: [String: Int64] = [:]
+            for id in 0..<e.symbols.seriesCount {
+                let state = e.seriesState[id]
+                guard state.windowCount == 1 else { continue }
+                let labels = e.symbols.labels(e.symbols.seriesLabels[id])
+                out[labels.map { "\($0.name)=\($0.value)" }.joined()] = e.windows[Int(state.windowBase)].phase
+            }
+            return out
+        }
+        let a = phases(first), b = phases(again)
+        #expect(a.count == 1000 && a == b)
+        // Over ten tenths of the 5 s bucket width, 1,000 phases put ~100 in each.
+        let width = 5 * second
+        var bins = [Int](repeating: 0, count: 10)
+        for p in a.values { bins[Int(p * 10 / width)] += 1 }
+        #expect(bins.allSatisfy { $0 > 60 && $0 < 140 }, "\(bins)")
+    }
+}

@@ -164,6 +164,47 @@ struct WindowTests {
     /// bucket, and (t − W)'s as 60 before t's when W is 60 buckets exactly: both give what the
     /// divisions give, for widths that divide by 60 and widths that do not, at times near the
     /// ends of Int64 where the newest bucket's bounds do not fit.
+    /// A window's phase is a shift of time and nothing else: fed (t, v) and evaluated at t, a
+    /// window with phase φ gives, to the bit, what one without a phase gives fed (t + φ, v) and
+    /// evaluated at t + φ, for every function, fresh or from the kept fold, with late samples
+    /// and gaps; and its hint is that one's less φ.
+    @Test(arguments: [7, 8] as [UInt64])
+    func aPhaseIsAShiftOfTime(seed: UInt64) {
+        var choices = Choices(seed: seed)
+        let s: Int64 = 1_000_000_000
+        let functions: [WindowFunction] = [.avg, .min, .max, .sum, .count, .last, .rate, .increase, .delta, .changes, .stddev, .quantile(0.9)]
+        var compared = 0
+        for needs in [WindowNeeds.everything, WindowNeeds.sum] {
+            let seedForPhase = choices.next(1 << 40)
+            var phased = Window(width: 60 * s, needs: needs, phaseSeed: seedForPhase), plain = Window(width: 60 * s, needs: needs)
+            let phi = phased.phase
+            #expect(phi > 0 && phi < phased.bucketWidth && plain.phase == 0)
+            var scratch = WindowScratch()
+            var t: Int64 = 0
+            for _ in 0..<3000 {
+                switch choices.next(100) {
+                case 0: t += Int64(choices.next(200)) * s
+                case 1...5: break
+                default: t += Int64(choices.next(800)) * s / 1000
+                }
+                let late = choices.next(10) == 0 ? Int64(choices.next(30)) * s : 0
+                let value = Double(choices.next(1000)) / 10
+                phased.add(time: t - late, value: value)
+                plain.add(time: t - late + phi, value: value)
+                guard phased.isBucketed else { continue }
+                #expect(plain.isBucketed)
+                for at in [t, t + Int64(choices.next(3000)) * s / 1000] {
+                    let f = needs == .sum ? [WindowFunction.avg, .sum, .count][Int(choices.next(3))] : functions[Int(choices.next(UInt64(functions.count)))]
+                    #expect(phased.evaluate(f, at: at, scratch: &scratch)?.bitPattern == plain.evaluate(f, at: at + phi, scratch: &scratch)?.bitPattern, "\(f) at \(at)")
+                    let (x, y) = (phased.evaluateInPlace(f, at: at, scratch: &scratch), plain.evaluateInPlace(f, at: at + phi, scratch: &scratch))
+                    #expect(x?.value.bitPattern == y?.value.bitPattern && x.map { $0.hint == .max ? .max : $0.hint + phi } == y?.hint, "\(f) at \(at)")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 5000)
+    }
+
     @Test func theBucketOfATimeIsTheDivisionsWithoutIt() {
         var choices = Choices(seed: 11)
         let s: Int64 = 1_000_000_000
