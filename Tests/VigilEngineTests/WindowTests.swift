@@ -48,6 +48,20 @@ struct Choices {
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return (state >> 33) % n
     }
+
+    /// A window test's stream: moves `t` to its next sample's time (mostly under a second on,
+    /// now and then the same time again, or a gap of up to 200 s, sometimes longer than the
+    /// ring) and says how late that sample comes (1 in 10: up to 30 s, into a closed bucket or
+    /// older than the ring).
+    mutating func step(_ t: inout Int64) -> Int64 {
+        let s: Int64 = 1_000_000_000
+        switch next(100) {
+        case 0: t += Int64(next(200)) * s
+        case 1...5: break
+        default: t += Int64(next(800)) * s / 1000
+        }
+        return next(10) == 0 ? Int64(next(30)) * s : 0
+    }
 }
 
 struct WindowTests {
@@ -65,12 +79,7 @@ struct WindowTests {
         var t: Int64 = 0
         var compared = 0
         for _ in 0..<4000 {
-            switch choices.next(100) {
-            case 0: t += Int64(choices.next(200)) * s // a gap, sometimes longer than the ring
-            case 1...5: break // another sample at the same time
-            default: t += Int64(choices.next(800)) * s / 1000
-            }
-            let late = choices.next(10) == 0 ? Int64(choices.next(30)) * s : 0 // into a closed bucket, or older than the ring
+            let late = choices.step(&t)
             w.add(time: t - late, value: Double(choices.next(1000)) / 10)
             guard w.isBucketed else { continue }
             for at in [t, t + Int64(choices.next(3000)) * s / 1000] {
@@ -100,12 +109,7 @@ struct WindowTests {
             var a = Window(width: 60 * s, needs: lean), b = Window(width: 60 * s, needs: full)
             var t: Int64 = 0
             for _ in 0..<3000 {
-                switch choices.next(100) {
-                case 0: t += Int64(choices.next(200)) * s
-                case 1...5: break
-                default: t += Int64(choices.next(800)) * s / 1000
-                }
-                let late = choices.next(10) == 0 ? Int64(choices.next(30)) * s : 0
+                let late = choices.step(&t)
                 let value = Double(choices.next(1000)) / 10 * [1e-3, 1, 1e9][Int(choices.next(3))]
                 a.add(time: t - late, value: value)
                 b.add(time: t - late, value: value)
@@ -182,12 +186,7 @@ struct WindowTests {
             var scratch = WindowScratch()
             var t: Int64 = 0
             for _ in 0..<3000 {
-                switch choices.next(100) {
-                case 0: t += Int64(choices.next(200)) * s
-                case 1...5: break
-                default: t += Int64(choices.next(800)) * s / 1000
-                }
-                let late = choices.next(10) == 0 ? Int64(choices.next(30)) * s : 0
+                let late = choices.step(&t)
                 let value = Double(choices.next(1000)) / 10
                 phased.add(time: t - late, value: value)
                 plain.add(time: t - late + phi, value: value)
