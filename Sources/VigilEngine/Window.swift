@@ -200,7 +200,7 @@ struct Window {
         newest = index
     }
 
-    /// The index of the bucket holding time `t`: floor(t / ⌈W/60⌉), without the division when
+    /// The index of the bucket holding time `t`: ⌊(t + phase) / ⌈W/60⌉⌋, without the division when
     /// `t` falls in the newest bucket (a sample's usual case; a division was 2–5 of them a sample).
     /// The newest bucket starts at newest·⌈W/60⌉ (in shifted time, t + phase) when that fits an
     /// Int64; u − start, for u at or after it, is exact as a UInt64 whatever the two are.
