@@ -116,8 +116,7 @@ final class RunningVigil {
     /// over a plain socket (URLSession.shared answers on the shared pool), bounded by 5 s reads.
     func http(_ method: String, _ path: String, body: String? = nil) async -> (Int, String) {
         let (bound, err, process) = (self.bound, self.err, self.process)
-        let port = await offPool { RunningVigil.port(bound, err, process) }
-        return await offPool { httpRequest(port, method, path, body: body) }
+        return await offPool { httpRequest(RunningVigil.port(bound, err, process), method, path, body: body) }
     }
 
     /// Waits (bounded) until the API answers /health.

@@ -93,9 +93,6 @@ struct WindowTests {
         #expect(compared > 5000)
     }
 
-    /// When a window may next change with no new sample (the evaluator's deadline): when its
-    /// oldest sample leaves, exact or bucketed (its oldest non-empty bucket's end plus W), never
-    /// sooner than a second on.
     /// A window keeping only counts and sums walks its buckets on a path of its own; fed the
     /// same stream as one that keeps more (and so walks every field), its count, sum and avg,
     /// and their hints, are the same to the bit, fresh or from the kept fold.
@@ -164,10 +161,6 @@ struct WindowTests {
         #expect(compared > 8000 && kept > 8000)
     }
 
-    /// A bucketed window finds a time's bucket without a division when the time is in its newest
-    /// bucket, and (t − W)'s as 60 before t's when W is 60 buckets exactly: both give what the
-    /// divisions give, for widths that divide by 60 and widths that do not, at times near the
-    /// ends of Int64 where the newest bucket's bounds do not fit.
     /// A window's phase is a shift of time and nothing else: fed (t, v) and evaluated at t, a
     /// window with phase φ gives, to the bit, what one without a phase gives fed (t + φ, v) and
     /// evaluated at t + φ, for every function, fresh or from the kept fold, with late samples
@@ -204,6 +197,10 @@ struct WindowTests {
         #expect(compared > 5000)
     }
 
+    /// A bucketed window finds a time's bucket without a division when the time is in its newest
+    /// bucket, and (t − W)'s as 60 before t's when W is 60 buckets exactly: both give what the
+    /// divisions give, for widths that divide by 60 and widths that do not, at times near the
+    /// ends of Int64 where the newest bucket's bounds do not fit.
     @Test func theBucketOfATimeIsTheDivisionsWithoutIt() {
         var choices = Choices(seed: 11)
         let s: Int64 = 1_000_000_000
@@ -233,6 +230,9 @@ struct WindowTests {
         #expect(checked > 20_000)
     }
 
+    /// When a window may next change with no new sample (the evaluator's deadline): when its
+    /// oldest sample leaves, exact or bucketed (its oldest non-empty bucket's end plus W), never
+    /// sooner than a second on.
     @Test func theHintIsWhenTheOldestSampleOrBucketLeaves() {
         let s: Int64 = 1_000_000_000
         var scratch = WindowScratch()
