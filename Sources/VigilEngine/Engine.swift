@@ -189,11 +189,13 @@ public final class Engine {
             newBase.append(Int32(newWindows.count))
             let specs = windowSpecs[metric] ?? []
             newCount.append(UInt8(specs.count))
+            var seed: UInt64? // the series' phase seed, hashed once if a new window needs it
             for spec in specs {
                 if let k = old.firstIndex(where: { $0.width == spec.width }), let kept = windows[Int(seriesState[id].windowBase) + k].widened(to: spec.needs) {
                     newWindows.append(kept)
                 } else {
-                    newWindows.append(Window(width: spec.width, needs: spec.needs, phaseSeed: phaseSeed(of: Int32(id))))
+                    if seed == nil { seed = phaseSeed(of: Int32(id)) }
+                    newWindows.append(Window(width: spec.width, needs: spec.needs, phaseSeed: seed!))
                 }
             }
         }
