@@ -216,7 +216,7 @@ struct Window {
         let index = bucketIndex(time)
         if index > newest { advance(to: index) } else if index <= newest.subtractingSaturated(Int64(Window.slots)) { return } // older than the ring holds
         if index < newest { foldedAt = .min } // a closed bucket changes: the fold of them is stale
-        let slot = Int(floorMod(index, Int64(Window.slots)))
+        let slot = Window.slot(index)
         let c = slot * Int(cellsPerBucket)
         if needs.isSubset(of: .sum) {
             // Counts and at most sums (as `walkCounts`): the same cells written in the same
@@ -288,11 +288,11 @@ struct Window {
             // samples that follow instead of each of the two walking them (10,000 series with a
             // 5-minute average: their deadlines' walks were 13% of the steady state's engine
             // time, the samples' walks after them 6%).
-            let index = bucketIndex(t)
+            let u = t.addingSaturated(phase), index = bucketIndex(shifted: u)
             if index > newest { advance(to: index) }
             // Its oldest bucket with samples is what leaves next: found by the same walk.
             // No closure over self here: one that calls the mutating `folded` copies the window.
-            guard let range = included(at: t) else { return nil }
+            guard let range = included(shifted: u, index: index) else { return nil }
             let found: (value: Double, oldest: Int64)?
             if needs.isSubset(of: .sum), f == .avg || f == .sum || f == .count {
                 let (n, sum, oldest) = foldedCounts(range)
@@ -381,7 +381,11 @@ struct Window {
     /// error bound) to `t`'s, within what the ring holds; empty when none.
     func included(at t: Int64) -> ClosedRange<Int64>? {
         let u = t.addingSaturated(phase)
-        let at = bucketIndex(shifted: u)
+        return included(shifted: u, index: bucketIndex(shifted: u))
+    }
+
+    /// `included` for the time whose shifted value is `u`, in bucket `at` (found by the caller).
+    @inline(__always) private func included(shifted u: Int64, index at: Int64) -> ClosedRange<Int64>? {
         // When W is 60 buckets exactly, (t − W)'s bucket is 60 before t's.
         let exact = !u.subtractingReportingOverflow(width).overflow && bucketWidth &* Int64(Window.bucketCount) == width
         let first = exact ? at - Int64(Window.bucketCount) : floorDiv(u.subtractingSaturated(width), bucketWidth)
