@@ -140,6 +140,17 @@ struct SimpleCondition {
     }
 }
 
+/// A rule reading a metric, as a sample of that metric steps it (`Engine.evaluateRules`): all
+/// the pass reads of the rule in one plain record.
+struct SampleStep {
+    let rule: Int32
+    /// Its fast-path shape (nil: the general evaluator).
+    let simple: SimpleCondition?
+    /// The only simple rule of its metric reading its window: its next deadline for a series is
+    /// remembered in `Engine.windowHints`.
+    let soleReader: Bool
+}
+
 /// One alert rule, ready to evaluate (a class, so reading one on the hot path copies nothing).
 final class CompiledRule {
     let name: String

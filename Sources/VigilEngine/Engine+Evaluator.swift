@@ -69,6 +69,19 @@ extension Engine {
     /// The fast path: one series, one comparison with a constant. The instance is the series'.
     func evaluateSimple(rule r: Int, _ c: SimpleCondition, focus: Int32, series: SeriesID) {
         growSeries()
+        if series < 0, focus == 0 {
+            // The whole rule (the start, a reload, a restore's grace ending): every series of its
+            // metric, as the general evaluator's `candidates` (its matchers are checked in the
+            // step), then the instances whose series is gone.
+            if Int(c.metric) < symbols.metricSeries.count {
+                for s in symbols.metricSeries[Int(c.metric)] {
+                    let id = Int(s)
+                    stepSimple(rule: r, c, series: id, labels: symbols.seriesLabels[id], reading(id), memo: .record)
+                }
+            }
+            for labels in instances[r].keys where symbols.existingSeries(metric: c.metric, labelSet: labels) == nil { goFalse(rule: r, labels: labels) }
+            return
+        }
         let id: Int
         if series >= 0, symbols.seriesMetric[Int(series)] == c.metric {
             id = Int(series)
@@ -76,14 +89,23 @@ extension Engine {
             id = Int(s)
         } else {
             // No such series (yet): an instance restored for it goes once the grace period is over.
-            if focus != 0 {
-                goFalse(rule: r, labels: focus)
-            } else {
-                for labels in instances[r].keys where symbols.existingSeries(metric: c.metric, labelSet: labels) == nil { goFalse(rule: r, labels: labels) }
-            }
+            goFalse(rule: r, labels: focus)
             return
         }
-        stepSimple(rule: r, c, series: id, labels: symbols.seriesLabels[id], reading(id))
+        // A deadline's evaluation (its key was just taken off the schedule) or a queued one:
+        // it schedules what it finds, and leaves the memo saying so.
+        stepSimple(rule: r, c, series: id, labels: symbols.seriesLabels[id], reading(id), memo: .record)
+    }
+
+    /// What `stepSimple` does with its window's memo (`windowHints`), for a sole reader.
+    enum HintMemo {
+        /// Not a sole reader: schedule the deadline found, remember nothing.
+        case none
+        /// A sample's pass: schedule nothing when the deadline found is the one remembered.
+        case reuse
+        /// Schedule the deadline found and remember it (after a deadline took the rule's key off
+        /// the schedule, what is remembered may no longer be scheduled).
+        case record
     }
 
     /// What the simple rules of a series read of its state: read once for all the rules a
@@ -107,16 +129,28 @@ extension Engine {
     /// is `series`): its value (last or windowed) compared with the constant, or false when the
     /// series does not qualify or holds no value. Inlined into both callers: a sample's pass
     /// over the rules it feeds (`evaluateRules`) and `evaluateSimple`.
-    @inline(__always) func stepSimple(rule r: Int, _ c: SimpleCondition, series id: Int, labels: Int32, _ series: SeriesReading) {
+    ///
+    /// A window's evaluation gives the deadline of its next change (its oldest sample or bucket
+    /// leaving), which moves only every few samples. Scheduling it again is a map look-up that
+    /// finds it there, so a window's sole simple reader remembers it per window: a sample's pass
+    /// that finds the same deadline skips the look-up. That is sound because a window's deadline
+    /// never moves back, an entry leaves the schedule only when it runs (and its evaluation,
+    /// here with `.record`, schedules and remembers again), and a reload, which empties the
+    /// schedule, forgets every window's.
+    @inline(__always) func stepSimple(rule r: Int, _ c: SimpleCondition, series id: Int, labels: Int32, _ series: SeriesReading, memo: HintMemo) {
         var value: Double?
         var hint = Int64.max, staleAt = Int64.max
         if !c.hasMatchers || simpleMatch(rule: r, labels: labels) {
-            if c.spec >= 0 {
-                if c.spec < series.windowCount,
-                   let v = windows[series.windowBase + c.spec].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) {
-                    (value, hint) = v
+            if c.spec >= 0, c.spec < series.windowCount {
+                let w = series.windowBase + c.spec
+                if let v = windows[w].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) { (value, hint) = v }
+                switch memo {
+                case .none: break
+                case .reuse:
+                    if windowHints[w] == hint { hint = .max } else { windowHints[w] = hint }
+                case .record: windowHints[w] = hint
                 }
-            } else if let last = series.last {
+            } else if c.spec < 0, let last = series.last {
                 value = last
                 staleAt = series.staleAt
             }

@@ -210,16 +210,18 @@ extension Engine {
         let numeric = readsAsNumbers(metric)
         let t = now.nanoseconds
         let state = reading(id)
+        let steps = sampleSteps
         var stepped = 0
         for k in rules(reading: metric) {
-            let r = Int(metricRules[k])
-            guard numeric, let c = simple[r] else {
+            let step = steps[k]
+            let r = Int(step.rule)
+            guard numeric, let c = step.simple else {
                 evaluate(rule: r, focus: labels, series: series)
                 continue
             }
             stepped += 1
             lastEvaluated[r] = t
-            stepSimple(rule: r, c, series: id, labels: labels, state)
+            stepSimple(rule: r, c, series: id, labels: labels, state, memo: step.soleReader ? .reuse : .none)
         }
         evaluations += stepped
     }
@@ -228,10 +230,10 @@ extension Engine {
     /// label set (its focus).
     func queueRules(of series: SeriesID) {
         let labels = symbols.seriesLabels[Int(series)]
-        for k in rules(reading: symbols.seriesMetric[Int(series)]) { pendingEvaluations.append((Int(metricRules[k]), labels, series)) }
+        for k in rules(reading: symbols.seriesMetric[Int(series)]) { pendingEvaluations.append((Int(sampleSteps[k].rule), labels, series)) }
     }
 
-    /// Where the rules reading `metric` are in `metricRules`, in rule order (none for a metric
+    /// Where the rules reading `metric` are in `sampleSteps`, in rule order (none for a metric
     /// first seen in the stream, after compilation).
     @inline(__always) private func rules(reading metric: Int32) -> Range<Int> {
         let m = Int(metric)
@@ -262,6 +264,7 @@ extension Engine {
             guard !specs.isEmpty else { continue }
             let seed = phaseSeed(of: id)
             windows += specs.map { Window(width: $0.width, needs: $0.needs, phaseSeed: seed) }
+            windowHints += repeatElement(.min, count: specs.count)
         }
         symbols.newSeries.removeAll(keepingCapacity: true)
     }

@@ -63,7 +63,10 @@ public final class Engine {
     /// uniqueness check there cost 6–10% of `decode_evaluate`.
     var lastEvaluated = UnsafeMutableBufferPointer<Int64>.allocate(capacity: 0)
 
-    deinit { lastEvaluated.deallocate() }
+    deinit {
+        lastEvaluated.deallocate()
+        sampleSteps.deallocate()
+    }
 
     /// When each rule was last evaluated, by name (the on-call page's rules).
     public var lastEvaluations: [String: Instant] {
@@ -71,10 +74,12 @@ public final class Engine {
         for (i, r) in rules.enumerated() where lastEvaluated[i] != .min { out[r.name] = Instant(nanoseconds: lastEvaluated[i]) }
         return out
     }
-    /// Rules reading each metric: `metricRules[metricRuleStart[m]..<metricRuleStart[m + 1]]`
-    /// (metrics first seen in the stream, after compilation, have none).
+    /// Rules reading each metric, as a sample of it steps them, in rule order:
+    /// `sampleSteps[metricRuleStart[m]..<metricRuleStart[m + 1]]` (metrics first seen in the
+    /// stream, after compilation, have none). A buffer of plain records, not arrays: a sample's
+    /// pass reads one record a rule, with no uniqueness check, retain or optional's copy.
     @exclusivity(unchecked) var metricRuleStart: [Int32] = [0]
-    @exclusivity(unchecked) var metricRules: [Int32] = []
+    var sampleSteps = UnsafeMutableBufferPointer<SampleStep>.allocate(capacity: 0)
     /// The fast-path shape of each rule, if it has it.
     @exclusivity(unchecked) var simple: [SimpleCondition?] = []
     /// A simple rule's label matchers: `simplePlain[start..<start + count]` when all are `=` or
@@ -103,6 +108,10 @@ public final class Engine {
     @exclusivity(unchecked) var seriesState: [SeriesState] = []
     /// Every series' windows in one array (`SeriesState.windowBase`).
     @exclusivity(unchecked) var windows: [Window] = []
+    /// Per window (as `windows`): the deadline its sole simple reader last scheduled for this
+    /// series (`SampleStep.soleReader`; `.min`: none known), so a sample whose evaluation finds
+    /// the window's next change where it was schedules nothing (`stepSimple`).
+    @exclusivity(unchecked) var windowHints: [Int64] = []
 
     @exclusivity(unchecked) var lastMessage: Int64
     var connected = true
@@ -200,6 +209,8 @@ public final class Engine {
             }
         }
         windows = newWindows
+        // The deadlines are dropped below: no window's is scheduled any more.
+        windowHints = Array(repeating: .min, count: windows.count)
         for id in seriesState.indices {
             seriesState[id].windowBase = newBase[id]
             seriesState[id].windowCount = newCount[id]
@@ -227,7 +238,6 @@ public final class Engine {
         simpleMatchPlan = []
         tsluRules = []
         upRules = []
-        metricRules = []
         metricRuleStart = [0]
         for rule in self.rules {
             // The fast path reads numbers: string and event series keep the general evaluator.
@@ -248,10 +258,21 @@ public final class Engine {
             if rule.readsTimeSinceLastUpdate { tsluRules.append(i) }
             if rule.readsUp { upRules.append(i) }
         }
+        var steps: [SampleStep] = []
         for list in byMetric {
-            metricRules += list
-            metricRuleStart.append(Int32(metricRules.count))
+            // A window with one simple reader among this metric's rules: that reader's deadline
+            // can be remembered per window. With two, their keys differ and one memo would not do.
+            var readers: [Int: Int] = [:]
+            for r in list { if let c = simple[Int(r)], c.spec >= 0 { readers[c.spec, default: 0] += 1 } }
+            for r in list {
+                let c = simple[Int(r)]
+                steps.append(SampleStep(rule: r, simple: c, soleReader: c.map { $0.spec >= 0 && readers[$0.spec] == 1 } ?? false))
+            }
+            metricRuleStart.append(Int32(steps.count))
         }
+        sampleSteps.deallocate()
+        sampleSteps = .allocate(capacity: steps.count)
+        _ = sampleSteps.initialize(from: steps)
     }
 
     public var ruleCount: Int { rules.count }

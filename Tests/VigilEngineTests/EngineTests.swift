@@ -9,13 +9,19 @@ let second: Int64 = 1_000_000_000
 final class Rig {
     let engine: Engine
 
-    init(_ rules: String, staleAfter: Int64 = 300 * second) {
-        let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: rules)])
-        precondition(lint.errorCount == 0, "\(lint.diagnostics.map(DiagnosticRenderer.text))")
+    init(_ rules: String, staleAfter: Int64 = 300 * second, fastPath: Bool = true) {
         var config = EngineConfig()
         config.staleAfter = staleAfter
-        engine = Engine(rules: lint, config: config, start: Instant(nanoseconds: 0))
+        engine = Engine(rules: Rig.lint(rules), config: config, start: Instant(nanoseconds: 0), fastPath: fastPath)
     }
+
+    static func lint(_ rules: String) -> LintResult {
+        let lint = Linter.lint(ruleFiles: [SourceFile(path: "t.rules", text: rules)])
+        precondition(lint.errorCount == 0, "\(lint.diagnostics.map(DiagnosticRenderer.text))")
+        return lint
+    }
+
+    func reload(_ rules: String) { engine.reload(rules: Rig.lint(rules)) }
 
     func send(_ at: Double, _ json: String) {
         let ns = Int64((at * 1e9).rounded())

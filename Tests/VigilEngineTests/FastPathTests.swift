@@ -98,3 +98,64 @@ struct FastPathTests {
         }
     }
 }
+
+/// A window's deadline (its oldest sample leaving) is remembered per window by its sole simple
+/// reader, so a sample that finds it unchanged does not schedule it again (`stepSimple`,
+/// `HintMemo`). These pin what must still be scheduled: after another deadline of the same
+/// rule and series ran (its key left the schedule), and after a reload (the schedule emptied).
+struct WindowDeadlineMemoTests {
+    static let rules = """
+        metric x labels venue
+        alert avg_held { when avg(x over 30s) > 5 for 10s; severity warning; notify slack }
+        """
+
+    /// Each transition as `t alert state`, from an engine with and one without the fast path.
+    func both(_ body: (Rig) -> Void) -> (fast: [String], general: [String]) {
+        let fast = Rig(Self.rules), general = Rig(Self.rules, fastPath: false)
+        body(fast)
+        body(general)
+        return (fast.log, general.log)
+    }
+
+    @Test func theWindowsDeadlineRunsAfterTheForTimerBeforeIt() {
+        // The `for` timer (10 s) runs before the window's deadline (30 s) and takes the key off
+        // the schedule: its evaluation must put the window's deadline back, though a sample
+        // had already scheduled that same instant.
+        let (fast, general) = both { rig in
+            rig.metric(0, "x", 10, #"{"venue":"kalshi"}"#)
+            rig.metric(1, "x", 10, #"{"venue":"kalshi"}"#)
+            rig.run(to: 60)
+        }
+        #expect(fast == ["0s avg_held{venue=kalshi} pending 10.0", "10s avg_held{venue=kalshi} firing 10.0", "31s avg_held{venue=kalshi} resolved 10.0"])
+        #expect(fast == general)
+    }
+
+    @Test func aReloadForgetsTheRememberedDeadlines() {
+        // Samples at 0 and 1 s schedule the window's deadline (30 s) and remember it; a reload
+        // empties the schedule. The sample after it finds the same deadline and must schedule
+        // it again, or the alert never resolves.
+        let (fast, general) = both { rig in
+            rig.metric(0, "x", 10, #"{"venue":"kalshi"}"#)
+            rig.run(to: 15)
+            rig.reload(Self.rules)
+            rig.metric(16, "x", 10, #"{"venue":"kalshi"}"#)
+            rig.run(to: 60)
+        }
+        #expect(fast == ["0s avg_held{venue=kalshi} pending 10.0", "10s avg_held{venue=kalshi} firing 10.0", "46s avg_held{venue=kalshi} resolved 10.0"])
+        #expect(fast == general)
+    }
+
+    @Test func aReloadReEvaluatesEverySeriesOfASimpleRule() {
+        // After a reload, with no sample after it, each series' window deadline must be derived
+        // again, as the general evaluator does for every series of the metric.
+        let (fast, general) = both { rig in
+            rig.metric(0, "x", 10, #"{"venue":"kalshi"}"#)
+            rig.metric(0, "x", 10, #"{"venue":"polymarket"}"#)
+            rig.run(to: 15)
+            rig.reload(Self.rules)
+            rig.run(to: 60)
+        }
+        #expect(fast.suffix(2) == ["30s avg_held{venue=kalshi} resolved 10.0", "30s avg_held{venue=polymarket} resolved 10.0"])
+        #expect(fast == general)
+    }
+}
