@@ -99,6 +99,9 @@ public final class Symbols {
     }
 
     public var seriesCount: Int { seriesMetric.count }
+    /// A series' metric and label set (ids), for readers outside the engine (vigil-bench's floor).
+    public func metric(of series: SeriesID) -> Int32 { seriesMetric[Int(series)] }
+    public func labelSet(of series: SeriesID) -> Int32 { seriesLabels[Int(series)] }
     public var metricCount: Int { metricKind.count }
 
     /// The id of a metric name, interning it with `kind` if new; nil if it exists with another kind.

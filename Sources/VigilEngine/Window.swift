@@ -183,11 +183,18 @@ struct Window {
 
     /// Moves the ring's newest bucket to `index`, emptying the slots of the buckets it drops.
     private mutating func advance(to index: Int64) {
+        var extended = false
         if newest == .min || index.subtractingSaturated(newest) >= Int64(Window.slots) {
             let stride = Int(cellsPerBucket)
             for c in Swift.stride(from: 0, to: Window.slots * stride, by: stride) { cells[c] = 0 }
             codes?.removeAll()
         } else {
+            // While no bucket with samples leaves the ring, the fold kept of the closed buckets
+            // extends by the one closing now: the walk's additions in the walk's order (every
+            // bucket it held stays, and the buckets opened between are empty), so the same bits,
+            // without walking the 60 again. That is every bucket a window opens in its first W
+            // (a series' first hour, with a 1h window, after each start), and after a gap.
+            extended = foldedAt == newest && extendFold(closing: newest, ringOldest: index.subtractingSaturated(Int64(Window.slots - 1)))
             codes?.close(into: Window.slot(newest))
             var i = newest
             while i < index {
@@ -198,6 +205,18 @@ struct Window {
             }
         }
         newest = index
+        if extended { foldedAt = index }
+    }
+
+    /// Adds bucket `closing` to the kept fold of the closed buckets when the oldest of them
+    /// with samples is in the ring that starts at `ringOldest`; false (nothing done) when not.
+    private mutating func extendFold(closing: Int64, ringOldest: Int64) -> Bool {
+        let stride = Int(cellsPerBucket), keep = Window.slots * stride
+        guard Int64(bitPattern: cells[keep + stride].bitPattern) >= ringOldest else { return false }
+        var fold = Fold(cells, at: keep, needs)
+        fold.add(cells, Window.slot(closing) * stride, index: closing, needs)
+        fold.store(into: &cells, at: keep, needs)
+        return true
     }
 
     /// The index of the bucket holding time `t`: ⌊(t + phase) / ⌈W/60⌉⌋, without the division when

@@ -248,11 +248,22 @@ func benchScrapeParse() {
 func benchEvaluate(_ data: Data, _ ranges: [Range<Int>]) -> Double {
     let base = evaluateScenario("decode_evaluate", data, ranges, rules: Workload.rules(), series: Workload.series)
     if ProcessInfo.processInfo.environment["BENCH_ONLY_BASE"] != nil { return base } // for callgrind
+    benchFloor(data, ranges, base: base)
     evaluateScenario("decode_evaluate_rules_x10", data, ranges, rules: Workload.rules(metrics: Workload.metrics * 10),
                      series: Workload.series, base: base)
     let (wide, wideRanges) = Workload.lines(ranges.count, seriesPerMetric: Workload.seriesPerMetric * 10)
     evaluateScenario("decode_evaluate_series_x10", wide, wideRanges, rules: Workload.rules(), series: Workload.series * 10, base: base)
     return base
+}
+
+/// decode_evaluate's floor (`Floor`) against the same ceiling, and the engine's cost a sample
+/// over the floor's.
+func benchFloor(_ data: Data, _ ranges: [Range<Int>], base: Double) {
+    var fields = againstCeiling({ Floor.run(data, ranges, series: Workload.series, warmUp: min(Workload.series, ranges.count / 2)) },
+                                ceiling: { Ceiling.scan(data, ranges, sumInto: Workload.series) }, items: ranges.count, rate: "samples_per_s")
+    let ns = 1e9 / max(Double(fields.first { $0.0 == "samples_per_s" }?.1 ?? "0") ?? 0, 1)
+    fields += [("ns_per_sample", f(ns, 1)), ("decode_evaluate_ns_over_floor", f(base / ns, 2))]
+    line(fields)
 }
 
 /// decode_evaluate as a vigil that has run for a while sees it: the same stream, timed only
