@@ -263,8 +263,8 @@ extension Engine {
             seriesState.append(SeriesState(windowBase: Int32(windows.count), windowCount: UInt8(specs.count)))
             guard !specs.isEmpty else { continue }
             let seed = phaseSeed(of: id)
-            windows += specs.map { Window(width: $0.width, needs: $0.needs, phaseSeed: seed) }
-            windowHints += repeatElement(.min, count: specs.count)
+            windows.append(contentsOf: specs.map { Window(width: $0.width, needs: $0.needs, phaseSeed: seed) })
+            windowHints.append(contentsOf: repeatElement(.min, count: specs.count))
         }
         symbols.newSeries.removeAll(keepingCapacity: true)
     }

@@ -66,6 +66,9 @@ public final class Engine {
     deinit {
         lastEvaluated.deallocate()
         sampleSteps.deallocate()
+        seriesState.free()
+        windows.free()
+        windowHints.free()
     }
 
     /// When each rule was last evaluated, by name (the on-call page's rules).
@@ -105,13 +108,13 @@ public final class Engine {
         var windowCount: UInt8
     }
 
-    @exclusivity(unchecked) var seriesState: [SeriesState] = []
-    /// Every series' windows in one array (`SeriesState.windowBase`).
-    @exclusivity(unchecked) var windows: [Window] = []
+    @exclusivity(unchecked) var seriesState = OwnedBuffer<SeriesState>()
+    /// Every series' windows in one buffer (`SeriesState.windowBase`).
+    @exclusivity(unchecked) var windows = OwnedBuffer<Window>()
     /// Per window (as `windows`): the deadline its sole simple reader last scheduled for this
     /// series (`SampleStep.soleReader`; `.min`: none known), so a sample whose evaluation finds
     /// the window's next change where it was schedules nothing (`stepSimple`).
-    @exclusivity(unchecked) var windowHints: [Int64] = []
+    @exclusivity(unchecked) var windowHints = OwnedBuffer<Int64>()
 
     @exclusivity(unchecked) var lastMessage: Int64
     var connected = true
@@ -208,9 +211,9 @@ public final class Engine {
                 }
             }
         }
-        windows = newWindows
+        windows.replaceAll(with: newWindows)
         // The deadlines are dropped below: no window's is scheduled any more.
-        windowHints = Array(repeating: .min, count: windows.count)
+        windowHints.replaceAll(with: repeatElement(.min, count: windows.count))
         for id in seriesState.indices {
             seriesState[id].windowBase = newBase[id]
             seriesState[id].windowCount = newCount[id]
@@ -317,6 +320,6 @@ extension Engine {
 
     /// Approximate bytes held by series state, windows, deadlines and symbols.
     public var memoryBytes: Int {
-        symbols.memoryBytes + seriesState.capacity * MemoryLayout<SeriesState>.stride + windows.reduce(0) { $0 + $1.memoryBytes } + scheduled.memoryBytes
+        symbols.memoryBytes + seriesState.capacity * MemoryLayout<SeriesState>.stride + windows.indices.reduce(0) { $0 + windows[$1].memoryBytes } + scheduled.memoryBytes
     }
 }
