@@ -10,13 +10,13 @@ extension Engine {
     /// false, keeping its last value; unless it was restored from the journal and the grace
     /// period for its series to come back is not over.
     func goFalse(rule r: Int, labels: Int32) {
-        guard now.nanoseconds >= restoredUntil, let inst = instances[r][labels] else { return }
+        guard activeInstances[r] > 0, now.nanoseconds >= restoredUntil, let inst = instances[r][labels] else { return }
         step(rule: r, labels: labels, holds: false, value: inst.value, isString: inst.isString, hint: .max, staleAt: .max)
     }
 
     func step(rule r: Int, labels: Int32, holds: Bool, value: Double, isString: Bool, hint: Int64, staleAt: Int64) {
         if hint != .max { schedule(rule: r, labels: labels, at: hint) }
-        let current = instances[r].isEmpty ? nil : instances[r][labels]
+        let current = activeInstances[r] == 0 ? nil : instances[r][labels]
         // Nothing holds and nothing is active: nothing to step (the common case of a quiet rule).
         if !holds, current == nil { return }
         let rule = rules[r]
@@ -24,6 +24,7 @@ extension Engine {
                                                       holdFor: rule.holdFor, resolveAfter: rule.resolveAfter)
         next?.isString = isString
         instances[r][labels] = next
+        activeInstances[r] = Int32(instances[r].count)
         if recordsChanges, next != current { changedInstances.insert(Int64(r) << 32 | Int64(UInt32(bitPattern: labels))) }
         if let report { emit(rule: r, labels: labels, state: report, value: value, isString: isString) }
         if let timer { schedule(rule: r, labels: labels, at: timer) }
@@ -105,6 +106,7 @@ extension Engine {
             restored.insert(r)
             if state == .pending { schedule(rule: r, labels: labels, at: max(now.nanoseconds.addingSaturated(1), p.activeAt.addingSaturated(rules[r].holdFor))) }
         }
+        countInstances()
         restoredUntil = now.nanoseconds.addingSaturated(config.staleAfter)
         for r in restored { schedule(rule: r, labels: 0, at: restoredUntil) }
         return kept == persisted.count && instances.reduce(0) { $0 + $1.count } == persisted.count

@@ -66,6 +66,7 @@ public final class Engine {
     deinit {
         lastEvaluated.deallocate()
         sampleSteps.deallocate()
+        activeInstances.deallocate()
         seriesState.free()
         windows.free()
         windowHints.free()
@@ -134,6 +135,10 @@ public final class Engine {
 
     // Per rule: instances by label set, and recent state changes for flapping.
     @exclusivity(unchecked) var instances: [[Int32: Instance]] = []
+    /// How many instances each rule has (`instances[r].count`, kept beside it by `step` and
+    /// `restore`): a quiet rule's step tests it, not its map. A buffer of its own, as
+    /// `lastEvaluated`.
+    var activeInstances = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
     /// Whether to remember which instances change, for a journal (`takeInstanceChanges`).
     @exclusivity(unchecked) public var recordsChanges = false
     /// `rule << 32 | labels` of the instances changed since the last take.
@@ -168,6 +173,7 @@ public final class Engine {
         decoder.maxClockSkew = config.maxClockSkew
         install(lint)
         instances = Array(repeating: [:], count: self.rules.count)
+        countInstances()
         changes = Array(repeating: [:], count: self.rules.count)
         // Every rule once at the start: some hold with no sample at all (`absent(x)`, `up == 0`)
         // or will by time alone (`time_since_last_update > 30s`).
@@ -189,6 +195,7 @@ public final class Engine {
                 changes[r] = oldChanges[o]
             }
         }
+        countInstances()
         // Re-lay the windows: a (metric, width) that still exists keeps its samples (a bucketed
         // one only if it already kept what the new rules ask of it).
         growSeries()
@@ -279,6 +286,13 @@ public final class Engine {
     }
 
     public var ruleCount: Int { rules.count }
+
+    /// Sets `activeInstances` from `instances`, after they were set whole.
+    func countInstances() {
+        activeInstances.deallocate()
+        activeInstances = .allocate(capacity: instances.count)
+        for r in instances.indices { activeInstances[r] = Int32(instances[r].count) }
+    }
 
     /// The earliest time the engine must be advanced to, if any.
     public var nextDeadline: Instant? { heap.peek.map { Instant(nanoseconds: $0.at) } }
