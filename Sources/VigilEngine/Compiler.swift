@@ -119,6 +119,16 @@ struct SimpleCondition {
         }
     }
 
+    /// A condition that is never stepped (`SampleStep` of a general rule).
+    init(placeholder: Void) {
+        metric = -1
+        hasMatchers = false
+        spec = -1
+        function = .last
+        op = .greater
+        threshold = .nan
+    }
+
     private static func constant(_ n: Node) -> Double? {
         switch n {
         case .number(let x): x
@@ -144,11 +154,21 @@ struct SimpleCondition {
 /// the pass reads of the rule in one plain record.
 struct SampleStep {
     let rule: Int32
-    /// Its fast-path shape (nil: the general evaluator).
-    let simple: SimpleCondition?
+    /// Whether it has the fast path's shape (`condition`); if not, the general evaluator's.
+    let isSimple: Bool
     /// The only simple rule of its metric reading its window: its next deadline for a series is
     /// remembered in `Engine.windowHints`.
     let soleReader: Bool
+    /// Its shape when simple (a placeholder, never read, when not): not an optional, whose
+    /// unwrapping copied the whole record on every rule a sample steps.
+    let condition: SimpleCondition
+
+    init(rule: Int32, simple: SimpleCondition?, soleReader: Bool) {
+        self.rule = rule
+        isSimple = simple != nil
+        self.soleReader = soleReader
+        condition = simple ?? SimpleCondition(placeholder: ())
+    }
 }
 
 /// One alert rule, ready to evaluate (a class, so reading one on the hot path copies nothing).

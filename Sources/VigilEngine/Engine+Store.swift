@@ -210,18 +210,19 @@ extension Engine {
         let numeric = readsAsNumbers(metric)
         let t = now.nanoseconds
         let state = reading(id)
-        let steps = sampleSteps
+        let range = rules(reading: metric) // within `sampleSteps`
+        guard !range.isEmpty, let steps = sampleSteps.baseAddress else { return }
         var stepped = 0
-        for k in rules(reading: metric) {
-            let step = steps[k]
-            let r = Int(step.rule)
-            guard numeric, let c = step.simple else {
+        for k in range {
+            let step = steps + k
+            let r = Int(step.pointee.rule)
+            guard numeric, step.pointee.isSimple else {
                 evaluate(rule: r, focus: labels, series: series)
                 continue
             }
             stepped += 1
             lastEvaluated[r] = t
-            stepSimple(rule: r, c, series: id, labels: labels, state, memo: step.soleReader ? .reuse : .none)
+            stepSimple(rule: r, step.pointee.condition, series: id, labels: labels, state, memo: step.pointee.soleReader ? .reuse : .none)
         }
         evaluations += stepped
     }
