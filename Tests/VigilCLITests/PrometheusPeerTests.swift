@@ -18,8 +18,8 @@ struct PrometheusPeerTests {
         from prometheus_client import Histogram, start_http_server
         latency = Histogram('feed_latency_seconds', 'Feed latency', ['venue'])
         latency.labels('kalshi')
-        start_http_server(int(sys.argv[1]), addr='127.0.0.1')
-        print('ready', flush=True)
+        server, _ = start_http_server(0, addr='127.0.0.1')
+        print('ready', server.server_port, flush=True)
         sys.stdin.readline()
         for i in range(1000):
             latency.labels('kalshi').observe(5.0 * i / 1000)
@@ -27,11 +27,19 @@ struct PrometheusPeerTests {
         sys.stdin.readline()
         """
 
-    /// Reads the child's output until it has said `word` (or ended); what it said.
+    /// The port an exporter said it serves on (`ready PORT`): it binds port 0 and says which it
+    /// got, so no other socket can take a port between a pick and its bind.
+    static func port(in said: String) -> UInt16? {
+        guard let line = said.split(separator: "\n").first(where: { $0.hasPrefix("ready ") }) else { return nil }
+        return UInt16(line.dropFirst("ready ".count).trimmingCharacters(in: .whitespaces))
+    }
+
+    /// Reads the child's output until it has said `word` and its line has ended (or the child
+    /// ended); what it said.
     static func said(_ word: String, on pipe: Pipe) async -> String {
         await offPool {
             var text = ""
-            while !text.contains(word) {
+            while !(text.contains(word) && text.hasSuffix("\n")) {
                 let data = pipe.fileHandleForReading.availableData
                 if data.isEmpty { break } // it ended
                 text += String(decoding: data, as: UTF8.self)
@@ -40,13 +48,13 @@ struct PrometheusPeerTests {
         }
     }
 
-    /// A python child running `script` with `port` as its argument, reading `stdin` and
-    /// writing `stdout` (the exporters of these tests and `ScrapeRunTests`).
-    static func startExporter(_ script: String, port: UInt16, in work: URL) throws -> (process: Process, stdin: Pipe, stdout: Pipe) {
+    /// A python child running `script`, reading `stdin` and writing `stdout` (the exporters of
+    /// these tests and `ScrapeRunTests`, which say their port: `port(in:)`).
+    static func startExporter(_ script: String, in work: URL) throws -> (process: Process, stdin: Pipe, stdout: Pipe) {
         try Data(script.utf8).write(to: work.appendingPathComponent("exporter.py"))
         let exporter = Process()
         exporter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        exporter.arguments = ["python3", work.appendingPathComponent("exporter.py").path, "\(port)"]
+        exporter.arguments = ["python3", work.appendingPathComponent("exporter.py").path]
         let stdin = Pipe(), stdout = Pipe()
         exporter.standardInput = stdin
         exporter.standardOutput = stdout
@@ -97,11 +105,10 @@ struct PrometheusPeerTests {
         defer { try? FileManager.default.removeItem(at: work) }
 
         // The exporter.
-        let port = RunningVigil.freeTCPPort()
-        let (exporter, toExporter, fromExporter) = try Self.startExporter(Self.exporter, port: port, in: work)
+        let (exporter, toExporter, fromExporter) = try Self.startExporter(Self.exporter, in: work)
         defer { Self.end(exporter) }
         let ready = await Self.said("ready", on: fromExporter)
-        #expect(ready.contains("ready"), "\(ready)")
+        let port = try #require(Self.port(in: ready), "the exporter said no port: \(ready)")
 
         // A real Prometheus scraping it every second.
         let (prometheus, promPort) = try Self.startPrometheus(scraping: "127.0.0.1:\(port)", job: "trader", in: work)

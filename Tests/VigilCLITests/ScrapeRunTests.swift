@@ -10,7 +10,8 @@ struct ScrapeRunTests {
     static let python: String? = pythonImports("prometheus_client") ? "python3" : nil
     static let skip = "python3 with prometheus_client is not installed here (pip install prometheus_client); .ci/run installs it"
 
-    /// The trader's metrics, as the seed's trader declares them, served on `port`.
+    /// The trader's metrics, as the seed's trader declares them, served on a port it picks and
+    /// says (`ready PORT`).
     static let exporter = """
         import sys, time
         from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -18,8 +19,8 @@ struct ScrapeRunTests {
         latency = Histogram('feed_latency_seconds', 'Feed latency', ['venue'])
         positions = Gauge('active_positions', 'Open positions')
         positions.set(7)
-        start_http_server(int(sys.argv[1]), addr='127.0.0.1')
-        print('ready', flush=True)
+        server, _ = start_http_server(0, addr='127.0.0.1')
+        print('ready', server.server_port, flush=True)
         while True:
             trades.labels('kalshi', 'filled').inc()
             latency.labels('kalshi').observe(3.0)
@@ -32,11 +33,10 @@ struct ScrapeRunTests {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-scrape-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
-        let port = RunningVigil.freeTCPPort()
-        let (exporter, _, ready) = try PrometheusPeerTests.startExporter(Self.exporter, port: port, in: work)
+        let (exporter, _, ready) = try PrometheusPeerTests.startExporter(Self.exporter, in: work)
         defer { PrometheusPeerTests.end(exporter) }
         let said = await PrometheusPeerTests.said("ready", on: ready)
-        #expect(said.contains("ready"), "\(said)")
+        let port = try #require(PrometheusPeerTests.port(in: said), "the exporter said no port: \(said)")
 
         let conf = work.appendingPathComponent("vigil.conf")
         try Data("""
