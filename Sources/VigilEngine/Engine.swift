@@ -334,6 +334,7 @@ extension Engine {
 
     /// Approximate bytes held by series state, windows, deadlines and symbols.
     public var memoryBytes: Int {
-        symbols.memoryBytes + seriesState.capacity * MemoryLayout<SeriesState>.stride + windows.indices.reduce(0) { $0 + windows[$1].memoryBytes } + scheduled.memoryBytes
+        symbols.memoryBytes + seriesState.capacity * MemoryLayout<SeriesState>.stride + windows.indices.reduce(0) { $0 + windows[$1].memoryBytes }
+            + windowHints.capacity * MemoryLayout<Int64>.stride + scheduled.memoryBytes
     }
 }

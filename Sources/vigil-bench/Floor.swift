@@ -38,25 +38,68 @@ enum Floor {
 
     /// One run over `ranges`, the first `warmUp` lines untimed. Seconds and the scenario's fields.
     static func run(_ data: Data, _ ranges: [Range<Int>], series: Int, warmUp: Int) -> (Double, [(String, String)]) {
+        var floor = Floor.State(series: series)
+        defer { floor.free() }
+        var seconds = 0.0
+        data.withUnsafeBytes { raw in
+            floor.feed(raw, ranges[..<warmUp])
+            floor.samples = 0
+            let start = nowNanos()
+            floor.feed(raw, ranges[warmUp...])
+            seconds = Double(nowNanos() - start) / 1e9
+        }
+        precondition(floor.samples == ranges.count - warmUp && floor.capped == 0, "floor: every line is one sample")
+        return (seconds, [("bench", "\"decode_evaluate_floor\""), ("series", "\(floor.symbols.seriesCount)"), ("samples", "\(floor.samples)"),
+                          ("holds", "\(floor.holds)"), ("deadlines_moved", "\(floor.deadlines)"),
+                          ("samples_per_s", f(Double(floor.samples) / seconds, 0))])
+    }
+
+    /// A run's state, a value whose methods mutate it in place: local functions over captured
+    /// variables would pay the runtime's exclusivity checks on each access (a third of the
+    /// floor's instructions when it was written so).
+    struct State {
         let symbols = Symbols(seriesCap: 10_000, seriesTotalCap: 1_000_000)
         var decoder = LineDecoder()
-        let heads = UnsafeMutableBufferPointer<SeriesHead>.allocate(capacity: series)
-        heads.initialize(repeating: SeriesHead())
-        let cells = UnsafeMutableBufferPointer<Double>.allocate(capacity: series * Int(buckets) * 2)
-        cells.initialize(repeating: 0)
-        defer {
-            heads.deallocate()
-            cells.deallocate()
-        }
-        // Each metric's thresholds (the same for every metric here, read as a compiled rule set
-        // would be): hot, held, kalshi, avg.
+        let series: Int
+        let heads: UnsafeMutableBufferPointer<SeriesHead>
+        let cells: UnsafeMutableBufferPointer<Double>
+        /// Each metric's thresholds (the same for every metric here, read as a compiled rule set
+        /// would be): hot, held, kalshi, avg.
         let thresholds: [Double] = (0..<Workload.metrics).flatMap { _ -> [Double] in [950, 900, 980, 800] }
         let kalshi = Label("venue", "kalshi")
         var holds = 0, deadlines = 0, samples = 0, capped = 0
         var out: [Sample] = []
-        out.reserveCapacity(1024)
 
-        func step(_ s: Sample) {
+        init(series: Int) {
+            self.series = series
+            heads = .allocate(capacity: series)
+            heads.initialize(repeating: SeriesHead())
+            cells = .allocate(capacity: series * Int(buckets) * 2)
+            cells.initialize(repeating: 0)
+            out.reserveCapacity(1024)
+        }
+
+        func free() {
+            heads.deallocate()
+            cells.deallocate()
+        }
+
+        /// Decodes `lines` in batches of 1,000, as the engine does, and steps each batch's samples.
+        mutating func feed(_ raw: UnsafeRawBufferPointer, _ lines: ArraySlice<Range<Int>>) {
+            for r in lines {
+                if out.count >= 1000 { stepAll() }
+                _ = decoder.decode(UnsafeRawBufferPointer(rebasing: raw[r]), arrival: Instant(nanoseconds: 0), symbols: symbols, into: &out, capped: &capped)
+            }
+            stepAll()
+        }
+
+        private mutating func stepAll() {
+            for k in out.indices { step(out[k]) }
+            samples += out.count
+            out.removeAll(keepingCapacity: true)
+        }
+
+        private mutating func step(_ s: Sample) {
             let id = Int(s.series)
             precondition(id < series, "floor: more series than the workload's")
             let t = s.time.nanoseconds, v = s.value
@@ -105,31 +148,5 @@ enum Floor {
             heads[id] = h
             holds += held
         }
-
-        func feed(_ raw: UnsafeRawBufferPointer, _ lines: ArraySlice<Range<Int>>) {
-            for r in lines {
-                if out.count >= 1000 {
-                    for s in out { step(s) }
-                    samples += out.count
-                    out.removeAll(keepingCapacity: true)
-                }
-                _ = decoder.decode(UnsafeRawBufferPointer(rebasing: raw[r]), arrival: Instant(nanoseconds: 0), symbols: symbols, into: &out, capped: &capped)
-            }
-            for s in out { step(s) }
-            samples += out.count
-            out.removeAll(keepingCapacity: true)
-        }
-
-        var seconds = 0.0
-        data.withUnsafeBytes { raw in
-            feed(raw, ranges[..<warmUp])
-            samples = 0
-            let start = nowNanos()
-            feed(raw, ranges[warmUp...])
-            seconds = Double(nowNanos() - start) / 1e9
-        }
-        precondition(samples == ranges.count - warmUp && capped == 0, "floor: every line is one sample")
-        return (seconds, [("bench", "\"decode_evaluate_floor\""), ("series", "\(symbols.seriesCount)"), ("samples", "\(samples)"),
-                          ("holds", "\(holds)"), ("deadlines_moved", "\(deadlines)"), ("samples_per_s", f(Double(samples) / seconds, 0))])
     }
 }
