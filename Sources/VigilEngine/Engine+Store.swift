@@ -222,6 +222,12 @@ extension Engine {
             }
             stepped += 1
             lastEvaluated[r] = t
+            // A threshold on the last value, of a rule with no instance anywhere (a quiet rule,
+            // the usual case): its step does nothing unless the value holds (it schedules
+            // nothing, and "go false" finds no instance), so that is all it is asked.
+            if step.pointee.condition.spec < 0, activeInstances[r] == 0 {
+                guard let v = state.last, step.pointee.condition.holds(v) else { continue }
+            }
             stepSimple(rule: r, step.pointee.condition, series: id, labels: labels, state, memo: step.pointee.soleReader ? .reuse : .none)
         }
         evaluations += stepped
