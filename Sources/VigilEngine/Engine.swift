@@ -219,7 +219,9 @@ public final class Engine {
             }
         }
         windows.replaceAll(with: newWindows)
-        // The deadlines are dropped below: no window's is scheduled any more.
+        // The deadlines are dropped below: no window's is scheduled any more. (The evaluation of
+        // every rule after it records each sole reader's again; forgetting them here keeps that
+        // from being what a sample's pass relies on.)
         windowHints.replaceAll(with: repeatElement(.min, count: windows.count))
         for id in seriesState.indices {
             seriesState[id].windowBase = newBase[id]

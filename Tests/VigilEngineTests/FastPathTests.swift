@@ -130,10 +130,10 @@ struct WindowDeadlineMemoTests {
         #expect(fast == general)
     }
 
-    @Test func aReloadForgetsTheRememberedDeadlines() {
-        // Samples at 0 and 1 s schedule the window's deadline (30 s) and remember it; a reload
-        // empties the schedule. The sample after it finds the same deadline and must schedule
-        // it again, or the alert never resolves.
+    @Test func aReloadSchedulesTheRememberedDeadlinesAgain() {
+        // A sample at 0 s schedules the window's deadline (30 s) and remembers it; a reload
+        // empties the schedule. Its evaluation of every series, and the sample after it, find
+        // the same deadline remembered: it must be scheduled again, or the alert never resolves.
         let (fast, general) = both { rig in
             rig.metric(0, "x", 10, #"{"venue":"kalshi"}"#)
             rig.run(to: 15)
