@@ -37,7 +37,7 @@ enum Floor {
     }
 
     /// One run over `ranges`, the first `warmUp` lines untimed. Seconds and the scenario's fields.
-    static func run(_ data: Data, _ ranges: [Range<Int>], series: Int, warmUp: Int) -> (Double, [(String, String)]) {
+    static func run(_ name: String, _ data: Data, _ ranges: [Range<Int>], series: Int, warmUp: Int) -> (Double, [(String, String)]) {
         var floor = Floor.State(series: series)
         defer { floor.free() }
         var seconds = 0.0
@@ -49,7 +49,7 @@ enum Floor {
             seconds = Double(nowNanos() - start) / 1e9
         }
         precondition(floor.samples == ranges.count - warmUp && floor.capped == 0, "floor: every line is one sample")
-        return (seconds, [("bench", "\"decode_evaluate_floor\""), ("series", "\(floor.symbols.seriesCount)"), ("samples", "\(floor.samples)"),
+        return (seconds, [("bench", "\"\(name)\""), ("series", "\(floor.symbols.seriesCount)"), ("samples", "\(floor.samples)"),
                           ("holds", "\(floor.holds)"), ("deadlines_moved", "\(floor.deadlines)"),
                           ("samples_per_s", f(Double(floor.samples) / seconds, 0))])
     }

@@ -248,7 +248,7 @@ func benchScrapeParse() {
 func benchEvaluate(_ data: Data, _ ranges: [Range<Int>]) -> Double {
     let base = evaluateScenario("decode_evaluate", data, ranges, rules: Workload.rules(), series: Workload.series)
     if ProcessInfo.processInfo.environment["BENCH_ONLY_BASE"] != nil { return base } // for callgrind
-    benchFloor(data, ranges, base: base)
+    benchFloor(of: "decode_evaluate", data, ranges, warmUp: min(Workload.series, ranges.count / 2), engineNs: base)
     evaluateScenario("decode_evaluate_rules_x10", data, ranges, rules: Workload.rules(metrics: Workload.metrics * 10),
                      series: Workload.series, base: base)
     let (wide, wideRanges) = Workload.lines(ranges.count, seriesPerMetric: Workload.seriesPerMetric * 10)
@@ -256,24 +256,26 @@ func benchEvaluate(_ data: Data, _ ranges: [Range<Int>]) -> Double {
     return base
 }
 
-/// decode_evaluate's floor (`Floor`) against the same ceiling, and the engine's cost a sample
-/// over the floor's.
-func benchFloor(_ data: Data, _ ranges: [Range<Int>], base: Double) {
-    var fields = againstCeiling({ Floor.run(data, ranges, series: Workload.series, warmUp: min(Workload.series, ranges.count / 2)) },
+/// A decode_evaluate scenario's floor (`Floor`, the same lines and warm-up) against the same
+/// ceiling, and the engine's cost a sample (`engineNs`) over the floor's.
+func benchFloor(of scenario: String, _ data: Data, _ ranges: [Range<Int>], warmUp: Int, engineNs: Double) {
+    var fields = againstCeiling({ Floor.run(scenario + "_floor", data, ranges, series: Workload.series, warmUp: warmUp) },
                                 ceiling: { Ceiling.scan(data, ranges, sumInto: Workload.series) }, items: ranges.count, rate: "samples_per_s")
     let ns = 1e9 / max(Double(fields.first { $0.0 == "samples_per_s" }?.1 ?? "0") ?? 0, 1)
-    fields += [("ns_per_sample", f(ns, 1)), ("decode_evaluate_ns_over_floor", f(base / ns, 2))]
+    fields += [("ns_per_sample", f(ns, 1)), ("\(scenario)_ns_over_floor", f(engineNs / ns, 2))]
     line(fields)
 }
 
 /// decode_evaluate as a vigil that has run for a while sees it: the same stream, timed only
 /// after 310 s of it (3.1 M lines, untimed), when every series' 5-minute window has turned to
 /// buckets and filled its ring, so no sample pays the exact ring, its growth or the switch.
-/// Its ceiling is the same scan over all the lines. Alone: `vigil-bench steady`.
+/// Its ceiling is the same scan over all the lines, and its floor the same warm-up and lines
+/// through `Floor`. Alone: `vigil-bench steady`.
 func benchSteady(lines: Int, base: Double? = nil) {
     let warm = 3_100_000
     let (data, ranges) = Workload.lines(warm + lines)
-    evaluateScenario("decode_evaluate_steady", data, ranges, rules: Workload.rules(), series: Workload.series, warmUp: warm, base: base)
+    let ns = evaluateScenario("decode_evaluate_steady", data, ranges, rules: Workload.rules(), series: Workload.series, warmUp: warm, base: base)
+    if ProcessInfo.processInfo.environment["BENCH_ONLY_BASE"] == nil { benchFloor(of: "decode_evaluate_steady", data, ranges, warmUp: warm, engineNs: ns) }
 }
 
 /// One decode_evaluate scenario; returns its ns per sample.
