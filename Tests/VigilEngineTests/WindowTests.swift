@@ -125,6 +125,43 @@ struct WindowTests {
         #expect(compared > 8000)
     }
 
+    /// A window keeping counts and sums switches from raw samples to buckets in one pass when
+    /// its samples come in order (`bulkAddCounts`, the engine's case); fed the same stream as
+    /// one that keeps more (and so adds each sample on its own), its count, sum and avg, and
+    /// their hints, are the same to the bit, right after the switch and on. Widths whose
+    /// buckets divide them and do not, phases, negative times, repeated instants.
+    @Test func theOnePassSwitchHoldsWhatSampleBySampleHolds() {
+        var choices = Choices(seed: 21)
+        var scratch = WindowScratch()
+        let s: Int64 = 1_000_000_000
+        var switched = 0, compared = 0
+        for round in 0..<60 {
+            let width = [60 * s, 300 * s, 7 * s + 3][round % 3]
+            let seed = choices.next(1 << 40)
+            var a = Window(width: width, needs: .sum, phaseSeed: seed), b = Window(width: width, needs: [.sum, .max], phaseSeed: seed)
+            var t = Int64(choices.next(2_000_000)) * s - 1_000_000 * s
+            for k in 0..<120 {
+                t += Int64(choices.next(UInt64(width / 50))) // ~100 a window: it switches within the first W or so
+                let value = Double(choices.next(1000)) / 10 * [1e-3, 1, 1e9][Int(choices.next(3))]
+                let before = a.isBucketed
+                a.add(time: t, value: value)
+                b.add(time: t, value: value)
+                #expect(a.isBucketed == b.isBucketed, "round \(round), sample \(k)")
+                guard a.isBucketed else { continue }
+                if !before { switched += 1 }
+                for at in [t, t + Int64(choices.next(UInt64(width / 10)))] {
+                    let f = [WindowFunction.avg, .sum, .count][Int(choices.next(3))]
+                    #expect(a.evaluate(f, at: at, scratch: &scratch)?.bitPattern == b.evaluate(f, at: at, scratch: &scratch)?.bitPattern, "round \(round): \(f) at \(at)")
+                    let (x, y) = (a.evaluateInPlace(f, at: at, scratch: &scratch), b.evaluateInPlace(f, at: at, scratch: &scratch))
+                    #expect(x?.value.bitPattern == y?.value.bitPattern && x?.hint == y?.hint, "round \(round): \(f) at \(at) in place")
+                    compared += 1
+                }
+            }
+        }
+        #expect(switched == 60)
+        #expect(compared > 2_000)
+    }
+
     /// An exact window keeps the sum its last `sum` or `avg` found (`rawSum`) and adds only the
     /// samples since; whatever the stream does (samples leaving, the ring compacting, late
     /// samples, evaluations before the newest sample or between samples, a run of samples with
