@@ -364,7 +364,22 @@ struct Window {
         } else {
             // The oldest sample inside is what leaves next: one search for both.
             let start = firstRaw(at: t)
-            value = evaluateRaw(f, from: start, at: t, scratch: &scratch, keep: true)
+            switch f {
+            case .count, .sum, .avg:
+                // The usual raw evaluation, here rather than through `evaluateRaw`'s call and
+                // switch (the same code: `rawEnd`, `keptRawSum`).
+                let end = rawEnd(from: start, at: t), n = end - start
+                if n < 1 {
+                    value = nil
+                } else if f == .count {
+                    value = Double(n)
+                } else {
+                    let sum = keptRawSum(start, end, keep: true)
+                    value = f == .sum ? sum : sum / Double(n)
+                }
+            default:
+                value = evaluateRaw(f, from: start, at: t, scratch: &scratch, keep: true)
+            }
             expiry = start < raw.count ? raw[start].time.addingSaturated(width) : nil
         }
         guard let value else { return nil }
@@ -386,11 +401,30 @@ struct Window {
         return start
     }
 
+    /// The end of the raw samples from `start` at or before `t` (those after it came later).
+    @inline(__always) private func rawEnd(from start: Int, at t: Int64) -> Int {
+        var end = raw.count
+        while end > start, raw[end - 1].time > t { end -= 1 }
+        return end
+    }
+
+    /// The sum of `raw[start..<end]`, oldest first; with `keep`, from the one kept (`rawSum`)
+    /// while it holds (its start is `start` and it ends at or before `end`), and kept after.
+    @inline(__always) private mutating func keptRawSum(_ start: Int, _ end: Int, keep: Bool) -> Double {
+        var sum = 0.0, from = start
+        if keep, Int(sumFrom) == start, Int(sumTo) <= end, sumTo > sumFrom {
+            sum = rawSum
+            from = Int(sumTo)
+        }
+        for k in from..<end { sum += raw[k].value }
+        if keep { (sumFrom, sumTo, rawSum) = (Int32(start), Int32(end), sum) }
+        return sum
+    }
+
     /// `f` over the raw samples from `start` (`firstRaw(at: t)`) up to `t`; with `keep`, a sum
     /// starts from the one kept (`rawSum`) and is kept for the next call.
     private mutating func evaluateRaw(_ f: WindowFunction, from start: Int, at t: Int64, scratch: inout WindowScratch, keep: Bool) -> Double? {
-        var end = raw.count
-        while end > start, raw[end - 1].time > t { end -= 1 }
+        let end = rawEnd(from: start, at: t)
         let n = end - start
         guard n >= f.samplesNeeded else { return nil }
         switch f {
@@ -398,14 +432,7 @@ struct Window {
         case .last: return raw[end - 1].value
         case .delta: return raw[end - 1].value - raw[start].value
         case .avg, .sum:
-            // The kept sum holds while its start does and it ends at or before `end`.
-            var sum = 0.0, from = start
-            if keep, Int(sumFrom) == start, Int(sumTo) <= end, sumTo > sumFrom {
-                sum = rawSum
-                from = Int(sumTo)
-            }
-            for k in from..<end { sum += raw[k].value }
-            if keep { (sumFrom, sumTo, rawSum) = (Int32(start), Int32(end), sum) }
+            let sum = keptRawSum(start, end, keep: keep)
             return f == .sum ? sum : sum / Double(n)
         case .stddev:
             var sum = 0.0
