@@ -43,7 +43,7 @@ extension Engine {
     private func decodeAndApply(count: Int, line: (Int, (UnsafeRawBufferPointer) -> Void) -> Void, arrival: Instant,
                                 _ report: (Int, RejectReason) -> Void) {
         decoded.clear()
-        decodedLine.clear()
+        decodedLine.removeAll()
         // Each line is reported at most once, whichever phase finds it wanting: those reported
         // for `series_cap` here (in order) are not reported again for `out_of_order` below.
         cappedLines.clear()

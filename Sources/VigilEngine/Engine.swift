@@ -70,6 +70,7 @@ public final class Engine {
         seriesState.free()
         windows.free()
         windowHints.free()
+        decodedLine.free()
     }
 
     /// When each rule was last evaluated, by name (the on-call page's rules).
@@ -130,7 +131,7 @@ public final class Engine {
     var bucketBounds: [Int32: Double] = [:]
     var labelsWithout: [Int64: Int32] = [:]
     /// The batch line each of `decoded` came from, and the lines reported for `series_cap`.
-    @exclusivity(unchecked) var decodedLine: [Int32] = []
+    @exclusivity(unchecked) var decodedLine = OwnedBuffer<Int32>()
     @exclusivity(unchecked) var cappedLines: [Int32] = []
 
     // Per rule: instances by label set, and recent state changes for flapping.

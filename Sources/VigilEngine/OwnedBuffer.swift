@@ -1,5 +1,5 @@
-/// A growable array that one owner keeps and never shares: the engine's per-series records and
-/// windows. An `Array` checks, on every write through its subscript, that its storage is not
+/// A growable array that one owner keeps and never shares: the engine's per-series records,
+/// windows, and the batch line each decoded sample came from. An `Array` checks, on every write through its subscript, that its storage is not
 /// shared (a call into the runtime), and a sample writes several: its series' record, each
 /// window it adds to, each window a rule evaluates in place. Here an element is written in
 /// place through the buffer's address, with its index checked against the count and nothing
@@ -42,10 +42,15 @@ struct OwnedBuffer<Element> {
         }
     }
 
-    /// Replaces every element with `elements`, keeping the storage where it is large enough.
-    mutating func replaceAll<C: Collection>(with elements: C) where C.Element == Element {
+    /// Removes every element and keeps the storage.
+    mutating func removeAll() {
         base?.deinitialize(count: count)
         count = 0
+    }
+
+    /// Replaces every element with `elements`, keeping the storage where it is large enough.
+    mutating func replaceAll<C: Collection>(with elements: C) where C.Element == Element {
+        removeAll()
         append(contentsOf: elements)
     }
 
