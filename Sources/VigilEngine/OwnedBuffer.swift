@@ -1,9 +1,9 @@
 /// A growable array that one owner keeps and never shares: the engine's per-series records,
-/// windows, and the batch line each decoded sample came from. An `Array` checks, on every write through its subscript, that its storage is not
-/// shared (a call into the runtime), and a sample writes several: its series' record, each
-/// window it adds to, each window a rule evaluates in place. Here an element is written in
-/// place through the buffer's address, with its index checked against the count and nothing
-/// else.
+/// windows, and the batch line each decoded sample came from. An `Array` checks, on every
+/// write through its subscript, that its storage is not shared (a call into the runtime), and
+/// a sample writes several: its series' record, each window it adds to, each window a rule
+/// evaluates in place. Here an element is written in place through the buffer's address, with
+/// its index checked against the count and nothing else.
 ///
 /// It is a value holding a pointer: copies alias one storage. So it is only ever a stored
 /// property of its owner, which frees it (`free`) when it goes; no copy of it is kept.

@@ -367,16 +367,9 @@ struct Window {
             switch f {
             case .count, .sum, .avg:
                 // The usual raw evaluation, here rather than through `evaluateRaw`'s call and
-                // switch (the same code: `rawEnd`, `keptRawSum`).
-                let end = rawEnd(from: start, at: t), n = end - start
-                if n < 1 {
-                    value = nil
-                } else if f == .count {
-                    value = Double(n)
-                } else {
-                    let sum = keptRawSum(start, end, keep: true)
-                    value = f == .sum ? sum : sum / Double(n)
-                }
+                // switch (the same code: `rawEnd`, `rawCountsAndSums`).
+                let end = rawEnd(from: start, at: t)
+                value = end - start < 1 ? nil : rawCountsAndSums(f, start, end, keep: true)
             default:
                 value = evaluateRaw(f, from: start, at: t, scratch: &scratch, keep: true)
             }
@@ -421,6 +414,13 @@ struct Window {
         return sum
     }
 
+    /// `count`, `sum` or `avg` (`f`) of `raw[start..<end]`, which holds a sample at least.
+    @inline(__always) private mutating func rawCountsAndSums(_ f: WindowFunction, _ start: Int, _ end: Int, keep: Bool) -> Double {
+        if f == .count { return Double(end - start) }
+        let sum = keptRawSum(start, end, keep: keep)
+        return f == .sum ? sum : sum / Double(end - start)
+    }
+
     /// `f` over the raw samples from `start` (`firstRaw(at: t)`) up to `t`; with `keep`, a sum
     /// starts from the one kept (`rawSum`) and is kept for the next call.
     private mutating func evaluateRaw(_ f: WindowFunction, from start: Int, at t: Int64, scratch: inout WindowScratch, keep: Bool) -> Double? {
@@ -428,12 +428,9 @@ struct Window {
         let n = end - start
         guard n >= f.samplesNeeded else { return nil }
         switch f {
-        case .count: return Double(n)
+        case .count, .avg, .sum: return rawCountsAndSums(f, start, end, keep: keep)
         case .last: return raw[end - 1].value
         case .delta: return raw[end - 1].value - raw[start].value
-        case .avg, .sum:
-            let sum = keptRawSum(start, end, keep: keep)
-            return f == .sum ? sum : sum / Double(n)
         case .stddev:
             var sum = 0.0
             for k in start..<end { sum += raw[k].value }
