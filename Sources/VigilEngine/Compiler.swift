@@ -171,6 +171,45 @@ struct SampleStep {
     }
 }
 
+/// A metric's thresholds on its last value (its simple rules with no window), asked as one by a
+/// sample's pass (`Engine.evaluateRules`): a value in `lo...hi` holds none of them, so while
+/// none has an instance (`active`), stepping each would do nothing (nothing to step or resolve,
+/// nothing to schedule) and none is stepped. `==` and `!=` hold off an interval: a metric with
+/// one never takes the test. A NaN value is in no interval.
+struct QuietThresholds {
+    var lo = -Double.infinity, hi = Double.infinity
+    /// How many thresholds, and their instances all together (kept by `Engine.stepInstance`).
+    var count: Int32 = 0
+    var active: Int32 = 0
+    /// The metric's other rules: `Engine.otherSteps[otherStart..<otherEnd]`, in rule order.
+    var otherStart: Int32
+    var otherEnd: Int32 = 0
+    /// When the test last found them quiet (what `Engine.lastEvaluations` reports for them).
+    var passedAt = Int64.min
+
+    init(otherStart: Int32) { self.otherStart = otherStart }
+
+    /// Narrows the interval to the values where `c` (a threshold on the last value) does not hold.
+    mutating func admit(_ c: SimpleCondition) {
+        count += 1
+        let x = c.threshold
+        switch c.op {
+        case .greater where !x.isNaN: hi = Swift.min(hi, x)
+        case .greaterEqual where x == -.infinity, .lessEqual where x == .infinity: never()
+        case .greaterEqual where !x.isNaN: hi = Swift.min(hi, x.nextDown)
+        case .less where !x.isNaN: lo = Swift.max(lo, x)
+        case .lessEqual where !x.isNaN: lo = Swift.max(lo, x.nextUp)
+        case .greater, .greaterEqual, .less, .lessEqual: break // a NaN threshold: never holds
+        default: never()
+        }
+    }
+
+    private mutating func never() {
+        lo = .infinity
+        hi = -.infinity
+    }
+}
+
 /// One alert rule, ready to evaluate (a class, so reading one on the hot path copies nothing).
 final class CompiledRule {
     let name: String

@@ -30,8 +30,14 @@ extension Engine {
         evaluate(rule: Int(d.rule), focus: d.labels, series: -1)
     }
 
-    func schedule(rule: Int, labels: Int32, at: Int64) {
+    /// Schedules an evaluation of `rule` for `labels` at `at`, unless one as early is. Its
+    /// first test is inlined into each evaluation; the map and the heap are not.
+    @inline(__always) func schedule(rule: Int, labels: Int32, at: Int64) {
         guard at > now.nanoseconds, at != .max else { return }
+        scheduleLater(rule: rule, labels: labels, at: at)
+    }
+
+    @inline(never) private func scheduleLater(rule: Int, labels: Int32, at: Int64) {
         let key = Int64(rule) << 32 | Int64(UInt32(bitPattern: labels))
         if let existing = scheduled[key], existing <= at { return }
         scheduled[key] = at

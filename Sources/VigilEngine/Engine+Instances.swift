@@ -14,17 +14,28 @@ extension Engine {
         step(rule: r, labels: labels, holds: false, value: inst.value, isString: inst.isString, hint: .max, staleAt: .max)
     }
 
-    func step(rule r: Int, labels: Int32, holds: Bool, value: Double, isString: Bool, hint: Int64, staleAt: Int64) {
+    /// Steps rule `r`'s instance for `labels` with one evaluation's result. Inlined into every
+    /// evaluation: the quiet case (nothing holds, no instance of the rule) is two tests here,
+    /// and the state machine's work is not, so a sample's pass keeps its registers.
+    @inline(__always) func step(rule r: Int, labels: Int32, holds: Bool, value: Double, isString: Bool, hint: Int64, staleAt: Int64) {
         if hint != .max { schedule(rule: r, labels: labels, at: hint) }
-        let current = activeInstances[r] == 0 ? nil : instances[r][labels]
         // Nothing holds and nothing is active: nothing to step (the common case of a quiet rule).
+        if !holds, activeInstances[r] == 0 { return }
+        stepInstance(rule: r, labels: labels, holds: holds, value: value, isString: isString, staleAt: staleAt)
+    }
+
+    /// `step`'s state machine, for a rule that holds or has instances.
+    @inline(never) private func stepInstance(rule r: Int, labels: Int32, holds: Bool, value: Double, isString: Bool, staleAt: Int64) {
+        let current = activeInstances[r] == 0 ? nil : instances[r][labels]
         if !holds, current == nil { return }
         let rule = rules[r]
         var (next, report, timer) = StateMachine.step(current, holds: holds, value: value, now: now.nanoseconds,
                                                       holdFor: rule.holdFor, resolveAfter: rule.resolveAfter)
         next?.isString = isString
         instances[r][labels] = next
-        activeInstances[r] = Int32(instances[r].count)
+        let active = Int32(instances[r].count)
+        if thresholdMetric[r] >= 0 { quiet[Int(thresholdMetric[r])].active += active - activeInstances[r] }
+        activeInstances[r] = active
         if recordsChanges, next != current { changedInstances.insert(Int64(r) << 32 | Int64(UInt32(bitPattern: labels))) }
         if let report { emit(rule: r, labels: labels, state: report, value: value, isString: isString) }
         if let timer { schedule(rule: r, labels: labels, at: timer) }

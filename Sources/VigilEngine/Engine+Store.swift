@@ -203,15 +203,33 @@ extension Engine {
     /// The simple ones (one comparison of the series' value, or of one window, with a constant)
     /// are stepped right here, in one pass over the series' state, without the general
     /// evaluator's per-rule dispatch; the others go through `evaluate`.
+    ///
+    /// A metric's thresholds on the last value are first asked all at once (`QuietThresholds`):
+    /// while none has an instance, a value none of them holds steps none of them, and the pass
+    /// goes over the metric's other rules only.
     func evaluateRules(of series: SeriesID) {
         let id = Int(series)
-        let labels = symbols.seriesLabels[id]
-        let metric = symbols.seriesMetric[id]
-        let numeric = readsAsNumbers(metric)
-        let t = now.nanoseconds
+        let metric = Int(symbols.seriesMetric[id])
+        guard metric < quiet.count, let steps = sampleSteps.baseAddress else { return } // a metric first seen after compilation: no rules
+        let numeric = readsAsNumbers(Int32(metric))
         let state = reading(id)
-        let range = rules(reading: metric) // within `sampleSteps`
-        guard !range.isEmpty, let steps = sampleSteps.baseAddress else { return }
+        let q = quiet.pointer(metric)
+        if q.pointee.active == 0, numeric, state.last.map({ $0 >= q.pointee.lo && $0 <= q.pointee.hi }) ?? true {
+            q.pointee.passedAt = now.nanoseconds
+            evaluations += Int(q.pointee.count)
+            guard let others = otherSteps.baseAddress else { return }
+            stepRules(others, Int(q.pointee.otherStart)..<Int(q.pointee.otherEnd), series: series, state, numeric: true)
+        } else {
+            stepRules(steps, Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]), series: series, state, numeric: numeric)
+        }
+    }
+
+    /// Steps `steps[range]` (rules reading `series`' metric, in rule order) for the sample just
+    /// stored in `series`, whose state is `state`.
+    @inline(__always) private func stepRules(_ steps: UnsafeMutablePointer<SampleStep>, _ range: Range<Int>, series: SeriesID, _ state: SeriesReading, numeric: Bool) {
+        let id = Int(series)
+        let labels = symbols.seriesLabels[id]
+        let t = now.nanoseconds
         var stepped = 0
         for k in range {
             let step = steps + k
@@ -242,7 +260,7 @@ extension Engine {
 
     /// Where the rules reading `metric` are in `sampleSteps`, in rule order (none for a metric
     /// first seen in the stream, after compilation).
-    @inline(__always) private func rules(reading metric: Int32) -> Range<Int> {
+    private func rules(reading metric: Int32) -> Range<Int> {
         let m = Int(metric)
         guard m + 1 < metricRuleStart.count else { return 0..<0 }
         return Int(metricRuleStart[m])..<Int(metricRuleStart[m + 1])

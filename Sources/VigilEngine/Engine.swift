@@ -71,12 +71,19 @@ public final class Engine {
         windows.free()
         windowHints.free()
         decodedLine.free()
+        quiet.free()
+        otherSteps.free()
+        thresholdMetric.free()
     }
 
     /// When each rule was last evaluated, by name (the on-call page's rules).
     public var lastEvaluations: [String: Instant] {
         var out: [String: Instant] = [:]
-        for (i, r) in rules.enumerated() where lastEvaluated[i] != .min { out[r.name] = Instant(nanoseconds: lastEvaluated[i]) }
+        for (i, r) in rules.enumerated() {
+            // A threshold the sample's pass found quiet with the others of its metric was evaluated then.
+            let m = Int(thresholdMetric[i]), at = max(lastEvaluated[i], m >= 0 ? quiet[m].passedAt : .min)
+            if at != .min { out[r.name] = Instant(nanoseconds: at) }
+        }
         return out
     }
     /// Rules reading each metric, as a sample of it steps them, in rule order:
@@ -85,6 +92,12 @@ public final class Engine {
     /// pass reads one record a rule, with no uniqueness check, retain or optional's copy.
     @exclusivity(unchecked) var metricRuleStart: [Int32] = [0]
     var sampleSteps = UnsafeMutableBufferPointer<SampleStep>.allocate(capacity: 0)
+    /// Per metric (as `metricRuleStart`): its thresholds on the last value asked as one, and
+    /// where its other rules' steps are in `otherSteps` (in rule order).
+    @exclusivity(unchecked) var quiet = OwnedBuffer<QuietThresholds>()
+    @exclusivity(unchecked) var otherSteps = OwnedBuffer<SampleStep>()
+    /// Per rule: the metric whose `quiet` counts it, for a threshold on the last value (-1: none).
+    @exclusivity(unchecked) var thresholdMetric = OwnedBuffer<Int32>()
     /// The fast-path shape of each rule, if it has it.
     @exclusivity(unchecked) var simple: [SimpleCondition?] = []
     /// A simple rule's label matchers: `simplePlain[start..<start + count]` when all are `=` or
@@ -272,15 +285,28 @@ public final class Engine {
             if rule.readsUp { upRules.append(i) }
         }
         var steps: [SampleStep] = []
-        for list in byMetric {
+        quiet.removeAll()
+        otherSteps.removeAll()
+        thresholdMetric.replaceAll(with: repeatElement(-1, count: rules.count))
+        for (m, list) in byMetric.enumerated() {
             // A window with one simple reader among this metric's rules: that reader's deadline
             // can be remembered per window. With two, their keys differ and one memo would not do.
             var readers: [Int: Int] = [:]
             for r in list { if let c = simple[Int(r)], c.spec >= 0 { readers[c.spec, default: 0] += 1 } }
+            var q = QuietThresholds(otherStart: Int32(otherSteps.count))
             for r in list {
                 let c = simple[Int(r)]
-                steps.append(SampleStep(rule: r, simple: c, soleReader: c.map { $0.spec >= 0 && readers[$0.spec] == 1 } ?? false))
+                let step = SampleStep(rule: r, simple: c, soleReader: c.map { $0.spec >= 0 && readers[$0.spec] == 1 } ?? false)
+                steps.append(step)
+                if let c, c.spec < 0 {
+                    q.admit(c)
+                    thresholdMetric[Int(r)] = Int32(m)
+                } else {
+                    otherSteps.append(step)
+                }
             }
+            q.otherEnd = Int32(otherSteps.count)
+            quiet.append(q)
             metricRuleStart.append(Int32(steps.count))
         }
         sampleSteps.deallocate()
@@ -294,7 +320,11 @@ public final class Engine {
     func countInstances() {
         activeInstances.deallocate()
         activeInstances = .allocate(capacity: instances.count)
-        for r in instances.indices { activeInstances[r] = Int32(instances[r].count) }
+        for m in quiet.indices { quiet[m].active = 0 }
+        for r in instances.indices {
+            activeInstances[r] = Int32(instances[r].count)
+            if thresholdMetric[r] >= 0 { quiet[Int(thresholdMetric[r])].active += activeInstances[r] }
+        }
     }
 
     /// The earliest time the engine must be advanced to, if any.

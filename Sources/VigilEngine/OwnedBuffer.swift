@@ -28,6 +28,15 @@ struct OwnedBuffer<Element> {
         }
     }
 
+    /// The address of element `i`: a record read and written more than once, in place.
+    @inline(__always) func pointer(_ i: Int) -> UnsafeMutablePointer<Element> {
+        precondition(i >= 0 && i < count, "OwnedBuffer index out of range")
+        return base.unsafelyUnwrapped + i
+    }
+
+    /// The first element's address (nil while nothing was ever stored).
+    var baseAddress: UnsafeMutablePointer<Element>? { base }
+
     mutating func append(_ element: Element) {
         if count == capacity { grow(to: Swift.max(16, capacity * 2)) }
         (base.unsafelyUnwrapped + count).initialize(to: element)

@@ -158,3 +158,105 @@ struct WindowDeadlineMemoTests {
         #expect(fast.suffix(2) == ["30s avg_held{venue=kalshi} resolved 10.0", "30s avg_held{venue=polymarket} resolved 10.0"])
     }
 }
+
+/// A metric's thresholds on the last value are asked as one by a sample's pass while none has
+/// an instance (`QuietThresholds`): a value in the interval none of them holds steps none of
+/// them. These pin the interval at its edges (a value equal to a threshold, the next double on
+/// either side, infinities and NaN) and that an instance of any of them turns the test off.
+struct QuietThresholdTests {
+    static let rules = """
+        metric q labels venue
+        alert above { when q > 5; severity warning; notify slack }
+        alert at_least { when q >= 7; severity warning; notify slack }
+        alert below { when q < -5; severity warning; notify slack }
+        alert at_most { when q <= -7 for 2s; severity warning; notify slack }
+        alert kalshi_above { when q{venue="kalshi"} > 6; severity info; notify slack }
+        alert avg_above { when avg(q over 10s) > 4; severity info; notify slack }
+        """
+
+    /// The transitions of `values` (one a second, alternating two series) through an engine
+    /// with the fast path, after checking that one without it made the same ones.
+    func log(_ values: [Double], sourceLocation: Testing.SourceLocation = #_sourceLocation) -> [String] {
+        let fast = Rig(Self.rules), general = Rig(Self.rules, fastPath: false)
+        for rig in [fast, general] {
+            for (k, v) in values.enumerated() {
+                let venue = k % 2 == 0 ? "kalshi" : "polymarket"
+                let at = Instant(nanoseconds: Int64(k + 1) * second)
+                guard let s = rig.engine.sample(metric: "q", labels: [Label("venue", venue)], value: .number(v), at: at) else {
+                    Issue.record("no series", sourceLocation: sourceLocation)
+                    return []
+                }
+                rig.engine.apply([s])
+            }
+            rig.run(to: Double(values.count + 30))
+        }
+        #expect(fast.log == general.log, sourceLocation: sourceLocation)
+        return fast.log
+    }
+
+    @Test func theIntervalOfAMetricsThresholds() {
+        let lint = Rig.lint(Self.rules)
+        let engine = Engine(rules: lint, start: Instant(nanoseconds: 0))
+        let m = Int(engine.symbols.metricID("q")!)
+        // q > 5, q >= 7, q < -5, q <= -7 and q{venue="kalshi"} > 6: the window's rule is not one.
+        #expect(engine.quiet[m].lo == -5 && engine.quiet[m].hi == 5 && engine.quiet[m].count == 5)
+        #expect(engine.quiet[m].otherEnd - engine.quiet[m].otherStart == 1)
+    }
+
+    @Test func theIntervalAtInfinitiesAndNaN() {
+        func interval(_ op: BinaryOperator, _ x: Double) -> (Double, Double) {
+            var q = QuietThresholds(otherStart: 0)
+            q.admit(SimpleCondition(.binary(op, .instant(SeriesSelector(metric: 0, matchers: [])), .number(x)))!)
+            return (q.lo, q.hi)
+        }
+        #expect(interval(.greater, 3) == (-.infinity, 3))
+        #expect(interval(.greaterEqual, 3) == (-.infinity, 3.0.nextDown))
+        #expect(interval(.less, 3) == (3, .infinity))
+        #expect(interval(.lessEqual, 3) == (3.0.nextUp, .infinity))
+        #expect(interval(.greater, .infinity) == (-.infinity, .infinity)) // never holds
+        #expect(interval(.greaterEqual, .infinity) == (-.infinity, .greatestFiniteMagnitude))
+        #expect(interval(.greaterEqual, -.infinity) == (.infinity, -.infinity)) // holds for every number
+        #expect(interval(.lessEqual, .infinity) == (.infinity, -.infinity))
+        #expect(interval(.lessEqual, -.infinity) == (-.greatestFiniteMagnitude, .infinity))
+        #expect(interval(.greater, .nan) == (-.infinity, .infinity))
+        #expect(interval(.equal, 3) == (.infinity, -.infinity))
+        #expect(interval(.notEqual, 3) == (.infinity, -.infinity))
+    }
+
+    @Test func valuesAtTheEdgesDecideAsTheGeneralEvaluator() {
+        let edges: [Double] = [0, 5, 5.0.nextUp, 5, 5.0.nextDown, 6, 6.0.nextUp, 7.0.nextDown, 7, 0, -5, (-5.0).nextDown, -5, (-5.0).nextUp,
+                               -7, -7, -7, -7, 0, .infinity, 0, -.infinity, 0, .nan, 0, .nan, .greatestFiniteMagnitude, 0]
+        let log = log(edges)
+        // Each threshold fires at its edge and not at the value before it (the equal one, or the
+        // next double inside), and resolves when the value comes back inside.
+        let thresholds = log.filter { !$0.contains("avg_above") }
+        #expect(thresholds.prefix(11) == ["3s above{venue=kalshi} firing 5.000000000000001", "5s above{venue=kalshi} resolved 4.999999999999999",
+                                          "6s above{venue=polymarket} firing 6.0", "7s above{venue=kalshi} firing 6.000000000000001",
+                                          "7s kalshi_above{venue=kalshi} firing 6.000000000000001", "9s at_least{venue=kalshi} firing 7.0",
+                                          "10s above{venue=polymarket} resolved 0.0", "11s above{venue=kalshi} resolved -5.0",
+                                          "11s at_least{venue=kalshi} resolved -5.0", "11s kalshi_above{venue=kalshi} resolved -5.0",
+                                          "12s below{venue=polymarket} firing -5.000000000000001"])
+        #expect(log.contains("20s above{venue=polymarket} firing inf") && log.contains("22s below{venue=polymarket} firing -inf"))
+        // NaN holds no threshold: the instance that held resolves, and nothing fires on it.
+        #expect(log.contains("24s below{venue=polymarket} resolved nan"))
+        #expect(!log.contains { $0.contains(" firing nan") || $0.contains(" pending nan") })
+        #expect(log.contains("27s at_least{venue=kalshi} firing 1.7976931348623157e+308"))
+    }
+
+    @Test func anInstanceOfOneThresholdTurnsTheTestOff() {
+        // Values in the interval (0 at 4 s and 5 s) must still step the thresholds that have
+        // instances: resolve `below` on each series, `at_most` where it fired, and end the
+        // other's pending `at_most` (silently) so that it does not fire at 4 s.
+        let log = log([-7, -8, -7, 0, 0, 0])
+        #expect(log == ["1s below{venue=kalshi} firing -7.0", "1s at_most{venue=kalshi} pending -7.0", "2s below{venue=polymarket} firing -8.0",
+                        "2s at_most{venue=polymarket} pending -8.0", "3s at_most{venue=kalshi} firing -7.0", "4s below{venue=polymarket} resolved 0.0",
+                        "5s below{venue=kalshi} resolved 0.0", "5s at_most{venue=kalshi} resolved 0.0"])
+    }
+
+    @Test func aQuietPassCountsAsEachThresholdsEvaluation() {
+        let rig = Rig(Self.rules)
+        rig.metric(3, "q", 0, #"{"venue":"kalshi"}"#)
+        let at = rig.engine.lastEvaluations
+        for name in ["above", "at_least", "below", "at_most", "kalshi_above", "avg_above"] { #expect(at[name] == Instant(nanoseconds: 3 * second), "\(name)") }
+    }
+}
