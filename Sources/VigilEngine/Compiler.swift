@@ -93,6 +93,8 @@ struct SimpleCondition {
     /// The window spec index (-1: the series' last value) and function, for `f(x over W)`.
     let spec: Int
     let function: WindowFunction
+    /// `function` when it is `count`, `sum` or `avg` (`Window.evaluateCounts`).
+    let counts: CountsFunction?
     let op: BinaryOperator
     let threshold: Double
 
@@ -105,6 +107,7 @@ struct SimpleCondition {
         default: return nil
         }
         metric = sel.metric
+        counts = spec >= 0 ? CountsFunction(function) : nil
         hasMatchers = !sel.matchers.isEmpty
         self.op = op
         threshold = c
@@ -125,6 +128,7 @@ struct SimpleCondition {
         hasMatchers = false
         spec = -1
         function = .last
+        counts = nil
         op = .greater
         threshold = .nan
     }

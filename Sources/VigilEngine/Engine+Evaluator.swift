@@ -143,7 +143,8 @@ extension Engine {
         if !c.hasMatchers || simpleMatch(rule: r, labels: labels) {
             if c.spec >= 0, c.spec < series.windowCount {
                 let w = series.windowBase + c.spec
-                if let v = windows[w].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch) { (value, hint) = v }
+                let found = c.counts.map { windows[w].evaluateCounts($0, at: now.nanoseconds) } ?? windows[w].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch)
+                if let v = found { (value, hint) = v }
                 switch memo {
                 case .none: break
                 case .reuse:

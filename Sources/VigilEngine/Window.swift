@@ -1,3 +1,18 @@
+/// `count`, `sum` and `avg`: the window functions of counts and sums, evaluated by a path of
+/// their own (`Window.evaluateCounts`).
+enum CountsFunction: UInt8 {
+    case count, sum, avg
+
+    init?(_ f: WindowFunction) {
+        switch f {
+        case .count: self = .count
+        case .sum: self = .sum
+        case .avg: self = .avg
+        default: return nil
+        }
+    }
+}
+
 /// The functions of `f(x over W)` (SPEC §1.1).
 public enum WindowFunction: Hashable, Sendable {
     case avg, min, max, sum, count, last, rate, increase, delta, changes, stddev
@@ -338,6 +353,7 @@ struct Window {
     /// (`folded`); and called in place, not on a copy of the engine's element (a copy retains
     /// and releases its buffers, 3% of decode_evaluate).
     mutating func evaluateInPlace(_ f: WindowFunction, at t: Int64, scratch: inout WindowScratch) -> (value: Double, hint: Int64)? {
+        if let counts = CountsFunction(f) { return evaluateCounts(counts, at: t) }
         let value: Double?, expiry: Int64?
         if isBucketed {
             // A time past the newest bucket (a deadline's: the oldest bucket leaving) opens its
@@ -350,33 +366,51 @@ struct Window {
             if index > newest { advance(to: index) }
             // Its oldest bucket with samples is what leaves next: found by the same walk.
             // No closure over self here: one that calls the mutating `folded` copies the window.
-            guard let range = included(shifted: u, index: index) else { return nil }
-            let found: (value: Double, oldest: Int64)?
-            if needs.isSubset(of: .sum), f == .avg || f == .sum || f == .count {
-                let (n, sum, oldest) = foldedCounts(range)
-                found = n >= 1 ? (f == .count ? n : f == .sum ? sum : sum / n, oldest) : nil // as `evaluateBuckets`
-            } else {
-                found = evaluateBuckets(f, range, folded(range), scratch: &scratch)
-            }
-            guard let v = found else { return nil }
+            guard let range = included(shifted: u, index: index), let v = evaluateBuckets(f, range, folded(range), scratch: &scratch) else { return nil }
             value = v.value
-            expiry = v.oldest.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width).subtractingSaturated(phase)
+            expiry = bucketExpiry(oldest: v.oldest)
         } else {
             // The oldest sample inside is what leaves next: one search for both.
             let start = firstRaw(at: t)
-            switch f {
-            case .count, .sum, .avg:
-                // The usual raw evaluation, here rather than through `evaluateRaw`'s call and
-                // switch (the same code: `rawEnd`, `rawCountsAndSums`).
-                let end = rawEnd(from: start, at: t)
-                value = end - start < 1 ? nil : rawCountsAndSums(f, start, end, keep: true)
-            default:
-                value = evaluateRaw(f, from: start, at: t, scratch: &scratch, keep: true)
-            }
+            value = evaluateRaw(f, from: start, at: t, scratch: &scratch, keep: true)
             expiry = start < raw.count ? raw[start].time.addingSaturated(width) : nil
         }
         guard let value else { return nil }
         return (value, expiry.map { Swift.max($0, t.addingSaturated(1_000_000_000)) } ?? .max)
+    }
+
+    /// `evaluateInPlace` for `count`, `sum` and `avg` (the usual window rule's): the same value,
+    /// deadline and kept state, by a path of their own with no function to dispatch on but
+    /// these three: the raw ring's kept sum, or the buckets' kept fold plus the newest bucket.
+    mutating func evaluateCounts(_ f: CountsFunction, at t: Int64) -> (value: Double, hint: Int64)? {
+        let n: Double, sum: Double, expiry: Int64
+        if cells.isEmpty {
+            let start = firstRaw(at: t), end = rawEnd(from: start, at: t)
+            guard end > start else { return nil }
+            n = Double(end &- start)
+            sum = f == .count ? 0 : keptRawSum(start, end, keep: true)
+            expiry = raw[start].time.addingSaturated(width)
+        } else {
+            let u = t.addingSaturated(phase), index = bucketIndex(shifted: u)
+            if index > newest { advance(to: index) } // as `evaluateInPlace`
+            guard let range = included(shifted: u, index: index) else { return nil }
+            let oldest: Int64
+            if needs.isSubset(of: .sum) {
+                (n, sum, oldest) = foldedCounts(range)
+            } else {
+                let fold = folded(range) // a window that other functions read as well
+                (n, sum, oldest) = (fold.n, fold.sum, fold.oldest)
+            }
+            guard n >= 1 else { return nil }
+            expiry = bucketExpiry(oldest: oldest)
+        }
+        let value = f == .count ? n : f == .sum ? sum : sum / n
+        return (value, Swift.max(expiry, t.addingSaturated(1_000_000_000)))
+    }
+
+    /// When the bucket of index `oldest` leaves the window: its end (in shifted time) plus W.
+    @inline(__always) private func bucketExpiry(oldest: Int64) -> Int64 {
+        oldest.addingSaturated(1).multipliedSaturated(by: bucketWidth).addingSaturated(width).subtractingSaturated(phase)
     }
 
     /// `f` over (t − W, t]; nil when the window holds no sample.
@@ -414,13 +448,6 @@ struct Window {
         return sum
     }
 
-    /// `count`, `sum` or `avg` (`f`) of `raw[start..<end]`, which holds a sample at least.
-    @inline(__always) private mutating func rawCountsAndSums(_ f: WindowFunction, _ start: Int, _ end: Int, keep: Bool) -> Double {
-        if f == .count { return Double(end - start) }
-        let sum = keptRawSum(start, end, keep: keep)
-        return f == .sum ? sum : sum / Double(end - start)
-    }
-
     /// `f` over the raw samples from `start` (`firstRaw(at: t)`) up to `t`; with `keep`, a sum
     /// starts from the one kept (`rawSum`) and is kept for the next call.
     private mutating func evaluateRaw(_ f: WindowFunction, from start: Int, at t: Int64, scratch: inout WindowScratch, keep: Bool) -> Double? {
@@ -428,7 +455,10 @@ struct Window {
         let n = end - start
         guard n >= f.samplesNeeded else { return nil }
         switch f {
-        case .count, .avg, .sum: return rawCountsAndSums(f, start, end, keep: keep)
+        case .count: return Double(n)
+        case .avg, .sum:
+            let sum = keptRawSum(start, end, keep: keep)
+            return f == .sum ? sum : sum / Double(n)
         case .last: return raw[end - 1].value
         case .delta: return raw[end - 1].value - raw[start].value
         case .stddev:
