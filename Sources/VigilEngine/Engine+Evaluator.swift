@@ -164,7 +164,7 @@ extension Engine {
     }
 
     /// Whether a simple rule's matchers admit `labels`.
-    @inline(__always) private func simpleMatch(rule r: Int, labels: Int32) -> Bool {
+    @inline(__always) func simpleMatch(rule r: Int, labels: Int32) -> Bool {
         let plan = simpleMatchPlan[r]
         if plan.regex { return simpleMatchers[r].allSatisfy { $0.matches(labels, symbols) } }
         var k = Int(plan.start)
@@ -174,6 +174,15 @@ extension Engine {
             k += 1
         }
         return true
+    }
+
+    /// `reading` of a series whose sample was just stored (so it has one): `isStale`'s test
+    /// inlined, on every sample's path.
+    @inline(__always) func reading(justStored id: Int) -> SeriesReading {
+        let s = seriesState[id]
+        let fresh = s.vanishedAt < s.lastTime && now.nanoseconds - s.lastTime < config.staleAfter
+        return SeriesReading(last: fresh ? s.lastValue : nil, staleAt: fresh ? s.lastTime.addingSaturated(config.staleAfter) : .max,
+                             windowBase: Int(s.windowBase), windowCount: Int(s.windowCount))
     }
 
     /// No sample yet, none for `stale_after`, or gone from its scrape target since its last one.

@@ -122,7 +122,7 @@ extension Engine {
     /// its rules evaluated as it is stored, in rule order, as the queue would have them, without
     /// the queue. False when it is older than its series' last (dropped).
     @discardableResult
-    func applyLone(_ sample: Sample, fromStream: Bool) -> Bool {
+    @inline(__always) func applyLone(_ sample: Sample, fromStream: Bool) -> Bool {
         let t = max(sample.time.nanoseconds, now.nanoseconds)
         advance(before: Instant(nanoseconds: t))
         now = Instant(nanoseconds: t)
@@ -181,7 +181,7 @@ extension Engine {
 
     /// Stores a sample, unless it is older than its series' last one (dropped: `out_of_order`,
     /// and false). The caller evaluates or queues the rules it feeds.
-    func store(_ s: Sample) -> Bool {
+    @inline(__always) func store(_ s: Sample) -> Bool {
         growSeries()
         let id = Int(s.series)
         let t = s.time.nanoseconds
@@ -212,21 +212,49 @@ extension Engine {
         let metric = Int(symbols.seriesMetric[id])
         guard metric < quiet.count, let steps = sampleSteps.baseAddress else { return } // a metric first seen after compilation: no rules
         let numeric = readsAsNumbers(Int32(metric))
-        let state = reading(id)
+        let state = reading(justStored: id)
         let q = quiet.pointer(metric)
         if q.pointee.active == 0, numeric, state.last.map({ $0 >= q.pointee.lo && $0 <= q.pointee.hi }) ?? true {
             q.pointee.passedAt = now.nanoseconds
             evaluations += Int(q.pointee.count)
             guard let others = otherSteps.baseAddress else { return }
-            stepRules(others, Int(q.pointee.otherStart)..<Int(q.pointee.otherEnd), series: series, state, numeric: true)
+            for k in Int(q.pointee.otherStart)..<Int(q.pointee.otherEnd) {
+                if others[k].condition.counts != nil {
+                    stepCountsWindow(others + k, series: id, state)
+                } else {
+                    stepRules(others, k..<(k + 1), series: series, state, numeric: true)
+                }
+            }
         } else {
             stepRules(steps, Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]), series: series, state, numeric: numeric)
         }
     }
 
+    /// Steps a simple rule on a window's count, sum or avg (the usual window rule) for the
+    /// sample just stored in series `id`: `stepSimple` in a function of its own, not in
+    /// `stepRules`' loop, whose spills and dispatch were half its cost.
+    /// Each field of the rule is read where it is used, not copied out first.
+    @inline(never) private func stepCountsWindow(_ step: UnsafeMutablePointer<SampleStep>, series id: Int, _ state: SeriesReading) {
+        let r = Int(step.pointee.rule), t = now.nanoseconds
+        lastEvaluated[r] = t
+        evaluations += 1
+        let labels = symbols.seriesLabels[id]
+        let w = state.windowBase + step.pointee.condition.spec
+        guard step.pointee.condition.spec < state.windowCount, !step.pointee.condition.hasMatchers || simpleMatch(rule: r, labels: labels),
+              let (value, found) = windows[w].evaluateCounts(step.pointee.condition.counts.unsafelyUnwrapped, at: t) else {
+            goFalse(rule: r, labels: labels)
+            return
+        }
+        var hint = found
+        if step.pointee.soleReader {
+            if windowHints[w] == hint { hint = .max } else { windowHints[w] = hint } // as `stepSimple`'s `.reuse`
+        }
+        self.step(rule: r, labels: labels, holds: step.pointee.condition.holds(value), value: value, isString: false, hint: hint, staleAt: .max)
+    }
+
     /// Steps `steps[range]` (rules reading `series`' metric, in rule order) for the sample just
     /// stored in `series`, whose state is `state`.
-    @inline(__always) private func stepRules(_ steps: UnsafeMutablePointer<SampleStep>, _ range: Range<Int>, series: SeriesID, _ state: SeriesReading, numeric: Bool) {
+    @inline(never) private func stepRules(_ steps: UnsafeMutablePointer<SampleStep>, _ range: Range<Int>, series: SeriesID, _ state: SeriesReading, numeric: Bool) {
         let id = Int(series)
         let labels = symbols.seriesLabels[id]
         let t = now.nanoseconds

@@ -29,6 +29,9 @@ struct FastPathTests {
         alert no_market { when m2{market=""} > 6; severity info; notify slack }
         alert none_here { when m2{market!=""} > 0; severity info; notify slack }
         alert mixed { when m1{venue=~"k.*", market="a"} > 6; severity info; notify slack }
+        alert kalshi_sum { when sum(m0{venue="kalshi"} over 1m) > 15; severity info; notify slack }
+        alert avg_low { when avg(m0 over 30s) < 3; severity info; notify slack }
+        alert few { when count(m1 over 45s) < 2 for 5s; severity info; notify slack }
         """
 
     /// `count` samples over 3 metrics and 8 series: random walks, irregular gaps (some long
@@ -86,7 +89,7 @@ struct FastPathTests {
     func theFastPathDecidesAsTheGeneralEvaluator(seed: UInt64) {
         let fast = run(fastPath: true, seed: seed), general = run(fastPath: false, seed: seed)
         // The stream is busy enough to exercise every rule: each one fires somewhere.
-        for name in ["hot", "held", "sum_high", "kalshi", "not_poly", "avg_high", "p95_high", "low_max", "rising", "flat", "recent", "not_a", "no_market", "mixed"] {
+        for name in ["hot", "held", "sum_high", "kalshi", "not_poly", "avg_high", "p95_high", "low_max", "rising", "flat", "recent", "not_a", "no_market", "mixed", "kalshi_sum", "avg_low", "few"] {
             #expect(fast.contains { $0.contains(" \(name)[") && $0.contains(" firing ") }, "\(name) never fires")
         }
         // `market!=""` on series without a market label: the fast path's `!=` of an empty value.
