@@ -121,7 +121,8 @@ struct Window {
     /// falling on one instant (10,000 series' at once every 5 s: ~2.8 ms batches).
     let phase: Int64
     /// The raw samples, oldest first from `head`: one array (one allocation, one uniqueness
-    /// check an append), reserved at 8 so filling to 64 reallocates three times.
+    /// check an append), reserved at 16, then at 64: filling it reallocates once (from 8 by
+    /// doubling it was three times, and their allocations and frees ~10 instructions a sample).
     private var raw: [RawSample] = []
     private var head = 0              // index of the oldest raw sample
     // Bucket mode: `cells` holds `slots` buckets of `needs.stride` cells; the slot of bucket
@@ -177,7 +178,7 @@ struct Window {
             head = 0
             sumTo = 0 // the indices moved: the kept sum no longer names its samples
         }
-        if raw.capacity == 0 { raw.reserveCapacity(8) }
+        if raw.count == raw.capacity { raw.reserveCapacity(raw.capacity == 0 ? 16 : Swift.max(Window.rawCapacity, raw.capacity * 2)) }
         raw.append(RawSample(time: time, value: value))
     }
 
@@ -422,17 +423,21 @@ struct Window {
 
     /// The index of the oldest raw sample inside the window at `t` (`raw.count`: none).
     private func firstRaw(at t: Int64) -> Int {
-        var start = head
         let oldest = t.subtractingSaturated(width)
-        while start < raw.count, raw[start].time <= oldest { start += 1 }
-        return start
+        return raw.withUnsafeBufferPointer { p in
+            var start = head
+            while start < p.count, p[start].time <= oldest { start &+= 1 }
+            return start
+        }
     }
 
     /// The end of the raw samples from `start` at or before `t` (those after it came later).
     @inline(__always) private func rawEnd(from start: Int, at t: Int64) -> Int {
-        var end = raw.count
-        while end > start, raw[end - 1].time > t { end -= 1 }
-        return end
+        raw.withUnsafeBufferPointer { p in
+            var end = p.count
+            while end > start, p[end &- 1].time > t { end &-= 1 }
+            return end
+        }
     }
 
     /// The sum of `raw[start..<end]`, oldest first; with `keep`, from the one kept (`rawSum`)
@@ -443,8 +448,11 @@ struct Window {
             sum = rawSum
             from = Int(sumTo)
         }
-        for k in from..<end { sum += raw[k].value }
-        if keep { (sumFrom, sumTo, rawSum) = (Int32(start), Int32(end), sum) }
+        raw.withUnsafeBufferPointer { p in
+            for k in from..<end { sum += p[k].value }
+        }
+        // Indices of a ring of at most `rawCapacity` samples: they fit.
+        if keep { (sumFrom, sumTo, rawSum) = (Int32(truncatingIfNeeded: start), Int32(truncatingIfNeeded: end), sum) }
         return sum
     }
 
@@ -620,21 +628,24 @@ struct Window {
     /// Whether `range` is the whole ring, whose closed buckets' fold the window keeps after its
     /// buckets (`folded`, `foldedCounts`); the kept fold is walked again here when a bucket has
     /// opened since.
-    private mutating func keepsFold(of range: ClosedRange<Int64>) -> Bool {
+    @inline(__always) private mutating func keepsFold(of range: ClosedRange<Int64>) -> Bool {
         let ringOldest = newest.subtractingSaturated(Int64(Window.slots - 1))
         guard range.upperBound == newest, range.lowerBound == ringOldest, newest > ringOldest else { return false }
-        if foldedAt != newest {
-            walk(ringOldest...(newest - 1)).store(into: &cells, at: Window.slots * Int(cellsPerBucket), needs)
-            foldedAt = newest
-        }
+        if foldedAt != newest { refold(from: ringOldest) }
         return true
+    }
+
+    /// Walks the closed buckets from `ringOldest` again and keeps their fold (once a bucket).
+    @inline(never) private mutating func refold(from ringOldest: Int64) {
+        walk(ringOldest...(newest - 1)).store(into: &cells, at: Window.slots * Int(cellsPerBucket), needs)
+        foldedAt = newest
     }
 
     /// `folded` for a window keeping counts and at most sums (as `walkCounts`): the count, the
     /// sum and the oldest bucket with samples, read from the kept fold and the newest bucket
     /// with no `Fold` built and copied (~60 instructions a sample in decode_evaluate), the same
     /// additions.
-    private mutating func foldedCounts(_ range: ClosedRange<Int64>) -> (n: Double, sum: Double, oldest: Int64) {
+    @inline(__always) private mutating func foldedCounts(_ range: ClosedRange<Int64>) -> (n: Double, sum: Double, oldest: Int64) {
         guard keepsFold(of: range) else {
             let fold = walkCounts(range)
             return (fold.n, fold.sum, fold.oldest)
