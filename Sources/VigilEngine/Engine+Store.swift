@@ -37,23 +37,18 @@ extension Engine {
     /// instant, is never seen with one updated and not the other. `rejected(k, reason)` names
     /// each line dropped, or with samples dropped, by its index in the batch (once per line).
     public func ingest(_ batch: LineBatch, arrival: Instant, rejected report: (Int, RejectReason) -> Void) {
-        decodeAndApply(count: batch.count, line: { k, body in batch.withLine(k, body) }, arrival: arrival, report)
-    }
-
-    private func decodeAndApply(count: Int, line: (Int, (UnsafeRawBufferPointer) -> Void) -> Void, arrival: Instant,
-                                _ report: (Int, RejectReason) -> Void) {
+        let count = batch.count
         decoded.clear()
         decodedLine.removeAll()
         // Each line is reported at most once, whichever phase finds it wanting: those reported
         // for `series_cap` here (in order) are not reported again for `out_of_order` below.
         cappedLines.clear()
-        for k in 0..<count {
+        batch.forEachLine { k, line in
             let start = decoded.count
-            var reason: RejectReason?, capped = 0
-            line(k) { (reason, capped) = decodeCounted($0, arrival: arrival) }
+            let (reason, capped) = decodeCounted(line, arrival: arrival)
             if let reason {
                 report(k, reason)
-                continue
+                return
             }
             if capped > 0 {
                 report(k, .seriesCap)
@@ -234,7 +229,7 @@ extension Engine {
     /// sample just stored in series `id`: `stepSimple` in a function of its own, not in
     /// `stepRules`' loop, whose spills and dispatch were half its cost.
     /// Each field of the rule is read where it is used, not copied out first.
-    @inline(never) private func stepCountsWindow(_ step: UnsafeMutablePointer<SampleStep>, series id: Int, _ state: SeriesReading) {
+    @inline(__always) private func stepCountsWindow(_ step: UnsafeMutablePointer<SampleStep>, series id: Int, _ state: SeriesReading) {
         let r = Int(step.pointee.rule), t = now.nanoseconds
         lastEvaluated[r] = t
         evaluations += 1

@@ -33,6 +33,20 @@ public struct LineBatch: Sendable {
         return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
+    /// Every line's bytes, in order, from one borrow of the buffer (a batch's decoding: no
+    /// closure and borrow a line).
+    public func forEachLine(_ body: (Int, UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeBytes { all in
+            ends.withUnsafeBufferPointer { ends in
+                var start = 0
+                for k in ends.indices {
+                    body(k, UnsafeRawBufferPointer(rebasing: all[start..<ends[k]]))
+                    start = ends[k]
+                }
+            }
+        }
+    }
+
     /// Every line, copied (for tests).
     public var lines: [[UInt8]] { (0..<count).map { k in withLine(k) { Array($0) } } }
 

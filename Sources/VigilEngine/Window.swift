@@ -383,7 +383,7 @@ struct Window {
     /// `evaluateInPlace` for `count`, `sum` and `avg` (the usual window rule's): the same value,
     /// deadline and kept state, by a path of their own with no function to dispatch on but
     /// these three: the raw ring's kept sum, or the buckets' kept fold plus the newest bucket.
-    mutating func evaluateCounts(_ f: CountsFunction, at t: Int64) -> (value: Double, hint: Int64)? {
+    @inline(__always) mutating func evaluateCounts(_ f: CountsFunction, at t: Int64) -> (value: Double, hint: Int64)? {
         let n: Double, sum: Double, expiry: Int64
         if cells.isEmpty {
             let start = firstRaw(at: t), end = rawEnd(from: start, at: t)
