@@ -226,9 +226,9 @@ extension Engine {
     }
 
     /// Steps a simple rule on a window's count, sum or avg (the usual window rule) for the
-    /// sample just stored in series `id`: `stepSimple` in a function of its own, not in
-    /// `stepRules`' loop, whose spills and dispatch were half its cost.
-    /// Each field of the rule is read where it is used, not copied out first.
+    /// sample just stored in series `id`: `stepSimple`'s window branch written for this shape
+    /// alone, outside `stepRules`' loop (whose spills and dispatch were half its cost there),
+    /// reading each field of the rule where it uses it instead of copying the condition out.
     @inline(__always) private func stepCountsWindow(_ step: UnsafeMutablePointer<SampleStep>, series id: Int, _ state: SeriesReading) {
         let r = Int(step.pointee.rule), t = now.nanoseconds
         lastEvaluated[r] = t
