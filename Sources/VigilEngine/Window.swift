@@ -121,10 +121,9 @@ struct Window {
     /// falling on one instant (10,000 series' at once every 5 s: ~2.8 ms batches).
     let phase: Int64
     /// The raw samples, oldest first from `head`: one array (one allocation, one uniqueness
-    /// check an append), reserved at 8 and doubled, so a ring of n samples takes 16·n bytes
-    /// rounded up to a power of two. Jumping from 8 to 64 saved ~18 instructions a sample of
-    /// decode_evaluate (two allocations to fill it, not four) but made a window of 9 samples
-    /// 1 KiB: `decode_evaluate_series_x10`, 9 samples a series, took 403 MB, not 329.
+    /// check an append), reserved at 8, then for what the window will hold at its samples' rate
+    /// (`nextRawCapacity`). Jumping from 8 to 64 whatever the rate made a window of 9 samples
+    /// 1 KiB (`decode_evaluate_series_x10`, 9 samples a series, took 403 MB, not 329).
     private var raw: [RawSample] = []
     private var head = 0              // index of the oldest raw sample
     // Bucket mode: `cells` holds `slots` buckets of `needs.stride` cells; the slot of bucket
@@ -180,8 +179,21 @@ struct Window {
             head = 0
             sumTo = 0 // the indices moved: the kept sum no longer names its samples
         }
-        if raw.capacity == 0 { raw.reserveCapacity(8) }
+        if raw.count == raw.capacity { raw.reserveCapacity(raw.capacity == 0 ? 8 : nextRawCapacity()) }
         raw.append(RawSample(time: time, value: value))
+    }
+
+    /// The ring's size when it is full: what the window will hold at the rate its samples have
+    /// come (their span stretched to W), up to `rawCapacity`, and at least double. A series
+    /// that will fill the ring gets it at once (two allocations, not four, to fill it: ~18
+    /// instructions a sample of decode_evaluate, ~5% of its time), and a slow one what it needs.
+    private func nextRawCapacity() -> Int {
+        let doubled = raw.capacity &* 2, held = raw.count &- head
+        guard held >= 2 else { return doubled }
+        let span = raw[raw.count - 1].time.subtractingSaturated(raw[head].time)
+        guard span > 0 else { return Swift.max(doubled, Window.rawCapacity) } // all at one instant: it fills
+        let expected = (Double(held) * Double(width) / Double(span)).rounded(.up)
+        return Swift.max(doubled, Int(Swift.min(expected, Double(Window.rawCapacity))))
     }
 
     /// Drops raw samples that left the window at `t`.

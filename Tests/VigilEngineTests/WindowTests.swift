@@ -65,6 +65,23 @@ struct Choices {
 }
 
 struct WindowTests {
+    /// The raw ring, full at 8 samples, grows to what the window will hold at the rate they came
+    /// (at most 64): at once for a series that will fill it, by what it needs for a slow one.
+    @Test func theRawRingGrowsForWhatTheWindowWillHold() {
+        let s: Int64 = 1_000_000_000
+        func bytes(every gap: Int64, samples: Int) -> Int {
+            var w = Window(width: 300 * s, needs: .sum)
+            for k in 0..<samples { w.add(time: Int64(k) * gap, value: 1) }
+            return w.memoryBytes
+        }
+        #expect(bytes(every: s, samples: 8) == 8 * 16)
+        #expect(bytes(every: s, samples: 9) >= 64 * 16, "1 s apart, a 5-minute window fills the ring")
+        let slow = bytes(every: 10 * s, samples: 9) // 8 in 70 s: ~35 in 300 s
+        #expect(slow >= 35 * 16 && slow < 48 * 16)
+        #expect(bytes(every: 0, samples: 9) >= 64 * 16, "all at one instant")
+        #expect(bytes(every: 40 * s, samples: 9) == 16 * 16, "about 8 in the window: it doubles")
+    }
+
     /// A bucketed window keeps the fold of its closed buckets between evaluations (`folded`);
     /// whatever the stream does (late samples into closed buckets, gaps that empty the ring,
     /// evaluations between samples), each function's value and hint equal a fresh walk's to
