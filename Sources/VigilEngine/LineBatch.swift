@@ -33,8 +33,8 @@ public struct LineBatch: Sendable {
         return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
-    /// Every line's bytes, in order, from one borrow of the buffer (a batch's decoding: no
-    /// closure and borrow a line).
+    /// Every line's bytes, in order, from one borrow of the buffer: how a batch is decoded,
+    /// without `withLine`'s closure and borrow for each line.
     public func forEachLine(_ body: (Int, UnsafeRawBufferPointer) -> Void) {
         bytes.withUnsafeBytes { all in
             ends.withUnsafeBufferPointer { ends in
