@@ -118,11 +118,33 @@ extension Engine {
         let windowCount: Int
     }
 
-    @inline(__always) func reading(_ id: Int) -> SeriesReading {
+    @inline(__always) func reading(_ id: Int) -> SeriesReading { reading(seriesState[id], fresh: !isStale(id)) }
+
+    /// `reading` of a series whose sample was just stored (so it has one): `isStale`'s test
+    /// inlined, on every sample's path.
+    @inline(__always) func reading(justStored id: Int) -> SeriesReading {
         let s = seriesState[id]
-        let fresh = !isStale(id)
-        return SeriesReading(last: fresh ? s.lastValue : nil, staleAt: fresh ? s.lastTime.addingSaturated(config.staleAfter) : .max,
-                             windowBase: Int(s.windowBase), windowCount: Int(s.windowCount))
+        return reading(s, fresh: s.vanishedAt < s.lastTime && now.nanoseconds - s.lastTime < config.staleAfter)
+    }
+
+    @inline(__always) private func reading(_ s: SeriesState, fresh: Bool) -> SeriesReading {
+        SeriesReading(last: fresh ? s.lastValue : nil, staleAt: fresh ? s.lastTime.addingSaturated(config.staleAfter) : .max,
+                      windowBase: Int(s.windowBase), windowCount: Int(s.windowCount))
+    }
+
+    /// The deadline window `w`'s reader schedules, after `memo` (`windowHints`): `.max`, nothing
+    /// to schedule, when a sample's pass finds the one remembered.
+    @inline(__always) func remembered(_ hint: Int64, window w: Int, _ memo: HintMemo) -> Int64 {
+        switch memo {
+        case .none: return hint
+        case .reuse:
+            if windowHints[w] == hint { return .max }
+            windowHints[w] = hint
+            return hint
+        case .record:
+            windowHints[w] = hint
+            return hint
+        }
     }
 
     /// Steps a simple rule's instance for series `id` (whose label set is `labels`, whose state
@@ -145,12 +167,7 @@ extension Engine {
                 let w = series.windowBase + c.spec
                 let found = c.counts.map { windows[w].evaluateCounts($0, at: now.nanoseconds) } ?? windows[w].evaluateInPlace(c.function, at: now.nanoseconds, scratch: &windowScratch)
                 if let v = found { (value, hint) = v }
-                switch memo {
-                case .none: break
-                case .reuse:
-                    if windowHints[w] == hint { hint = .max } else { windowHints[w] = hint }
-                case .record: windowHints[w] = hint
-                }
+                hint = remembered(hint, window: w, memo)
             } else if c.spec < 0, let last = series.last {
                 value = last
                 staleAt = series.staleAt
@@ -174,15 +191,6 @@ extension Engine {
             k += 1
         }
         return true
-    }
-
-    /// `reading` of a series whose sample was just stored (so it has one): `isStale`'s test
-    /// inlined, on every sample's path.
-    @inline(__always) func reading(justStored id: Int) -> SeriesReading {
-        let s = seriesState[id]
-        let fresh = s.vanishedAt < s.lastTime && now.nanoseconds - s.lastTime < config.staleAfter
-        return SeriesReading(last: fresh ? s.lastValue : nil, staleAt: fresh ? s.lastTime.addingSaturated(config.staleAfter) : .max,
-                             windowBase: Int(s.windowBase), windowCount: Int(s.windowCount))
     }
 
     /// No sample yet, none for `stale_after`, or gone from its scrape target since its last one.

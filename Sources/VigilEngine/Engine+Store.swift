@@ -221,7 +221,7 @@ extension Engine {
                 }
             }
         } else {
-            stepRules(steps, Int(metricRuleStart[metric])..<Int(metricRuleStart[metric + 1]), series: series, state, numeric: numeric)
+            stepRules(steps, rules(reading: Int32(metric)), series: series, state, numeric: numeric)
         }
     }
 
@@ -240,10 +240,7 @@ extension Engine {
             goFalse(rule: r, labels: labels)
             return
         }
-        var hint = found
-        if step.pointee.soleReader {
-            if windowHints[w] == hint { hint = .max } else { windowHints[w] = hint } // as `stepSimple`'s `.reuse`
-        }
+        let hint = remembered(found, window: w, step.pointee.soleReader ? .reuse : .none)
         self.step(rule: r, labels: labels, holds: step.pointee.condition.holds(value), value: value, isString: false, hint: hint, staleAt: .max)
     }
 
@@ -283,7 +280,7 @@ extension Engine {
 
     /// Where the rules reading `metric` are in `sampleSteps`, in rule order (none for a metric
     /// first seen in the stream, after compilation).
-    private func rules(reading metric: Int32) -> Range<Int> {
+    @inline(__always) private func rules(reading metric: Int32) -> Range<Int> {
         let m = Int(metric)
         guard m + 1 < metricRuleStart.count else { return 0..<0 }
         return Int(metricRuleStart[m])..<Int(metricRuleStart[m + 1])
