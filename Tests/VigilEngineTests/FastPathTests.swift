@@ -102,6 +102,16 @@ struct FastPathTests {
     }
 }
 
+/// The transitions (`t alert{labels} state value`) of `body` through an engine over `rules`
+/// with the fast path, after checking that one without it made the same ones.
+func checkedFastPathLog(_ rules: String, sourceLocation: Testing.SourceLocation = #_sourceLocation, _ body: (Rig) -> Void) -> [String] {
+    let fast = Rig(rules), general = Rig(rules, fastPath: false)
+    body(fast)
+    body(general)
+    #expect(fast.log == general.log, sourceLocation: sourceLocation)
+    return fast.log
+}
+
 /// A window's deadline (its oldest sample leaving) is remembered per window by its sole simple
 /// reader, so a sample that finds it unchanged does not schedule it again (`stepSimple`,
 /// `HintMemo`). These pin what must still be scheduled: after another deadline of the same
@@ -112,14 +122,8 @@ struct WindowDeadlineMemoTests {
         alert avg_held { when avg(x over 30s) > 5 for 10s; severity warning; notify slack }
         """
 
-    /// The transitions (`t alert{labels} state value`) of an engine with the fast path, after
-    /// checking that one without it made the same ones.
     func fastPathLog(sourceLocation: Testing.SourceLocation = #_sourceLocation, _ body: (Rig) -> Void) -> [String] {
-        let fast = Rig(Self.rules), general = Rig(Self.rules, fastPath: false)
-        body(fast)
-        body(general)
-        #expect(fast.log == general.log, sourceLocation: sourceLocation)
-        return fast.log
+        checkedFastPathLog(Self.rules, sourceLocation: sourceLocation, body)
     }
 
     @Test func theWindowsDeadlineRunsAfterTheForTimerBeforeIt() {
@@ -180,21 +184,18 @@ struct QuietThresholdTests {
     /// The transitions of `values` (one a second, alternating two series) through an engine
     /// with the fast path, after checking that one without it made the same ones.
     func log(_ values: [Double], sourceLocation: Testing.SourceLocation = #_sourceLocation) -> [String] {
-        let fast = Rig(Self.rules), general = Rig(Self.rules, fastPath: false)
-        for rig in [fast, general] {
+        checkedFastPathLog(Self.rules, sourceLocation: sourceLocation) { rig in
             for (k, v) in values.enumerated() {
                 let venue = k % 2 == 0 ? "kalshi" : "polymarket"
                 let at = Instant(nanoseconds: Int64(k + 1) * second)
                 guard let s = rig.engine.sample(metric: "q", labels: [Label("venue", venue)], value: .number(v), at: at) else {
                     Issue.record("no series", sourceLocation: sourceLocation)
-                    return []
+                    return
                 }
                 rig.engine.apply([s])
             }
             rig.run(to: Double(values.count + 30))
         }
-        #expect(fast.log == general.log, sourceLocation: sourceLocation)
-        return fast.log
     }
 
     @Test func theIntervalOfAMetricsThresholds() {
